@@ -1,0 +1,1 @@
+"""Benchmarks that run chainrule side by side with its peers and report ratios (not tests)."""

@@ -1,0 +1,1 @@
+"""The differentiable operations, one small class each (see :mod:`chainrule.function`)."""

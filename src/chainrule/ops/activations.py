@@ -1,0 +1,158 @@
+"""Activation functions and the softmax family, written to be stable for |x| up to 1000 and beyond.
+
+Each op states its forward formula and local derivative in its docstring.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..backend import erf, xp
+from ..function import Function
+
+
+class ReLU(Function):
+    """z = max(x, 0).   dz/dx = [x > 0]."""
+
+    def forward(self, x):
+        self.save(x > 0)
+        return xp.maximum(x, 0)
+
+    def backward(self, grad):
+        (positive,) = self.saved
+        return grad * positive
+
+
+class LeakyReLU(Function):
+    """z = x if x > 0 else slope * x.   dz/dx = 1 if x > 0 else slope."""
+
+    def forward(self, x, negative_slope=0.01):
+        positive = x > 0
+        self.save(positive, negative_slope)
+        return xp.where(positive, x, x * negative_slope)
+
+    def backward(self, grad):
+        positive, slope = self.saved
+        return xp.where(positive, grad, grad * slope)
+
+
+def stable_sigmoid(x):
+    """1 / (1 + e^-x) computed from e^-|x| so that nothing overflows."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class Sigmoid(Function):
+    """z = 1 / (1 + e^-x).   dz/dx = z (1 - z)."""
+
+    def forward(self, x):
+        z = stable_sigmoid(x)
+        self.save(z)
+        return z
+
+    def backward(self, grad):
+        (z,) = self.saved
+        return grad * z * (1 - z)
+
+
+class Tanh(Function):
+    """z = tanh(x).   dz/dx = 1 - z^2."""
+
+    def forward(self, x):
+        z = xp.tanh(x)
+        self.save(z)
+        return z
+
+    def backward(self, grad):
+        (z,) = self.saved
+        return grad * (1 - z * z)
+
+
+class GELU(Function):
+    """z = x Phi(x), Phi the standard normal CDF.   dz/dx = Phi(x) + x phi(x).
+
+    ``approximate='tanh'`` uses PyTorch's tanh formula instead of the exact erf:
+    z = x/2 (1 + tanh(u)),  u = sqrt(2/pi)(x + 0.044715 x^3).
+    """
+
+    def forward(self, x, approximate="none"):
+        self.save(x, approximate)
+        if approximate == "tanh":
+            return 0.5 * x * (1 + xp.tanh(_gelu_u(x)))
+        return x * (0.5 * (1 + erf(x * (1 / math.sqrt(2)))))
+
+    def backward(self, grad):
+        x, approximate = self.saved
+        if approximate == "tanh":
+            t = xp.tanh(_gelu_u(x))
+            du = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x * x)
+            return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+        cdf = 0.5 * (1 + erf(x * (1 / math.sqrt(2))))
+        pdf = xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+        return grad * (cdf + x * pdf)
+
+
+def _gelu_u(x):
+    return math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)
+
+
+class Softplus(Function):
+    """z = log(1 + e^(beta x)) / beta  (z = x where beta x > threshold).   dz/dx = sigmoid(beta x)."""
+
+    def forward(self, x, beta=1.0, threshold=20.0):
+        bx = x * beta
+        linear = bx > threshold
+        self.save(bx, linear)
+        return xp.where(linear, x, xp.logaddexp(0, bx) / beta).astype(x.dtype, copy=False)
+
+    def backward(self, grad):
+        bx, linear = self.saved
+        return grad * xp.where(linear, 1, stable_sigmoid(bx)).astype(grad.dtype, copy=False)
+
+
+def _logsumexp(x, axis, keepdims=True):
+    """log sum e^x along ``axis`` after shifting by the max (so exp never overflows)."""
+    shift = xp.max(x, axis=axis, keepdims=True)
+    shift = xp.where(xp.isfinite(shift), shift, 0)
+    out = xp.log(xp.sum(xp.exp(x - shift), axis=axis, keepdims=True)) + shift
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+class Softmax(Function):
+    """z_i = e^(x_i) / sum_j e^(x_j).   dz_i/dx_j = z_i ([i = j] - z_j), so dx = z (g - sum(g z))."""
+
+    def forward(self, x, axis=-1):
+        z = xp.exp(x - _logsumexp(x, axis))
+        self.save(z, axis)
+        return z
+
+    def backward(self, grad):
+        z, axis = self.saved
+        return z * (grad - xp.sum(grad * z, axis=axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """z_i = x_i - log sum_j e^(x_j).   dz_i/dx_j = [i = j] - softmax_j, so dx = g - softmax sum(g)."""
+
+    def forward(self, x, axis=-1):
+        z = x - _logsumexp(x, axis)
+        self.save(z, axis)
+        return z
+
+    def backward(self, grad):
+        z, axis = self.saved
+        return grad - xp.exp(z) * xp.sum(grad, axis=axis, keepdims=True)
+
+
+class LogSumExp(Function):
+    """z = log sum_i e^(x_i) along ``axis``.   dz/dx_i = softmax(x)_i."""
+
+    def forward(self, x, axis=None, keepdims=False):
+        z = _logsumexp(x, axis, keepdims=True)
+        self.save(x, z)
+        return z if keepdims else xp.squeeze(z, axis=axis)
+
+    def backward(self, grad):
+        x, z = self.saved
+        grad = grad.reshape(z.shape)  # put back the reduced axes as length 1
+        return grad * xp.exp(x - z)

@@ -1,0 +1,60 @@
+"""Matrix products: the weighted sums at the heart of every layer."""
+
+from __future__ import annotations
+
+from ..backend import xp
+from ..function import Function
+
+
+class MatMul(Function):
+    """z = a @ b (NumPy's rules: 1-D, 2-D and batched).   da = dz @ b^T,  db = a^T @ dz.
+
+    A 1-D ``a`` acts as a row (1, k) and a 1-D ``b`` as a column (k, 1); the gradient formulas are
+    applied to those matrices and the added axis removed again. Batch axes that were broadcast are
+    summed by the engine.
+    """
+
+    def forward(self, a, b):
+        self.save(a, b)
+        return a @ b
+
+    def backward(self, grad):
+        a, b = self.saved
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        if a.ndim == 1:
+            grad = xp.expand_dims(grad, -2 if b.ndim > 1 else -1)
+        if b.ndim == 1:
+            grad = grad[..., None]
+        grad_a = grad_b = None
+        if self.needs_grad[0]:
+            grad_a = grad @ xp.swapaxes(b2, -1, -2)
+            if a.ndim == 1:
+                grad_a = grad_a.reshape(-1, a.shape[0]).sum(axis=0)
+        if self.needs_grad[1]:
+            grad_b = xp.swapaxes(a2, -1, -2) @ grad
+            if b.ndim == 1:
+                grad_b = grad_b.reshape(-1, b.shape[0]).sum(axis=0)
+        return grad_a, grad_b
+
+
+class Linear(Function):
+    """z = x @ W^T + b, fused (W is (out, in) as in PyTorch).
+
+    dx = dz @ W,  dW = dz^T @ x,  db = sum of dz over every axis but the last.
+    """
+
+    def forward(self, x, weight, bias=None):
+        self.save(x, weight)
+        z = x @ weight.T
+        if bias is not None:
+            z += bias
+        return z
+
+    def backward(self, grad):
+        x, weight = self.saved
+        grad_2d = grad.reshape(-1, grad.shape[-1])
+        grad_x = (grad_2d @ weight).reshape(x.shape) if self.needs_grad[0] else None
+        grad_w = grad_2d.T @ x.reshape(-1, x.shape[-1]) if self.needs_grad[1] else None
+        grad_b = grad_2d.sum(axis=0) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
+        return grad_x, grad_w, grad_b

@@ -1,0 +1,104 @@
+"""Ops that move values around without changing them: their gradients move back the same way."""
+
+from __future__ import annotations
+
+from ..backend import xp
+from ..function import Function
+
+
+class Reshape(Function):
+    """z = x viewed with a new shape.   dx = dz reshaped to x's shape."""
+
+    def forward(self, x, shape=()):
+        self.save(x.shape)
+        return x.reshape(shape)
+
+    def backward(self, grad):
+        (shape,) = self.saved
+        return grad.reshape(shape)
+
+
+class Permute(Function):
+    """z = x with its axes reordered by ``axes``.   dx = dz with the inverse order."""
+
+    def forward(self, x, axes=None):
+        axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(a % x.ndim for a in axes)
+        self.save(tuple(xp.argsort(axes)))
+        return x.transpose(axes)
+
+    def backward(self, grad):
+        (inverse,) = self.saved
+        return grad.transpose(inverse)
+
+
+class Expand(Function):
+    """z = x broadcast to ``shape``.   dx = dz summed over the broadcast axes (done by the engine)."""
+
+    def forward(self, x, shape=()):
+        return xp.broadcast_to(x, shape)
+
+    def backward(self, grad):
+        return grad
+
+
+class Concatenate(Function):
+    """z = [x_1, x_2, ...] joined along ``axis``.   dx_k = the slice of dz where x_k went."""
+
+    def forward(self, *xs, axis=0):
+        self.axis = axis
+        self.save([x.shape[axis] for x in xs])
+        return xp.concatenate(xs, axis=axis)
+
+    def backward(self, grad):
+        (sizes,) = self.saved
+        bounds = xp.cumsum(sizes)[:-1]
+        return tuple(xp.split(grad, bounds, axis=self.axis))
+
+
+class Stack(Function):
+    """z = [x_1, x_2, ...] stacked along a new ``axis``.   dx_k = dz taken at index k of that axis."""
+
+    def forward(self, *xs, axis=0):
+        self.axis = axis
+        return xp.stack(xs, axis=axis)
+
+    def backward(self, grad):
+        return tuple(xp.moveaxis(grad, self.axis, 0))
+
+
+class Pad(Function):
+    """z = x surrounded by ``value`` (``pad_width`` as in ``np.pad``).   dx = the middle of dz."""
+
+    def forward(self, x, pad_width=(), value=0.0):
+        pad_width = xp.broadcast_to(xp.asarray(pad_width, dtype=int), (x.ndim, 2))
+        self.save(tuple(slice(lo, lo + n) for (lo, _), n in zip(pad_width, x.shape)))
+        return xp.pad(x, pad_width, constant_values=value)
+
+    def backward(self, grad):
+        (middle,) = self.saved
+        return grad[middle]
+
+
+class Index(Function):
+    """z = x[key] (slices, integer arrays, boolean masks).
+
+    dx = zeros with dz added at ``key``; repeated indices accumulate (``np.add.at``).
+    """
+
+    def forward(self, x, key=None):
+        self.save(x.shape, x.dtype, key)
+        return x[key]
+
+    def backward(self, grad):
+        shape, dtype, key = self.saved
+        grad_x = xp.zeros(shape, dtype=dtype)
+        if _is_basic(key):
+            grad_x[key] = grad  # basic indexing never repeats an element
+        else:
+            xp.add.at(grad_x, key, grad)
+        return grad_x
+
+
+def _is_basic(key) -> bool:
+    keys = key if isinstance(key, tuple) else (key,)
+    return all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in keys)
