@@ -31,8 +31,9 @@ def median_seconds(step, repeats: int = 7, number: int = 2000) -> float:
 
 def chainrule_step():
     x = cr.tensor(np.random.default_rng(0).standard_normal((10, 10)).astype(np.float32))
-    w = cr.tensor(np.random.default_rng(1).standard_normal((10, 10)).astype(np.float32),
-                  requires_grad=True)
+    w = cr.tensor(
+        np.random.default_rng(1).standard_normal((10, 10)).astype(np.float32), requires_grad=True
+    )
 
     def step():
         w.grad = None

@@ -21,5 +21,7 @@ SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 def mnist_dir():
     """The read-only MNIST copy beside the checkout (tests point the library at it)."""
     if not (SHARED_MNIST / "train-images-idx3-ubyte.gz").exists():
-        pytest.fail(f"MNIST not found at {SHARED_MNIST}: the shared data folder must sit beside the repo")
+        pytest.fail(
+            f"MNIST not found at {SHARED_MNIST}: the shared data folder must sit beside the repo"
+        )
     return SHARED_MNIST

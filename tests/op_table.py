@@ -7,8 +7,8 @@ PyTorch (or None where PyTorch has no equivalent).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from hypothesis import strategies as st
@@ -38,6 +38,7 @@ def case(name):
 
 
 # -- value domains -------------------------------------------------------------------------------
+
 
 def normal(rng, shape):
     return rng.standard_normal(shape)
@@ -79,6 +80,7 @@ def torch_dims(axis, ndim):
 
 # -- arithmetic ----------------------------------------------------------------------------------
 
+
 def _binary(name, cr_fn, torch_fn, domain_a=normal, domain_b=normal):
     @case(name)
     def build(draw, rng):
@@ -106,9 +108,15 @@ _unary("abs", cr.abs, lambda a: a.abs(), domain=away_from_zero)
 _unary("exp", cr.exp, lambda a: a.exp())
 _unary("log", cr.log, lambda a: a.log(), domain=positive)
 _unary("sqrt", cr.sqrt, lambda a: a.sqrt(), domain=positive)
-_unary("scalar-left", lambda a: 2.0 - 3.0 / a + 2.0**a, lambda a: 2.0 - 3.0 / a + 2.0**a,
-       domain=away_from_zero)
-_unary("scalar-right", lambda a: (a + 1.5) * 2.0 - a**2 / 4.0, lambda a: (a + 1.5) * 2.0 - a**2 / 4.0)
+_unary(
+    "scalar-left",
+    lambda a: 2.0 - 3.0 / a + 2.0**a,
+    lambda a: 2.0 - 3.0 / a + 2.0**a,
+    domain=away_from_zero,
+)
+_unary(
+    "scalar-right", lambda a: (a + 1.5) * 2.0 - a**2 / 4.0, lambda a: (a + 1.5) * 2.0 - a**2 / 4.0
+)
 _unary("relu", cr.relu, lambda a: a.relu(), domain=away_from_zero)
 _unary("sigmoid", cr.sigmoid, lambda a: a.sigmoid())
 _unary("tanh", cr.tanh, lambda a: a.tanh())
@@ -185,6 +193,7 @@ _along_axis("log_softmax", cr.log_softmax, lambda a, dim: a.log_softmax(dim))
 
 # -- reductions ----------------------------------------------------------------------------------
 
+
 def _reduction(name, cr_fn, torch_fn, **extra):
     @case(name)
     def build(draw, rng):
@@ -222,6 +231,7 @@ def _var(draw, rng):
 
 
 # -- shapes --------------------------------------------------------------------------------------
+
 
 @case("reshape")
 def _reshape(draw, rng):
@@ -340,14 +350,23 @@ def _index(draw, rng):
 
 # -- linear algebra ------------------------------------------------------------------------------
 
+
 @case("matmul")
 def _matmul(draw, rng):
     n, k, m, b = (draw(st.integers(1, 4)) for _ in range(4))
     shapes = draw(
-        st.sampled_from([
-            ((k,), (k,)), ((k,), (k, m)), ((n, k), (k,)), ((n, k), (k, m)),
-            ((b, n, k), (k, m)), ((1, n, k), (b, k, m)), ((k,), (b, k, m)), ((b, n, k), (k,)),
-        ])
+        st.sampled_from(
+            [
+                ((k,), (k,)),
+                ((k,), (k, m)),
+                ((n, k), (k,)),
+                ((n, k), (k, m)),
+                ((b, n, k), (k, m)),
+                ((1, n, k), (b, k, m)),
+                ((k,), (b, k, m)),
+                ((b, n, k), (k,)),
+            ]
+        )
     )
     return [normal(rng, s) for s in shapes], cr.matmul, lambda x, y: x @ y
 

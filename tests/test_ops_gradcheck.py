@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from op_table import CASES
 
 import chainrule as cr
+from op_table import CASES
 
 IDS = [c.name for c in CASES]
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from op_table import CASES
 
 import chainrule as cr
+from op_table import CASES
 
 torch = pytest.importorskip("torch", reason="install the dev extra for the PyTorch cross-check")
 

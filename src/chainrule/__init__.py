@@ -1,12 +1,12 @@
 """chainrule: a readable, fast NumPy deep-learning library. Watch a network learn by the chain rule.
 
-    >>> import chainrule as cr
-    >>> w = cr.randn(3, requires_grad=True)
-    >>> loss = (w * w).sum()
-    >>> loss.backward()          # w.grad == 2 * w
+>>> import chainrule as cr
+>>> w = cr.randn(3, requires_grad=True)
+>>> loss = (w * w).sum()
+>>> loss.backward()          # w.grad == 2 * w
 """
 
-from . import functional
+from . import functional, nn, optim  # noqa: E402  (after the core they build on)
 from .autograd import enable_grad, is_grad_enabled, no_grad, trace_backward
 from .backend import manual_seed
 from .functional import (
@@ -57,6 +57,7 @@ from .functional import (
     where,
 )
 from .gradcheck import GradcheckError, gradcheck
+from .nn.check import check_gradients  # noqa: E402
 from .tensor import (
     Tensor,
     arange,

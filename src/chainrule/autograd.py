@@ -32,6 +32,7 @@ _tracer: Callable[[TraceEvent], None] | None = None
 
 # -- gradient mode -------------------------------------------------------------------------------
 
+
 def is_grad_enabled() -> bool:
     """True unless inside :class:`no_grad`."""
     return _grad_enabled
@@ -70,6 +71,7 @@ def enable_grad() -> _GradMode:
 
 # -- the tracer hook -----------------------------------------------------------------------------
 
+
 @dataclass
 class TraceEvent:
     """One node of the backward pass, as seen by a tracer.
@@ -107,6 +109,7 @@ def trace_backward(tracer: Callable[[TraceEvent], None]) -> Iterator[None]:
 
 
 # -- the engine ----------------------------------------------------------------------------------
+
 
 def unbroadcast(grad, shape: tuple):
     """Sum ``grad`` down to ``shape``: the adjoint of NumPy broadcasting.
@@ -225,8 +228,10 @@ def _seed_gradient(root, grad):
 def _accumulate_leaf(leaf, grad, exclusive: bool) -> None:
     """``leaf.grad += grad``; ``.grad`` is always an array that no other tensor shares."""
     if leaf.grad is None:
-        leaf.grad = grad if exclusive and grad.dtype == leaf.data.dtype else grad.astype(
-            leaf.data.dtype, copy=True
+        leaf.grad = (
+            grad
+            if exclusive and grad.dtype == leaf.data.dtype
+            else grad.astype(leaf.data.dtype, copy=True)
         )
     else:
         leaf.grad += grad

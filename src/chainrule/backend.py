@@ -6,6 +6,9 @@ random generator, so that a later GPU backend (CuPy) changes one file.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 from scipy.special import erf as _scipy_erf
 
@@ -29,6 +32,19 @@ def manual_seed(seed: int) -> None:
 def rng() -> np.random.Generator:
     """The global random generator seeded by :func:`manual_seed`."""
     return _rng
+
+
+@contextlib.contextmanager
+def fork_rng() -> Iterator[None]:
+    """Run a block with the global generator's state saved and restored afterwards."""
+    global _rng
+    previous = _rng
+    _rng = np.random.Generator(type(previous.bit_generator)())
+    _rng.bit_generator.state = previous.bit_generator.state
+    try:
+        yield
+    finally:
+        _rng = previous
 
 
 def erf(x):

@@ -160,11 +160,15 @@ def _one_axis(x, axis) -> int:
 
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
     """Sum over ``axis`` (int, tuple, or None for all)."""
-    return red.Sum.apply(x, axis=resolve_axis(axis, dim), keepdims=resolve_keepdims(keepdims, keepdim))
+    return red.Sum.apply(
+        x, axis=resolve_axis(axis, dim), keepdims=resolve_keepdims(keepdims, keepdim)
+    )
 
 
 def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
-    return red.Mean.apply(x, axis=resolve_axis(axis, dim), keepdims=resolve_keepdims(keepdims, keepdim))
+    return red.Mean.apply(
+        x, axis=resolve_axis(axis, dim), keepdims=resolve_keepdims(keepdims, keepdim)
+    )
 
 
 def var(x, axis=None, keepdims=False, ddof=0, *, dim=None, keepdim=None, correction=None) -> Tensor:
@@ -177,12 +181,16 @@ def var(x, axis=None, keepdims=False, ddof=0, *, dim=None, keepdim=None, correct
 
 def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
     """Largest value over ``axis``; tied maxima share the gradient equally."""
-    return red.Max.apply(x, axis=resolve_axis(axis, dim), keepdims=resolve_keepdims(keepdims, keepdim))
+    return red.Max.apply(
+        x, axis=resolve_axis(axis, dim), keepdims=resolve_keepdims(keepdims, keepdim)
+    )
 
 
 def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:  # noqa: A001
     """Smallest value over ``axis``; tied minima share the gradient equally."""
-    return red.Min.apply(x, axis=resolve_axis(axis, dim), keepdims=resolve_keepdims(keepdims, keepdim))
+    return red.Min.apply(
+        x, axis=resolve_axis(axis, dim), keepdims=resolve_keepdims(keepdims, keepdim)
+    )
 
 
 # -- shapes --------------------------------------------------------------------------------------

@@ -78,7 +78,9 @@ class Tensor:
     def item(self):
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+            raise ValueError(
+                f"item() needs a tensor with one element, this one has shape {self.shape}"
+            )
         return self.data.item()
 
     def tolist(self):
@@ -193,6 +195,7 @@ class Tensor:
 
 # -- helpers shared by the functional layer ------------------------------------------------------
 
+
 def _raw(x):
     return x.data if isinstance(x, Tensor) else x
 
@@ -221,17 +224,22 @@ def _to_array(data, dtype):
         data = data.data
     if dtype is None:
         array = xp.asarray(data)
-        if array.dtype.kind == "f" and not isinstance(data, xp.ndarray) and not isinstance(
-            data, xp.generic
+        if (
+            array.dtype.kind == "f"
+            and not isinstance(data, xp.ndarray)
+            and not isinstance(data, xp.generic)
         ):
             array = array.astype(DEFAULT_FLOAT)  # Python floats and lists: float32 by default
         elif array.dtype.kind not in "fiub":
-            raise TypeError(f"cannot make a tensor from {type(data).__name__} of dtype {array.dtype}")
+            raise TypeError(
+                f"cannot make a tensor from {type(data).__name__} of dtype {array.dtype}"
+            )
         return xp.array(array, copy=True) if array is data else array
     return xp.array(data, dtype=dtype, copy=True)
 
 
 # -- creation ------------------------------------------------------------------------------------
+
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
     """Make a tensor from a number, (nested) list or array.

@@ -1,0 +1,256 @@
+"""Layers: weights and biases, activations, normalisation and dropout."""
+
+from __future__ import annotations
+
+import math
+
+from ..backend import xp
+from . import functional as F
+from . import init
+from .module import Module, Parameter
+
+
+def check_input(layer: Module, x, min_ndim: int, feature_axis: int | None, features: int | None):
+    """Raise an error that names the layer and the shapes when ``x`` does not fit."""
+    shape = tuple(x.shape)
+    if len(shape) < min_ndim:
+        raise ValueError(
+            f"{layer!r} got input of shape {shape}: it needs at least {min_ndim} dimensions"
+        )
+    if features is not None and shape[feature_axis] != features:
+        where = "last dimension" if feature_axis == -1 else f"dimension {feature_axis}"
+        raise ValueError(f"{layer!r} got input of shape {shape}: {where} must be {features}")
+
+
+class Linear(Module):
+    """A layer of neurons: each output is a weighted sum of the inputs plus a bias.
+
+    z = x @ W^T + b, with W of shape (out_features, in_features).
+    Initialised as PyTorch does: W, b ~ U(-1/sqrt(in_features), 1/sqrt(in_features)).
+
+    Shape: (..., in_features) -> (..., out_features).
+
+    Example:
+        >>> layer = cr.nn.Linear(784, 128)
+        >>> layer(cr.randn(32, 784)).shape
+        (32, 128)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(xp.empty((out_features, in_features), dtype=dtype or "float32"))
+        self.bias = Parameter(xp.empty(out_features, dtype=dtype or "float32")) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        check_input(self, x, 1, -1, self.in_features)
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features} -> {self.out_features}" + (
+            "" if self.bias is not None else ", bias=False"
+        )
+
+
+class Identity(Module):
+    """z = x."""
+
+    def forward(self, x):
+        return x
+
+
+class Flatten(Module):
+    """Merge axes ``start_dim..end_dim`` (by default all but the batch axis) into one."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        check_input(self, x, self.start_dim + 1, None, None)
+        return F.flatten(x, self.start_dim, self.end_dim)
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, zero each value with probability p and scale the rest by
+    1/(1-p), so that nothing changes at evaluation time (where it does nothing)."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class BatchNorm1d(Module):
+    """Normalise each feature over the batch, then scale and shift:
+    y = (x - mean) / sqrt(var + eps) * weight + bias.
+
+    Training uses the batch's statistics and updates the running ones
+    (running = (1 - momentum) running + momentum batch, variance unbiased); evaluation uses the
+    running statistics. Shape: (N, C) or (N, C, L).
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = Parameter(xp.ones(num_features, dtype="float32")) if affine else None
+        self.bias = Parameter(xp.zeros(num_features, dtype="float32")) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", xp.zeros(num_features, dtype="float32"))
+            self.register_buffer("running_var", xp.ones(num_features, dtype="float32"))
+            self.register_buffer("num_batches_tracked", xp.zeros((), dtype="int64"))
+
+    def check(self, x):
+        if x.ndim not in (2, 3):
+            raise ValueError(
+                f"{self!r} got input of shape {tuple(x.shape)}: expected (N, C) or (N, C, L)"
+            )
+        check_input(self, x, 2, 1, self.num_features)
+
+    def forward(self, x):
+        self.check(x)
+        use_batch_stats = self.training or not self.track_running_stats
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked = self.num_batches_tracked + 1
+        return F.batch_norm(
+            x,
+            getattr(self, "running_mean", None),
+            getattr(self, "running_var", None),
+            self.weight,
+            self.bias,
+            training=use_batch_stats,
+            momentum=self.momentum,
+            eps=self.eps,
+        )
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class LayerNorm(Module):
+    """Normalise each example over its last dimensions, then scale and shift:
+    y = (x - mean) / sqrt(var + eps) * weight + bias (statistics over ``normalized_shape``)."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape, self.eps = tuple(normalized_shape), eps
+        shape = self.normalized_shape
+        self.weight = Parameter(xp.ones(shape, dtype="float32")) if elementwise_affine else None
+        self.bias = Parameter(xp.zeros(shape, dtype="float32")) if elementwise_affine else None
+
+    def forward(self, x):
+        n = len(self.normalized_shape)
+        if tuple(x.shape[-n:]) != self.normalized_shape or x.ndim < n:
+            raise ValueError(
+                f"{self!r} got input of shape {tuple(x.shape)}: its last dimensions must be "
+                f"{self.normalized_shape}"
+            )
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}"
+
+
+# -- activation modules --------------------------------------------------------------------------
+
+
+class ReLU(Module):
+    """max(x, 0)."""
+
+    def forward(self, x):
+        return F.relu(x)
+
+
+class LeakyReLU(Module):
+    """x if x > 0 else negative_slope * x."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class Sigmoid(Module):
+    """1 / (1 + e^-x)."""
+
+    def forward(self, x):
+        return F.sigmoid(x)
+
+
+class Tanh(Module):
+    """tanh(x)."""
+
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class GELU(Module):
+    """x Phi(x) (exact erf; ``approximate='tanh'`` for the tanh formula)."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, self.approximate)
+
+
+class Softplus(Module):
+    """log(1 + e^(beta x)) / beta."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+
+class Softmax(Module):
+    """e^x / sum e^x along ``dim``."""
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmax(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """x - logsumexp(x) along ``dim``."""
+
+    def forward(self, x):
+        return F.log_softmax(x, self.dim)

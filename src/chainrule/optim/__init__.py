@@ -1,0 +1,5 @@
+"""Optimizers: turn gradients into better weights (see :mod:`chainrule.optim.rules`)."""
+
+from . import lr_scheduler, rules
+from .optimizer import Optimizer
+from .optimizers import GD, SGD, Adagrad, Adam, AdamW, RMSprop

@@ -1,0 +1,274 @@
+"""The optimizers users know, each a thin class over one rule in :mod:`chainrule.optim.rules`."""
+
+from __future__ import annotations
+
+from ..backend import xp
+from . import rules
+from .optimizer import Optimizer, check_non_negative, check_range
+
+
+class GD(Optimizer):
+    """Plain gradient descent: p <- p - lr * dL/dp.
+
+    With the whole data set as one batch (``batch_size=None`` in ``fit``) this is classic
+    gradient descent; with mini-batches it is SGD without momentum.
+    """
+
+    def __init__(self, params, lr: float = 0.1):
+        super().__init__(params, {"lr": lr})
+
+    def update(self, p, g, state, lr, group):
+        rules.gd_update(p, g, lr=lr)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, as PyTorch's ``SGD``.
+
+    g <- g + weight_decay * p
+    b <- momentum * b + (1 - dampening) * g        (b <- g on the first step)
+    step = g + momentum * b  if nesterov  else  b  (step = g without momentum)
+    p <- p - lr * step
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(
+            params,
+            {
+                "lr": lr,
+                "momentum": momentum,
+                "dampening": dampening,
+                "nesterov": nesterov,
+                "weight_decay": weight_decay,
+            },
+        )
+
+    def check(self, group):
+        check_non_negative("momentum", group["momentum"])
+        check_non_negative("weight_decay", group["weight_decay"])
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
+
+    def init_state(self, p, group):
+        buffer = xp.zeros_like(p.data) if group["momentum"] else None
+        return {"momentum_buffer": buffer, "step": 0}
+
+    def update(self, p, g, state, lr, group):
+        state["step"] += 1
+        rules.sgd_update(
+            p,
+            g,
+            state["momentum_buffer"],
+            lr=lr,
+            momentum=group["momentum"],
+            dampening=group["dampening"],
+            nesterov=group["nesterov"],
+            weight_decay=group["weight_decay"],
+            first_step=state["step"] == 1,
+        )
+
+
+class Adam(Optimizer):
+    """Adam, as PyTorch's ``Adam`` (weight decay as L2 added to the gradient).
+
+    g <- g + weight_decay * p
+    m <- beta1 * m + (1 - beta1) * g
+    v <- beta2 * v + (1 - beta2) * g^2            (amsgrad: v_max <- max(v_max, v))
+    p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+    """
+
+    decoupled = False
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+    ):
+        super().__init__(
+            params,
+            {
+                "lr": lr,
+                "betas": tuple(betas),
+                "eps": eps,
+                "weight_decay": weight_decay,
+                "amsgrad": amsgrad,
+            },
+        )
+
+    def check(self, group):
+        beta1, beta2 = group["betas"]
+        check_range("beta1", beta1, 0.0, 1.0)
+        check_range("beta2", beta2, 0.0, 1.0)
+        check_non_negative("eps", group["eps"])
+        check_non_negative("weight_decay", group["weight_decay"])
+
+    def init_state(self, p, group):
+        return {
+            "step": 0,
+            "exp_avg": xp.zeros_like(p.data),
+            "exp_avg_sq": xp.zeros_like(p.data),
+            "max_exp_avg_sq": xp.zeros_like(p.data) if group["amsgrad"] else None,
+        }
+
+    def update(self, p, g, state, lr, group):
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        rules.adam_update(
+            p,
+            g,
+            state["exp_avg"],
+            state["exp_avg_sq"],
+            state["max_exp_avg_sq"],
+            step=state["step"],
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            decoupled=self.decoupled,
+            amsgrad=group["amsgrad"],
+        )
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay, as PyTorch's ``AdamW``: first p <- p (1 - lr wd), then the
+    Adam step without L2 in the gradient. Default ``weight_decay=0.01``."""
+
+    decoupled = True
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+    ):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, as PyTorch's ``RMSprop``.
+
+    g <- g + weight_decay * p
+    s <- alpha * s + (1 - alpha) * g^2
+    centered: a <- alpha * a + (1 - alpha) * g;  s' = s - a^2   (else s' = s)
+    d = sqrt(s') + eps
+    momentum > 0: b <- momentum * b + g / d;  p <- p - lr * b
+    otherwise:    p <- p - lr * g / d
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ):
+        super().__init__(
+            params,
+            {
+                "lr": lr,
+                "alpha": alpha,
+                "eps": eps,
+                "weight_decay": weight_decay,
+                "momentum": momentum,
+                "centered": centered,
+            },
+        )
+
+    def check(self, group):
+        check_range("alpha", group["alpha"], 0.0, 1.0, high_inclusive=True)
+        check_non_negative("eps", group["eps"])
+        check_non_negative("momentum", group["momentum"])
+        check_non_negative("weight_decay", group["weight_decay"])
+
+    def init_state(self, p, group):
+        zeros = xp.zeros_like
+        return {
+            "step": 0,
+            "square_avg": zeros(p.data),
+            "grad_avg": zeros(p.data) if group["centered"] else None,
+            "momentum_buffer": zeros(p.data) if group["momentum"] else None,
+        }
+
+    def update(self, p, g, state, lr, group):
+        state["step"] += 1
+        rules.rmsprop_update(
+            p,
+            g,
+            state["square_avg"],
+            state["grad_avg"],
+            state["momentum_buffer"],
+            lr=lr,
+            alpha=group["alpha"],
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            momentum=group["momentum"],
+            centered=group["centered"],
+        )
+
+
+class Adagrad(Optimizer):
+    """Adagrad, as PyTorch's ``Adagrad``.
+
+    g <- g + weight_decay * p
+    lr_t = lr / (1 + (t - 1) * lr_decay)
+    S <- S + g^2
+    p <- p - lr_t * g / (sqrt(S) + eps)
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+    ):
+        super().__init__(
+            params,
+            {
+                "lr": lr,
+                "lr_decay": lr_decay,
+                "weight_decay": weight_decay,
+                "initial_accumulator_value": initial_accumulator_value,
+                "eps": eps,
+            },
+        )
+
+    def check(self, group):
+        for name in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
+            check_non_negative(name, group[name])
+
+    def init_state(self, p, group):
+        return {"step": 0, "sum": xp.full_like(p.data, group["initial_accumulator_value"])}
+
+    def update(self, p, g, state, lr, group):
+        state["step"] += 1
+        rules.adagrad_update(
+            p,
+            g,
+            state["sum"],
+            step=state["step"],
+            lr=lr,
+            lr_decay=group["lr_decay"],
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+        )

@@ -1,0 +1,140 @@
+"""The update rules, each written once as a function over arrays.
+
+A rule receives the parameter ``p``, its gradient ``g`` and its state arrays, and updates ``p`` and
+the state in place (no objects, no hidden state, no allocation it can avoid). The optimizer classes
+and the lens' optimizer race on 2-D surfaces call these same functions. Semantics follow PyTorch's
+optimizers of the same names (``foreach=False`` variants).
+"""
+
+from __future__ import annotations
+
+from ..backend import xp
+
+
+def gd_update(p, g, *, lr: float) -> None:
+    """Gradient descent: p <- p - lr g."""
+    p -= lr * g
+
+
+def sgd_update(
+    p,
+    g,
+    momentum_buffer,
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    first_step: bool = False,
+) -> None:
+    """SGD with momentum:  g <- g + wd p;  b <- mu b + (1 - dampening) g  (b = g at step 1);
+    step = g + mu b (Nesterov) or b;  p <- p - lr step."""
+    if weight_decay:
+        g = g + weight_decay * p
+    if momentum:
+        if first_step:
+            momentum_buffer[...] = g
+        else:
+            momentum_buffer *= momentum
+            momentum_buffer += (1 - dampening) * g
+        g = g + momentum * momentum_buffer if nesterov else momentum_buffer
+    p -= lr * g
+
+
+def adam_update(
+    p,
+    g,
+    m,
+    v,
+    v_max,
+    *,
+    step: int,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+    amsgrad: bool = False,
+) -> None:
+    """Adam (and AdamW when ``decoupled``):
+
+    AdamW: p <- p (1 - lr wd);  Adam: g <- g + wd p;
+    m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2;   (AMSGrad: v_max <- max(v_max, v))
+    p <- p - lr / (1 - b1^t) * m / (sqrt(v or v_max) / sqrt(1 - b2^t) + eps).
+    """
+    if weight_decay:
+        if decoupled:
+            p *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * p
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * (g * g)
+    if amsgrad:
+        xp.maximum(v_max, v, out=v_max)
+    second = v_max if amsgrad else v
+    bias_correction1 = 1 - beta1**step
+    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+    denom = xp.sqrt(second)
+    denom /= bias_correction2_sqrt
+    denom += eps
+    p -= (lr / bias_correction1) * (m / denom)
+
+
+def rmsprop_update(
+    p,
+    g,
+    square_avg,
+    grad_avg,
+    momentum_buffer,
+    *,
+    lr: float,
+    alpha: float,
+    eps: float,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    centered: bool = False,
+) -> None:
+    """RMSprop:  g <- g + wd p;  s <- alpha s + (1 - alpha) g^2;
+    (centered: a <- alpha a + (1 - alpha) g;  s' = s - a^2);   d = sqrt(s') + eps;
+    with momentum: b <- mu b + g / d, p <- p - lr b;  else p <- p - lr g / d."""
+    if weight_decay:
+        g = g + weight_decay * p
+    square_avg *= alpha
+    square_avg += (1 - alpha) * (g * g)
+    if centered:
+        grad_avg *= alpha
+        grad_avg += (1 - alpha) * g
+        denom = xp.sqrt(square_avg - grad_avg * grad_avg)
+    else:
+        denom = xp.sqrt(square_avg)
+    denom += eps
+    if momentum:
+        momentum_buffer *= momentum
+        momentum_buffer += g / denom
+        p -= lr * momentum_buffer
+    else:
+        p -= lr * (g / denom)
+
+
+def adagrad_update(
+    p,
+    g,
+    state_sum,
+    *,
+    step: int,
+    lr: float,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+    eps: float = 1e-10,
+) -> None:
+    """Adagrad:  g <- g + wd p;  lr_t = lr / (1 + (t - 1) lr_decay);  S <- S + g^2;
+    p <- p - lr_t g / (sqrt(S) + eps)."""
+    if weight_decay:
+        g = g + weight_decay * p
+    clr = lr / (1 + (step - 1) * lr_decay)
+    state_sum += g * g
+    p -= clr * (g / (xp.sqrt(state_sum) + eps))

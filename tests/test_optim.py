@@ -1,0 +1,105 @@
+"""Optimizers and schedules: golden values, PyTorch agreement over many steps, state, errors."""
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn, optim
+
+# -- golden one-step values (no torch needed) ----------------------------------------------------
+
+P0, G = np.array([1.0, -2.0]), np.array([0.5, 0.1])
+
+
+def one_step(make, steps=1):
+    p = nn.Parameter(P0.copy())
+    opt = make([p])
+    for _ in range(steps):
+        p.grad = G.copy()
+        opt.step()
+    return p.data
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda ps: optim.GD(ps, lr=0.1), [0.95, -2.01]),
+        (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), [0.95, -2.01]),
+        (lambda ps: optim.Adam(ps, lr=0.1), P0 - 0.1 * G / (np.abs(G) + 1e-8)),
+        (
+            lambda ps: optim.AdamW(ps, lr=0.1, weight_decay=0.1),
+            P0 * 0.99 - 0.1 * G / (np.abs(G) + 1e-8),
+        ),
+        (lambda ps: optim.RMSprop(ps, lr=0.01), P0 - 0.01 * G / (0.1 * np.abs(G) + 1e-8)),
+        (lambda ps: optim.Adagrad(ps, lr=0.1), P0 - 0.1 * G / (np.abs(G) + 1e-10)),
+    ],
+    ids=["GD", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad"],
+)
+def test_golden_first_step(make, expected):
+    np.testing.assert_allclose(one_step(make), expected, rtol=1e-12)
+
+
+def test_golden_second_momentum_step():
+    # b1 = g, b2 = 0.9 g + g = 1.9 g: p = p0 - 0.1 g - 0.19 g
+    np.testing.assert_allclose(
+        one_step(lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), 2), P0 - 0.29 * G, rtol=1e-12
+    )
+
+
+def test_schedule_as_a_function_of_the_step():
+    np.testing.assert_allclose(
+        one_step(lambda ps: optim.GD(ps, lr=lambda t: 0.1 / t), 2), P0 - 0.15 * G, rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda ps: optim.SGD(ps, lr=-0.1), "learning rate"),
+        (lambda ps: optim.Adam(ps, betas=(1.0, 0.999)), "beta1"),
+        (lambda ps: optim.Adam(ps, betas=(0.9, -0.1)), "beta2"),
+        (lambda ps: optim.SGD(ps, lr=0.1, momentum=-1), "momentum"),
+        (lambda ps: optim.SGD(ps, lr=0.1, nesterov=True), "Nesterov"),
+        (lambda ps: optim.RMSprop(ps, alpha=1.5), "alpha"),
+        (lambda ps: optim.Adam(ps, eps=-1), "eps"),
+        (lambda ps: optim.Adagrad(ps, lr_decay=-1), "lr_decay"),
+        (lambda ps: optim.Adam([], lr=0.1), "empty"),
+    ],
+)
+def test_bad_hyper_parameters_are_refused(make, message):
+    with pytest.raises(ValueError, match=message):
+        make([nn.Parameter(np.zeros(2))] if "empty" not in message else [])
+
+
+def test_optimizer_state_dict_round_trip_continues_identically():
+    def run(split):
+        cr.manual_seed(0)
+        model = nn.Linear(4, 3)
+        opt = optim.Adam(model.parameters(), lr=0.05, amsgrad=True)
+        x, y = cr.randn(8, 4), np.arange(8) % 3
+        for step in range(10):
+            if step == split:
+                model_state, opt_state = model.state_dict(), opt.state_dict()
+                model = nn.Linear(4, 3)
+                opt = optim.Adam(model.parameters(), lr=0.05, amsgrad=True)
+                model.load_state_dict(model_state)
+                opt.load_state_dict(opt_state)
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        return model.weight.data
+
+    np.testing.assert_array_equal(run(split=None), run(split=5))
+
+
+def test_optimizer_state_dict_holds_only_plain_values():
+    model = nn.Linear(2, 2)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(cr.randn(3, 2)).sum().backward()
+    opt.step()
+    state = opt.state_dict()
+    for entry in state["state"].values():
+        assert all(isinstance(v, (np.ndarray, int, float, type(None))) for v in entry.values())
+    assert state["param_groups"][0]["params"] == [0, 1]
+    with pytest.raises(ValueError, match="do not match"):
+        optim.SGD([nn.Parameter(np.zeros(2))], lr=0.1).load_state_dict(state)
