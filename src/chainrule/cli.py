@@ -1,32 +1,188 @@
-"""The ``chainrule`` command. For now: a tiny network learning XOR, printing its falling loss."""
+"""The ``chainrule`` command: train, evaluate, predict, info.
+
+Bad input ends with one line ``chainrule: error: ...`` and exit status 2, never a traceback
+(``--traceback`` shows it for debugging).
+"""
 
 from __future__ import annotations
 
-import chainrule as cr
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from . import runs
+from .data.idx import DataFileError
+from .io import ChainruleFileError
+from .train import NonFiniteError
+
+EXPECTED_ERRORS = (
+    runs.RunError,
+    ChainruleFileError,
+    DataFileError,
+    FileNotFoundError,
+    NotADirectoryError,
+    ImportError,
+    NonFiniteError,
+)
 
 
-def xor_demo(steps: int = 2000, lr: float = 0.5) -> float:
-    """Fit a 2-4-1 tanh/sigmoid network to XOR by plain gradient descent; returns the final loss."""
-    cr.manual_seed(0)
-    x = cr.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
-    y = cr.tensor([[0.0], [1.0], [1.0], [0.0]])
-    w1, b1 = cr.randn(4, 2, requires_grad=True), cr.zeros(4, requires_grad=True)
-    w2, b2 = cr.randn(1, 4, requires_grad=True), cr.zeros(1, requires_grad=True)
-    for step in range(steps + 1):
-        prediction = cr.linear(cr.linear(x, w1, b1).tanh(), w2, b2).sigmoid()
-        loss = ((prediction - y) ** 2).mean()
-        for p in (w1, b1, w2, b2):
-            p.grad = None
-        loss.backward()
-        with cr.no_grad():
-            for p in (w1, b1, w2, b2):
-                p.data -= lr * p.grad
-        if step % 250 == 0:
-            print(f"step {step:5d}  loss {loss.item():.5f}")
-    print("predictions:", prediction.data.ravel().round(3), "targets:", y.data.ravel())
-    return loss.item()
+def _batch_size(text: str):
+    if text in ("full", "none", "all"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'full', got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chainrule",
+        description="Train and inspect neural networks built on chainrule's NumPy engine.",
+    )
+    parser.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train",
+        help="train a network and write a run folder",
+        description="Train a network. With no options: a small MLP on the built-in 8x8 digits.",
+        argument_default=argparse.SUPPRESS,
+    )
+    train.add_argument("--dataset", choices=runs.DATASETS, help="data set (default: digits)")
+    train.add_argument("--data-dir", help="folder with the data set's files (MNIST, Fashion-MNIST)")
+    train.add_argument("--download", action="store_true", help="download missing files first")
+    train.add_argument("--model", help="architecture (default: mlp)")
+    train.add_argument(
+        "--hidden", type=runs.parse_sizes, help="hidden layer sizes (default: 256,128)"
+    )
+    train.add_argument("--activation", help="relu, leaky_relu, sigmoid, tanh, gelu, softplus")
+    train.add_argument("--dropout", type=float, help="dropout after each hidden layer")
+    train.add_argument("--loss", choices=runs.LOSSES, help="default: cross-entropy")
+    train.add_argument("--label-smoothing", type=float, help="for cross-entropy (default 0.1)")
+    train.add_argument("--optimizer", choices=list(runs.OPTIMIZERS), help="default: adam")
+    train.add_argument("--schedule", choices=runs.SCHEDULES, help="learning-rate schedule")
+    train.add_argument("--lr", type=float, help="learning rate (default depends on the optimizer)")
+    train.add_argument("--momentum", type=float, help="for momentum and nesterov (default 0.9)")
+    train.add_argument("--weight-decay", type=float)
+    train.add_argument("--batch-size", type=_batch_size, help="examples per step, or 'full'")
+    train.add_argument("--epochs", type=int, help="passes over the training data (default 30)")
+    train.add_argument("--target", type=int, help="train 'is it a K or not' (one-vs-rest)")
+    train.add_argument("--seed", type=int, help="random seed (default 0)")
+    train.add_argument("--val-fraction", type=float, help="training data held out (default 0.1)")
+    train.add_argument("--checkpoint-every", type=int, help="also checkpoint every N batches")
+    train.add_argument("--out", help="run folder (default: runs/<timestamp>)")
+    train.add_argument("--config", help="a TOML file of settings (options given here win)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+
+    evaluate = commands.add_parser("evaluate", help="test loss and accuracy of a trained run")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--dataset", choices=runs.DATASETS)
+    evaluate.add_argument("--data-dir")
+
+    predict = commands.add_parser("predict", help="classify images (PNG/JPEG) or .npy arrays")
+    predict.add_argument("run_dir")
+    predict.add_argument("inputs", nargs="+", metavar="IMAGE")
+    predict.add_argument("--top", type=int, default=3, help="how many classes to show")
+
+    info = commands.add_parser("info", help="architecture, size and results of a run")
+    info.add_argument("run_dir")
+    return parser
+
+
+def read_toml(path: str) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise runs.RunError(f"--config {path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise runs.RunError(f"--config {path}: not valid TOML ({exc})") from None
+
+
+def command_train(args) -> int:
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "traceback")}
+    resume, quiet = options.pop("resume", False), options.pop("quiet", False)
+    settings = read_toml(options.pop("config")) if "config" in options else {}
+    settings.update(options)
+    if resume:
+        if "out" not in settings:
+            raise runs.RunError("--resume needs --out RUN_DIR (the run to continue)")
+        changed = set(settings) - {"out", "epochs"}
+        if changed:
+            raise runs.RunError(
+                f"--resume continues a run as it was; only --epochs may change "
+                f"(got {', '.join(sorted(changed))})"
+            )
+        config = dataclasses.replace(runs.saved_config(settings["out"]), **settings)
+    else:
+        config = runs.Config.from_dict(settings)
+    metrics = runs.train(config, resume=resume, progress=not quiet)
+    print(
+        f"test accuracy {metrics['test_accuracy']:.4f}  test loss {metrics['test_loss']:.4f}  "
+        f"({metrics['epochs']} epochs, {metrics['train_seconds']:.1f} s)  ->  {metrics['out']}"
+    )
+    return 0
+
+
+def command_evaluate(args) -> int:
+    result = runs.evaluate_run(args.run_dir, args.dataset, args.data_dir)
+    print(f"test accuracy {result['accuracy']:.4f}  test loss {result['loss']:.4f}")
+    return 0
+
+
+def command_predict(args) -> int:
+    for result in runs.predict_files(args.run_dir, args.inputs, args.top):
+        top = "  ".join(f"{cls}: {p:.3f}" for cls, p in result["top"])
+        print(f"{result['file']}: {result['prediction']}   ({top})")
+    return 0
+
+
+def command_info(args) -> int:
+    from .nn import summary
+
+    model, config, metadata = runs.load_run(args.run_dir)
+    shape = (1, *metadata["preprocessing"]["input_shape"])
+    print(summary(model, shape))
+    print(
+        f"\ntrained on {metadata.get('dataset')} with {config.optimizer} (lr {config.lr or 'default'}),"
+        f" batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}"
+    )
+    metrics_path = Path(args.run_dir) / "metrics.json"
+    if metrics_path.exists():
+        print(json.dumps(json.loads(metrics_path.read_text()), indent=2))
+    return 0
+
+
+COMMANDS = {
+    "train": command_train,
+    "evaluate": command_evaluate,
+    "predict": command_predict,
+    "info": command_info,
+}
 
 
 def main(argv=None) -> int:
-    xor_demo()
-    return 0
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except EXPECTED_ERRORS + (ValueError, KeyError, TypeError, OSError) as exc:
+        if getattr(args, "traceback", False):
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"chainrule: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("chainrule: interrupted", file=sys.stderr)
+        return 130

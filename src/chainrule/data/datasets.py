@@ -1,0 +1,172 @@
+"""Real and generated data sets.
+
+Real images: MNIST and Fashion-MNIST (IDX files from a folder you name, or downloaded into the
+cache), scikit-learn's 8x8 digits, and scikit-image's "is it a face" subset of LFW. Generated 2-D
+sets for teaching: spirals, moons, circles, xor, blobs. Image loaders return uint8 or float arrays
+as stored; see :mod:`chainrule.data.transforms` to scale them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..backend import xp
+from .download import cache_dir, download_file
+from .idx import DataFileError, read_idx
+
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+SOURCES = {
+    "mnist": {
+        "mirrors": [
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ],
+        "sha256": {
+            "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        },
+    },
+    "fashion-mnist": {
+        "mirrors": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+        "sha256": {
+            "train-images-idx3-ubyte.gz": "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc",
+            "train-labels-idx1-ubyte.gz": "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc",
+            "t10k-images-idx3-ubyte.gz": "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
+            "t10k-labels-idx1-ubyte.gz": "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
+        },
+    },
+}
+
+
+def load_mnist(root=None, download: bool = False, mirrors: list[str] | None = None):
+    """MNIST handwritten digits: ``((x_train, y_train), (x_test, y_test))``, images uint8 (N, 28, 28).
+
+    Args:
+        root: folder holding the four IDX files (``.gz`` or raw). Default: the cache folder
+            ``$CHAINRULE_DATA/mnist`` (or ``~/.cache/chainrule/mnist``).
+        download: fetch missing files into ``root`` (checked by SHA-256) first.
+        mirrors: base URLs to download from (default: the usual public mirrors).
+    """
+    return _load_idx_set("mnist", root, download, mirrors)
+
+
+def load_fashion_mnist(root=None, download: bool = False, mirrors: list[str] | None = None):
+    """Fashion-MNIST (Zalando's clothes, same format as MNIST); see :func:`load_mnist`."""
+    return _load_idx_set("fashion-mnist", root, download, mirrors)
+
+
+def _load_idx_set(name: str, root, download: bool, mirrors):
+    folder = Path(root) if root is not None else cache_dir() / name
+    source = SOURCES[name]
+    if download:
+        for file_name, sha in source["sha256"].items():
+            if _find(folder, file_name.removesuffix(".gz")) is None:
+                download_file(file_name, sha, folder, mirrors or source["mirrors"])
+    arrays = {}
+    for key, stem in IDX_FILES.items():
+        path = _find(folder, stem)
+        if path is None:
+            raise FileNotFoundError(
+                f"{name}: {stem}.gz (or {stem}) not found in {folder}. Put the four {name} IDX "
+                f"files there, or pass download=True (CLI: --download) to fetch them."
+            )
+        arrays[key] = read_idx(path)
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataFileError(
+                f"{name} in {folder}: {split} images {images.shape} and labels {labels.shape} "
+                "do not match"
+            )
+        if labels.max() > 9:
+            raise DataFileError(f"{name} in {folder}: {split} labels outside 0..9")
+    return (
+        (arrays["train_images"], arrays["train_labels"]),
+        (arrays["test_images"], arrays["test_labels"]),
+    )
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / (stem + ".gz"), folder / stem):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_digits():
+    """scikit-learn's 1,797 handwritten digits: ``(images, labels)``, images float32 (N, 8, 8)
+    with values 0..16."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    digits = sklearn_digits()
+    return digits.images.astype(xp.float32), digits.target.astype(xp.int64)
+
+
+def load_faces():
+    """ "Is it a face?": scikit-image's LFW subset, 200 images 25x25 in [0, 1]; label 1 = face
+    (the first 100), 0 = not a face. Needs ``pip install 'chainrule[faces]'``."""
+    try:
+        from skimage.data import lfw_subset
+    except ImportError:
+        raise ImportError(
+            "the faces data set comes with scikit-image: pip install 'chainrule[faces]'"
+        ) from None
+    images = lfw_subset().astype(xp.float32)
+    labels = xp.zeros(len(images), dtype=xp.int64)
+    labels[:100] = 1
+    return images, labels
+
+
+# -- generated 2-D sets ----------------------------------------------------------------------------
+
+
+def spirals(n: int = 500, classes: int = 2, noise: float = 0.2, turns: float = 1.5, seed: int = 0):
+    """Interleaved spiral arms, one per class: ``(points (n, 2) float32, labels (n,))``."""
+    rng = xp.random.default_rng(seed)
+    labels = xp.arange(n) % classes
+    t = rng.uniform(0.05, 1.0, n)
+    angle = 2 * xp.pi * turns * t + 2 * xp.pi * labels / classes
+    points = xp.stack([t * xp.cos(angle), t * xp.sin(angle)], axis=1) * 2
+    points += rng.normal(0, noise * 0.1, points.shape)
+    return points.astype(xp.float32), labels.astype(xp.int64)
+
+
+def xor(n: int = 400, noise: float = 0.1, seed: int = 0):
+    """Points in the four quadrants; label 1 where x and y have opposite signs."""
+    rng = xp.random.default_rng(seed)
+    points = rng.uniform(-1, 1, (n, 2))
+    labels = (points[:, 0] * points[:, 1] < 0).astype(xp.int64)
+    points += rng.normal(0, noise, points.shape)
+    return points.astype(xp.float32), labels
+
+
+def moons(n: int = 400, noise: float = 0.1, seed: int = 0):
+    """Two interleaving half circles (scikit-learn's ``make_moons``)."""
+    from sklearn.datasets import make_moons
+
+    points, labels = make_moons(n, noise=noise, random_state=seed)
+    return points.astype(xp.float32), labels.astype(xp.int64)
+
+
+def circles(n: int = 400, noise: float = 0.05, factor: float = 0.5, seed: int = 0):
+    """A small circle inside a large one (scikit-learn's ``make_circles``)."""
+    from sklearn.datasets import make_circles
+
+    points, labels = make_circles(n, noise=noise, factor=factor, random_state=seed)
+    return points.astype(xp.float32), labels.astype(xp.int64)
+
+
+def blobs(n: int = 400, classes: int = 3, spread: float = 1.0, seed: int = 0):
+    """Gaussian clusters, one per class (scikit-learn's ``make_blobs``)."""
+    from sklearn.datasets import make_blobs
+
+    points, labels = make_blobs(n, centers=classes, cluster_std=spread, random_state=seed)
+    return points.astype(xp.float32), labels.astype(xp.int64)

@@ -1,0 +1,90 @@
+"""Turning raw data into what a network trains on: scaling, standardising, targets, splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..backend import xp
+
+
+def scale(images, maximum: float | None = None):
+    """Pixels to float32 in [0, 1]: divide by ``maximum`` (255 for uint8 images by default)."""
+    images = xp.asarray(images)
+    if maximum is None:
+        maximum = 255.0 if images.dtype == xp.uint8 else float(images.max() or 1.0)
+    return (images / xp.float32(maximum)).astype(xp.float32)
+
+
+@dataclass
+class Standardizer:
+    """x -> (x - mean) / std, with mean and std measured on the training set only.
+
+    ``per_feature=False`` (the default) uses one mean and std for all pixels, as is usual for
+    images; ``True`` standardises each feature separately.
+    """
+
+    mean: object = None
+    std: object = None
+
+    @classmethod
+    def fit(cls, x, per_feature: bool = False) -> Standardizer:
+        x = xp.asarray(x, dtype=xp.float64)
+        if per_feature:
+            mean, std = x.mean(axis=0), x.std(axis=0)
+            std = xp.where(std > 0, std, 1.0)
+        else:
+            mean, std = x.mean(), x.std() or 1.0
+        return cls(xp.asarray(mean, dtype=xp.float32), xp.asarray(std, dtype=xp.float32))
+
+    def __call__(self, x):
+        return ((xp.asarray(x, dtype=xp.float32) - self.mean) / self.std).astype(xp.float32)
+
+    def to_dict(self) -> dict:
+        return {"mean": xp.asarray(self.mean).tolist(), "std": xp.asarray(self.std).tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Standardizer:
+        return cls(xp.asarray(d["mean"], dtype=xp.float32), xp.asarray(d["std"], dtype=xp.float32))
+
+
+def one_hot(labels, num_classes: int | None = None):
+    """Integer labels (N,) -> float32 rows with a single 1 (N, num_classes)."""
+    labels = xp.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"one_hot needs integer labels, got {labels.dtype}")
+    num_classes = int(labels.max()) + 1 if num_classes is None else num_classes
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"one_hot: labels must be in 0..{num_classes - 1}")
+    return xp.eye(num_classes, dtype=xp.float32)[labels]
+
+
+def one_vs_rest(labels, positive):
+    """ "Is it a ``positive``?": labels -> float32 1.0 where label == positive, else 0.0."""
+    return (xp.asarray(labels) == positive).astype(xp.float32)
+
+
+def train_val_split(*arrays, val_fraction: float = 0.1, seed: int = 0, stratify=None):
+    """Split arrays that share their first axis into a training and a validation part.
+
+    Returns ``(train_arrays, val_arrays)``. With ``stratify`` (labels), each class is split in the
+    same proportion.
+    """
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    n = len(arrays[0])
+    rng = xp.random.default_rng(seed)
+    if stratify is None:
+        order = rng.permutation(n)
+        n_val = max(1, int(round(n * val_fraction)))
+        val_idx, train_idx = order[:n_val], order[n_val:]
+    else:
+        stratify = xp.asarray(stratify)
+        val_parts, train_parts = [], []
+        for cls in xp.unique(stratify):
+            members = rng.permutation(xp.flatnonzero(stratify == cls))
+            n_val = int(round(len(members) * val_fraction))
+            val_parts.append(members[:n_val])
+            train_parts.append(members[n_val:])
+        val_idx = rng.permutation(xp.concatenate(val_parts))
+        train_idx = rng.permutation(xp.concatenate(train_parts))
+    return tuple(a[train_idx] for a in arrays), tuple(a[val_idx] for a in arrays)

@@ -1,0 +1,318 @@
+"""Callbacks: everything around the fit loop that is not the data path.
+
+A callback overrides any of ``on_train_begin(run)``, ``on_epoch_begin(run)``,
+``on_batch_end(run, logs, batch_size)``, ``on_epoch_end(run, logs)``, ``on_train_end(run)``;
+``run`` (see :class:`~chainrule.train.loop.Run`) gives the model, optimizer, history and
+``stop_training``. Callbacks with state implement ``state_dict``/``load_state_dict`` so that a
+resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+from ..backend import xp
+from ..io import atomic_write, load_checkpoint, save_checkpoint
+from ..optim import lr_scheduler as schedules
+from .loop import training_state
+
+
+class Callback:
+    def on_train_begin(self, run) -> None: ...
+
+    def on_epoch_begin(self, run) -> None: ...
+
+    def on_batch_end(self, run, logs: dict, batch_size: int) -> None: ...
+
+    def on_epoch_end(self, run, logs: dict) -> None: ...
+
+    def on_train_end(self, run) -> None: ...
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class CallbackList(Callback):
+    """Calls each hook on every callback, in order."""
+
+    def __init__(self, callbacks):
+        self.callbacks = list(callbacks)
+
+    def on_train_begin(self, run):
+        for c in self.callbacks:
+            c.on_train_begin(run)
+
+    def on_epoch_begin(self, run):
+        for c in self.callbacks:
+            c.on_epoch_begin(run)
+
+    def on_batch_end(self, run, logs, batch_size):
+        for c in self.callbacks:
+            c.on_batch_end(run, logs, batch_size)
+
+    def on_epoch_end(self, run, logs):
+        for c in self.callbacks:
+            c.on_epoch_end(run, logs)
+
+    def on_train_end(self, run):
+        for c in self.callbacks:
+            c.on_train_end(run)
+
+    def state_dict(self):
+        return {f"{i}.{type(c).__name__}": c.state_dict() for i, c in enumerate(self.callbacks)}
+
+    def load_state_dict(self, state):
+        for i, c in enumerate(self.callbacks):
+            c.load_state_dict(state.get(f"{i}.{type(c).__name__}", {}))
+
+
+def _format_logs(logs: dict, keys=("loss", "accuracy", "val_loss", "val_accuracy")) -> str:
+    return "  ".join(f"{k} {logs[k]:.4f}" for k in keys if logs.get(k) is not None)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch (batch, loss, accuracy, samples/s, ETA); in notebooks tqdm's widget;
+    when the output is not a terminal, one plain line per epoch instead."""
+
+    def __init__(self, stream=None, interactive: bool | None = None):
+        self.stream = stream or sys.stderr
+        if interactive is None:
+            interactive = (
+                "ipykernel" in sys.modules or getattr(self.stream, "isatty", lambda: False)()
+            )
+        self.interactive = interactive
+        self.bar = None
+
+    def on_epoch_begin(self, run):
+        self.started = time.perf_counter()
+        self.seen = 0
+        if self.interactive:
+            from tqdm.auto import tqdm
+
+            remaining = run.samples_per_epoch
+            self.bar = tqdm(
+                total=remaining,
+                unit="sample",
+                unit_scale=True,
+                file=self.stream,
+                desc=f"epoch {run.epoch + 1}/{run.epochs}",
+                leave=True,
+                dynamic_ncols=True,
+            )
+
+    def on_batch_end(self, run, logs, batch_size):
+        self.seen += batch_size
+        if self.bar is not None:
+            self.bar.set_postfix_str(_format_logs(logs), refresh=False)
+            self.bar.update(batch_size)
+
+    def on_epoch_end(self, run, logs):
+        seconds = time.perf_counter() - self.started
+        rate = self.seen / seconds if seconds > 0 else 0.0
+        if self.bar is not None:
+            self.bar.set_postfix_str(_format_logs(logs), refresh=True)
+            self.bar.close()
+            self.bar = None
+        else:
+            print(
+                f"epoch {run.epoch + 1}/{run.epochs}  {_format_logs(logs)}  "
+                f"{rate:,.0f} samples/s  {seconds:.1f}s",
+                file=self.stream,
+                flush=True,
+            )
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs; with
+    ``restore_best``, put back the weights of the best epoch at the end."""
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 5,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+        restore_best: bool = True,
+    ):
+        if mode == "auto":
+            mode = "max" if "acc" in monitor else "min"
+        if mode not in ("min", "max"):
+            raise ValueError(f"EarlyStopping mode must be 'min', 'max' or 'auto', got {mode!r}")
+        self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, min_delta, mode
+        self.restore_best = restore_best
+        self.best, self.best_epoch, self.wait, self.best_weights = None, None, 0, None
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, run, logs):
+        if self.monitor not in logs:
+            raise KeyError(
+                f"EarlyStopping monitors '{self.monitor}', but the logs only have {sorted(logs)}"
+                " (pass validation_data to fit for val_* metrics)"
+            )
+        value = logs[self.monitor]
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, logs["epoch"], 0
+            if self.restore_best:
+                self.best_weights = run.model.state_dict()
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                run.stop_training = True
+
+    def on_train_end(self, run):
+        if self.restore_best and self.best_weights is not None:
+            run.model.load_state_dict(self.best_weights)
+
+    def state_dict(self):
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "best_weights": self.best_weights,
+        }
+
+    def load_state_dict(self, state):
+        if state:
+            self.best, self.best_epoch, self.wait = (
+                state["best"],
+                state["best_epoch"],
+                state["wait"],
+            )
+            self.best_weights = state["best_weights"]
+
+
+class ModelCheckpoint(Callback):
+    """Save everything needed to resume (weights, optimizer, position, random state, history) to
+    one file, atomically: at the end of every epoch, and every ``every_n_batches`` batches if set.
+
+    Resume with ``fit(..., resume=ModelCheckpoint.load(path))``.
+    """
+
+    def __init__(self, path, every_n_batches: int | None = None):
+        self.path = Path(path)
+        self.every_n_batches = every_n_batches
+
+    def on_batch_end(self, run, logs, batch_size):
+        done = run.batch + 1
+        if self.every_n_batches and done % self.every_n_batches == 0 and done < run.steps_per_epoch:
+            save_checkpoint(self.path, training_state(run, next_batch=done))
+
+    def on_epoch_end(self, run, logs):
+        save_checkpoint(self.path, training_state(run, next_batch=run.steps_per_epoch))
+
+    @staticmethod
+    def load(path) -> dict:
+        return load_checkpoint(path)
+
+
+class LRScheduler(Callback):
+    """Step a learning-rate schedule after every epoch (or batch, ``per="batch"``).
+
+    ``schedule``: a scheduler from :mod:`chainrule.optim.lr_scheduler` already attached to the
+    optimizer, or a function ``epoch -> lr``.
+    """
+
+    def __init__(self, schedule, per: str = "epoch"):
+        if per not in ("epoch", "batch"):
+            raise ValueError(f"LRScheduler per must be 'epoch' or 'batch', got {per!r}")
+        self.schedule, self.per = schedule, per
+
+    def _step(self, run, count):
+        if isinstance(self.schedule, schedules.LRScheduler):
+            self.schedule.step()
+        else:
+            for group in run.optimizer.param_groups:
+                group["lr"] = float(self.schedule(count))
+
+    def on_train_begin(self, run):
+        if not isinstance(self.schedule, schedules.LRScheduler) and run.epoch == 0:
+            for group in run.optimizer.param_groups:
+                group["lr"] = float(self.schedule(0))
+
+    def on_batch_end(self, run, logs, batch_size):
+        if self.per == "batch":
+            self._step(run, run.epoch * run.steps_per_epoch + run.batch + 1)
+
+    def on_epoch_end(self, run, logs):
+        if self.per == "epoch":
+            self._step(run, run.epoch + 1)
+
+    def state_dict(self):
+        return self.schedule.state_dict() if hasattr(self.schedule, "state_dict") else {}
+
+    def load_state_dict(self, state):
+        if state and hasattr(self.schedule, "load_state_dict"):
+            self.schedule.load_state_dict(state)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` stops improving (see
+    :class:`chainrule.optim.lr_scheduler.ReduceLROnPlateau`)."""
+
+    def __init__(self, monitor: str = "val_loss", **options):
+        self.monitor, self.options, self.scheduler = monitor, options, None
+        self._pending_state = None
+
+    def on_train_begin(self, run):
+        mode = "max" if "acc" in self.monitor else "min"
+        self.scheduler = schedules.ReduceLROnPlateau(
+            run.optimizer, **{"mode": mode, **self.options}
+        )
+        if self._pending_state:
+            self.scheduler.load_state_dict(self._pending_state)
+
+    def on_epoch_end(self, run, logs):
+        if self.monitor not in logs:
+            raise KeyError(f"ReduceLROnPlateau monitors '{self.monitor}', logs have {sorted(logs)}")
+        self.scheduler.step(logs[self.monitor])
+
+    def state_dict(self):
+        return self.scheduler.state_dict() if self.scheduler else {}
+
+    def load_state_dict(self, state):
+        self._pending_state = state
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced NaN or infinity."""
+
+
+class TerminateOnNaN(Callback):
+    """Stop with an error naming the first parameter whose gradient or value is not finite."""
+
+    def on_batch_end(self, run, logs, batch_size):
+        loss = logs.get("loss")
+        if loss is not None and math.isfinite(loss):
+            return
+        for name, p in run.model.named_parameters():
+            for what, array in (("gradient", p.grad), ("value", p.data)):
+                if array is not None and not xp.all(xp.isfinite(array)):
+                    raise NonFiniteError(
+                        f"epoch {run.epoch + 1}, batch {run.batch + 1}: the {what} of parameter "
+                        f"'{name}' became non-finite (loss {loss}); try a smaller learning rate"
+                    )
+        raise NonFiniteError(
+            f"epoch {run.epoch + 1}, batch {run.batch + 1}: the loss is {loss} although every "
+            "parameter and gradient is finite; check the input data and targets"
+        )
+
+
+class CSVLogger(Callback):
+    """Write the history as CSV after every epoch (atomically, so the file is always complete)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def on_epoch_end(self, run, logs):
+        atomic_write(self.path, run.history.to_csv().encode())
