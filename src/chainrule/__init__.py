@@ -6,7 +6,7 @@
 >>> loss.backward()          # w.grad == 2 * w
 """
 
-from . import functional, nn, optim  # noqa: E402  (after the core they build on)
+from . import data, functional, io, nn, optim, train
 from .autograd import enable_grad, is_grad_enabled, no_grad, trace_backward
 from .backend import manual_seed
 from .functional import (
@@ -57,7 +57,8 @@ from .functional import (
     where,
 )
 from .gradcheck import GradcheckError, gradcheck
-from .nn.check import check_gradients  # noqa: E402
+from .io import load, load_weights, save, save_weights
+from .nn.check import check_gradients
 from .tensor import (
     Tensor,
     arange,

@@ -263,7 +263,7 @@ def save(model: Sequential, path, metadata: dict | None = None) -> Path:
     """
     stem = _stem(path)
     description = {**architecture(model), "metadata": metadata or {}}
-    tensors = {k: xp.ascontiguousarray(v) for k, v in model.state_dict().items()}
+    tensors = {k: _contiguous(v) for k, v in model.state_dict().items()}
     weights = stem.with_suffix(".safetensors")
     atomic_write(
         weights, safetensors_bytes(tensors, metadata={"chainrule": json.dumps(description)})
@@ -299,7 +299,7 @@ def read_metadata(path) -> dict:
 
 def save_weights(model: Module, path) -> None:
     """Save any module's parameters and buffers (safetensors; rebuild the module in code)."""
-    tensors = {k: xp.ascontiguousarray(v) for k, v in model.state_dict().items()}
+    tensors = {k: _contiguous(v) for k, v in model.state_dict().items()}
     atomic_write(Path(path), safetensors_bytes(tensors))
 
 
@@ -307,6 +307,9 @@ def load_weights(model: Module, path, strict: bool = True) -> Module:
     """Load weights saved by :func:`save_weights` into ``model`` (names and shapes must match)."""
     shapes, _ = _read_header(Path(path))
     expected = {k: v.shape for k, v in model.state_dict().items()}
+    missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
+    if strict and (missing or unexpected):
+        raise ChainruleFileError(f"{path}: missing keys {missing}, unexpected keys {unexpected}")
     for key, shape in shapes.items():
         if key in expected and tuple(expected[key]) != shape:
             raise ChainruleFileError(
@@ -316,13 +319,18 @@ def load_weights(model: Module, path, strict: bool = True) -> Module:
     return model
 
 
+def _contiguous(array):
+    """C order, as safetensors needs (``np.ascontiguousarray`` would turn 0-d into 1-d)."""
+    return array if array.flags.c_contiguous else array.copy(order="C")
+
+
 # -- checkpoints -----------------------------------------------------------------------------------
 
 
 def _split_arrays(tree, prefix: str, arrays: dict):
     """Replace arrays in a nested dict/list by {"__array__": key}, collecting them in ``arrays``."""
     if isinstance(tree, xp.ndarray):
-        arrays[prefix] = xp.ascontiguousarray(tree)
+        arrays[prefix] = _contiguous(tree)
         return {"__array__": prefix}
     if isinstance(tree, dict):
         return {str(k): _split_arrays(v, f"{prefix}/{k}", arrays) for k, v in tree.items()}

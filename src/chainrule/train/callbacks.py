@@ -38,10 +38,11 @@ class Callback:
 
 
 class CallbackList(Callback):
-    """Calls each hook on every callback, in order."""
+    """Calls each hook on every callback, in order; checkpoints go last, so that they capture the
+    state after every other callback (e.g. a schedule's step) has run."""
 
     def __init__(self, callbacks):
-        self.callbacks = list(callbacks)
+        self.callbacks = sorted(callbacks, key=lambda c: isinstance(c, ModelCheckpoint))
 
     def on_train_begin(self, run):
         for c in self.callbacks:

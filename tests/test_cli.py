@@ -1,0 +1,282 @@
+"""The chainrule command: the default run, its files, evaluate/predict/info, errors, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.cli import main
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """``chainrule train`` with no options (but a known --out): the small MLP on the digits."""
+    out = tmp_path_factory.mktemp("runs") / "default"
+    assert main(["train", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_the_default_run_reaches_97_percent_on_digits(default_run):
+    metrics = json.loads((default_run / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.97
+    assert {"test_accuracy", "test_loss", "epochs", "train_seconds"} <= set(metrics)
+    assert metrics["epochs"] == 30 and metrics["dataset"] == "digits"
+    for name in (
+        "model.safetensors",
+        "model.json",
+        "history.csv",
+        "config.json",
+        "checkpoint.safetensors",
+    ):
+        assert (default_run / name).exists(), name
+    history = (default_run / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,loss,accuracy") and len(history) == 31
+
+
+def test_evaluate_info_and_predict(default_run, tmp_path, capsys):
+    assert main(["evaluate", str(default_run)]) == 0
+    accuracy = json.loads((default_run / "metrics.json").read_text())["test_accuracy"]
+    assert f"test accuracy {accuracy:.4f}" in capsys.readouterr().out
+    assert main(["info", str(default_run)]) == 0
+    out = capsys.readouterr().out
+    assert "Linear(64 -> 256)" in out and "50,826" in out and "test_accuracy" in out
+
+    images, labels = cr.data.load_digits()
+    np.save(tmp_path / "digit.npy", images[0])
+    from PIL import Image
+
+    Image.fromarray((images[1] / 16 * 255).astype(np.uint8)).save(tmp_path / "digit.png")
+    assert (
+        main(
+            ["predict", str(default_run), str(tmp_path / "digit.npy"), str(tmp_path / "digit.png")]
+        )
+        == 0
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith(f"{tmp_path / 'digit.npy'}: {labels[0]} ")
+    assert lines[1].startswith(f"{tmp_path / 'digit.png'}: {labels[1]} ")
+
+
+def one_line_error(capsys, argv, *fragments):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("chainrule: error:")
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_bad_input_ends_with_one_clear_line(default_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path / "empty-cache"))
+    one_line_error(
+        capsys,
+        ["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "nope")],
+        "no such folder",
+    )
+    one_line_error(
+        capsys,
+        ["train", "--dataset", "mnist", "--out", str(tmp_path / "r")],
+        "not found in",
+        "download",
+    )
+    np.save(tmp_path / "big.npy", np.zeros((28, 28)))
+    one_line_error(
+        capsys, ["predict", str(default_run), str(tmp_path / "big.npy")], "(28, 28)", "(8, 8)"
+    )
+    (tmp_path / "not-an-image.png").write_text("hello")
+    one_line_error(
+        capsys,
+        ["predict", str(default_run), str(tmp_path / "not-an-image.png")],
+        "not a readable image",
+    )
+    (tmp_path / "bad.toml").write_text("epochs = = 3")
+    one_line_error(capsys, ["train", "--config", str(tmp_path / "bad.toml")], "not valid TOML")
+    (tmp_path / "unknown.toml").write_text("epoch = 3")
+    one_line_error(capsys, ["train", "--config", str(tmp_path / "unknown.toml")], "unknown setting")
+    one_line_error(capsys, ["train", "--out", str(default_run)], "--resume")
+    one_line_error(capsys, ["evaluate", str(tmp_path)], "no trained model")
+    one_line_error(capsys, ["train", "--epochs", "0", "--out", str(tmp_path / "z")], "--epochs")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--dataset", "imagenet"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'imagenet'" in capsys.readouterr().err
+
+
+def test_a_toml_config_sets_defaults_and_options_win(tmp_path):
+    (tmp_path / "run.toml").write_text('dataset = "xor"\nhidden = [16]\nepochs = 50\nlr = 0.01\n')
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(tmp_path / "run.toml"),
+                "--epochs",
+                "3",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    config = json.loads((out / "config.json").read_text())
+    assert config["dataset"] == "xor" and config["hidden"] == [16] and config["epochs"] == 3
+
+
+def test_one_vs_rest_and_mse_options(tmp_path):
+    out = tmp_path / "seven"
+    assert main(["train", "--target", "7", "--epochs", "5", "--out", str(out), "--quiet"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.97
+    out = tmp_path / "mse"
+    assert (
+        main(
+            [
+                "train",
+                "--loss",
+                "mse",
+                "--optimizer",
+                "momentum",
+                "--epochs",
+                "5",
+                "--out",
+                str(out),
+                "--quiet",
+                "--schedule",
+                "cosine",
+            ]
+        )
+        == 0
+    )
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.85
+
+
+def test_mnist_from_a_folder_learns_in_one_epoch(mnist_dir, tmp_path):
+    out = tmp_path / "mnist"
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "mnist",
+                "--data-dir",
+                str(mnist_dir),
+                "--epochs",
+                "1",
+                "--hidden",
+                "64",
+                "--batch-size",
+                "128",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.93
+
+
+def run_cli(*args, **kwargs):
+    return subprocess.run(
+        [sys.executable, "-m", "chainrule", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kwargs,
+    )
+
+
+def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path):
+    options = ["train", "--epochs", "25", "--checkpoint-every", "10", "--dropout", "0.2", "--quiet"]
+    reference = run_cli(*options, "--out", str(tmp_path / "reference"))
+    assert reference.returncode == 0, reference.stderr
+
+    out = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chainrule", *options, "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        history = out / "history.csv"
+        if history.exists() and len(history.read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "metrics.json").exists(), "the run finished before it could be killed"
+    state = cr.io.load_checkpoint(out / "checkpoint.safetensors")  # still loadable
+    assert state["epoch"] >= 2
+
+    resumed = run_cli("train", "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = cr.load(tmp_path / "reference" / "model"), cr.load(out / "model")
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        np.testing.assert_array_equal(p.data, q.data, err_msg=name)
+    assert len((out / "history.csv").read_text().splitlines()) == 26
+
+
+def test_help_for_every_command():
+    for command in ("train", "evaluate", "predict", "info"):
+        result = run_cli(command, "--help")
+        assert result.returncode == 0 and "usage: chainrule " + command in result.stdout
+
+
+@pytest.mark.slow
+def test_mnist_mlp_reaches_98_percent(mnist_dir, tmp_path):
+    out = tmp_path / "mnist"
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "mnist",
+                "--data-dir",
+                str(mnist_dir),
+                "--epochs",
+                "12",
+                "--batch-size",
+                "128",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] >= 0.98
+
+
+@pytest.mark.slow
+def test_is_it_a_7_reaches_99_percent(mnist_dir, tmp_path):
+    out = tmp_path / "seven"
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "mnist",
+                "--data-dir",
+                str(mnist_dir),
+                "--target",
+                "7",
+                "--epochs",
+                "5",
+                "--batch-size",
+                "128",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] >= 0.99

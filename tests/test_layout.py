@@ -1,0 +1,46 @@
+"""The package's layering: each module imports only from the layers before it (see README)."""
+
+import ast
+from pathlib import Path
+
+import chainrule
+
+PACKAGE = Path(chainrule.__file__).parent
+ORDER = ["backend", "autograd", "tensor", "function", "ops", "functional", "gradcheck", "nn",
+         "optim", "data", "io", "train", "models", "runs", "cli", "__main__", "__init__"]
+
+
+def layer_of(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return parts[0]
+
+
+def imported_layers(path: Path):
+    tree = ast.parse(path.read_text())
+    package_parts = path.relative_to(PACKAGE).parent.parts
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package_parts[: len(package_parts) - (node.level - 1)]
+            target = (*base, *(node.module.split(".") if node.module else ()))
+            names = [target[0]] if target else [alias.name for alias in node.names]
+            yield from names
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("chainrule"):
+            yield node.module.split(".")[1] if "." in node.module else "__init__"
+
+
+def test_every_module_imports_only_earlier_layers():
+    for path in PACKAGE.rglob("*.py"):
+        layer = layer_of(path)
+        for imported in imported_layers(path):
+            assert ORDER.index(imported) <= ORDER.index(layer), f"{path}: imports {imported}"
+
+
+def test_only_the_backend_imports_numpy_and_scipy():
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "backend.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module]
+            assert not any(n.split(".")[0] in ("numpy", "scipy", "torch") for n in names), path
