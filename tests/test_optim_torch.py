@@ -191,3 +191,37 @@ def test_clip_grad_norm_matches_pytorch(norm_type):
     torch.nn.utils.clip_grad_value_(theirs.parameters(), 0.01)
     for p, q in zip(ours.parameters(), theirs.parameters()):
         np.testing.assert_allclose(p.grad, q.grad.numpy(), rtol=1e-9)
+
+
+def test_a_parameter_without_gradient_takes_the_per_parameter_path():
+    """When some gradient is missing the rule runs per parameter (and skips that one), as PyTorch."""
+    ours, theirs = twin_models()
+    opt_ours = optim.Adam(ours.parameters(), lr=0.01)
+    opt_theirs = torch.optim.Adam(theirs.parameters(), lr=0.01)
+
+    def drop_one_gradient(step):
+        if step % 3 == 0:
+            for model, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+                opt.zero_grad()
+                model[2].bias.grad = None
+                x = np.ones((2, 5))
+                t = cr.tensor if model is ours else torch.tensor
+                model(t(x)).sum().backward()
+                model[2].bias.grad = None
+                opt.step()
+
+    train_side_by_side(ours, theirs, opt_ours, opt_theirs, after_step=drop_one_gradient)
+
+
+def test_replacing_parameter_data_keeps_the_optimizer_in_step():
+    ours, theirs = twin_models()
+    opt_ours = optim.SGD(ours.parameters(), lr=0.1, momentum=0.9)
+    opt_theirs = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9)
+
+    def reassign(step):
+        if step == 5:  # a user assigns new arrays to .data (chainrule) / copies in (PyTorch)
+            ours[0].weight.data = np.zeros((8, 5))
+            with torch.no_grad():
+                theirs[0].weight.zero_()
+
+    train_side_by_side(ours, theirs, opt_ours, opt_theirs, after_step=reassign)

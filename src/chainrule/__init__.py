@@ -8,7 +8,7 @@
 
 from . import data, functional, io, nn, optim, train
 from .autograd import enable_grad, is_grad_enabled, no_grad, trace_backward
-from .backend import manual_seed
+from .backend import manual_seed, set_num_threads
 from .functional import (
     abs,
     add,

@@ -20,6 +20,7 @@ trace of :mod:`chainrule.lens` is built without touching any op.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -178,7 +179,9 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         return
 
     grads = {id(root): grad}
-    handed_out: set[int] = set()  # ids of arrays already given to some tensor in this pass
+    # arrays already given to some tensor in this pass, by id (weak: a freed array's id may be
+    # reused by a new, unshared array)
+    handed_out: dict[int, weakref.ref] = {}
     for node in reversed(topological_order(root)):
         grad = grads.pop(id(node), None)
         if grad is None:
@@ -195,12 +198,13 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             input_grad = unbroadcast(xp.asarray(input_grad), inp.data.shape)
             summed.append(input_grad)
             if inp._ctx is None:
-                exclusive = input_grad.flags.owndata and id(input_grad) not in handed_out
+                seen = handed_out.get(id(input_grad))
+                exclusive = input_grad.flags.owndata and (seen is None or seen() is None)
                 _accumulate_leaf(inp, input_grad, exclusive)
             else:
                 previous = grads.get(id(inp))
                 grads[id(inp)] = input_grad if previous is None else previous + input_grad
-            handed_out.add(id(input_grad))
+            handed_out[id(input_grad)] = weakref.ref(input_grad)
         if _tracer is not None:
             _tracer(TraceEvent(fn, node, fn.inputs, grad, tuple(summed)))
         if not retain_graph:

@@ -47,6 +47,39 @@ def fork_rng() -> Iterator[None]:
         _rng = previous
 
 
+def set_num_threads(n: int) -> None:
+    """Limit the BLAS behind NumPy (matrix products) to ``n`` threads, via threadpoolctl."""
+    from threadpoolctl import threadpool_limits
+
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads expects a positive integer, got {n!r}")
+    threadpool_limits(n)
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory for reuse instead of returning it to the OS.
+
+    Training allocates and frees the same large temporaries every step; by default glibc hands
+    them back and faults them in again, which can cost as much as the arithmetic (see
+    PERF-NOTES). Process-wide, so only the command line calls it. Returns False where it is not
+    available (not glibc).
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    return bool(
+        mallopt(m_trim_threshold, 2**31 - 1)
+        and mallopt(m_top_pad, 64 << 20)
+        and mallopt(m_mmap_threshold, 32 << 20)
+    )
+
+
 def erf(x):
     """The error function, elementwise (keeps float32 as float32)."""
     return _scipy_erf(x)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from . import runs
+from .backend import keep_freed_memory, set_num_threads
 from .data.idx import DataFileError
 from .io import ChainruleFileError
 from .train import NonFiniteError
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="a TOML file of settings (options given here win)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.add_argument("--threads", type=int, help="BLAS threads (default: all cores)")
 
     evaluate = commands.add_parser("evaluate", help="test loss and accuracy of a trained run")
     evaluate.add_argument("run_dir")
@@ -110,6 +112,9 @@ def read_toml(path: str) -> dict:
 def command_train(args) -> int:
     options = {k: v for k, v in vars(args).items() if k not in ("command", "traceback")}
     resume, quiet = options.pop("resume", False), options.pop("quiet", False)
+    if "threads" in options:
+        set_num_threads(options.pop("threads"))
+    keep_freed_memory()
     settings = read_toml(options.pop("config")) if "config" in options else {}
     settings.update(options)
     if resume:

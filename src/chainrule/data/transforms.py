@@ -12,7 +12,7 @@ def scale(images, maximum: float | None = None):
     images = xp.asarray(images)
     if maximum is None:
         maximum = 255.0 if images.dtype == xp.uint8 else float(images.max() or 1.0)
-    return (images / xp.float32(maximum)).astype(xp.float32)
+    return (images / xp.float32(maximum)).astype(xp.float32, copy=False)
 
 
 @dataclass
@@ -28,12 +28,12 @@ class Standardizer:
 
     @classmethod
     def fit(cls, x, per_feature: bool = False) -> Standardizer:
-        x = xp.asarray(x, dtype=xp.float64)
+        x = xp.asarray(x)  # statistics accumulate in float64 without a float64 copy of x
         if per_feature:
-            mean, std = x.mean(axis=0), x.std(axis=0)
+            mean, std = x.mean(axis=0, dtype=xp.float64), x.std(axis=0, dtype=xp.float64)
             std = xp.where(std > 0, std, 1.0)
         else:
-            mean, std = x.mean(), x.std() or 1.0
+            mean, std = x.mean(dtype=xp.float64), x.std(dtype=xp.float64) or 1.0
         return cls(xp.asarray(mean, dtype=xp.float32), xp.asarray(std, dtype=xp.float32))
 
     def __call__(self, x):

@@ -196,7 +196,7 @@ class Module:
                     f"the state dict but {current.shape} in the model"
                 )
             if buffer_name is None:
-                owner.data = value.astype(current.dtype, copy=True)
+                owner.data[...] = value  # in place: an optimizer may hold views of it
             else:
                 object.__setattr__(owner, buffer_name, value.astype(current.dtype, copy=True))
         return missing

@@ -1,9 +1,15 @@
 """The optimizer base class: parameter groups, per-parameter state, zero_grad, step, state_dict.
 
-A subclass names its hyper-parameters (``defaults``), checks them (``check``), creates the state of
-one parameter (``init_state``) and applies its rule from :mod:`chainrule.optim.rules`
-(``update``). The learning rate of a group is a number, or a schedule ``f(step) -> lr`` called
-with the 1-based step count.
+A subclass names its hyper-parameters (``defaults``), checks them (``check``), names its state
+arrays (``state_names``) and applies its rule from :mod:`chainrule.optim.rules` (``update``).
+The learning rate of a group is a number, or a schedule ``f(step) -> lr`` called with the 1-based
+step count.
+
+Speed: the parameters of a group are moved into one flat array (each parameter's ``.data``
+becomes a view of it), and so are their gradients and the optimizer's state. When every
+parameter of a group has a gradient, the rule then runs once over the whole group, a handful of
+whole-array NumPy calls instead of a Python loop over tensors. Otherwise (some gradient missing)
+it runs per parameter on views of the same arrays, with identical results.
 """
 
 from __future__ import annotations
@@ -18,9 +24,7 @@ def check_lr(lr) -> None:
     if callable(lr):
         return
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr < 0:
-        raise ValueError(
-            f"learning rate must be a non-negative number or a schedule f(step), got {lr!r}"
-        )
+        raise ValueError(f"learning rate must be a non-negative number or a schedule f(step), got {lr!r}")
 
 
 def check_range(name: str, value, low: float, high: float, high_inclusive: bool = False) -> None:
@@ -35,6 +39,55 @@ def check_non_negative(name: str, value) -> None:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
 
 
+class FlatBuffers:
+    """One contiguous array for all parameters of a group, one for their gradients, one per state
+    array; every parameter, gradient and state entry is a view into them."""
+
+    def __init__(self, params: list):
+        self.spans, total = [], 0
+        for p in params:
+            self.spans.append((total, total + p.data.size, p.data.shape))
+            total += p.data.size
+        dtype = params[0].data.dtype
+        self.params = xp.empty(total, dtype=dtype)
+        self.grads = xp.zeros(total, dtype=dtype)
+        self.param_views = self.views(self.params)
+        self.grad_views = self.views(self.grads)
+        self.state: dict[str, object] = {}
+        self.scratch = xp.empty(total, dtype=dtype)  # room for an update rule's temporaries
+        for p, view in zip(params, self.param_views):
+            view[...] = p.data
+            p.data = view
+
+    @staticmethod
+    def usable(params: list) -> bool:
+        dtypes = {p.data.dtype for p in params}
+        return len(dtypes) == 1 and dtypes.pop().kind == "f"
+
+    def views(self, flat) -> list:
+        return [flat[lo:hi].reshape(shape) for lo, hi, shape in self.spans]
+
+    def state_array(self, name: str, fill: float):
+        if name not in self.state:
+            self.state[name] = xp.full(self.params.size, fill, dtype=self.params.dtype)
+        return self.state[name]
+
+    def gather(self, params: list) -> bool:
+        """Make each parameter and gradient a view of the flat arrays again (copying in whatever
+        was assigned to ``.data`` or ``.grad`` meanwhile). False if some gradient is missing."""
+        complete = True
+        for p, view, grad_view in zip(params, self.param_views, self.grad_views):
+            if p.data is not view:
+                view[...] = p.data
+                p.data = view
+            if p.grad is None:
+                complete = False
+            elif p.grad is not grad_view:
+                grad_view[...] = p.grad
+                p.grad = grad_view
+        return complete
+
+
 class Optimizer:
     """Base class. ``params``: an iterable of parameters, or of dicts ``{"params": [...], "lr": ...}``
     (parameter groups with their own hyper-parameters)."""
@@ -42,6 +95,7 @@ class Optimizer:
     def __init__(self, params: Iterable, defaults: dict):
         self.defaults = defaults
         self.param_groups: list[dict] = []
+        self.flat: list[FlatBuffers | None] = []
         params = list(params)
         if not params:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
@@ -59,38 +113,80 @@ class Optimizer:
         check_lr(group["lr"])
         self.check(group)
         self.param_groups.append(group)
+        usable = group["params"] and FlatBuffers.usable(group["params"])
+        self.flat.append(FlatBuffers(group["params"]) if usable else None)
 
+    # -- what a subclass defines ---------------------------------------------------------------
     def check(self, group: dict) -> None:
-        """Refuse bad hyper-parameters with a clear message (subclasses extend)."""
+        """Refuse bad hyper-parameters with a clear message."""
 
-    def init_state(self, p, group: dict) -> dict:
-        return {}
+    def state_names(self, group: dict) -> tuple:
+        """Names of the per-parameter state arrays this rule keeps (besides the step count)."""
+        return ()
+
+    def initial_value(self, name: str, group: dict) -> float:
+        return 0.0
 
     def update(self, p, g, state: dict, lr: float, group: dict) -> None:
         raise NotImplementedError
 
+    # -- the loop ------------------------------------------------------------------------------
     def parameters(self):
         for group in self.param_groups:
             yield from group["params"]
 
-    def zero_grad(self) -> None:
-        """Forget the gradients of the last step (backward accumulates otherwise)."""
-        for p in self.parameters():
-            p.grad = None
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients of the last step (backward accumulates otherwise).
+
+        ``set_to_none=False`` zeroes them in place instead, which saves reallocating them.
+        """
+        for group, flat in zip(self.param_groups, self.flat):
+            if set_to_none:
+                for p in group["params"]:
+                    p.grad = None
+            elif flat is not None:
+                flat.grads.fill(0)
+                for p, view in zip(group["params"], flat.grad_views):
+                    p.grad = view
+            else:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.grad.fill(0)
 
     def step(self) -> None:
         """Move every parameter that has a gradient one step downhill."""
         self.step_count += 1
-        index = 0
-        for group in self.param_groups:
+        first = 0
+        for group, flat in zip(self.param_groups, self.flat):
+            params = group["params"]
             lr = group["lr"](self.step_count) if callable(group["lr"]) else group["lr"]
-            for p in group["params"]:
+            indices = range(first, first + len(params))
+            first += len(params)
+            states = [self._state(i, p, group, flat, k) for k, (i, p) in enumerate(zip(indices, params))]
+            complete = flat is not None and flat.gather(params)
+            if complete and len({s["step"] for s in states}) == 1:
+                whole = {"step": states[0]["step"], "scratch": flat.scratch}
+                whole.update({name: flat.state[name] for name in self.state_names(group)})
+                self.update(flat.params, flat.grads, whole, lr, group)
+                for s in states:
+                    s["step"] = whole["step"]
+                continue
+            for p, state in zip(params, states):
                 if p.grad is not None:
-                    state = self.state.get(index)
-                    if state is None:
-                        state = self.state[index] = self.init_state(p, group)
                     self.update(p.data, p.grad, state, lr, group)
-                index += 1
+
+    def _state(self, index: int, p, group: dict, flat, position: int) -> dict:
+        state = self.state.get(index)
+        if state is None:
+            state = {"step": 0}
+            for name in self.state_names(group):
+                fill = self.initial_value(name, group)
+                if flat is not None:
+                    state[name] = flat.views(flat.state_array(name, fill))[position]
+                else:
+                    state[name] = xp.full_like(p.data, fill)
+            self.state[index] = state
+        return state
 
     # -- saving --------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -108,6 +204,7 @@ class Optimizer:
         return {"state": state, "param_groups": groups, "step_count": self.step_count}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore what :meth:`state_dict` returned (values are copied into this optimizer)."""
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
             len(g["params"]) != len(mine["params"]) for g, mine in zip(groups, self.param_groups)
@@ -116,28 +213,31 @@ class Optimizer:
                 f"{type(self).__name__}.load_state_dict: the saved parameter groups do not match "
                 "this optimizer's (different model?)"
             )
-        params = list(self.parameters())
-        new_state = {}
-        for i, s in state_dict["state"].items():
-            i = int(i)
-            if i >= len(params):
-                raise ValueError(
-                    f"load_state_dict: state for parameter {i}, but there are {len(params)}"
-                )
-            entry = {}
-            for k, v in s.items():
-                if isinstance(v, xp.ndarray):
-                    if v.shape != params[i].shape:
-                        raise ValueError(
-                            f"load_state_dict: state '{k}' of parameter {i} has shape {v.shape}, "
-                            f"the parameter has {params[i].shape}"
-                        )
-                    v = v.astype(params[i].dtype, copy=True)
-                entry[k] = v
-            new_state[i] = entry
         for mine, saved in zip(self.param_groups, groups):
             mine.update({k: v for k, v in saved.items() if k != "params"})
-        self.state = new_state
+        located = {}
+        first = 0
+        for group, flat in zip(self.param_groups, self.flat):
+            for k, p in enumerate(group["params"]):
+                located[first + k] = (p, group, flat, k)
+            first += len(group["params"])
+        self.state = {}
+        for i, saved in state_dict["state"].items():
+            i = int(i)
+            if i not in located:
+                raise ValueError(f"load_state_dict: state for parameter {i}, but there are {len(located)}")
+            p, group, flat, position = located[i]
+            state = self._state(i, p, group, flat, position)
+            for name, value in saved.items():
+                if isinstance(state.get(name), xp.ndarray):
+                    if xp.shape(value) != state[name].shape:
+                        raise ValueError(
+                            f"load_state_dict: state '{name}' of parameter {i} has shape "
+                            f"{xp.shape(value)}, the parameter has {state[name].shape}"
+                        )
+                    state[name][...] = value
+                elif name == "step":
+                    state[name] = int(value)
         self.step_count = int(state_dict.get("step_count", 0))
 
     def __repr__(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..backend import xp
 from . import rules
 from .optimizer import Optimizer, check_non_negative, check_range
 
@@ -56,16 +55,15 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
 
-    def init_state(self, p, group):
-        buffer = xp.zeros_like(p.data) if group["momentum"] else None
-        return {"momentum_buffer": buffer, "step": 0}
+    def state_names(self, group):
+        return ("momentum_buffer",) if group["momentum"] else ()
 
     def update(self, p, g, state, lr, group):
         state["step"] += 1
         rules.sgd_update(
             p,
             g,
-            state["momentum_buffer"],
+            state.get("momentum_buffer"),
             lr=lr,
             momentum=group["momentum"],
             dampening=group["dampening"],
@@ -113,13 +111,8 @@ class Adam(Optimizer):
         check_non_negative("eps", group["eps"])
         check_non_negative("weight_decay", group["weight_decay"])
 
-    def init_state(self, p, group):
-        return {
-            "step": 0,
-            "exp_avg": xp.zeros_like(p.data),
-            "exp_avg_sq": xp.zeros_like(p.data),
-            "max_exp_avg_sq": xp.zeros_like(p.data) if group["amsgrad"] else None,
-        }
+    def state_names(self, group):
+        return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
 
     def update(self, p, g, state, lr, group):
         state["step"] += 1
@@ -129,7 +122,7 @@ class Adam(Optimizer):
             g,
             state["exp_avg"],
             state["exp_avg_sq"],
-            state["max_exp_avg_sq"],
+            state.get("max_exp_avg_sq"),
             step=state["step"],
             lr=lr,
             beta1=beta1,
@@ -138,6 +131,7 @@ class Adam(Optimizer):
             weight_decay=group["weight_decay"],
             decoupled=self.decoupled,
             amsgrad=group["amsgrad"],
+            scratch=state.get("scratch"),
         )
 
 
@@ -198,14 +192,10 @@ class RMSprop(Optimizer):
         check_non_negative("momentum", group["momentum"])
         check_non_negative("weight_decay", group["weight_decay"])
 
-    def init_state(self, p, group):
-        zeros = xp.zeros_like
-        return {
-            "step": 0,
-            "square_avg": zeros(p.data),
-            "grad_avg": zeros(p.data) if group["centered"] else None,
-            "momentum_buffer": zeros(p.data) if group["momentum"] else None,
-        }
+    def state_names(self, group):
+        names = ("square_avg",)
+        names += ("grad_avg",) if group["centered"] else ()
+        return names + (("momentum_buffer",) if group["momentum"] else ())
 
     def update(self, p, g, state, lr, group):
         state["step"] += 1
@@ -213,8 +203,8 @@ class RMSprop(Optimizer):
             p,
             g,
             state["square_avg"],
-            state["grad_avg"],
-            state["momentum_buffer"],
+            state.get("grad_avg"),
+            state.get("momentum_buffer"),
             lr=lr,
             alpha=group["alpha"],
             eps=group["eps"],
@@ -257,8 +247,11 @@ class Adagrad(Optimizer):
         for name in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
             check_non_negative(name, group[name])
 
-    def init_state(self, p, group):
-        return {"step": 0, "sum": xp.full_like(p.data, group["initial_accumulator_value"])}
+    def state_names(self, group):
+        return ("sum",)
+
+    def initial_value(self, name, group):
+        return group["initial_accumulator_value"]
 
     def update(self, p, g, state, lr, group):
         state["step"] += 1

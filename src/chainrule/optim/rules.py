@@ -42,46 +42,43 @@ def sgd_update(
     p -= lr * g
 
 
-def adam_update(
-    p,
-    g,
-    m,
-    v,
-    v_max,
-    *,
-    step: int,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float = 0.0,
-    decoupled: bool = False,
-    amsgrad: bool = False,
-) -> None:
+def adam_update(p, g, m, v, v_max, *, step: int, lr: float, beta1: float, beta2: float,
+                eps: float, weight_decay: float = 0.0, decoupled: bool = False,
+                amsgrad: bool = False, scratch=None) -> None:
     """Adam (and AdamW when ``decoupled``):
 
     AdamW: p <- p (1 - lr wd);  Adam: g <- g + wd p;
     m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2;   (AMSGrad: v_max <- max(v_max, v))
     p <- p - lr / (1 - b1^t) * m / (sqrt(v or v_max) / sqrt(1 - b2^t) + eps).
+
+    ``scratch``: an optional array like ``p`` to compute in, so that no temporary is allocated.
     """
+    s = xp.empty_like(p) if scratch is None else scratch
     if weight_decay:
         if decoupled:
             p *= 1 - lr * weight_decay
         else:
             g = g + weight_decay * p
     m *= beta1
-    m += (1 - beta1) * g
+    xp.multiply(g, 1 - beta1, out=s)
+    m += s
     v *= beta2
-    v += (1 - beta2) * (g * g)
+    xp.multiply(g, g, out=s)
+    s *= 1 - beta2
+    v += s
     if amsgrad:
         xp.maximum(v_max, v, out=v_max)
-    second = v_max if amsgrad else v
+    if lr == 0:
+        return
+    # The step, with the constants folded so that it takes five passes over memory:
+    # p += m / (sqrt(v) * k1 + k2),  k1 = -(1 - b1^t) / (lr sqrt(1 - b2^t)),  k2 = -(1 - b1^t) eps / lr
     bias_correction1 = 1 - beta1**step
     bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-    denom = xp.sqrt(second)
-    denom /= bias_correction2_sqrt
-    denom += eps
-    p -= (lr / bias_correction1) * (m / denom)
+    xp.sqrt(v_max if amsgrad else v, out=s)
+    s *= -bias_correction1 / (lr * bias_correction2_sqrt)
+    s -= bias_correction1 * eps / lr
+    xp.divide(m, s, out=s)
+    p += s
 
 
 def rmsprop_update(

@@ -173,7 +173,7 @@ def fit(
         for run.batch, (x, y) in enumerate(loader.epoch(epoch, start_batch), start=start_batch):
             output = model(x)  # forward propagation
             loss = loss_fn(output, y)  # the cost over the batch
-            optimizer.zero_grad()
+            optimizer.zero_grad(set_to_none=False)  # zero in place: no reallocation
             loss.backward()  # backpropagation: the chain rule, layer by layer
             optimizer.step()  # one step downhill
             logs = run.metrics.update(loss.item(), output.data, y.data)

@@ -1,0 +1,135 @@
+"""``python -m benchmarks``: chainrule side by side with PyTorch and scikit-learn, in one run.
+
+Prints a table of samples/s, ratios and peak memory, and writes it to
+``benchmarks/results/latest.md`` and ``latest.json``. Speeds are medians of interleaved
+repetitions in this process; peak memory comes from one fresh process per framework. Unless
+``--default-malloc`` is given, the run re-executes itself with glibc told to keep freed memory
+(MALLOC_* variables, see PERF-NOTES), the same for every framework.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import mlp, op_overhead
+from .common import (
+    MALLOC_ENV,
+    in_subprocess,
+    interleaved_medians,
+    machine,
+    matmul_peak_gflops,
+    mnist,
+    set_threads,
+    throughput,
+)
+
+RESULTS = Path(__file__).parent / "results"
+MLP_CASES = [("MLP 784-256-128-10", (784, 256, 128, 10), 128),
+             ("MLP 784-256-128-10", (784, 256, 128, 10), 32),
+             ("wide MLP 784-1024-1024-10", (784, 1024, 1024, 10), 256)]
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=150, help="training steps per measurement")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, no time-to-98%%")
+    parser.add_argument("--default-malloc", action="store_true")
+    return parser.parse_args()
+
+
+def step_params(sizes) -> int:
+    return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+
+
+def run_mlp(args, train, rows, table):
+    x, y = train
+    for name, sizes, batch in MLP_CASES:
+        ours, _ = mlp.chainrule_step(sizes, x, y, batch)
+        theirs, _ = mlp.torch_step(sizes, x, y, batch)
+        speed = interleaved_medians(
+            {"chainrule": lambda s=ours: throughput(s, batch, args.steps),
+             "pytorch": lambda s=theirs: throughput(s, batch, args.steps)},
+            args.repeats,
+        )
+        row = {"case": f"{name}, batch {batch}", "chainrule": speed["chainrule"],
+               "pytorch": speed["pytorch"], "ratio_vs_pytorch": speed["chainrule"] / speed["pytorch"],
+               "gflops": 6 * step_params(sizes) * speed["chainrule"] / 1e9}
+        if batch == 128:
+            row["sklearn"] = mlp.sklearn_samples_per_second(sizes, x, y, batch)
+            row["ratio_vs_sklearn"] = speed["chainrule"] / row["sklearn"]
+            memory = {fw: in_subprocess("benchmarks.mlp", "--framework", fw, "--steps", "100",
+                                        "--threads", str(args.threads))["peak_rss_mib"]
+                      for fw in ("chainrule", "pytorch", "sklearn")}
+            row["peak_rss_mib"] = memory
+        rows.append(row)
+        sk = f"{row['sklearn']:>9,.0f} {row['ratio_vs_sklearn']:>6.2f}x" if "sklearn" in row else f"{'-':>9} {'-':>7}"
+        table.append(f"| {row['case']:<40} | {row['chainrule']:>9,.0f} | {row['pytorch']:>9,.0f} | "
+                     f"{row['ratio_vs_pytorch']:>5.2f}x | {sk} | {row['gflops']:>6.1f} |")
+
+
+def main() -> None:
+    args = parse_args()
+    if not args.default_malloc and any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
+        os.execve(sys.executable, [sys.executable, "-m", "benchmarks", *sys.argv[1:]],
+                  {**os.environ, **MALLOC_ENV})
+    if args.quick:
+        args.repeats, args.steps = 3, 60
+    threads = set_threads(args.threads)
+    train, test, source = mnist()
+    started = time.time()
+    rows: list[dict] = []
+    table = [
+        f"Machine: {machine()}",
+        f"Threads: {args.threads}; BLAS: {'; '.join(threads['blas'])}; {threads['torch']}",
+        f"Malloc: {'glibc defaults' if args.default_malloc else 'MALLOC_* keep freed memory (all frameworks)'}",
+        f"Data: {source}; speeds are medians of {args.repeats} interleaved runs of {args.steps} steps",
+        "",
+        f"| {'training, samples/s':<40} | {'chainrule':>9} | {'PyTorch':>9} | {'ratio':>6} | "
+        f"{'sklearn64':>9} {'ratio':>7} | GFLOP/s |",
+        f"|{'-' * 42}|{'-' * 11}|{'-' * 11}|{'-' * 8}|{'-' * 19}|{'-' * 9}|",
+    ]
+    run_mlp(args, train, rows, table)
+    peak = matmul_peak_gflops()
+    wide = rows[-1]
+    memory = rows[0]["peak_rss_mib"]
+    overhead = op_overhead.measure()
+    table += [
+        "",
+        f"float32 matrix-product peak: {peak:.0f} GFLOP/s; wide MLP training step: "
+        f"{wide['gflops']:.0f} GFLOP/s = {wide['gflops'] / peak:.0%} of peak (6 x batch x parameters)",
+        f"peak RSS, MLP batch 128 (fresh process each, data included): chainrule "
+        f"{memory['chainrule']:.0f} MiB, PyTorch {memory['pytorch']:.0f} MiB, scikit-learn "
+        f"{memory['sklearn']:.0f} MiB (ratio chainrule/PyTorch {memory['chainrule'] / memory['pytorch']:.2f})",
+        f"per-op overhead, (x @ w).relu().sum() forward+backward on 10x10: chainrule "
+        f"{overhead['chainrule_us']:.1f} us, PyTorch {overhead['pytorch_us']:.1f} us "
+        f"(ratio {overhead['ratio']:.2f}, lower is faster)",
+    ]
+    results = {"machine": machine(), "threads": threads, "mlp": rows, "matmul_peak_gflops": peak,
+               "op_overhead": overhead}
+    if not args.quick:
+        reach = {fw: mlp.time_to_accuracy(fw, (train[0].copy(), train[1].copy()), test)
+                 for fw in ("chainrule", "pytorch")}
+        results["time_to_98"] = reach
+        table.append(
+            "time to 98% MNIST test accuracy (784-256-128-10, Adam, batch 128): "
+            + ", ".join(f"{fw} {r['seconds']:.1f} s ({r['epochs']} epochs)" if r["seconds"]
+                        else f"{fw} not reached in {r['epochs']} epochs ({r['accuracy']:.4f})"
+                        for fw, r in reach.items())
+        )
+    table.append(f"\n(benchmark took {time.time() - started:.0f} s)")
+    text = "\n".join(table)
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.md").write_text(text + "\n")
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()

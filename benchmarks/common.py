@@ -1,0 +1,120 @@
+"""Shared benchmark helpers: thread control, timing by interleaved medians, peak memory, data."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": "2147483647", "MALLOC_MMAP_THRESHOLD_": "33554432",
+              "MALLOC_TOP_PAD_": "67108864"}
+
+
+def set_threads(n: int) -> dict:
+    """Limit NumPy's BLAS and PyTorch to ``n`` threads; returns what is in use."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threadpool_limits(n)
+    info = {"threads": n, "blas": [f"{i['internal_api']} {i.get('version')} ({i.get('architecture')}, "
+                                   f"{i['num_threads']} threads)" for i in threadpool_info()]}
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+        info["torch"] = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    except ImportError:
+        info["torch"] = None
+    return info
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, NumPy {np.__version__}"
+
+
+def interleaved_medians(runners: dict, repeats: int = 5) -> dict:
+    """Run each ``runners[name]() -> value`` in turn, ``repeats`` rounds; median per name.
+
+    Interleaving spreads the noise of a shared machine over all contestants alike.
+    """
+    values = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, run in runners.items():
+            values[name].append(run())
+    return {name: statistics.median(v) for name, v in values.items()}
+
+
+def throughput(step, batch_size: int, steps: int, warmup: int = 10) -> float:
+    """Samples per second of ``step(i)`` over ``steps`` steps after a warm-up."""
+    for i in range(warmup):
+        step(i)
+    start = time.perf_counter()
+    for i in range(steps):
+        step(i)
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def in_subprocess(module: str, *args: str) -> dict:
+    """Run ``python -m module args`` (which prints one JSON line last) and parse its result."""
+    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                            env=os.environ.copy(), timeout=1800)
+    if result.returncode != 0:
+        raise RuntimeError(f"{module} {' '.join(args)} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def mnist(standardize: bool = True):
+    """MNIST as float32 (N, 784) from ../shared/data/mnist, or random data of the same shape."""
+    import chainrule as cr
+
+    if (SHARED_MNIST / "train-images-idx3-ubyte.gz").exists():
+        (x, y), (xt, yt) = cr.data.load_mnist(SHARED_MNIST)
+        source = "MNIST"
+    else:
+        rng = np.random.default_rng(0)
+        x, y = rng.integers(0, 256, (60000, 28, 28), dtype=np.uint8), rng.integers(0, 10, 60000)
+        xt, yt = rng.integers(0, 256, (10000, 28, 28), dtype=np.uint8), rng.integers(0, 10, 10000)
+        source = "random MNIST-shaped data"
+    x, xt = (cr.data.scale(a).reshape(len(a), -1) for a in (x, xt))
+    if standardize:  # in place: the data should not dominate the peak memory we measure
+        mean, std = x.mean(dtype=np.float64), x.std(dtype=np.float64)
+        for a in (x, xt):
+            a -= np.float32(mean)
+            a /= np.float32(std)
+    return (x, y.astype(np.int64)), (xt, yt.astype(np.int64)), source
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
+    """The machine's float32 matrix-product speed, measured now."""
+    rng = np.random.default_rng(0)
+    a = rng.random((size, size), dtype=np.float32)
+    b = rng.random((size, size), dtype=np.float32)
+    for _ in range(3):
+        a @ b
+    best = 0.0
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = max(best, 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9)
+    return best
