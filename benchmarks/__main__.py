@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import mlp, op_overhead
+from . import cnn, mlp, op_overhead
 from .common import (
     MALLOC_ENV,
     in_subprocess,
@@ -29,9 +29,11 @@ from .common import (
 )
 
 RESULTS = Path(__file__).parent / "results"
-MLP_CASES = [("MLP 784-256-128-10", (784, 256, 128, 10), 128),
-             ("MLP 784-256-128-10", (784, 256, 128, 10), 32),
-             ("wide MLP 784-1024-1024-10", (784, 1024, 1024, 10), 256)]
+MLP_CASES = [
+    ("MLP 784-256-128-10", (784, 256, 128, 10), 128),
+    ("MLP 784-256-128-10", (784, 256, 128, 10), 32),
+    ("wide MLP 784-1024-1024-10", (784, 1024, 1024, 10), 256),
+]
 
 
 def parse_args():
@@ -54,31 +56,79 @@ def run_mlp(args, train, rows, table):
         ours, _ = mlp.chainrule_step(sizes, x, y, batch)
         theirs, _ = mlp.torch_step(sizes, x, y, batch)
         speed = interleaved_medians(
-            {"chainrule": lambda s=ours: throughput(s, batch, args.steps),
-             "pytorch": lambda s=theirs: throughput(s, batch, args.steps)},
+            {
+                "chainrule": lambda s=ours: throughput(s, batch, args.steps),
+                "pytorch": lambda s=theirs: throughput(s, batch, args.steps),
+            },
             args.repeats,
         )
-        row = {"case": f"{name}, batch {batch}", "chainrule": speed["chainrule"],
-               "pytorch": speed["pytorch"], "ratio_vs_pytorch": speed["chainrule"] / speed["pytorch"],
-               "gflops": 6 * step_params(sizes) * speed["chainrule"] / 1e9}
+        row = {
+            "case": f"{name}, batch {batch}",
+            "chainrule": speed["chainrule"],
+            "pytorch": speed["pytorch"],
+            "ratio_vs_pytorch": speed["chainrule"] / speed["pytorch"],
+            "gflops": 6 * step_params(sizes) * speed["chainrule"] / 1e9,
+        }
         if batch == 128:
             row["sklearn"] = mlp.sklearn_samples_per_second(sizes, x, y, batch)
             row["ratio_vs_sklearn"] = speed["chainrule"] / row["sklearn"]
-            memory = {fw: in_subprocess("benchmarks.mlp", "--framework", fw, "--steps", "100",
-                                        "--threads", str(args.threads))["peak_rss_mib"]
-                      for fw in ("chainrule", "pytorch", "sklearn")}
+            memory = {
+                fw: in_subprocess(
+                    "benchmarks.mlp",
+                    "--framework",
+                    fw,
+                    "--steps",
+                    "100",
+                    "--threads",
+                    str(args.threads),
+                )["peak_rss_mib"]
+                for fw in ("chainrule", "pytorch", "sklearn")
+            }
             row["peak_rss_mib"] = memory
         rows.append(row)
-        sk = f"{row['sklearn']:>9,.0f} {row['ratio_vs_sklearn']:>6.2f}x" if "sklearn" in row else f"{'-':>9} {'-':>7}"
-        table.append(f"| {row['case']:<40} | {row['chainrule']:>9,.0f} | {row['pytorch']:>9,.0f} | "
-                     f"{row['ratio_vs_pytorch']:>5.2f}x | {sk} | {row['gflops']:>6.1f} |")
+        sk = (
+            f"{row['sklearn']:>9,.0f} {row['ratio_vs_sklearn']:>6.2f}x"
+            if "sklearn" in row
+            else f"{'-':>9} {'-':>7}"
+        )
+        table.append(
+            f"| {row['case']:<40} | {row['chainrule']:>9,.0f} | {row['pytorch']:>9,.0f} | "
+            f"{row['ratio_vs_pytorch']:>5.2f}x | {sk} | {row['gflops']:>6.1f} |"
+        )
+
+
+def run_cnn(args) -> dict:
+    x, y, _ = cnn.images()
+    ours, theirs = cnn.chainrule_step(x, y, 128), cnn.torch_step(x, y, 128)
+    steps = max(args.steps // 5, 10)
+    speed = interleaved_medians(
+        {
+            "chainrule": lambda: throughput(ours, 128, steps, warmup=3),
+            "pytorch": lambda: throughput(theirs, 128, steps, warmup=3),
+        },
+        args.repeats,
+    )
+    memory = {
+        fw: in_subprocess("benchmarks.cnn", "--framework", fw, "--threads", str(args.threads))[
+            "peak_rss_mib"
+        ]
+        for fw in ("chainrule", "pytorch")
+    }
+    return {
+        **speed,
+        "ratio_vs_pytorch": speed["chainrule"] / speed["pytorch"],
+        "peak_rss_mib": memory,
+    }
 
 
 def main() -> None:
     args = parse_args()
     if not args.default_malloc and any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
-        os.execve(sys.executable, [sys.executable, "-m", "benchmarks", *sys.argv[1:]],
-                  {**os.environ, **MALLOC_ENV})
+        os.execve(
+            sys.executable,
+            [sys.executable, "-m", "benchmarks", *sys.argv[1:]],
+            {**os.environ, **MALLOC_ENV},
+        )
     if args.quick:
         args.repeats, args.steps = 3, 60
     threads = set_threads(args.threads)
@@ -96,6 +146,11 @@ def main() -> None:
         f"|{'-' * 42}|{'-' * 11}|{'-' * 11}|{'-' * 8}|{'-' * 19}|{'-' * 9}|",
     ]
     run_mlp(args, train, rows, table)
+    lenet = run_cnn(args)
+    table.append(
+        f"| {'LeNet-5, batch 128':<40} | {lenet['chainrule']:>9,.0f} | {lenet['pytorch']:>9,.0f} | "
+        f"{lenet['ratio_vs_pytorch']:>5.2f}x | {'-':>9} {'-':>7} | {'':>6} |"
+    )
     peak = matmul_peak_gflops()
     wide = rows[-1]
     memory = rows[0]["peak_rss_mib"]
@@ -107,21 +162,35 @@ def main() -> None:
         f"peak RSS, MLP batch 128 (fresh process each, data included): chainrule "
         f"{memory['chainrule']:.0f} MiB, PyTorch {memory['pytorch']:.0f} MiB, scikit-learn "
         f"{memory['sklearn']:.0f} MiB (ratio chainrule/PyTorch {memory['chainrule'] / memory['pytorch']:.2f})",
+        f"peak RSS, LeNet-5 batch 128: chainrule {lenet['peak_rss_mib']['chainrule']:.0f} MiB, "
+        f"PyTorch {lenet['peak_rss_mib']['pytorch']:.0f} MiB (ratio "
+        f"{lenet['peak_rss_mib']['chainrule'] / lenet['peak_rss_mib']['pytorch']:.2f})",
         f"per-op overhead, (x @ w).relu().sum() forward+backward on 10x10: chainrule "
         f"{overhead['chainrule_us']:.1f} us, PyTorch {overhead['pytorch_us']:.1f} us "
         f"(ratio {overhead['ratio']:.2f}, lower is faster)",
     ]
-    results = {"machine": machine(), "threads": threads, "mlp": rows, "matmul_peak_gflops": peak,
-               "op_overhead": overhead}
+    results = {
+        "machine": machine(),
+        "threads": threads,
+        "mlp": rows,
+        "lenet": lenet,
+        "matmul_peak_gflops": peak,
+        "op_overhead": overhead,
+    }
     if not args.quick:
-        reach = {fw: mlp.time_to_accuracy(fw, (train[0].copy(), train[1].copy()), test)
-                 for fw in ("chainrule", "pytorch")}
+        reach = {
+            fw: mlp.time_to_accuracy(fw, (train[0].copy(), train[1].copy()), test)
+            for fw in ("chainrule", "pytorch")
+        }
         results["time_to_98"] = reach
         table.append(
             "time to 98% MNIST test accuracy (784-256-128-10, Adam, batch 128): "
-            + ", ".join(f"{fw} {r['seconds']:.1f} s ({r['epochs']} epochs)" if r["seconds"]
-                        else f"{fw} not reached in {r['epochs']} epochs ({r['accuracy']:.4f})"
-                        for fw, r in reach.items())
+            + ", ".join(
+                f"{fw} {r['seconds']:.1f} s ({r['epochs']} epochs)"
+                if r["seconds"]
+                else f"{fw} not reached in {r['epochs']} epochs ({r['accuracy']:.4f})"
+                for fw, r in reach.items()
+            )
         )
     table.append(f"\n(benchmark took {time.time() - started:.0f} s)")
     text = "\n".join(table)

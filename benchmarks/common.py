@@ -15,24 +15,35 @@ from pathlib import Path
 import numpy as np
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": "2147483647", "MALLOC_MMAP_THRESHOLD_": "33554432",
-              "MALLOC_TOP_PAD_": "67108864"}
+MALLOC_ENV = {
+    "MALLOC_TRIM_THRESHOLD_": "2147483647",
+    "MALLOC_MMAP_THRESHOLD_": "33554432",
+    "MALLOC_TOP_PAD_": "67108864",
+}
 
 
-def set_threads(n: int) -> dict:
-    """Limit NumPy's BLAS and PyTorch to ``n`` threads; returns what is in use."""
+def set_threads(n: int, torch: bool = True) -> dict:
+    """Limit NumPy's BLAS (and PyTorch, if ``torch``) to ``n`` threads; returns what is in use."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
     threadpool_limits(n)
-    info = {"threads": n, "blas": [f"{i['internal_api']} {i.get('version')} ({i.get('architecture')}, "
-                                   f"{i['num_threads']} threads)" for i in threadpool_info()]}
-    try:
-        import torch
+    info = {
+        "threads": n,
+        "blas": [
+            f"{i['internal_api']} {i.get('version')} ({i.get('architecture')}, "
+            f"{i['num_threads']} threads)"
+            for i in threadpool_info()
+        ],
+    }
+    info["torch"] = None
+    if torch:
+        try:
+            import torch as pytorch
 
-        torch.set_num_threads(n)
-        info["torch"] = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
-    except ImportError:
-        info["torch"] = None
+            pytorch.set_num_threads(n)
+            info["torch"] = f"torch {pytorch.__version__} ({pytorch.get_num_threads()} threads)"
+        except ImportError:
+            pass
     return info
 
 
@@ -45,7 +56,9 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, NumPy {np.__version__}"
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, NumPy {np.__version__}"
+    )
 
 
 def interleaved_medians(runners: dict, repeats: int = 5) -> dict:
@@ -76,8 +89,13 @@ def peak_rss_mib() -> float:
 
 def in_subprocess(module: str, *args: str) -> dict:
     """Run ``python -m module args`` (which prints one JSON line last) and parse its result."""
-    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                            env=os.environ.copy(), timeout=1800)
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=1800,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"{module} {' '.join(args)} failed:\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -97,10 +115,10 @@ def mnist(standardize: bool = True):
         source = "random MNIST-shaped data"
     x, xt = (cr.data.scale(a).reshape(len(a), -1) for a in (x, xt))
     if standardize:  # in place: the data should not dominate the peak memory we measure
-        mean, std = x.mean(dtype=np.float64), x.std(dtype=np.float64)
+        s = cr.data.Standardizer.fit(x)
         for a in (x, xt):
-            a -= np.float32(mean)
-            a /= np.float32(std)
+            a -= s.mean
+            a /= s.std
     return (x, y.astype(np.int64)), (xt, yt.astype(np.int64)), source
 
 

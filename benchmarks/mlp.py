@@ -84,8 +84,15 @@ def sklearn_samples_per_second(sizes, x, y, batch) -> float:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    clf = MLPClassifier(hidden_layer_sizes=sizes[1:-1], solver="adam", batch_size=batch,
-                        learning_rate_init=1e-3, max_iter=1, shuffle=False, random_state=0)
+    clf = MLPClassifier(
+        hidden_layer_sizes=sizes[1:-1],
+        solver="adam",
+        batch_size=batch,
+        learning_rate_init=1e-3,
+        max_iter=1,
+        shuffle=False,
+        random_state=0,
+    )
     x64 = x.astype(np.float64)
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -138,7 +145,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    set_threads(args.threads)
+    set_threads(args.threads, torch=args.framework == "pytorch")
     sizes = tuple(int(s) for s in args.sizes.split(","))
     (x, y), _, _ = mnist()
     if args.framework == "sklearn":

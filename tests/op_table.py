@@ -394,3 +394,93 @@ def _torch():
 def _torch_f():
     torch = _torch()
     return None if torch is None else torch.nn.functional
+
+
+# -- images --------------------------------------------------------------------------------------
+
+
+@case("conv2d")
+def _conv2d(draw, rng):
+    groups = draw(st.sampled_from([1, 2]))
+    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    h = draw(st.integers(dilation[0] * (kh - 1) + 1, 6))
+    w = draw(st.integers(dilation[1] * (kw - 1) + 1, 6))
+    n = draw(st.integers(1, 2))
+    F = _torch_f()
+    options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return (
+        [
+            normal(rng, (n, c_in, h, w)),
+            normal(rng, (c_out, c_in // groups, kh, kw)),
+            normal(rng, (c_out,)),
+        ],
+        lambda x, wt, b: cr.nn.functional.conv2d(x, wt, b, **options),
+        lambda x, wt, b: F.conv2d(x, wt, b, **options),
+    )
+
+
+@case("conv2d-same")
+def _conv2d_same(draw, rng):
+    k = draw(st.sampled_from([2, 3, 4]))
+    F = _torch_f()
+    return (
+        [normal(rng, (1, 2, 5, 6)), normal(rng, (3, 2, k, k))],
+        lambda x, wt: cr.nn.functional.conv2d(x, wt, padding="same"),
+        lambda x, wt: F.conv2d(x, wt, padding="same"),
+    )
+
+
+def _pool_case(name, ours, theirs, distinct=False):
+    @case(name)
+    def build(draw, rng):
+        k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        padding = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+        shape = (
+            draw(st.integers(1, 2)),
+            draw(st.integers(1, 2)),
+            draw(st.integers(k[0], 6)),
+            draw(st.integers(k[1], 6)),
+        )
+        x = (
+            rng.permutation(np.prod(shape)).reshape(shape) / 10.0
+            if distinct
+            else normal(rng, shape)
+        )
+        F = _torch_f()
+        return (
+            [x],
+            lambda t: ours(t, k, stride, padding),
+            lambda t: getattr(F, theirs)(t, k, stride, padding),
+        )
+
+
+_pool_case("max_pool2d", lambda *a: cr.nn.functional.max_pool2d(*a), "max_pool2d", distinct=True)
+_pool_case("avg_pool2d", lambda *a: cr.nn.functional.avg_pool2d(*a), "avg_pool2d")
+
+
+@case("adaptive_avg_pool2d")
+def _adaptive(draw, rng):
+    shape = (2, 3, draw(st.integers(1, 7)), draw(st.integers(1, 7)))
+    out = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    F = _torch_f()
+    return (
+        [normal(rng, shape)],
+        lambda t: cr.nn.functional.adaptive_avg_pool2d(t, out),
+        lambda t: F.adaptive_avg_pool2d(t, out),
+    )
+
+
+@case("batch_norm")
+def _batch_norm(draw, rng):
+    shape = draw(st.sampled_from([(6, 3), (4, 3, 5), (3, 2, 4, 5)]))
+    F = _torch_f()
+    return (
+        [normal(rng, shape) * 3 + 1, normal(rng, (shape[1],)), normal(rng, (shape[1],))],
+        lambda x, w, b: cr.nn.functional.batch_norm(x, None, None, w, b, training=True),
+        lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+    )

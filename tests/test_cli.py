@@ -280,3 +280,36 @@ def test_is_it_a_7_reaches_99_percent(mnist_dir, tmp_path):
         == 0
     )
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] >= 0.99
+
+
+def test_a_model_spec_builds_a_small_cnn(tmp_path, capsys):
+    out = tmp_path / "cnn"
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "conv8k3p1,bn,pool2,conv16k3psame,fc32",
+                "--epochs",
+                "8",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.95
+    assert main(["info", str(out)]) == 0
+    assert "Conv2d(8 -> 16, 3x3, padding=same)" in capsys.readouterr().out
+    one_line_error(
+        capsys,
+        ["train", "--model", "conv8k9,pool4", "--out", str(tmp_path / "x")],
+        "--model conv8k9,pool4",
+        "empty",
+    )
+    one_line_error(
+        capsys,
+        ["train", "--model", "transformer", "--out", str(tmp_path / "y")],
+        "unknown layer 'transformer'",
+    )

@@ -157,3 +157,27 @@ def test_no_pickle_anywhere_in_the_package():
     for path in pathlib.Path(cr.__file__).parent.rglob("*.py"):
         text = path.read_text()
         assert "import pickle" not in text and "allow_pickle=True" not in text, path
+
+
+def test_convolutional_models_round_trip(tmp_path):
+    cr.manual_seed(0)
+    model = nn.Sequential(
+        nn.Unflatten(1, (1, 8)),
+        nn.Conv2d(1, 4, 3, padding="same"),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Dropout2d(0.1),
+        nn.Conv2d(4, 6, (2, 3), stride=(1, 2), groups=2, padding=1),
+        nn.AvgPool2d(2, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(6, 3),
+    )
+    model(cr.randn(4, 8, 8))
+    model.eval()
+    cr.save(model, tmp_path / "cnn")
+    loaded = cr.load(tmp_path / "cnn").eval()
+    x = cr.randn(2, 8, 8)
+    np.testing.assert_array_equal(model(x).data, loaded(x).data)
+    assert repr(loaded) == repr(model)

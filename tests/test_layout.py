@@ -6,8 +6,25 @@ from pathlib import Path
 import chainrule
 
 PACKAGE = Path(chainrule.__file__).parent
-ORDER = ["backend", "autograd", "tensor", "function", "ops", "functional", "gradcheck", "nn",
-         "optim", "data", "io", "train", "models", "runs", "cli", "__main__", "__init__"]
+ORDER = [
+    "backend",
+    "autograd",
+    "tensor",
+    "function",
+    "ops",
+    "functional",
+    "gradcheck",
+    "nn",
+    "optim",
+    "data",
+    "io",
+    "train",
+    "models",
+    "runs",
+    "cli",
+    "__main__",
+    "__init__",
+]
 
 
 def layer_of(path: Path) -> str:
@@ -24,7 +41,9 @@ def imported_layers(path: Path):
             target = (*base, *(node.module.split(".") if node.module else ()))
             names = [target[0]] if target else [alias.name for alias in node.names]
             yield from names
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("chainrule"):
+        elif (
+            isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("chainrule")
+        ):
             yield node.module.split(".")[1] if "." in node.module else "__init__"
 
 

@@ -33,6 +33,29 @@ LAYERS = {
     "LogSoftmax": (lambda: nn.LogSoftmax(1), lambda: torch.nn.LogSoftmax(1), (4, 5)),
     "Flatten": (nn.Flatten, torch.nn.Flatten, (4, 2, 3)),
     "Identity": (nn.Identity, torch.nn.Identity, (4, 5)),
+    "Conv2d": (
+        lambda: nn.Conv2d(2, 3, 3, padding=1),
+        lambda: torch.nn.Conv2d(2, 3, 3, padding=1),
+        (2, 2, 5, 5),
+    ),
+    "Conv2d-groups-stride": (
+        lambda: nn.Conv2d(4, 6, (3, 2), stride=2, groups=2, bias=False),
+        lambda: torch.nn.Conv2d(4, 6, (3, 2), stride=2, groups=2, bias=False),
+        (2, 4, 7, 6),
+    ),
+    "Conv2d-same-dilated": (
+        lambda: nn.Conv2d(2, 2, 3, padding="same", dilation=2),
+        lambda: torch.nn.Conv2d(2, 2, 3, padding="same", dilation=2),
+        (1, 2, 6, 6),
+    ),
+    "MaxPool2d": (lambda: nn.MaxPool2d(2), lambda: torch.nn.MaxPool2d(2), (2, 3, 6, 6)),
+    "AvgPool2d": (lambda: nn.AvgPool2d(3, 2, 1), lambda: torch.nn.AvgPool2d(3, 2, 1), (2, 3, 7, 7)),
+    "AdaptiveAvgPool2d": (
+        lambda: nn.AdaptiveAvgPool2d((2, 3)),
+        lambda: torch.nn.AdaptiveAvgPool2d((2, 3)),
+        (2, 3, 7, 7),
+    ),
+    "BatchNorm2d": (lambda: nn.BatchNorm2d(3), lambda: torch.nn.BatchNorm2d(3), (4, 3, 5, 5)),
 }
 
 

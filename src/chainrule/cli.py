@@ -55,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", choices=runs.DATASETS, help="data set (default: digits)")
     train.add_argument("--data-dir", help="folder with the data set's files (MNIST, Fashion-MNIST)")
     train.add_argument("--download", action="store_true", help="download missing files first")
-    train.add_argument("--model", help="architecture (default: mlp)")
+    train.add_argument(
+        "--model",
+        help="mlp (default), cnn (LeNet-5), or a spec such as "
+        "conv8k3,pool2,fc64 (see chainrule.models)",
+    )
     train.add_argument(
         "--hidden", type=runs.parse_sizes, help="hidden layer sizes (default: 256,128)"
     )

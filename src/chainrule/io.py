@@ -24,6 +24,7 @@ from safetensors.numpy import load_file
 from safetensors.numpy import save as safetensors_bytes
 
 from .backend import xp
+from .nn import conv as C
 from .nn import layers as L
 from .nn.module import Module, Sequential
 
@@ -105,6 +106,10 @@ def _batch_norm_shapes(args):
     return out
 
 
+def _pool_args(m) -> dict:
+    return {"kernel_size": m.kernel_size, "stride": m.stride, "padding": m.padding}
+
+
 LAYERS: dict[str, LayerSpec] = {
     "Linear": LayerSpec(
         L.Linear,
@@ -139,6 +144,47 @@ LAYERS: dict[str, LayerSpec] = {
         lambda a: _affine("normalized_shape")(a) if a["elementwise_affine"] else {},
     ),
     "Dropout": LayerSpec(L.Dropout, lambda m: {"p": m.p}),
+    "Unflatten": LayerSpec(
+        L.Unflatten, lambda m: {"dim": m.dim, "unflattened_size": list(m.unflattened_size)}
+    ),
+    "Conv2d": LayerSpec(
+        C.Conv2d,
+        lambda m: {
+            "in_channels": m.in_channels,
+            "out_channels": m.out_channels,
+            "kernel_size": list(m.kernel_size),
+            "stride": list(m.stride),
+            "padding": m.padding if isinstance(m.padding, str) else list(m.padding),
+            "dilation": list(m.dilation),
+            "groups": m.groups,
+            "bias": m.bias is not None,
+        },
+        lambda a: (
+            {
+                "weight": (
+                    a["out_channels"],
+                    a["in_channels"] // max(a["groups"], 1),
+                    *a["kernel_size"],
+                )
+            }
+            | ({"bias": (a["out_channels"],)} if a["bias"] else {})
+        ),
+    ),
+    "MaxPool2d": LayerSpec(C.MaxPool2d, lambda m: _pool_args(m)),
+    "AvgPool2d": LayerSpec(C.AvgPool2d, lambda m: _pool_args(m)),
+    "AdaptiveAvgPool2d": LayerSpec(C.AdaptiveAvgPool2d, lambda m: {"output_size": m.output_size}),
+    "BatchNorm2d": LayerSpec(
+        C.BatchNorm2d,
+        lambda m: {
+            "num_features": m.num_features,
+            "eps": m.eps,
+            "momentum": m.momentum,
+            "affine": m.affine,
+            "track_running_stats": m.track_running_stats,
+        },
+        _batch_norm_shapes,
+    ),
+    "Dropout2d": LayerSpec(C.Dropout2d, lambda m: {"p": m.p}),
     "Flatten": LayerSpec(L.Flatten, lambda m: {"start_dim": m.start_dim, "end_dim": m.end_dim}),
     "Identity": LayerSpec(L.Identity, lambda m: {}),
     "ReLU": LayerSpec(L.ReLU, lambda m: {}),

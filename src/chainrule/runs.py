@@ -175,9 +175,16 @@ LOSSES = ("cross-entropy", "mse")
 
 
 def build_model(config: Config, input_shape: tuple, outputs: int) -> nn.Sequential:
-    if config.model != "mlp":
-        raise RunError(f"unknown model {config.model!r}; available: mlp")
-    return models.mlp(input_shape, config.hidden, outputs, config.activation, config.dropout)
+    """``mlp`` (sizes from ``hidden``), ``cnn`` (LeNet-5) or a spec like ``conv8k3,pool2,fc64``."""
+    try:
+        if config.model == "mlp":
+            return models.mlp(
+                input_shape, config.hidden, outputs, config.activation, config.dropout
+            )
+        spec = models.LENET5 if config.model == "cnn" else config.model
+        return models.from_spec(spec, input_shape, outputs, config.activation)
+    except ValueError as exc:
+        raise RunError(f"--model {config.model}: {exc}") from None
 
 
 def build_loss(config: Config, outputs: int) -> nn.Module:

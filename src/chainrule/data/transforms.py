@@ -28,12 +28,12 @@ class Standardizer:
 
     @classmethod
     def fit(cls, x, per_feature: bool = False) -> Standardizer:
-        x = xp.asarray(x)  # statistics accumulate in float64 without a float64 copy of x
+        x = xp.asarray(x)
         if per_feature:
             mean, std = x.mean(axis=0, dtype=xp.float64), x.std(axis=0, dtype=xp.float64)
             std = xp.where(std > 0, std, 1.0)
         else:
-            mean, std = x.mean(dtype=xp.float64), x.std(dtype=xp.float64) or 1.0
+            mean, std = _mean_std(x)
         return cls(xp.asarray(mean, dtype=xp.float32), xp.asarray(std, dtype=xp.float32))
 
     def __call__(self, x):
@@ -45,6 +45,20 @@ class Standardizer:
     @classmethod
     def from_dict(cls, d: dict) -> Standardizer:
         return cls(xp.asarray(d["mean"], dtype=xp.float32), xp.asarray(d["std"], dtype=xp.float32))
+
+
+def _mean_std(x) -> tuple[float, float]:
+    """Mean and standard deviation of all values, in float64, a block of rows at a time (so a
+    large data set is never copied whole)."""
+    rows = x.reshape(len(x), -1)
+    block = max(1, (1 << 22) // max(rows.shape[1], 1))
+    total = total_sq = 0.0
+    for start in range(0, len(rows), block):
+        part = rows[start : start + block].astype(xp.float64)
+        total += float(part.sum())
+        total_sq += float((part * part).sum())
+    mean = total / x.size
+    return mean, (max(total_sq / x.size - mean * mean, 0.0) ** 0.5) or 1.0
 
 
 def one_hot(labels, num_classes: int | None = None):

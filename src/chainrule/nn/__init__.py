@@ -1,6 +1,7 @@
 """Neural-network building blocks: modules, layers, losses, initialisation."""
 
 from . import functional, init, utils
+from .conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout2d, MaxPool2d
 from .layers import (
     GELU,
     BatchNorm1d,
@@ -16,6 +17,7 @@ from .layers import (
     Softmax,
     Softplus,
     Tanh,
+    Unflatten,
 )
 from .losses import (
     BCELoss,

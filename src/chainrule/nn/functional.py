@@ -12,14 +12,16 @@ from ..functional import (  # noqa: F401 - re-exported for F.relu, F.softmax, ..
     logsumexp,
     mean,
     relu,
+    reshape,
     sigmoid,
     softmax,
     softplus,
     sqrt,
     tanh,
-    var,
 )
+from ..ops import conv
 from ..ops.arithmetic import Mul
+from ..ops.normalization import BatchNorm
 from ..tensor import Tensor
 from .losses import (  # noqa: F401
     binary_cross_entropy,
@@ -55,25 +57,23 @@ def batch_norm(
     """Normalise each channel (axis 1) over the batch and any spatial axes, then scale and shift.
 
     y = (x - mean) / sqrt(var + eps) * weight + bias. In training the batch statistics are used
-    (biased variance) and the running ones updated in place with the unbiased variance; otherwise
-    the running statistics are used.
+    (a fused op, :class:`~chainrule.ops.normalization.BatchNorm`) and the running ones updated in
+    place with the unbiased variance; otherwise the running statistics are used.
     """
-    axes = (0, *range(2, x.ndim))
     channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if training:
-        batch_mean = mean(x, axis=axes, keepdims=True)
-        batch_var = var(x, axis=axes, keepdims=True)
+        stats: dict = {}
+        y = BatchNorm.apply(x, weight, bias, eps=eps, stats_out=stats)
         if running_mean is not None:
+            batch_mean, batch_var = stats["mean"], stats["var"]
             count = x.size // x.shape[1]
             running_mean *= 1 - momentum
-            running_mean += momentum * batch_mean.data.reshape(-1)
+            running_mean += momentum * batch_mean
             running_var *= 1 - momentum
-            running_var += momentum * batch_var.data.reshape(-1) * (count / max(count - 1, 1))
-        normalized = (x - batch_mean) / sqrt(batch_var + eps)
-    else:
-        centre = running_mean.reshape(channel_shape)
-        scale = 1 / xp.sqrt(running_var.reshape(channel_shape) + eps)
-        normalized = (x - centre) * scale
+            running_var += momentum * batch_var * (count / max(count - 1, 1))
+        return y
+    scale = 1 / xp.sqrt(running_var.reshape(channel_shape) + eps)
+    normalized = (x - running_mean.reshape(channel_shape)) * scale.astype(x.dtype)
     if weight is not None:
         normalized = normalized * weight.reshape(channel_shape)
     if bias is not None:
@@ -91,3 +91,100 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -
     if bias is not None:
         normalized = normalized + bias
     return normalized
+
+
+# -- images (NCHW) -------------------------------------------------------------------------------
+
+
+def pair(value, name: str = "argument") -> tuple:
+    """An int or a pair of ints as a pair (height, width)."""
+    if isinstance(value, int):
+        return (value, value)
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, int) for v in value)
+    ):
+        return tuple(value)
+    raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+
+
+def conv_padding(padding, kernel, dilation) -> tuple:
+    """((top, bottom), (left, right)) from an int, a pair, or 'same' / 'valid' (as PyTorch)."""
+    if padding == "valid":
+        return ((0, 0), (0, 0))
+    if padding == "same":
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    ph, pw = pair(padding, "padding")
+    return ((ph, ph), (pw, pw))
+
+
+def _check_image(name, x, kernel=None):
+    if x.ndim != 4:
+        raise ValueError(f"{name} expects images of shape (N, C, H, W), got {tuple(x.shape)}")
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """2-D convolution of NCHW images with filters (out_channels, in_channels/groups, kh, kw)."""
+    _check_image("conv2d", x)
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    kernel = tuple(weight.shape[2:])
+    pads = conv_padding(padding, kernel, dilation)
+    if padding == "same" and stride != (1, 1):
+        raise ValueError("conv2d padding='same' needs stride 1")
+    out_channels, c_per_group = weight.shape[:2]
+    if x.shape[1] != c_per_group * groups or out_channels % groups:
+        raise ValueError(
+            f"conv2d: input with {x.shape[1]} channels does not fit filters of shape "
+            f"{tuple(weight.shape)} with groups={groups}"
+        )
+    for size, k, d, p in zip(x.shape[2:], kernel, dilation, pads):
+        if size + sum(p) < d * (k - 1) + 1:
+            raise ValueError(
+                f"conv2d: input of shape {tuple(x.shape)} is smaller than the "
+                f"{kernel[0]}x{kernel[1]} kernel (dilation {dilation}, padding {padding})"
+            )
+    return conv.Conv2d.apply(
+        x, weight, bias, stride=stride, padding=pads, dilation=dilation, groups=groups
+    )
+
+
+def _pool(op, name, x, kernel_size, stride, padding) -> Tensor:
+    _check_image(name, x)
+    kernel = pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else pair(stride, "stride")
+    ph, pw = pair(padding, "padding")
+    if ph > kernel[0] // 2 or pw > kernel[1] // 2:
+        raise ValueError(f"{name}: padding must be at most half the kernel size")
+    if x.shape[2] + 2 * ph < kernel[0] or x.shape[3] + 2 * pw < kernel[1]:
+        raise ValueError(
+            f"{name}: input of shape {tuple(x.shape)} is smaller than the {kernel} window"
+        )
+    return op.apply(x, kernel=kernel, stride=stride, padding=((ph, ph), (pw, pw)))
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
+    """The largest value of each window (stride defaults to the kernel size)."""
+    return _pool(conv.MaxPool2d, "max_pool2d", x, kernel_size, stride, padding)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
+    """The mean of each window (padding counted as zeros, as PyTorch's default)."""
+    return _pool(conv.AvgPool2d, "avg_pool2d", x, kernel_size, stride, padding)
+
+
+def adaptive_avg_pool2d(x, output_size) -> Tensor:
+    """Average into an ``output_size`` grid whatever the input size (PyTorch's bins)."""
+    _check_image("adaptive_avg_pool2d", x)
+    return conv.AdaptiveAvgPool2d.apply(x, output_size=pair(output_size, "output_size"))
+
+
+def dropout2d(x, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero whole channels with probability p (scaling the rest by 1/(1-p))."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    keep = rng().random((x.shape[0], x.shape[1], 1, 1), dtype=xp.float64) >= p
+    return Mul.apply(x, keep.astype(x.dtype) * x.dtype.type(1 / (1 - p)))

@@ -78,6 +78,27 @@ class Flatten(Module):
         return F.flatten(x, self.start_dim, self.end_dim)
 
 
+class Unflatten(Module):
+    """Split axis ``dim`` into ``unflattened_size`` (e.g. (N, 28, 28) -> (N, 1, 28, 28))."""
+
+    def __init__(self, dim: int, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x):
+        shape = tuple(x.shape)
+        dim = self.dim % len(shape)
+        if math.prod(self.unflattened_size) != shape[dim]:
+            raise ValueError(
+                f"{self!r} got input of shape {shape}: dimension {dim} must have "
+                f"{math.prod(self.unflattened_size)} values"
+            )
+        return F.reshape(x, *shape[:dim], *self.unflattened_size, *shape[dim + 1 :])
+
+    def extra_repr(self) -> str:
+        return f"{self.dim}, {self.unflattened_size}"
+
+
 class Dropout(Module):
     """Inverted dropout: in training, zero each value with probability p and scale the rest by
     1/(1-p), so that nothing changes at evaluation time (where it does nothing)."""

@@ -24,7 +24,9 @@ def check_lr(lr) -> None:
     if callable(lr):
         return
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr < 0:
-        raise ValueError(f"learning rate must be a non-negative number or a schedule f(step), got {lr!r}")
+        raise ValueError(
+            f"learning rate must be a non-negative number or a schedule f(step), got {lr!r}"
+        )
 
 
 def check_range(name: str, value, low: float, high: float, high_inclusive: bool = False) -> None:
@@ -162,7 +164,9 @@ class Optimizer:
             lr = group["lr"](self.step_count) if callable(group["lr"]) else group["lr"]
             indices = range(first, first + len(params))
             first += len(params)
-            states = [self._state(i, p, group, flat, k) for k, (i, p) in enumerate(zip(indices, params))]
+            states = [
+                self._state(i, p, group, flat, k) for k, (i, p) in enumerate(zip(indices, params))
+            ]
             complete = flat is not None and flat.gather(params)
             if complete and len({s["step"] for s in states}) == 1:
                 whole = {"step": states[0]["step"], "scratch": flat.scratch}
@@ -225,7 +229,9 @@ class Optimizer:
         for i, saved in state_dict["state"].items():
             i = int(i)
             if i not in located:
-                raise ValueError(f"load_state_dict: state for parameter {i}, but there are {len(located)}")
+                raise ValueError(
+                    f"load_state_dict: state for parameter {i}, but there are {len(located)}"
+                )
             p, group, flat, position = located[i]
             state = self._state(i, p, group, flat, position)
             for name, value in saved.items():

@@ -42,9 +42,23 @@ def sgd_update(
     p -= lr * g
 
 
-def adam_update(p, g, m, v, v_max, *, step: int, lr: float, beta1: float, beta2: float,
-                eps: float, weight_decay: float = 0.0, decoupled: bool = False,
-                amsgrad: bool = False, scratch=None) -> None:
+def adam_update(
+    p,
+    g,
+    m,
+    v,
+    v_max,
+    *,
+    step: int,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+    amsgrad: bool = False,
+    scratch=None,
+) -> None:
     """Adam (and AdamW when ``decoupled``):
 
     AdamW: p <- p (1 - lr wd);  Adam: g <- g + wd p;

@@ -1,0 +1,155 @@
+"""Layers for images (NCHW): convolution, pooling, 2-D batch norm and channel dropout."""
+
+from __future__ import annotations
+
+import math
+
+from ..backend import xp
+from . import functional as F
+from . import init
+from .layers import BatchNorm1d
+from .module import Module, Parameter
+
+
+def check_image(layer, x, channels=None):
+    shape = tuple(x.shape)
+    if len(shape) != 4:
+        raise ValueError(f"{layer!r} got input of shape {shape}: expected (N, C, H, W) images")
+    if channels is not None and shape[1] != channels:
+        raise ValueError(f"{layer!r} got input of shape {shape}: it needs {channels} channels")
+
+
+class Conv2d(Module):
+    """Learned filters slid over the image: each output channel is a weighted sum over a
+    kernel_size window of all input channels (of its group), plus a bias.
+
+    Weight (out_channels, in_channels/groups, kh, kw), initialised as PyTorch does.
+    Shape: (N, in_channels, H, W) -> (N, out_channels, H', W'),
+    H' = (H + 2 padding - dilation (kh - 1) - 1) // stride + 1. ``padding='same'`` keeps H, W.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups: int = 1,
+        bias: bool = True,
+    ):
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"Conv2d: channels {in_channels} -> {out_channels} not divisible by groups={groups}"
+            )
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = F.pair(kernel_size, "kernel_size")
+        self.stride, self.dilation = F.pair(stride, "stride"), F.pair(dilation, "dilation")
+        self.padding = padding if isinstance(padding, str) else F.pair(padding, "padding")
+        shape = (out_channels, in_channels // groups, *self.kernel_size)
+        self.weight = Parameter(xp.empty(shape, dtype="float32"))
+        self.bias = Parameter(xp.empty(out_channels, dtype="float32")) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = init.fans(self.weight)[0]
+            bound = 1 / math.sqrt(fan_in) if fan_in else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        check_image(self, x, self.in_channels)
+        try:
+            return F.conv2d(
+                x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+            )
+        except ValueError as exc:
+            raise ValueError(f"{self!r}: {exc}") from None
+
+    def extra_repr(self) -> str:
+        k = "x".join(map(str, self.kernel_size))
+        text = f"{self.in_channels} -> {self.out_channels}, {k}"
+        if self.stride != (1, 1):
+            text += f", stride={self.stride}"
+        if self.padding not in ((0, 0), "valid"):
+            text += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        return text + ("" if self.bias is not None else ", bias=False")
+
+
+class _Pool(Module):
+    function = None
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x):
+        check_image(self, x)
+        try:
+            return type(self).function(x, self.kernel_size, self.stride, self.padding)
+        except ValueError as exc:
+            raise ValueError(f"{self!r}: {exc}") from None
+
+    def extra_repr(self) -> str:
+        text = f"kernel_size={self.kernel_size}"
+        if self.stride is not None:
+            text += f", stride={self.stride}"
+        return text + (f", padding={self.padding}" if self.padding else "")
+
+
+class MaxPool2d(_Pool):
+    """Keep the largest value of each window (the strongest response of a feature)."""
+
+    function = staticmethod(F.max_pool2d)
+
+
+class AvgPool2d(_Pool):
+    """Keep the mean of each window."""
+
+    function = staticmethod(F.avg_pool2d)
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average into a fixed ``output_size`` grid, whatever the input size."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        check_image(self, x)
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class BatchNorm2d(BatchNorm1d):
+    """Batch norm per channel over (N, H, W) of NCHW images; see :class:`BatchNorm1d`."""
+
+    def check(self, x):
+        check_image(self, x, self.num_features)
+
+
+class Dropout2d(Module):
+    """Zero whole channels with probability p in training (scaling the rest by 1/(1-p))."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout2d probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x):
+        check_image(self, x)
+        return F.dropout2d(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
