@@ -57,8 +57,8 @@ def run_mlp(args, train, rows, table):
         theirs, _ = mlp.torch_step(sizes, x, y, batch)
         speed = interleaved_medians(
             {
-                "chainrule": lambda s=ours: throughput(s, batch, args.steps),
-                "pytorch": lambda s=theirs: throughput(s, batch, args.steps),
+                "chainrule": lambda s=ours, b=batch: throughput(s, b, args.steps),
+                "pytorch": lambda s=theirs, b=batch: throughput(s, b, args.steps),
             },
             args.repeats,
         )
@@ -138,7 +138,12 @@ def main() -> None:
     table = [
         f"Machine: {machine()}",
         f"Threads: {args.threads}; BLAS: {'; '.join(threads['blas'])}; {threads['torch']}",
-        f"Malloc: {'glibc defaults' if args.default_malloc else 'MALLOC_* keep freed memory (all frameworks)'}",
+        "Malloc: "
+        + (
+            "glibc defaults"
+            if args.default_malloc
+            else "MALLOC_* keep freed memory (all frameworks)"
+        ),
         f"Data: {source}; speeds are medians of {args.repeats} interleaved runs of {args.steps} steps",
         "",
         f"| {'training, samples/s':<40} | {'chainrule':>9} | {'PyTorch':>9} | {'ratio':>6} | "
@@ -161,7 +166,8 @@ def main() -> None:
         f"{wide['gflops']:.0f} GFLOP/s = {wide['gflops'] / peak:.0%} of peak (6 x batch x parameters)",
         f"peak RSS, MLP batch 128 (fresh process each, data included): chainrule "
         f"{memory['chainrule']:.0f} MiB, PyTorch {memory['pytorch']:.0f} MiB, scikit-learn "
-        f"{memory['sklearn']:.0f} MiB (ratio chainrule/PyTorch {memory['chainrule'] / memory['pytorch']:.2f})",
+        f"{memory['sklearn']:.0f} MiB "
+        f"(ratio chainrule/PyTorch {memory['chainrule'] / memory['pytorch']:.2f})",
         f"peak RSS, LeNet-5 batch 128: chainrule {lenet['peak_rss_mib']['chainrule']:.0f} MiB, "
         f"PyTorch {lenet['peak_rss_mib']['pytorch']:.0f} MiB (ratio "
         f"{lenet['peak_rss_mib']['chainrule'] / lenet['peak_rss_mib']['pytorch']:.2f})",
