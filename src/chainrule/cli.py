@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from . import runs
+from .lens import commands as lens_commands
 from .backend import keep_freed_memory, set_num_threads
 from .data.idx import DataFileError
 from .io import ChainruleFileError
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="architecture, size and results of a run")
     info.add_argument("run_dir")
+    COMMANDS.update(lens_commands.add_commands(commands))
     return parser
 
 

@@ -1,0 +1,21 @@
+"""The lens: watch a network learn. Each view is a function here and a ``chainrule`` command;
+pictures need ``pip install 'chainrule[plot]'`` (matplotlib)."""
+
+from .boundary import boundary_snapshots, plot_boundary
+from .curves import plot_learning_curves, read_history
+from .descent import descent_path, plot_descent
+from .forward import explain_forward, plot_forward
+from .inside import (
+    GradientNorms,
+    activations_of,
+    first_layer_images,
+    gradient_flow,
+    plot_confusion,
+    plot_first_layer,
+    plot_gradient_flow,
+    plot_histograms,
+)
+from .landscape import loss_along_line, loss_surface, plot_landscape
+from .lr_finder import lr_find, plot_lr_find
+from .race import SURFACES, plot_race, run_race, trajectory
+from .trace import ChainRuleTrace, plot_trace, trace_backward, trace_model

@@ -1,0 +1,187 @@
+"""The lens on the command line: ``chainrule explain ...``, ``chainrule plot ...``, ``chainrule lr-find``.
+
+Each command prints what it shows (numbers) and saves the picture where ``--out`` says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from .. import data, nn, optim, runs
+from ..backend import manual_seed, xp
+from ..train import fit
+from . import boundary, curves, descent, forward, inside, landscape, lr_finder, race, trace
+
+
+def tiny_network():
+    """A 2-3-2 network (sigmoid) and one input: small enough to check every number by hand."""
+    manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 3), nn.Sigmoid(), nn.Linear(3, 2))
+    return model, xp.array([1.0, 0.5], dtype=xp.float32), 1
+
+
+def digits_flat():
+    images, labels = data.load_digits()
+    x = data.scale(images, 16.0).reshape(len(images), -1)
+    return data.train_val_split(x, labels, val_fraction=0.2, seed=0, stratify=labels)
+
+
+def add_commands(commands) -> dict:
+    """Add the lens sub-commands to an argparse sub-parser group; returns name -> handler."""
+    explain = commands.add_parser("explain", help="forward or backward pass, number by number")
+    which = explain.add_subparsers(dest="view", metavar="VIEW", required=True)
+    fwd = which.add_parser("forward", help="weighted sums, activations, prediction for one input")
+    fwd.add_argument("run_dir", nargs="?", help="a trained run (default: a tiny 2-3-2 network)")
+    fwd.add_argument("--index", type=int, default=0, help="which test example (with RUN_DIR)")
+    fwd.add_argument("--out", default="forward.png")
+    bwd = which.add_parser("backward", help="the chain rule, node by node (tiny network)")
+    bwd.add_argument("--out", default="backward.png")
+
+    plot = commands.add_parser("plot", help="pictures of a network learning")
+    views = plot.add_subparsers(dest="view", metavar="VIEW", required=True)
+    p = views.add_parser("descent", help="gradient descent on a 1-D cost, three learning rates")
+    p.add_argument("--cost", choices=list(descent.COSTS), default="parabola")
+    p.add_argument("--lr", type=lambda s: [float(v) for v in s.split(",")],
+                   help="three learning rates, e.g. 0.05,0.3,1.02")
+    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--out", default="descent.png")
+    p.add_argument("--gif", help="also write an animation")
+    p = views.add_parser("race", help="optimizers racing on a 2-D surface")
+    p.add_argument("--surface", choices=list(race.SURFACES), default="rosenbrock")
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--out", default="race.png")
+    p.add_argument("--gif")
+    p = views.add_parser("curves", help="learning curves of a run")
+    p.add_argument("run_dir")
+    p.add_argument("--out", default="curves.png")
+    p = views.add_parser("boundary", help="decision boundary of a 2-D data set over time")
+    p.add_argument("--dataset", choices=list(boundary.DATASETS), default="spirals")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--every", type=int, default=10)
+    p.add_argument("--out", default="boundary.png")
+    p.add_argument("--gif")
+    p = views.add_parser("landscape", help="the loss landscape around a trained MLP (digits)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--resolution", type=int, default=15)
+    p.add_argument("--out", default="landscape.png")
+    p = views.add_parser("gradient-flow", help="per-layer gradient norms, sigmoid vs ReLU")
+    p.add_argument("--depth", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--out", default="gradient-flow.png")
+    p = views.add_parser("weights", help="first-layer weights and histograms of a run")
+    p.add_argument("run_dir")
+    p.add_argument("--out", default="weights.png")
+    p = views.add_parser("confusion", help="confusion matrix and misclassified examples of a run")
+    p.add_argument("run_dir")
+    p.add_argument("--out", default="confusion.png")
+
+    lr = commands.add_parser("lr-find", help="the learning-rate range test")
+    lr.add_argument("--dataset", choices=runs.DATASETS, default="digits")
+    lr.add_argument("--data-dir")
+    lr.add_argument("--optimizer", choices=list(runs.OPTIMIZERS), default="adam")
+    lr.add_argument("--steps", type=int, default=100)
+    lr.add_argument("--out", default="lr-find.png")
+    return {"explain": command_explain, "plot": command_plot, "lr-find": command_lr_find}
+
+
+def command_explain(args: argparse.Namespace) -> int:
+    if args.view == "forward":
+        if args.run_dir:
+            model, config, _ = runs.load_run(args.run_dir)
+            prepared = runs.prepare(dataclasses.replace(config, val_fraction=0.0))
+            x = prepared.test[0][args.index]
+        else:
+            model, x, _ = tiny_network()
+        explanation = forward.explain_forward(model, x)
+        print(explanation)
+        print(f"picture: {forward.plot_forward(explanation, args.out)}")
+    else:
+        model, x, label = tiny_network()
+        result = trace.trace_model(model, nn.CrossEntropyLoss(), x[None], xp.array([label]))
+        print(result)
+        print(f"picture: {trace.plot_trace(result, args.out)}")
+    return 0
+
+
+def command_plot(args: argparse.Namespace) -> int:
+    view = args.view
+    if view == "descent":
+        rates = descent.LEARNING_RATES
+        if args.lr:
+            if len(args.lr) != 3:
+                raise runs.RunError("--lr takes three learning rates: too small, right, too large")
+            rates = dict(zip(rates, args.lr))
+        out, paths = descent.plot_descent(args.out, args.cost, steps=args.steps, learning_rates=rates,
+                                          gif=args.gif)
+        for name, p in paths.items():
+            print(f"lr {p['lr']:<6} ({name}): w {p['w'][0]:.3f} -> {p['w'][-1]:.4g}, "
+                  f"cost {p['cost'][0]:.3f} -> {p['cost'][-1]:.4g}")
+    elif view == "race":
+        out, paths = race.plot_race(args.out, args.surface, args.steps, gif=args.gif)
+        cost = race.SURFACES[args.surface][0]
+        for name, points in paths.items():
+            end = points[-1]
+            print(f"{name:<12} ends at ({end[0]:.3f}, {end[1]:.3f}), cost {float(cost(end)):.4g}")
+    elif view == "curves":
+        out = curves.plot_learning_curves(args.run_dir, args.out)
+    elif view == "boundary":
+        out, result = boundary.plot_boundary(args.out, args.dataset, args.epochs, args.every,
+                                             gif=args.gif)
+        for epoch, _, accuracy in result["snapshots"][1:]:
+            print(f"epoch {epoch}: training accuracy {accuracy:.3f}")
+    elif view == "landscape":
+        out = plot_landscape_of_digits(args)
+    elif view == "gradient-flow":
+        flow = inside.gradient_flow(depth=args.depth, epochs=args.epochs)
+        for name, per_layer in flow.items():
+            print(f"{name:<8}" + "  ".join(f"{v:.2e}" for v in per_layer.values()))
+        out = inside.plot_gradient_flow(flow, args.out)
+    elif view in ("weights", "confusion"):
+        model, config, metadata = runs.load_run(args.run_dir)
+        prepared = runs.prepare(dataclasses.replace(config, val_fraction=0.0))
+        shape = tuple(metadata["preprocessing"]["input_shape"])
+        x, y = prepared.test
+        if view == "weights":
+            out = inside.plot_first_layer(model, shape, args.out)
+            inside.plot_histograms(model, x[:500], str(out).replace(".png", "-histograms.png"))
+        else:
+            out, matrix = inside.plot_confusion(model, x, y, args.out, image_shape=shape)
+            print(matrix)
+    print(f"picture: {out}")
+    return 0
+
+
+def plot_landscape_of_digits(args):
+    """Train a small MLP on the digits, keeping its weights after every epoch, then draw."""
+    (x, y), _ = digits_flat()
+    manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    initial = landscape.flat_weights(model)
+    path = [initial]
+    for epoch in range(args.epochs):
+        fit(model, loss_fn, optimizer, (x, y), epochs=1, progress=False, seed=epoch)
+        path.append(landscape.flat_weights(model))
+    out, result = landscape.plot_landscape(args.out, model, loss_fn, x, y, initial, path,
+                                           resolution=args.resolution)
+    ts, line = result["line"]
+    at = {t: float(line[xp.argmin(xp.abs(ts - t))]) for t in (0.0, 1.0)}
+    print(f"loss along the straight line: {at[0.0]:.3f} at the initial weights, "
+          f"{at[1.0]:.3f} at the trained ones")
+    return out
+
+
+def command_lr_find(args: argparse.Namespace) -> int:
+    config = runs.Config(dataset=args.dataset, data_dir=args.data_dir, optimizer=args.optimizer,
+                         val_fraction=0.0)
+    prepared = runs.prepare(config)
+    manual_seed(0)
+    model = runs.build_model(config, prepared.input_shape, prepared.outputs)
+    optimizer = runs.build_optimizer(config, model.parameters())
+    result = lr_finder.lr_find(model, runs.build_loss(config, prepared.outputs), optimizer,
+                               prepared.train, steps=args.steps)
+    print(f"suggested learning rate: {result['suggestion']:.3g} (loss fell fastest there)")
+    print(f"picture: {lr_finder.plot_lr_find(result, args.out)}")
+    return 0

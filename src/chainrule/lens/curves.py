@@ -1,0 +1,41 @@
+"""Learning curves: training and validation loss and accuracy, epoch by epoch."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ..train.loop import History
+
+
+def read_history(source) -> History:
+    """A History from a History, or from a run folder / ``history.csv`` file."""
+    if isinstance(source, History):
+        return source
+    path = Path(source)
+    path = path / "history.csv" if path.is_dir() else path
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no history here (train a run first)")
+    with open(path, newline="") as f:
+        rows = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+    return History(rows)
+
+
+def plot_learning_curves(source, path):
+    """Loss (left) and accuracy (right) per epoch, training solid and validation dashed."""
+    from .figures import pyplot, save_png
+
+    plt = pyplot()
+    history = read_history(source)
+    epochs = history["epoch"] if "epoch" in history.keys else list(range(1, len(history) + 1))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=80)
+    for ax, metric in ((left, "loss"), (right, "accuracy")):
+        for key, style in ((metric, "-"), (f"val_{metric}", "--")):
+            if key in history.keys:
+                ax.plot(epochs, history[key], style, marker="o", ms=3, label=key)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save_png(fig, path)

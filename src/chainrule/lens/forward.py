@@ -1,0 +1,156 @@
+"""Forward propagation, explained: each layer's weighted sums, biases and activations for one
+input, and which output neuron is the most activated (the prediction)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import autograd
+from ..backend import xp
+from ..nn import layers as L
+from ..nn.module import Sequential
+from ..tensor import Tensor
+
+SHOW_ALL = 8  # layers with at most this many neurons are written out value by value
+
+
+@dataclass
+class LayerStep:
+    """One layer of the forward pass for one example."""
+
+    index: int
+    layer: str
+    inputs: object
+    outputs: object
+    weights: object = None
+    bias: object = None
+
+    @property
+    def is_weighted_sum(self) -> bool:
+        return self.weights is not None
+
+
+@dataclass
+class ForwardExplanation:
+    steps: list = field(default_factory=list)
+    output: object = None
+
+    @property
+    def prediction(self) -> int:
+        """The most activated output neuron."""
+        return int(xp.argmax(self.output)) if self.output.size > 1 else int(self.output.item() > 0)
+
+    @property
+    def probabilities(self):
+        """softmax of the output (sigmoid for a single output neuron)."""
+        out = self.output.astype(xp.float64).ravel()
+        if out.size == 1:
+            p = 1 / (1 + xp.exp(-out[0]))
+            return xp.array([1 - p, p])
+        e = xp.exp(out - out.max())
+        return e / e.sum()
+
+    def __str__(self) -> str:
+        lines = []
+        for step in self.steps:
+            lines.append(f"layer {step.index}: {step.layer}")
+            if step.is_weighted_sum:
+                lines += _describe_weighted_sum(step)
+            else:
+                lines.append(f"  activations  {_values(step.outputs)}")
+        out = self.output.ravel()
+        lines.append(f"output neurons {_values(out)}")
+        p = self.probabilities[self.prediction]
+        if out.size == 1:
+            lines.append(f"prediction: class {self.prediction} (the output {out[0]:.4g} is "
+                         f"{'above' if self.prediction else 'below'} 0; sigmoid gives {p:.3f})")
+        else:
+            lines.append(f"prediction: class {self.prediction}, the most activated output neuron "
+                         f"(softmax probability {p:.3f})")
+        return "\n".join(lines)
+
+
+def _values(a) -> str:
+    a = xp.asarray(a).ravel()
+    if a.size <= SHOW_ALL:
+        return "[" + ", ".join(f"{v:.4g}" for v in a) + "]"
+    top = xp.argsort(-a)[:3]
+    return (f"{a.size} values, min {a.min():.4g}, mean {a.mean():.4g}, max {a.max():.4g}; "
+            f"most active: " + ", ".join(f"#{i} = {a[i]:.4g}" for i in top))
+
+
+def _describe_weighted_sum(step: LayerStep) -> list[str]:
+    x, w, b, z = (xp.asarray(v).ravel() if v is not None else None
+                  for v in (step.inputs, step.weights, step.bias, step.outputs))
+    w = xp.asarray(step.weights)
+    lines = []
+    if w.shape[0] <= SHOW_ALL and w.shape[1] <= SHOW_ALL:
+        for j in range(w.shape[0]):
+            terms = " + ".join(f"{w[j, i]:.3g}*{x[i]:.3g}" for i in range(w.shape[1]))
+            bias = f" + {b[j]:.3g}" if b is not None else ""
+            lines.append(f"  neuron {j}: z = {terms}{bias} = {z[j]:.4g}")
+    else:
+        lines.append(f"  weighted sums z = W x + b with W {w.shape}: {_values(z)}")
+    return lines
+
+
+@autograd.no_grad()
+def explain_forward(model: Sequential, x) -> ForwardExplanation:
+    """Run one example through a Sequential model layer by layer, keeping what each layer did.
+
+    Args:
+        model: a :class:`~chainrule.nn.Sequential` network.
+        x: one example (without the batch axis).
+    """
+    if not isinstance(model, Sequential):
+        raise TypeError("explain_forward walks a Sequential model layer by layer")
+    was_training = model.training
+    model.eval()
+    try:
+        h = Tensor(xp.asarray(getattr(x, "data", x))[None])
+        explanation = ForwardExplanation()
+        for i, layer in enumerate(model):
+            out = layer(h)
+            linear = isinstance(layer, L.Linear)
+            explanation.steps.append(LayerStep(
+                i, repr(layer), h.data[0].copy(), out.data[0].copy(),
+                layer.weight.data.copy() if linear else None,
+                layer.bias.data.copy() if linear and layer.bias is not None else None,
+            ))
+            h = out
+        explanation.output = h.data[0].copy()
+    finally:
+        model.train(was_training)
+    return explanation
+
+
+def plot_forward(explanation: ForwardExplanation, path, max_neurons: int = 16):
+    """Draw the network as columns of neurons coloured by activation; the prediction is circled."""
+    from .figures import pyplot, save_png
+
+    plt = pyplot()
+    columns = [xp.asarray(explanation.steps[0].inputs).ravel()]
+    names = ["input"]
+    for step in explanation.steps:
+        if not step.layer.startswith(("Flatten", "Dropout", "Identity", "Unflatten")):
+            columns.append(xp.asarray(step.outputs).ravel())
+            names.append(step.layer.split("(")[0])
+    fig, ax = plt.subplots(figsize=(1.6 * len(columns) + 1, 5), dpi=80)
+    for c, values in enumerate(columns):
+        shown = values[:max_neurons]
+        ys = xp.linspace(0, 1, len(shown)) if len(shown) > 1 else xp.array([0.5])
+        scale = max(float(xp.abs(shown).max()), 1e-9)
+        ax.scatter(xp.full(len(shown), c), ys, s=260, c=shown / scale, cmap="coolwarm", vmin=-1,
+                   vmax=1, edgecolors="k", zorder=3)
+        if c == len(columns) - 1 and explanation.prediction < len(shown):
+            ax.scatter([c], [ys[explanation.prediction]], s=600, facecolors="none",
+                       edgecolors="green", linewidths=3, zorder=4)
+        label = names[c]
+        if len(values) > max_neurons:
+            label += f"\n(first {max_neurons} of {len(values)})"
+        ax.text(c, -0.12, label, ha="center", va="top", fontsize=9)
+    ax.set_xlim(-0.6, len(columns) - 0.4)
+    ax.set_ylim(-0.3, 1.1)
+    ax.axis("off")
+    ax.set_title(f"forward propagation: the prediction is neuron {explanation.prediction}")
+    return save_png(fig, path)

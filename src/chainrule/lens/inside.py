@@ -1,0 +1,159 @@
+"""Inside the network: gradient flow per layer (sigmoid vs ReLU: vanishing gradients), weight and
+activation histograms, first-layer weights as images, a confusion matrix, misclassified examples."""
+
+from __future__ import annotations
+
+import math
+
+from .. import autograd, data, nn, optim
+from ..backend import manual_seed, xp
+from ..nn import layers as L
+from ..tensor import Tensor
+from ..train import Callback, fit
+from ..train import metrics as M
+
+
+class GradientNorms(Callback):
+    """Record the norm of each weight's gradient after every batch: ``norms[name]`` is a list."""
+
+    def __init__(self):
+        self.norms: dict = {}
+
+    def on_batch_end(self, run, logs, batch_size):
+        for name, p in run.model.named_parameters():
+            if name.endswith("weight") and p.grad is not None:
+                self.norms.setdefault(name, []).append(float(xp.linalg.norm(p.grad)))
+
+    def mean_per_layer(self) -> dict:
+        return {name: float(xp.mean(values)) for name, values in self.norms.items()}
+
+
+def gradient_flow(activations=("sigmoid", "relu"), depth: int = 6, width: int = 32,
+                  epochs: int = 2, seed: int = 0) -> dict:
+    """Train the same deep MLP on the 8x8 digits with each activation; return the mean gradient
+    norm of every layer's weights: with sigmoid it shrinks towards the input (vanishing
+    gradients), with ReLU it stays level."""
+    from ..models import activation
+
+    images, labels = data.load_digits()
+    x = data.scale(images, 16.0).reshape(len(images), -1)
+    result = {}
+    for name in activations:
+        manual_seed(seed)
+        layers, size = [], 64
+        for _ in range(depth):
+            layers += [nn.Linear(size, width), activation(name)]
+            size = width
+        model = nn.Sequential(*layers, nn.Linear(size, 10))
+        recorder = GradientNorms()
+        fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.05), (x, labels),
+            epochs=epochs, batch_size=32, callbacks=[recorder], progress=False, seed=seed)
+        result[name] = recorder.mean_per_layer()
+    return result
+
+
+@autograd.no_grad()
+def activations_of(model, x) -> dict:
+    """The output of every activation layer of a Sequential model for inputs ``x``."""
+    was_training = model.training
+    model.eval()
+    h, found = Tensor(xp.asarray(getattr(x, "data", x))), {}
+    try:
+        for i, layer in enumerate(model):
+            h = layer(h)
+            if type(layer) in (L.ReLU, L.LeakyReLU, L.Sigmoid, L.Tanh, L.GELU, L.Softplus):
+                found[f"{i} {type(layer).__name__}"] = h.data.copy()
+    finally:
+        model.train(was_training)
+    return found
+
+
+def plot_gradient_flow(flow: dict, path):
+    from .figures import pyplot, save_png
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=80)
+    for name, per_layer in flow.items():
+        ax.semilogy(range(1, len(per_layer) + 1), list(per_layer.values()), "o-", label=name)
+    ax.set_xlabel("layer (1 = next to the input)")
+    ax.set_ylabel("mean gradient norm of the weights")
+    ax.set_title("gradient flow: sigmoid gradients vanish towards the input")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return save_png(fig, path)
+
+
+def plot_histograms(model, x, path):
+    """Top row: each Linear/Conv layer's weights; bottom row: each activation layer's outputs."""
+    from .figures import pyplot, save_png
+
+    plt = pyplot()
+    weights = [(n, p.data) for n, p in model.named_parameters() if n.endswith("weight") and p.ndim > 1]
+    acts = list(activations_of(model, x).items())
+    cols = max(len(weights), len(acts), 1)
+    fig, axes = plt.subplots(2, cols, figsize=(3 * cols, 5), dpi=70, squeeze=False)
+    for ax, (name, w) in zip(axes[0], weights):
+        ax.hist(w.ravel(), bins=40, color="tab:blue")
+        ax.set_title(f"weights {name}", fontsize=8)
+    for ax, (name, a) in zip(axes[1], acts):
+        ax.hist(a.ravel(), bins=40, color="tab:orange")
+        ax.set_title(f"activations {name}", fontsize=8)
+    for ax in list(axes[0][len(weights):]) + list(axes[1][len(acts):]):
+        ax.axis("off")
+    fig.tight_layout()
+    return save_png(fig, path)
+
+
+def first_layer_images(model, image_shape) -> list:
+    """Each neuron of the first Linear layer, its weights reshaped to the input image."""
+    for layer in model.modules():
+        if isinstance(layer, L.Linear):
+            if layer.in_features != math.prod(image_shape):
+                raise ValueError(f"the first Linear layer has {layer.in_features} inputs, not {image_shape}")
+            return [row.reshape(image_shape) for row in layer.weight.data]
+    raise ValueError("the model has no Linear layer")
+
+
+def plot_first_layer(model, image_shape, path, count: int = 32):
+    from .figures import pyplot, save_png
+
+    plt = pyplot()
+    images = first_layer_images(model, image_shape)[:count]
+    cols = min(8, len(images))
+    rows = -(-len(images) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.3 * rows), dpi=70, squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image in zip(axes.ravel(), images):
+        limit = float(xp.abs(image).max()) or 1.0
+        ax.imshow(image, cmap="seismic", vmin=-limit, vmax=limit)
+    fig.suptitle("first-layer weights: what each neuron looks for (red +, blue -)", fontsize=9)
+    return save_png(fig, path)
+
+
+def plot_confusion(model, x, y, path, image_shape=None, count: int = 16):
+    """Left: the confusion matrix on (x, y). Right: a grid of misclassified examples."""
+    from ..train import predict
+    from .figures import pyplot, save_png
+
+    plt = pyplot()
+    predicted = M.predicted_classes(predict(model, x))
+    actual = M.true_classes(y)
+    matrix = M.confusion_matrix(predicted, actual)
+    wrong = xp.flatnonzero(predicted != actual)[:count]
+    fig = plt.figure(figsize=(11, 5), dpi=70)
+    ax = fig.add_subplot(1, 2, 1)
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), value in xp.ndenumerate(matrix):
+        ax.text(j, i, int(value), ha="center", va="center", fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"confusion matrix (accuracy {float(xp.trace(matrix)) / matrix.sum():.3f})")
+    if image_shape is not None and len(wrong):
+        cols = 4
+        for k, index in enumerate(wrong):
+            sub = fig.add_subplot(-(-len(wrong) // cols), cols * 2, (k // cols) * cols * 2 + cols + k % cols + 1)
+            sub.imshow(xp.asarray(x[index]).reshape(image_shape), cmap="gray_r")
+            sub.set_title(f"{actual[index]} as {predicted[index]}", fontsize=7)
+            sub.axis("off")
+    return save_png(fig, path), matrix

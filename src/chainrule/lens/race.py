@@ -1,0 +1,93 @@
+"""The optimizer race: GD, noisy SGD, momentum, Nesterov, RMSprop and Adam, started from the same
+point on 2-D cost surfaces, each moved by chainrule's own optimizer classes (and so by the same
+update rules that train networks)."""
+
+from __future__ import annotations
+
+from .. import optim
+from ..backend import xp
+from ..nn.module import Parameter
+
+# name -> (cost of a (2,) tensor p, start, plot extent (xmin, xmax, ymin, ymax), learning rates)
+SURFACES = {
+    "bowl": (lambda p: p[0] ** 2 + p[1] ** 2, (-1.5, 1.2), (-2, 2, -2, 2),
+             {"gd": 0.1, "adaptive": 0.1}),
+    "valley": (lambda p: 0.05 * p[0] ** 2 + 2 * p[1] ** 2, (-4.0, 1.0), (-5, 5, -1.5, 1.5),
+               {"gd": 0.2, "adaptive": 0.1}),
+    "rosenbrock": (lambda p: (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2, (-1.2, 1.0),
+                   (-2, 2, -1, 3), {"gd": 0.0015, "adaptive": 0.1}),
+    "saddle": (lambda p: p[0] ** 2 - p[1] ** 2 + 0.25 * p[1] ** 4, (-1.5, 0.01), (-2, 2, -2, 2),
+               {"gd": 0.05, "adaptive": 0.05}),
+}
+
+
+def racers(lrs: dict) -> dict:
+    """The contestants: name -> (optimizer factory, gradient noise)."""
+    gd, adaptive = lrs["gd"], lrs["adaptive"]
+    return {
+        "GD": (lambda ps: optim.GD(ps, lr=gd), 0.0),
+        "SGD (noisy)": (lambda ps: optim.GD(ps, lr=gd), 0.5),
+        "momentum": (lambda ps: optim.SGD(ps, lr=gd, momentum=0.9), 0.0),
+        "Nesterov": (lambda ps: optim.SGD(ps, lr=gd, momentum=0.9, nesterov=True), 0.0),
+        "RMSprop": (lambda ps: optim.RMSprop(ps, lr=adaptive / 5), 0.0),
+        "Adam": (lambda ps: optim.Adam(ps, lr=adaptive), 0.0),
+    }
+
+
+def trajectory(cost, start, make_optimizer, steps: int, noise: float = 0.0, seed: int = 0):
+    """Positions (steps + 1, 2) of an optimizer minimising ``cost`` from ``start``.
+
+    ``noise`` adds Gaussian noise of that relative size to each gradient: the mini-batch
+    gradient of SGD is a noisy estimate of the true one.
+    """
+    p = Parameter(xp.array(start, dtype=xp.float64))
+    optimizer = make_optimizer([p])
+    rng = xp.random.default_rng(seed)
+    points = [p.data.copy()]
+    for _ in range(steps):
+        optimizer.zero_grad()
+        cost(p).backward()
+        if noise:
+            p.grad += noise * (xp.abs(p.grad) + 1.0) * rng.standard_normal(2)
+        optimizer.step()
+        if not xp.all(xp.isfinite(p.data)) or xp.abs(p.data).max() > 1e3:
+            break
+        points.append(p.data.copy())
+    return xp.array(points)
+
+
+def run_race(surface: str = "rosenbrock", steps: int = 300) -> dict:
+    """Trajectories of every racer on a named surface: name -> (n, 2) array."""
+    cost, start, _, lrs = SURFACES[surface]
+    return {name: trajectory(cost, start, make, steps, noise)
+            for name, (make, noise) in racers(lrs).items()}
+
+
+def plot_race(path, surface: str = "rosenbrock", steps: int = 300, gif=None, frames: int = 12):
+    """Contours of the surface with every racer's path; with ``gif``, an animation of the race."""
+    from .figures import figure_to_image, pyplot, save_gif, save_png
+
+    plt = pyplot()
+    cost, start, (x0, x1, y0, y1), _ = SURFACES[surface]
+    paths = run_race(surface, steps)
+    gx, gy = xp.meshgrid(xp.linspace(x0, x1, 150), xp.linspace(y0, y1, 150))
+    height = cost(xp.stack([gx, gy]))
+    levels = xp.quantile(height, xp.linspace(0.01, 0.95, 25))
+
+    def frame(upto=None):
+        fig, ax = plt.subplots(figsize=(6.5, 5), dpi=70)
+        ax.contour(gx, gy, height, levels=xp.unique(levels), cmap="Greys", linewidths=0.7)
+        for name, points in paths.items():
+            shown = points[: upto or len(points)]
+            ax.plot(shown[:, 0], shown[:, 1], ".-", ms=3, lw=1.2, label=name)
+        ax.plot(*start, "k*", ms=12)
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        ax.legend(fontsize=8, loc="upper right")
+        ax.set_title(f"optimizer race on the {surface} surface ({steps} steps)")
+        return fig
+
+    if gif:
+        marks = xp.linspace(1, steps + 1, frames).astype(int)
+        save_gif([figure_to_image(frame(int(m))) for m in marks], gif)
+    return save_png(frame(), path), paths

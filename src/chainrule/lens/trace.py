@@ -1,0 +1,180 @@
+"""The chain rule, step by step: the backward pass node by node, in the order the engine runs it.
+
+For each node: the operation and its formula, its inputs, the upstream gradient dL/dz, the local
+derivative dz/dx and their product dL/dx, and how that product accumulates into each weight's
+``.grad``. Built on the engine's tracer hook, so no op knows it is being watched.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from .. import autograd
+from ..backend import xp
+from ..ops import activations as A
+from ..ops import arithmetic as R
+from ..tensor import Tensor
+
+SHOW_VALUES = 6  # tensors with at most this many numbers are written out
+ELEMENTWISE = (R.Add, R.Sub, R.Mul, R.Div, R.Pow, R.Neg, R.Abs, R.Exp, R.Log, R.Sqrt, R.Maximum,
+               R.Minimum, R.Clip, R.Cast, A.ReLU, A.LeakyReLU, A.Sigmoid, A.Tanh, A.GELU, A.Softplus)
+
+
+@dataclass
+class InputRecord:
+    name: str
+    value: object
+    grad: object  # dL/d(input) from this node (None when the input needs no gradient)
+    local: object = None  # dz/d(input), for elementwise ops
+    leaf: bool = False
+    total: object = None  # for a leaf: its .grad after this contribution
+
+
+@dataclass
+class TraceStep:
+    number: int
+    op: str
+    formula: str
+    output: str
+    output_value: object
+    upstream: object
+    inputs: list = field(default_factory=list)
+
+
+@dataclass
+class ChainRuleTrace:
+    steps: list = field(default_factory=list)
+    grads: dict = field(default_factory=dict)  # leaf name -> final gradient
+
+    def __str__(self) -> str:
+        lines = ["backward pass, from the loss back to the weights: "
+                 "dL/d(input) = dL/d(output) x d(output)/d(input)"]
+        for s in self.steps:
+            args = ", ".join(r.name for r in s.inputs)
+            lines.append(f"\nstep {s.number}: {s.output} = {s.op}({args})    {s.formula}")
+            lines.append(f"  upstream dL/d{s.output} = {fmt(s.upstream)}")
+            for r in s.inputs:
+                if r.grad is None:
+                    lines.append(f"  {r.name} = {fmt(r.value)}: needs no gradient")
+                    continue
+                local = f" x local d{s.output}/d{r.name} = {fmt(r.local)}" if r.local is not None else ""
+                lines.append(f"  dL/d{r.name} = upstream{local} -> {fmt(r.grad)}")
+                if r.leaf:
+                    lines.append(f"    {r.name}.grad += that, now {fmt(r.total)}")
+        lines.append("\nfinal gradients:")
+        lines += [f"  dL/d{name} = {fmt(g)}" for name, g in self.grads.items()]
+        return "\n".join(lines)
+
+
+def fmt(a) -> str:
+    if a is None:
+        return "-"
+    a = xp.asarray(a)
+    if a.size <= SHOW_VALUES:
+        values = ", ".join(f"{v:.4g}" for v in a.ravel())
+        return values if a.ndim == 0 else f"[{values}]"
+    return f"shape {a.shape}, norm {float(xp.linalg.norm(a)):.4g}"
+
+
+def trace_backward(loss: Tensor, names: dict | None = None) -> ChainRuleTrace:
+    """Backpropagate from ``loss`` (calling ``loss.backward()``) and record every step.
+
+    Args:
+        names: optional ``{tensor: name}`` for leaves (weights, inputs); others are named
+            ``v1, v2, ...`` in the order they were computed.
+    """
+    label = {id(t): n for t, n in (names or {}).items()}
+    order = autograd.topological_order(loss)
+    for node in order:
+        for inp in node._ctx.inputs:
+            if isinstance(inp, Tensor) and id(inp) not in label and inp._ctx is None:
+                label[id(inp)] = f"x{sum(1 for k in label.values() if k.startswith('x'))}"
+    for k, node in enumerate(order, start=1):
+        label.setdefault(id(node), f"v{k}")
+    trace = ChainRuleTrace()
+    totals: dict = {}
+
+    def record(event: autograd.TraceEvent) -> None:
+        fn = event.op
+        local = None
+        if isinstance(fn, ELEMENTWISE):
+            local = fn.backward(xp.ones_like(event.grad))
+            local = local if isinstance(local, tuple) else (local,)
+        step = TraceStep(len(trace.steps) + 1, type(fn).__name__, _formula(fn),
+                         label[id(event.output)], event.output.data.copy(), event.grad.copy())
+        for k, (inp, grad) in enumerate(zip(event.inputs, event.input_grads)):
+            is_tensor = isinstance(inp, Tensor)
+            name = label.get(id(inp), "const") if is_tensor else "const"
+            value = inp.data.copy() if is_tensor else inp
+            leaf = is_tensor and inp._ctx is None and grad is not None
+            rec = InputRecord(name, value, None if grad is None else grad.copy(), leaf=leaf)
+            if local is not None and grad is not None and local[k] is not None:
+                rec.local = xp.broadcast_to(local[k], event.grad.shape).copy()
+            if leaf:
+                totals[name] = grad.copy() if name not in totals else totals[name] + grad
+                rec.total = totals[name].copy()
+            step.inputs.append(rec)
+        trace.steps.append(step)
+
+    with autograd.trace_backward(record):
+        loss.backward()
+    trace.grads = totals
+    return trace
+
+
+def trace_model(model, loss_fn, x, y) -> ChainRuleTrace:
+    """Trace one forward and backward pass of ``loss_fn(model(x), y)`` on a copy of the model
+    (the model itself is left untouched); weights are named as in ``named_parameters``."""
+    twin = copy.deepcopy(model)
+    twin.zero_grad()
+    x = Tensor(xp.asarray(getattr(x, "data", x)))
+    names = {p: name for name, p in twin.named_parameters()}
+    names[x] = "x"
+    loss = loss_fn(twin(x), y)
+    return trace_backward(loss, names)
+
+
+def _formula(fn) -> str:
+    doc = (type(fn).__doc__ or "").strip().splitlines()
+    return doc[0] if doc else ""
+
+
+def plot_trace(trace: ChainRuleTrace, path):
+    """Draw the graph: leaves on the left, the loss on the right, each node with its gradient."""
+    from .figures import pyplot, save_png
+
+    plt = pyplot()
+    depth: dict = {}
+    parents: dict = {}
+    for step in reversed(trace.steps):  # forward order
+        ins = [r.name for r in step.inputs if r.name != "const"]
+        parents[step.output] = ins
+        depth[step.output] = 1 + max((depth.get(n, 0) for n in ins), default=0)
+        for n in ins:
+            depth.setdefault(n, 0)
+    grads = {s.output: s.upstream for s in trace.steps} | trace.grads
+    columns: dict = {}
+    for name, d in depth.items():
+        columns.setdefault(d, []).append(name)
+    position = {}
+    for d, names in columns.items():
+        for k, name in enumerate(names):
+            position[name] = (d, (k + 1) / (len(names) + 1))
+    fig, ax = plt.subplots(figsize=(2.4 * (max(columns) + 1), 1.2 * max(map(len, columns.values())) + 2),
+                           dpi=80)
+    ops = {s.output: s.op for s in trace.steps}
+    for child, ins in parents.items():
+        for parent in ins:
+            (x0, y0), (x1, y1) = position[parent], position[child]
+            ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                        arrowprops=dict(arrowstyle="->", color="0.5", shrinkA=25, shrinkB=25))
+    for name, (x, y) in position.items():
+        text = f"{ops.get(name, 'leaf')}\n{name}\ngrad {fmt(grads.get(name))}"
+        ax.text(x, y, text, ha="center", va="center", fontsize=7,
+                bbox=dict(boxstyle="round", fc="lightyellow" if name in ops else "lightblue"))
+    ax.set_xlim(-0.7, max(columns) + 0.7)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    ax.set_title("the backward pass: each node's gradient dL/d(node), by the chain rule")
+    return save_png(fig, path)
