@@ -21,6 +21,7 @@ ORDER = [
     "train",
     "models",
     "runs",
+    "lens",
     "cli",
     "__main__",
     "__init__",

@@ -190,13 +190,15 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         input_grads = fn.backward(grad)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
-        summed = []
-        for inp, input_grad, needs in zip(fn.inputs, input_grads, fn.needs_grad):
-            if not needs or input_grad is None:
-                summed.append(None)
+        summed = tuple(
+            unbroadcast(xp.asarray(g), inp.data.shape) if needs and g is not None else None
+            for inp, g, needs in zip(fn.inputs, input_grads, fn.needs_grad)
+        )
+        if _tracer is not None:
+            _tracer(TraceEvent(fn, node, fn.inputs, grad, summed))
+        for inp, input_grad in zip(fn.inputs, summed):
+            if input_grad is None:
                 continue
-            input_grad = unbroadcast(xp.asarray(input_grad), inp.data.shape)
-            summed.append(input_grad)
             if inp._ctx is None:
                 seen = handed_out.get(id(input_grad))
                 exclusive = input_grad.flags.owndata and (seen is None or seen() is None)
@@ -205,8 +207,6 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
                 previous = grads.get(id(inp))
                 grads[id(inp)] = input_grad if previous is None else previous + input_grad
             handed_out[id(input_grad)] = weakref.ref(input_grad)
-        if _tracer is not None:
-            _tracer(TraceEvent(fn, node, fn.inputs, grad, tuple(summed)))
         if not retain_graph:
             fn.release()
 

@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 from . import runs
-from .lens import commands as lens_commands
 from .backend import keep_freed_memory, set_num_threads
 from .data.idx import DataFileError
 from .io import ChainruleFileError
+from .lens import commands as lens_commands
 from .train import NonFiniteError
 
 EXPECTED_ERRORS = (

@@ -8,13 +8,20 @@ from ..backend import manual_seed, xp
 from ..tensor import Tensor
 from ..train import fit
 
-DATASETS = {"spirals": data.spirals, "moons": data.moons, "xor": data.xor, "circles": data.circles,
-            "blobs": data.blobs}
+DATASETS = {
+    "spirals": data.spirals,
+    "moons": data.moons,
+    "xor": data.xor,
+    "circles": data.circles,
+    "blobs": data.blobs,
+}
 
 
 def grid_for(points, resolution: int = 120):
     lo, hi = points.min(axis=0) - 0.5, points.max(axis=0) + 0.5
-    gx, gy = xp.meshgrid(xp.linspace(lo[0], hi[0], resolution), xp.linspace(lo[1], hi[1], resolution))
+    gx, gy = xp.meshgrid(
+        xp.linspace(lo[0], hi[0], resolution), xp.linspace(lo[1], hi[1], resolution)
+    )
     return gx, gy, xp.stack([gx.ravel(), gy.ravel()], axis=1).astype(xp.float32)
 
 
@@ -23,8 +30,15 @@ def predicted_class(model, points):
     return model(Tensor(points)).data.argmax(axis=1)
 
 
-def boundary_snapshots(dataset: str = "spirals", epochs: int = 100, every: int = 10,
-                       hidden=(32, 32), lr: float = 0.01, seed: int = 0, resolution: int = 120):
+def boundary_snapshots(
+    dataset: str = "spirals",
+    epochs: int = 100,
+    every: int = 10,
+    hidden=(32, 32),
+    lr: float = 0.01,
+    seed: int = 0,
+    resolution: int = 120,
+):
     """Train a small tanh network on a 2-D data set; return the points, the grid, and the
     predicted class on the grid after every ``every`` epochs, with the accuracy then."""
     if dataset not in DATASETS:
@@ -40,15 +54,29 @@ def boundary_snapshots(dataset: str = "spirals", epochs: int = 100, every: int =
     gx, gy, points = grid_for(x, resolution)
     snapshots = [(0, predicted_class(model, points).reshape(gx.shape), None)]
     for start in range(0, epochs, every):
-        history = fit(model, nn.CrossEntropyLoss(), optimizer, (x, y), epochs=min(every, epochs - start),
-                      batch_size=32, progress=False, seed=seed + start)
-        snapshots.append((start + len(history), predicted_class(model, points).reshape(gx.shape),
-                          history["accuracy"][-1]))
+        history = fit(
+            model,
+            nn.CrossEntropyLoss(),
+            optimizer,
+            (x, y),
+            epochs=min(every, epochs - start),
+            batch_size=32,
+            progress=False,
+            seed=seed + start,
+        )
+        snapshots.append(
+            (
+                start + len(history),
+                predicted_class(model, points).reshape(gx.shape),
+                history["accuracy"][-1],
+            )
+        )
     return {"x": x, "y": y, "gx": gx, "gy": gy, "snapshots": snapshots, "model": model}
 
 
-def plot_boundary(path, dataset: str = "spirals", epochs: int = 100, every: int = 10, gif=None,
-                  **options):
+def plot_boundary(
+    path, dataset: str = "spirals", epochs: int = 100, every: int = 10, gif=None, **options
+):
     """The final boundary as PNG (and every snapshot as an animated GIF with ``gif``)."""
     from .figures import figure_to_image, pyplot, save_gif, save_png
 
@@ -57,10 +85,23 @@ def plot_boundary(path, dataset: str = "spirals", epochs: int = 100, every: int 
 
     def frame(epoch, regions, acc):
         fig, ax = plt.subplots(figsize=(4.6, 4.2), dpi=70)
-        ax.contourf(result["gx"], result["gy"], regions, alpha=0.35, cmap="coolwarm",
-                    levels=xp.arange(int(result["y"].max()) + 2) - 0.5)
-        ax.scatter(result["x"][:, 0], result["x"][:, 1], c=result["y"], cmap="coolwarm", s=8,
-                   edgecolors="k", linewidths=0.2)
+        ax.contourf(
+            result["gx"],
+            result["gy"],
+            regions,
+            alpha=0.35,
+            cmap="coolwarm",
+            levels=xp.arange(int(result["y"].max()) + 2) - 0.5,
+        )
+        ax.scatter(
+            result["x"][:, 0],
+            result["x"][:, 1],
+            c=result["y"],
+            cmap="coolwarm",
+            s=8,
+            edgecolors="k",
+            linewidths=0.2,
+        )
         accuracy = "" if acc is None else f", accuracy {acc:.2f}"
         ax.set_title(f"{dataset}: decision boundary after {epoch} epochs{accuracy}", fontsize=9)
         ax.set_xticks([])

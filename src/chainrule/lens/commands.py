@@ -42,8 +42,11 @@ def add_commands(commands) -> dict:
     views = plot.add_subparsers(dest="view", metavar="VIEW", required=True)
     p = views.add_parser("descent", help="gradient descent on a 1-D cost, three learning rates")
     p.add_argument("--cost", choices=list(descent.COSTS), default="parabola")
-    p.add_argument("--lr", type=lambda s: [float(v) for v in s.split(",")],
-                   help="three learning rates, e.g. 0.05,0.3,1.02")
+    p.add_argument(
+        "--lr",
+        type=lambda s: [float(v) for v in s.split(",")],
+        help="three learning rates, e.g. 0.05,0.3,1.02",
+    )
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--out", default="descent.png")
     p.add_argument("--gif", help="also write an animation")
@@ -112,11 +115,14 @@ def command_plot(args: argparse.Namespace) -> int:
             if len(args.lr) != 3:
                 raise runs.RunError("--lr takes three learning rates: too small, right, too large")
             rates = dict(zip(rates, args.lr))
-        out, paths = descent.plot_descent(args.out, args.cost, steps=args.steps, learning_rates=rates,
-                                          gif=args.gif)
+        out, paths = descent.plot_descent(
+            args.out, args.cost, steps=args.steps, learning_rates=rates, gif=args.gif
+        )
         for name, p in paths.items():
-            print(f"lr {p['lr']:<6} ({name}): w {p['w'][0]:.3f} -> {p['w'][-1]:.4g}, "
-                  f"cost {p['cost'][0]:.3f} -> {p['cost'][-1]:.4g}")
+            print(
+                f"lr {p['lr']:<6} ({name}): w {p['w'][0]:.3f} -> {p['w'][-1]:.4g}, "
+                f"cost {p['cost'][0]:.3f} -> {p['cost'][-1]:.4g}"
+            )
     elif view == "race":
         out, paths = race.plot_race(args.out, args.surface, args.steps, gif=args.gif)
         cost = race.SURFACES[args.surface][0]
@@ -126,8 +132,9 @@ def command_plot(args: argparse.Namespace) -> int:
     elif view == "curves":
         out = curves.plot_learning_curves(args.run_dir, args.out)
     elif view == "boundary":
-        out, result = boundary.plot_boundary(args.out, args.dataset, args.epochs, args.every,
-                                             gif=args.gif)
+        out, result = boundary.plot_boundary(
+            args.out, args.dataset, args.epochs, args.every, gif=args.gif
+        )
         for epoch, _, accuracy in result["snapshots"][1:]:
             print(f"epoch {epoch}: training accuracy {accuracy:.3f}")
     elif view == "landscape":
@@ -164,24 +171,33 @@ def plot_landscape_of_digits(args):
     for epoch in range(args.epochs):
         fit(model, loss_fn, optimizer, (x, y), epochs=1, progress=False, seed=epoch)
         path.append(landscape.flat_weights(model))
-    out, result = landscape.plot_landscape(args.out, model, loss_fn, x, y, initial, path,
-                                           resolution=args.resolution)
+    out, result = landscape.plot_landscape(
+        args.out, model, loss_fn, x, y, initial, path, resolution=args.resolution
+    )
     ts, line = result["line"]
     at = {t: float(line[xp.argmin(xp.abs(ts - t))]) for t in (0.0, 1.0)}
-    print(f"loss along the straight line: {at[0.0]:.3f} at the initial weights, "
-          f"{at[1.0]:.3f} at the trained ones")
+    print(
+        f"loss along the straight line: {at[0.0]:.3f} at the initial weights, "
+        f"{at[1.0]:.3f} at the trained ones"
+    )
     return out
 
 
 def command_lr_find(args: argparse.Namespace) -> int:
-    config = runs.Config(dataset=args.dataset, data_dir=args.data_dir, optimizer=args.optimizer,
-                         val_fraction=0.0)
+    config = runs.Config(
+        dataset=args.dataset, data_dir=args.data_dir, optimizer=args.optimizer, val_fraction=0.0
+    )
     prepared = runs.prepare(config)
     manual_seed(0)
     model = runs.build_model(config, prepared.input_shape, prepared.outputs)
     optimizer = runs.build_optimizer(config, model.parameters())
-    result = lr_finder.lr_find(model, runs.build_loss(config, prepared.outputs), optimizer,
-                               prepared.train, steps=args.steps)
+    result = lr_finder.lr_find(
+        model,
+        runs.build_loss(config, prepared.outputs),
+        optimizer,
+        prepared.train,
+        steps=args.steps,
+    )
     print(f"suggested learning rate: {result['suggestion']:.3g} (loss fell fastest there)")
     print(f"picture: {lr_finder.plot_lr_find(result, args.out)}")
     return 0

@@ -17,7 +17,10 @@ def read_history(source) -> History:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no history here (train a run first)")
     with open(path, newline="") as f:
-        rows = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+        rows = [
+            {k: float(v) for k, v in row.items() if v not in ("", None)}
+            for row in csv.DictReader(f)
+        ]
     return History(rows)
 
 

@@ -49,15 +49,27 @@ def _panel(ax, cost, path, title, upto=None):
         if k == len(shown) - 1:
             sign = "+" if s > 0 else "-"
             move = "left" if s > 0 else "right"
-            ax.annotate(f"slope {sign}: step {move}", (w, c), textcoords="offset points",
-                        xytext=(0, 14), ha="center", fontsize=8)
+            ax.annotate(
+                f"slope {sign}: step {move}",
+                (w, c),
+                textcoords="offset points",
+                xytext=(0, 14),
+                ha="center",
+                fontsize=8,
+            )
     ax.set_title(f"{title}: lr = {path['lr']}", fontsize=10)
     ax.set_xlabel("weight w")
     ax.set_ylim(min(curve) - 0.5, max(curve) + 0.5)
 
 
-def plot_descent(path, cost: str = "parabola", start: float = -1.0, steps: int = 12,
-                 learning_rates: dict | None = None, gif=None):
+def plot_descent(
+    path,
+    cost: str = "parabola",
+    start: float = -1.0,
+    steps: int = 12,
+    learning_rates: dict | None = None,
+    gif=None,
+):
     """Three panels (learning rate too small, about right, too large); with ``gif``, also an
     animation of the ball's steps."""
     from .figures import figure_to_image, pyplot, save_gif, save_png

@@ -49,8 +49,9 @@ def save_gif(frames: list, path, seconds_per_frame: float = 0.4) -> Path:
         raise ValueError("save_gif needs at least one frame")
     buffer = _io.BytesIO()
     durations = [int(seconds_per_frame * 1000)] * (len(frames) - 1) + [2000]
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:],
-                   duration=durations, loop=0)
+    frames[0].save(
+        buffer, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0
+    )
     path = Path(path)
     atomic_write(path, buffer.getvalue())
     return path

@@ -62,11 +62,15 @@ class ForwardExplanation:
         lines.append(f"output neurons {_values(out)}")
         p = self.probabilities[self.prediction]
         if out.size == 1:
-            lines.append(f"prediction: class {self.prediction} (the output {out[0]:.4g} is "
-                         f"{'above' if self.prediction else 'below'} 0; sigmoid gives {p:.3f})")
+            lines.append(
+                f"prediction: class {self.prediction} (the output {out[0]:.4g} is "
+                f"{'above' if self.prediction else 'below'} 0; sigmoid gives {p:.3f})"
+            )
         else:
-            lines.append(f"prediction: class {self.prediction}, the most activated output neuron "
-                         f"(softmax probability {p:.3f})")
+            lines.append(
+                f"prediction: class {self.prediction}, the most activated output neuron "
+                f"(softmax probability {p:.3f})"
+            )
         return "\n".join(lines)
 
 
@@ -75,13 +79,17 @@ def _values(a) -> str:
     if a.size <= SHOW_ALL:
         return "[" + ", ".join(f"{v:.4g}" for v in a) + "]"
     top = xp.argsort(-a)[:3]
-    return (f"{a.size} values, min {a.min():.4g}, mean {a.mean():.4g}, max {a.max():.4g}; "
-            f"most active: " + ", ".join(f"#{i} = {a[i]:.4g}" for i in top))
+    return (
+        f"{a.size} values, min {a.min():.4g}, mean {a.mean():.4g}, max {a.max():.4g}; "
+        f"most active: " + ", ".join(f"#{i} = {a[i]:.4g}" for i in top)
+    )
 
 
 def _describe_weighted_sum(step: LayerStep) -> list[str]:
-    x, w, b, z = (xp.asarray(v).ravel() if v is not None else None
-                  for v in (step.inputs, step.weights, step.bias, step.outputs))
+    x, w, b, z = (
+        xp.asarray(v).ravel() if v is not None else None
+        for v in (step.inputs, step.weights, step.bias, step.outputs)
+    )
     w = xp.asarray(step.weights)
     lines = []
     if w.shape[0] <= SHOW_ALL and w.shape[1] <= SHOW_ALL:
@@ -112,11 +120,16 @@ def explain_forward(model: Sequential, x) -> ForwardExplanation:
         for i, layer in enumerate(model):
             out = layer(h)
             linear = isinstance(layer, L.Linear)
-            explanation.steps.append(LayerStep(
-                i, repr(layer), h.data[0].copy(), out.data[0].copy(),
-                layer.weight.data.copy() if linear else None,
-                layer.bias.data.copy() if linear and layer.bias is not None else None,
-            ))
+            explanation.steps.append(
+                LayerStep(
+                    i,
+                    repr(layer),
+                    h.data[0].copy(),
+                    out.data[0].copy(),
+                    layer.weight.data.copy() if linear else None,
+                    layer.bias.data.copy() if linear and layer.bias is not None else None,
+                )
+            )
             h = out
         explanation.output = h.data[0].copy()
     finally:
@@ -140,11 +153,30 @@ def plot_forward(explanation: ForwardExplanation, path, max_neurons: int = 16):
         shown = values[:max_neurons]
         ys = xp.linspace(0, 1, len(shown)) if len(shown) > 1 else xp.array([0.5])
         scale = max(float(xp.abs(shown).max()), 1e-9)
-        ax.scatter(xp.full(len(shown), c), ys, s=260, c=shown / scale, cmap="coolwarm", vmin=-1,
-                   vmax=1, edgecolors="k", zorder=3)
+        ax.scatter(
+            xp.full(len(shown), c),
+            ys,
+            s=260,
+            c=shown / scale,
+            cmap="coolwarm",
+            vmin=-1,
+            vmax=1,
+            edgecolors="k",
+            zorder=3,
+        )
+        if c == len(columns) - 1:
+            for k, y in enumerate(ys):
+                ax.text(c + 0.25, y, str(k), va="center", fontsize=8)
         if c == len(columns) - 1 and explanation.prediction < len(shown):
-            ax.scatter([c], [ys[explanation.prediction]], s=600, facecolors="none",
-                       edgecolors="green", linewidths=3, zorder=4)
+            ax.scatter(
+                [c],
+                [ys[explanation.prediction]],
+                s=600,
+                facecolors="none",
+                edgecolors="green",
+                linewidths=3,
+                zorder=4,
+            )
         label = names[c]
         if len(values) > max_neurons:
             label += f"\n(first {max_neurons} of {len(values)})"

@@ -28,8 +28,9 @@ class GradientNorms(Callback):
         return {name: float(xp.mean(values)) for name, values in self.norms.items()}
 
 
-def gradient_flow(activations=("sigmoid", "relu"), depth: int = 6, width: int = 32,
-                  epochs: int = 2, seed: int = 0) -> dict:
+def gradient_flow(
+    activations=("sigmoid", "relu"), depth: int = 6, width: int = 32, epochs: int = 2, seed: int = 0
+) -> dict:
     """Train the same deep MLP on the 8x8 digits with each activation; return the mean gradient
     norm of every layer's weights: with sigmoid it shrinks towards the input (vanishing
     gradients), with ReLU it stays level."""
@@ -46,8 +47,17 @@ def gradient_flow(activations=("sigmoid", "relu"), depth: int = 6, width: int = 
             size = width
         model = nn.Sequential(*layers, nn.Linear(size, 10))
         recorder = GradientNorms()
-        fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.05), (x, labels),
-            epochs=epochs, batch_size=32, callbacks=[recorder], progress=False, seed=seed)
+        fit(
+            model,
+            nn.CrossEntropyLoss(),
+            optim.SGD(model.parameters(), lr=0.05),
+            (x, labels),
+            epochs=epochs,
+            batch_size=32,
+            callbacks=[recorder],
+            progress=False,
+            seed=seed,
+        )
         result[name] = recorder.mean_per_layer()
     return result
 
@@ -88,7 +98,9 @@ def plot_histograms(model, x, path):
     from .figures import pyplot, save_png
 
     plt = pyplot()
-    weights = [(n, p.data) for n, p in model.named_parameters() if n.endswith("weight") and p.ndim > 1]
+    weights = [
+        (n, p.data) for n, p in model.named_parameters() if n.endswith("weight") and p.ndim > 1
+    ]
     acts = list(activations_of(model, x).items())
     cols = max(len(weights), len(acts), 1)
     fig, axes = plt.subplots(2, cols, figsize=(3 * cols, 5), dpi=70, squeeze=False)
@@ -98,7 +110,7 @@ def plot_histograms(model, x, path):
     for ax, (name, a) in zip(axes[1], acts):
         ax.hist(a.ravel(), bins=40, color="tab:orange")
         ax.set_title(f"activations {name}", fontsize=8)
-    for ax in list(axes[0][len(weights):]) + list(axes[1][len(acts):]):
+    for ax in list(axes[0][len(weights) :]) + list(axes[1][len(acts) :]):
         ax.axis("off")
     fig.tight_layout()
     return save_png(fig, path)
@@ -109,7 +121,9 @@ def first_layer_images(model, image_shape) -> list:
     for layer in model.modules():
         if isinstance(layer, L.Linear):
             if layer.in_features != math.prod(image_shape):
-                raise ValueError(f"the first Linear layer has {layer.in_features} inputs, not {image_shape}")
+                raise ValueError(
+                    f"the first Linear layer has {layer.in_features} inputs, not {image_shape}"
+                )
             return [row.reshape(image_shape) for row in layer.weight.data]
     raise ValueError("the model has no Linear layer")
 
@@ -152,7 +166,9 @@ def plot_confusion(model, x, y, path, image_shape=None, count: int = 16):
     if image_shape is not None and len(wrong):
         cols = 4
         for k, index in enumerate(wrong):
-            sub = fig.add_subplot(-(-len(wrong) // cols), cols * 2, (k // cols) * cols * 2 + cols + k % cols + 1)
+            sub = fig.add_subplot(
+                -(-len(wrong) // cols), cols * 2, (k // cols) * cols * 2 + cols + k % cols + 1
+            )
             sub.imshow(xp.asarray(x[index]).reshape(image_shape), cmap="gray_r")
             sub.set_title(f"{actual[index]} as {predicted[index]}", fontsize=7)
             sub.axis("off")

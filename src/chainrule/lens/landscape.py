@@ -37,7 +37,9 @@ def filter_normalized_direction(model, rng):
         else:
             rows_d = d.reshape(p.shape[0], -1)
             rows_p = p.data.reshape(p.shape[0], -1)
-            rows_d *= (xp.linalg.norm(rows_p, axis=1) / (xp.linalg.norm(rows_d, axis=1) + 1e-12))[:, None]
+            rows_d *= (xp.linalg.norm(rows_p, axis=1) / (xp.linalg.norm(rows_d, axis=1) + 1e-12))[
+                :, None
+            ]
         parts.append(d.ravel())
     return xp.concatenate(parts)
 
@@ -53,8 +55,9 @@ def loss_along_line(model, loss_fn, x, y, start, end, points: int = 25, beyond: 
     return ts, xp.array(losses)
 
 
-def loss_surface(model, loss_fn, x, y, span: float = 1.0, resolution: int = 21, seed: int = 0,
-                 trajectory=()):
+def loss_surface(
+    model, loss_fn, x, y, span: float = 1.0, resolution: int = 21, seed: int = 0, trajectory=()
+):
     """Loss on the plane centre + a d1 + b d2 (centre: the current weights), a, b in [-span, span];
     the trajectory (a list of flat weight vectors) is projected onto (d1, d2) by least squares."""
     rng = xp.random.default_rng(seed)
@@ -73,8 +76,9 @@ def loss_surface(model, loss_fn, x, y, span: float = 1.0, resolution: int = 21, 
     return {"alphas": alphas, "loss": grid, "trajectory": projected.reshape(-1, 2)}
 
 
-def plot_landscape(path, model, loss_fn, x, y, initial, trajectory=(), span: float = 1.0,
-                   resolution: int = 21):
+def plot_landscape(
+    path, model, loss_fn, x, y, initial, trajectory=(), span: float = 1.0, resolution: int = 21
+):
     """Left: loss along the line initial -> trained. Right: the 2-D slice with the trajectory."""
     from .figures import pyplot, save_png
 

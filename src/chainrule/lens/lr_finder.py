@@ -10,8 +10,18 @@ from ..backend import xp
 from ..data import DataLoader
 
 
-def lr_find(model, loss_fn, optimizer, train_data, start_lr: float = 1e-6, end_lr: float = 1.0,
-            steps: int = 100, batch_size: int = 64, smoothing: float = 0.1, seed: int = 0) -> dict:
+def lr_find(
+    model,
+    loss_fn,
+    optimizer,
+    train_data,
+    start_lr: float = 1e-6,
+    end_lr: float = 1.0,
+    steps: int = 100,
+    batch_size: int = 64,
+    smoothing: float = 0.1,
+    seed: int = 0,
+) -> dict:
     """Run the range test; the model and optimizer are restored afterwards.
 
     Returns ``lrs``, ``losses`` (exponentially smoothed) and ``suggestion``: the learning rate at
@@ -19,7 +29,12 @@ def lr_find(model, loss_fn, optimizer, train_data, start_lr: float = 1e-6, end_l
     """
     if not 0 < start_lr < end_lr:
         raise ValueError(f"lr_find needs 0 < start_lr < end_lr, got {start_lr}, {end_lr}")
-    saved_model, saved_optimizer = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
+    saved_model, saved_optimizer = (
+        copy.deepcopy(model.state_dict()),
+        copy.deepcopy(optimizer.state_dict()),
+    )
+    saved_grads = [None if p.grad is None else p.grad.copy() for p in model.parameters()]
+    was_training = model.training
     loader = DataLoader(train_data, batch_size=batch_size, shuffle=True, seed=seed)
     factor = (end_lr / start_lr) ** (1 / max(steps - 1, 1))
     lrs, losses, average, best = [], [], None, math.inf
@@ -51,6 +66,9 @@ def lr_find(model, loss_fn, optimizer, train_data, start_lr: float = 1e-6, end_l
     finally:
         model.load_state_dict(saved_model)
         optimizer.load_state_dict(saved_optimizer)
+        for p, grad in zip(model.parameters(), saved_grads):
+            p.grad = grad
+        model.train(was_training)
     return {"lrs": lrs, "losses": losses, "suggestion": suggest(lrs, losses)}
 
 
@@ -69,8 +87,12 @@ def plot_lr_find(result: dict, path):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=80)
     ax.semilogx(result["lrs"], result["losses"])
-    ax.axvline(result["suggestion"], color="tab:red", ls="--",
-               label=f"suggested lr {result['suggestion']:.2g}")
+    ax.axvline(
+        result["suggestion"],
+        color="tab:red",
+        ls="--",
+        label=f"suggested lr {result['suggestion']:.2g}",
+    )
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss (smoothed)")
     ax.set_title("learning-rate range test")

@@ -10,14 +10,30 @@ from ..nn.module import Parameter
 
 # name -> (cost of a (2,) tensor p, start, plot extent (xmin, xmax, ymin, ymax), learning rates)
 SURFACES = {
-    "bowl": (lambda p: p[0] ** 2 + p[1] ** 2, (-1.5, 1.2), (-2, 2, -2, 2),
-             {"gd": 0.1, "adaptive": 0.1}),
-    "valley": (lambda p: 0.05 * p[0] ** 2 + 2 * p[1] ** 2, (-4.0, 1.0), (-5, 5, -1.5, 1.5),
-               {"gd": 0.2, "adaptive": 0.1}),
-    "rosenbrock": (lambda p: (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2, (-1.2, 1.0),
-                   (-2, 2, -1, 3), {"gd": 0.0015, "adaptive": 0.1}),
-    "saddle": (lambda p: p[0] ** 2 - p[1] ** 2 + 0.25 * p[1] ** 4, (-1.5, 0.01), (-2, 2, -2, 2),
-               {"gd": 0.05, "adaptive": 0.05}),
+    "bowl": (
+        lambda p: p[0] ** 2 + p[1] ** 2,
+        (-1.5, 1.2),
+        (-2, 2, -2, 2),
+        {"gd": 0.1, "adaptive": 0.1},
+    ),
+    "valley": (
+        lambda p: 0.05 * p[0] ** 2 + 2 * p[1] ** 2,
+        (-4.0, 1.0),
+        (-5, 5, -1.5, 1.5),
+        {"gd": 0.2, "adaptive": 0.1},
+    ),
+    "rosenbrock": (
+        lambda p: (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2,
+        (-1.2, 1.0),
+        (-2, 2, -1, 3),
+        {"gd": 0.0015, "adaptive": 0.1},
+    ),
+    "saddle": (
+        lambda p: p[0] ** 2 - p[1] ** 2 + 0.25 * p[1] ** 4,
+        (-1.5, 0.01),
+        (-2, 2, -2, 2),
+        {"gd": 0.05, "adaptive": 0.05},
+    ),
 }
 
 
@@ -59,8 +75,10 @@ def trajectory(cost, start, make_optimizer, steps: int, noise: float = 0.0, seed
 def run_race(surface: str = "rosenbrock", steps: int = 300) -> dict:
     """Trajectories of every racer on a named surface: name -> (n, 2) array."""
     cost, start, _, lrs = SURFACES[surface]
-    return {name: trajectory(cost, start, make, steps, noise)
-            for name, (make, noise) in racers(lrs).items()}
+    return {
+        name: trajectory(cost, start, make, steps, noise)
+        for name, (make, noise) in racers(lrs).items()
+    }
 
 
 def plot_race(path, surface: str = "rosenbrock", steps: int = 300, gif=None, frames: int = 12):

@@ -17,8 +17,28 @@ from ..ops import arithmetic as R
 from ..tensor import Tensor
 
 SHOW_VALUES = 6  # tensors with at most this many numbers are written out
-ELEMENTWISE = (R.Add, R.Sub, R.Mul, R.Div, R.Pow, R.Neg, R.Abs, R.Exp, R.Log, R.Sqrt, R.Maximum,
-               R.Minimum, R.Clip, R.Cast, A.ReLU, A.LeakyReLU, A.Sigmoid, A.Tanh, A.GELU, A.Softplus)
+ELEMENTWISE = (
+    R.Add,
+    R.Sub,
+    R.Mul,
+    R.Div,
+    R.Pow,
+    R.Neg,
+    R.Abs,
+    R.Exp,
+    R.Log,
+    R.Sqrt,
+    R.Maximum,
+    R.Minimum,
+    R.Clip,
+    R.Cast,
+    A.ReLU,
+    A.LeakyReLU,
+    A.Sigmoid,
+    A.Tanh,
+    A.GELU,
+    A.Softplus,
+)
 
 
 @dataclass
@@ -48,8 +68,10 @@ class ChainRuleTrace:
     grads: dict = field(default_factory=dict)  # leaf name -> final gradient
 
     def __str__(self) -> str:
-        lines = ["backward pass, from the loss back to the weights: "
-                 "dL/d(input) = dL/d(output) x d(output)/d(input)"]
+        lines = [
+            "backward pass, from the loss back to the weights: "
+            "dL/d(input) = dL/d(output) x d(output)/d(input)"
+        ]
         for s in self.steps:
             args = ", ".join(r.name for r in s.inputs)
             lines.append(f"\nstep {s.number}: {s.output} = {s.op}({args})    {s.formula}")
@@ -58,7 +80,11 @@ class ChainRuleTrace:
                 if r.grad is None:
                     lines.append(f"  {r.name} = {fmt(r.value)}: needs no gradient")
                     continue
-                local = f" x local d{s.output}/d{r.name} = {fmt(r.local)}" if r.local is not None else ""
+                local = (
+                    f" x local d{s.output}/d{r.name} = {fmt(r.local)}"
+                    if r.local is not None
+                    else ""
+                )
                 lines.append(f"  dL/d{r.name} = upstream{local} -> {fmt(r.grad)}")
                 if r.leaf:
                     lines.append(f"    {r.name}.grad += that, now {fmt(r.total)}")
@@ -101,8 +127,14 @@ def trace_backward(loss: Tensor, names: dict | None = None) -> ChainRuleTrace:
         if isinstance(fn, ELEMENTWISE):
             local = fn.backward(xp.ones_like(event.grad))
             local = local if isinstance(local, tuple) else (local,)
-        step = TraceStep(len(trace.steps) + 1, type(fn).__name__, _formula(fn),
-                         label[id(event.output)], event.output.data.copy(), event.grad.copy())
+        step = TraceStep(
+            len(trace.steps) + 1,
+            type(fn).__name__,
+            _formula(fn),
+            label[id(event.output)],
+            event.output.data.copy(),
+            event.grad.copy(),
+        )
         for k, (inp, grad) in enumerate(zip(event.inputs, event.input_grads)):
             is_tensor = isinstance(inp, Tensor)
             name = label.get(id(inp), "const") if is_tensor else "const"
@@ -161,18 +193,30 @@ def plot_trace(trace: ChainRuleTrace, path):
     for d, names in columns.items():
         for k, name in enumerate(names):
             position[name] = (d, (k + 1) / (len(names) + 1))
-    fig, ax = plt.subplots(figsize=(2.4 * (max(columns) + 1), 1.2 * max(map(len, columns.values())) + 2),
-                           dpi=80)
+    fig, ax = plt.subplots(
+        figsize=(2.4 * (max(columns) + 1), 1.2 * max(map(len, columns.values())) + 2), dpi=80
+    )
     ops = {s.output: s.op for s in trace.steps}
     for child, ins in parents.items():
         for parent in ins:
             (x0, y0), (x1, y1) = position[parent], position[child]
-            ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                        arrowprops=dict(arrowstyle="->", color="0.5", shrinkA=25, shrinkB=25))
+            ax.annotate(
+                "",
+                xy=(x1, y1),
+                xytext=(x0, y0),
+                arrowprops=dict(arrowstyle="->", color="0.5", shrinkA=25, shrinkB=25),
+            )
     for name, (x, y) in position.items():
         text = f"{ops.get(name, 'leaf')}\n{name}\ngrad {fmt(grads.get(name))}"
-        ax.text(x, y, text, ha="center", va="center", fontsize=7,
-                bbox=dict(boxstyle="round", fc="lightyellow" if name in ops else "lightblue"))
+        ax.text(
+            x,
+            y,
+            text,
+            ha="center",
+            va="center",
+            fontsize=7,
+            bbox=dict(boxstyle="round", fc="lightyellow" if name in ops else "lightblue"),
+        )
     ax.set_xlim(-0.7, max(columns) + 0.7)
     ax.set_ylim(0, 1)
     ax.axis("off")

@@ -187,6 +187,7 @@ class Optimizer:
                 fill = self.initial_value(name, group)
                 if flat is not None:
                     state[name] = flat.views(flat.state_array(name, fill))[position]
+                    state[name][...] = fill  # the flat array may hold an older state's values
                 else:
                     state[name] = xp.full_like(p.data, fill)
             self.state[index] = state
