@@ -141,23 +141,31 @@ class MaxPool2d(Function):
         z = win[..., 0, 0].copy()
         for i, j in offsets[1:]:
             xp.maximum(z, win[..., i, j], out=z)
-        best = xp.full(z.shape, len(offsets) - 1, dtype=xp.int8 if len(offsets) < 128 else xp.int64)
-        for k in range(len(offsets) - 2, -1, -1):  # backwards, so the first maximum wins
-            best[win[..., offsets[k][0], offsets[k][1]] == z] = k
+        # the offset of each window's first maximum (ties go to the first, as in PyTorch)
+        best = xp.zeros(z.shape, dtype=xp.int8 if len(offsets) < 128 else xp.int64)
+        taken = xp.zeros(z.shape, dtype=bool)
+        for k, (i, j) in enumerate(offsets):
+            hit = win[..., i, j] == z
+            hit &= ~taken
+            taken |= hit
+            best += hit.astype(best.dtype) * best.dtype.type(k)
         self.save(best, padded.shape, kernel, stride, (ho, wo), padding)
         return z
 
     def backward(self, grad):
         best, padded_shape, kernel, stride, out_hw, padding = self.saved
         n, c, ho, wo = grad.shape
-        cols = xp.empty((n, c, *kernel, ho, wo), dtype=grad.dtype)
-        for k in range(kernel[0] * kernel[1]):
-            i, j = divmod(k, kernel[1])
-            xp.multiply(grad, best == k, out=cols[:, :, i, j])
-        if tuple(stride) == tuple(kernel) and padded_shape[2:] == (ho * kernel[0], wo * kernel[1]):
-            # the windows tile the image exactly: put each value in place with one transpose
-            grad_x = cols.transpose(0, 1, 4, 2, 5, 3).reshape(padded_shape)
+        (kh, kw) = kernel
+        if tuple(stride) == tuple(kernel) and padded_shape[2:] == (ho * kh, wo * kw):
+            # the windows tile the image exactly: write each offset's share in place
+            tiles = xp.empty((n, c, ho, kh, wo, kw), dtype=grad.dtype)
+            for k in range(kh * kw):
+                xp.multiply(grad, best == k, out=tiles[:, :, :, k // kw, :, k % kw])
+            grad_x = tiles.reshape(padded_shape)
         else:
+            cols = xp.empty((n, c, kh, kw, ho, wo), dtype=grad.dtype)
+            for k in range(kh * kw):
+                xp.multiply(grad, best == k, out=cols[:, :, k // kw, k % kw])
             grad_x = col2im(cols, padded_shape, kernel, stride, (1, 1), out_hw)
         return unpad(grad_x, padding)
 
