@@ -318,7 +318,27 @@ def test_a_model_spec_builds_a_small_cnn(tmp_path, capsys):
 @pytest.mark.slow
 def test_lenet_reaches_99_percent(mnist_dir, tmp_path):
     out = tmp_path / "lenet"
-    assert main(["train", "--model", "cnn", "--dataset", "mnist", "--data-dir", str(mnist_dir),
-                 "--epochs", "12", "--batch-size", "128", "--schedule", "cosine",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "cnn",
+                "--dataset",
+                "mnist",
+                "--data-dir",
+                str(mnist_dir),
+                "--epochs",
+                "12",
+                "--batch-size",
+                "128",
+                "--schedule",
+                "cosine",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] >= 0.99

@@ -105,6 +105,16 @@ def _affine(name_count: str, keys=("weight", "bias")):
     return shapes
 
 
+def _batch_norm_args(m) -> dict:
+    return {
+        "num_features": m.num_features,
+        "eps": m.eps,
+        "momentum": m.momentum,
+        "affine": m.affine,
+        "track_running_stats": m.track_running_stats,
+    }
+
+
 def _batch_norm_shapes(args):
     c = args["num_features"]
     out = {"weight": (c,), "bias": (c,)} if args["affine"] else {}
@@ -132,13 +142,7 @@ LAYERS: dict[str, LayerSpec] = {
     ),
     "BatchNorm1d": LayerSpec(
         L.BatchNorm1d,
-        lambda m: {
-            "num_features": m.num_features,
-            "eps": m.eps,
-            "momentum": m.momentum,
-            "affine": m.affine,
-            "track_running_stats": m.track_running_stats,
-        },
+        _batch_norm_args,
         _batch_norm_shapes,
     ),
     "LayerNorm": LayerSpec(
@@ -182,13 +186,7 @@ LAYERS: dict[str, LayerSpec] = {
     "AdaptiveAvgPool2d": LayerSpec(C.AdaptiveAvgPool2d, lambda m: {"output_size": m.output_size}),
     "BatchNorm2d": LayerSpec(
         C.BatchNorm2d,
-        lambda m: {
-            "num_features": m.num_features,
-            "eps": m.eps,
-            "momentum": m.momentum,
-            "affine": m.affine,
-            "track_running_stats": m.track_running_stats,
-        },
+        _batch_norm_args,
         _batch_norm_shapes,
     ),
     "Dropout2d": LayerSpec(C.Dropout2d, lambda m: {"p": m.p}),
