@@ -423,6 +423,21 @@ def _conv2d(draw, rng):
     )
 
 
+@case("conv2d-large-map")
+def _conv2d_large(draw, rng):
+    """Feature maps of >= 256 positions take the per-example layout."""
+    groups = draw(st.sampled_from([1, 2]))
+    stride, padding = draw(st.integers(1, 2)), draw(st.integers(0, 2))
+    F = _torch_f()
+    options = dict(stride=stride, padding=padding, groups=groups)
+    size = 32 if stride == 2 else 17
+    return (
+        [normal(rng, (1, 2, size, size)), normal(rng, (2, 2 // groups, 3, 3)), normal(rng, (2,))],
+        lambda x, wt, b: cr.nn.functional.conv2d(x, wt, b, **options),
+        lambda x, wt, b: F.conv2d(x, wt, b, **options),
+    )
+
+
 @case("conv2d-same")
 def _conv2d_same(draw, rng):
     k = draw(st.sampled_from([2, 3, 4]))
