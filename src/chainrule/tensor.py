@@ -251,8 +251,8 @@ def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
 
 
 def _float_dtype(dtype):
-    dtype = as_dtype(dtype) or DEFAULT_FLOAT
-    return dtype
+    """The requested dtype, float32 if none."""
+    return as_dtype(dtype) or DEFAULT_FLOAT
 
 
 def _shape(shape) -> tuple:

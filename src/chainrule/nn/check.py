@@ -6,7 +6,7 @@ import copy
 from collections.abc import Callable
 
 from ..backend import fork_rng, manual_seed, xp
-from ..gradcheck import GradcheckReport, compare_with_finite_differences
+from ..gradcheck import GradcheckError, GradcheckReport, compare_with_finite_differences
 from ..tensor import Tensor
 from .module import Module
 
@@ -53,7 +53,5 @@ def check_gradients(
     if verbose:
         print(report)
     if raise_exception and not report.passed:
-        from ..gradcheck import GradcheckError
-
         raise GradcheckError(report)
     return report
