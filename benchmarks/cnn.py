@@ -9,27 +9,22 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import mnist, peak_rss_mib, set_threads, throughput
+from .common import (
+    chainrule_training_step,
+    mnist,
+    peak_rss_mib,
+    set_threads,
+    throughput,
+    torch_training_step,
+)
 
 
 def chainrule_step(x, y, batch):
     import chainrule as cr
-    from chainrule import models, nn, optim
+    from chainrule import models
 
     cr.manual_seed(0)
-    model = models.from_spec(models.LENET5, (1, 28, 28), 10)
-    opt = optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    batches = len(x) // batch
-
-    def step(i):
-        lo = (i % batches) * batch
-        loss = loss_fn(model(cr.Tensor._make(x[lo : lo + batch], False)), y[lo : lo + batch])
-        opt.zero_grad(set_to_none=False)
-        loss.backward()
-        opt.step()
-
-    return step
+    return chainrule_training_step(models.from_spec(models.LENET5, (1, 28, 28), 10), x, y, batch)
 
 
 def torch_step(x, y, batch):
@@ -38,32 +33,11 @@ def torch_step(x, y, batch):
 
     torch.manual_seed(0)
     model = nn.Sequential(
-        nn.Conv2d(1, 6, 5, padding=2),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(400, 120),
-        nn.ReLU(),
-        nn.Linear(120, 84),
-        nn.ReLU(),
-        nn.Linear(84, 10),
-    )
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    batches = len(x) // batch
-
-    def step(i):
-        lo = (i % batches) * batch
-        loss = loss_fn(model(xt[lo : lo + batch]), yt[lo : lo + batch])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return step
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    )  # fmt: skip
+    return torch_training_step(model, x, y, batch)
 
 
 def images():

@@ -144,3 +144,41 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
             a @ b
         best = max(best, 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9)
     return best
+
+
+def chainrule_training_step(model, x, y, batch: int, label_smoothing: float = 0.0):
+    """``step(i)``: forward, loss, zero_grad, backward and an Adam step on batch i of (x, y)."""
+    import chainrule as cr
+    from chainrule import nn, optim
+
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    batches = len(x) // batch
+
+    def step(i):
+        lo = (i % batches) * batch
+        loss = loss_fn(model(cr.Tensor._make(x[lo : lo + batch], False)), y[lo : lo + batch])
+        opt.zero_grad(set_to_none=False)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def torch_training_step(model, x, y, batch: int, label_smoothing: float = 0.0):
+    """The same step with PyTorch (default eager Adam)."""
+    import torch
+
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    batches = len(x) // batch
+
+    def step(i):
+        lo = (i % batches) * batch
+        loss = loss_fn(model(xt[lo : lo + batch]), yt[lo : lo + batch])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step

@@ -12,7 +12,14 @@ import time
 
 import numpy as np
 
-from .common import mnist, peak_rss_mib, set_threads, throughput
+from .common import (
+    chainrule_training_step,
+    mnist,
+    peak_rss_mib,
+    set_threads,
+    throughput,
+    torch_training_step,
+)
 
 
 def chainrule_mlp(sizes, seed=0):
@@ -40,41 +47,13 @@ def torch_mlp(sizes, like=None):
 
 def chainrule_step(sizes, x, y, batch, label_smoothing=0.0):
     """A training step function (forward, loss, zero_grad, backward, Adam) and its model."""
-    import chainrule as cr
-    from chainrule import nn, optim
-
     model = chainrule_mlp(sizes)
-    opt = optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-    batches = len(x) // batch
-
-    def step(i):
-        lo = (i % batches) * batch
-        loss = loss_fn(model(cr.Tensor._make(x[lo : lo + batch], False)), y[lo : lo + batch])
-        opt.zero_grad(set_to_none=False)
-        loss.backward()
-        opt.step()
-
-    return step, model
+    return chainrule_training_step(model, x, y, batch, label_smoothing), model
 
 
 def torch_step(sizes, x, y, batch, label_smoothing=0.0, like=None):
-    import torch
-
     model = torch_mlp(sizes, like)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    batches = len(x) // batch
-
-    def step(i):
-        lo = (i % batches) * batch
-        loss = loss_fn(model(xt[lo : lo + batch]), yt[lo : lo + batch])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return step, model
+    return torch_training_step(model, x, y, batch, label_smoothing), model
 
 
 def sklearn_samples_per_second(sizes, x, y, batch) -> float:

@@ -158,29 +158,8 @@ def test_one_vs_rest_and_mse_options(tmp_path):
 
 
 def test_mnist_from_a_folder_learns_in_one_epoch(mnist_dir, tmp_path):
-    out = tmp_path / "mnist"
-    assert (
-        main(
-            [
-                "train",
-                "--dataset",
-                "mnist",
-                "--data-dir",
-                str(mnist_dir),
-                "--epochs",
-                "1",
-                "--hidden",
-                "64",
-                "--batch-size",
-                "128",
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.93
+    metrics = train_mnist(mnist_dir, tmp_path / "mnist", "--epochs 1 --hidden 64 --batch-size 128")
+    assert metrics["test_accuracy"] > 0.93
 
 
 def run_cli(*args, **kwargs):
@@ -230,75 +209,10 @@ def test_help_for_every_command():
         assert result.returncode == 0 and "usage: chainrule " + command in result.stdout
 
 
-@pytest.mark.slow
-def test_mnist_mlp_reaches_98_percent(mnist_dir, tmp_path):
-    out = tmp_path / "mnist"
-    assert (
-        main(
-            [
-                "train",
-                "--dataset",
-                "mnist",
-                "--data-dir",
-                str(mnist_dir),
-                "--epochs",
-                "12",
-                "--batch-size",
-                "128",
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] >= 0.98
-
-
-@pytest.mark.slow
-def test_is_it_a_7_reaches_99_percent(mnist_dir, tmp_path):
-    out = tmp_path / "seven"
-    assert (
-        main(
-            [
-                "train",
-                "--dataset",
-                "mnist",
-                "--data-dir",
-                str(mnist_dir),
-                "--target",
-                "7",
-                "--epochs",
-                "5",
-                "--batch-size",
-                "128",
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] >= 0.99
-
-
 def test_a_model_spec_builds_a_small_cnn(tmp_path, capsys):
     out = tmp_path / "cnn"
-    assert (
-        main(
-            [
-                "train",
-                "--model",
-                "conv8k3p1,bn,pool2,conv16k3psame,fc32",
-                "--epochs",
-                "8",
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    spec = "conv8k3p1,bn,pool2,conv16k3psame,fc32"
+    assert main(["train", "--model", spec, "--epochs", "8", "--out", str(out), "--quiet"]) == 0
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.95
     assert main(["info", str(out)]) == 0
     assert "Conv2d(8 -> 16, 3x3, padding=same)" in capsys.readouterr().out
@@ -315,30 +229,36 @@ def test_a_model_spec_builds_a_small_cnn(tmp_path, capsys):
     )
 
 
+def train_mnist(mnist_dir, out, options: str) -> dict:
+    """``chainrule train --dataset mnist`` with ``options``; returns its metrics.json."""
+    argv = [
+        "train",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(mnist_dir),
+        "--out",
+        str(out),
+        "--quiet",
+        *options.split(),
+    ]
+    assert main(argv) == 0
+    return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.mark.slow
+def test_mnist_mlp_reaches_98_percent(mnist_dir, tmp_path):
+    metrics = train_mnist(mnist_dir, tmp_path / "mlp", "--epochs 12 --batch-size 128")
+    assert metrics["test_accuracy"] >= 0.98
+
+
+@pytest.mark.slow
+def test_is_it_a_7_reaches_99_percent(mnist_dir, tmp_path):
+    metrics = train_mnist(mnist_dir, tmp_path / "seven", "--target 7 --epochs 5 --batch-size 128")
+    assert metrics["test_accuracy"] >= 0.99
+
+
 @pytest.mark.slow
 def test_lenet_reaches_99_percent(mnist_dir, tmp_path):
-    out = tmp_path / "lenet"
-    assert (
-        main(
-            [
-                "train",
-                "--model",
-                "cnn",
-                "--dataset",
-                "mnist",
-                "--data-dir",
-                str(mnist_dir),
-                "--epochs",
-                "12",
-                "--batch-size",
-                "128",
-                "--schedule",
-                "cosine",
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] >= 0.99
+    options = "--model cnn --epochs 12 --batch-size 128 --schedule cosine"
+    assert train_mnist(mnist_dir, tmp_path / "lenet", options)["test_accuracy"] >= 0.99

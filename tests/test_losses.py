@@ -162,8 +162,9 @@ def test_loss_modules_pass_the_whole_module_gradient_check(loss, make_target):
     rng = np.random.default_rng(3)
     cr.manual_seed(3)
     model = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3))
-    report = cr.check_gradients(model, loss, rng.standard_normal((6, 4)), make_target(rng),
-                                verbose=False)
+    report = cr.check_gradients(
+        model, loss, rng.standard_normal((6, 4)), make_target(rng), verbose=False
+    )
     assert report.passed and len(report.rows) == 5
 
 
@@ -171,7 +172,10 @@ def test_probability_losses_pass_the_whole_module_gradient_check():
     rng = np.random.default_rng(4)
     model = nn.Sequential(nn.Linear(4, 3), nn.Sigmoid())
     target = (rng.random((6, 3)) < 0.5).astype(float)
-    assert cr.check_gradients(model, nn.BCELoss(), rng.standard_normal((6, 4)), target, verbose=False)
+    assert cr.check_gradients(
+        model, nn.BCELoss(), rng.standard_normal((6, 4)), target, verbose=False
+    )
     model = nn.Sequential(nn.Linear(4, 3), nn.LogSoftmax(dim=1))
-    assert cr.check_gradients(model, nn.NLLLoss(), rng.standard_normal((6, 4)), rng.integers(0, 3, 6),
-                              verbose=False)
+    assert cr.check_gradients(
+        model, nn.NLLLoss(), rng.standard_normal((6, 4)), rng.integers(0, 3, 6), verbose=False
+    )
