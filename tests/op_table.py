@@ -383,17 +383,31 @@ def _linear(draw, rng):
     )
 
 
-def _torch():
-    try:
+class _LazyTorch:
+    """``torch`` (or an attribute path inside it) resolved only when called, so that the table
+    builds, and the gradcheck runs, without PyTorch installed."""
+
+    def __init__(self, path=()):
+        self.path = path
+
+    def __getattr__(self, name):
+        return _LazyTorch((*self.path, name))
+
+    def __call__(self, *args, **kwargs):
         import torch
-    except ImportError:
-        return None
-    return torch
+
+        target = torch
+        for name in self.path:
+            target = getattr(target, name)
+        return target(*args, **kwargs)
+
+
+def _torch():
+    return _LazyTorch()
 
 
 def _torch_f():
-    torch = _torch()
-    return None if torch is None else torch.nn.functional
+    return _LazyTorch(("nn", "functional"))
 
 
 # -- images --------------------------------------------------------------------------------------
