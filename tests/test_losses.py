@@ -7,9 +7,6 @@ import chainrule as cr
 from chainrule import nn
 from chainrule.nn import functional as F
 
-torch = pytest.importorskip("torch", reason="install the dev extra for the PyTorch cross-check")
-TF = torch.nn.functional
-
 rng = np.random.default_rng(0)
 N, C = 7, 5
 
@@ -41,28 +38,28 @@ def log_probs():
 
 
 CASES = {
-    "mse": (F.mse_loss, TF.mse_loss, regression, {}),
-    "l1": (F.l1_loss, TF.l1_loss, regression, {}),
-    "huber": (F.huber_loss, TF.huber_loss, regression, {"delta": 1.5}),
-    "cross_entropy": (F.cross_entropy, TF.cross_entropy, labels, {}),
+    "mse": (F.mse_loss, "mse_loss", regression, {}),
+    "l1": (F.l1_loss, "l1_loss", regression, {}),
+    "huber": (F.huber_loss, "huber_loss", regression, {"delta": 1.5}),
+    "cross_entropy": (F.cross_entropy, "cross_entropy", labels, {}),
     "cross_entropy-smoothing": (
         F.cross_entropy,
-        TF.cross_entropy,
+        "cross_entropy",
         labels,
         {"label_smoothing": 0.2},
     ),
-    "cross_entropy-probs": (F.cross_entropy, TF.cross_entropy, probabilities, {}),
+    "cross_entropy-probs": (F.cross_entropy, "cross_entropy", probabilities, {}),
     "cross_entropy-probs-smoothing": (
         F.cross_entropy,
-        TF.cross_entropy,
+        "cross_entropy",
         probabilities,
         {"label_smoothing": 0.1},
     ),
-    "nll": (F.nll_loss, TF.nll_loss, log_probs, {}),
-    "bce": (F.binary_cross_entropy, TF.binary_cross_entropy, binary_probs, {}),
+    "nll": (F.nll_loss, "nll_loss", log_probs, {}),
+    "bce": (F.binary_cross_entropy, "binary_cross_entropy", binary_probs, {}),
     "bce_with_logits": (
         F.binary_cross_entropy_with_logits,
-        TF.binary_cross_entropy_with_logits,
+        "binary_cross_entropy_with_logits",
         binary_logits,
         {},
     ),
@@ -72,7 +69,9 @@ CASES = {
 @pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_loss_matches_pytorch(name, reduction):
-    ours_fn, torch_fn, make, options = CASES[name]
+    torch = pytest.importorskip("torch", reason="install the dev extra for the PyTorch cross-check")
+    ours_fn, torch_name, make, options = CASES[name]
+    torch_fn = getattr(torch.nn.functional, torch_name)
     x, y = make()
     xa, xb = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     la = ours_fn(xa, y, reduction=reduction, **options)
