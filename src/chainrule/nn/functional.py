@@ -120,7 +120,7 @@ def conv_padding(padding, kernel, dilation) -> tuple:
     return ((ph, ph), (pw, pw))
 
 
-def _check_image(name, x, kernel=None):
+def _check_image(name, x):
     if x.ndim != 4:
         raise ValueError(f"{name} expects images of shape (N, C, H, W), got {tuple(x.shape)}")
 
