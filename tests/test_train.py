@@ -231,6 +231,7 @@ def test_progress_bar_in_a_terminal_shows_rate_and_eta():
     )
     text = stream.getvalue()
     assert "epoch 1/1" in text and "sample/s" in text and "loss" in text and "<" in text
+    assert "batch 45/45" in text and "accuracy" in text
 
 
 class Crash(Exception):

@@ -109,14 +109,16 @@ class ProgressBar(Callback):
     def on_batch_end(self, run, logs, batch_size):
         self.seen += batch_size
         if self.bar is not None:
-            self.bar.set_postfix_str(_format_logs(logs), refresh=False)
+            batch = f"batch {run.batch + 1}/{run.steps_per_epoch}  "
+            self.bar.set_postfix_str(batch + _format_logs(logs), refresh=False)
             self.bar.update(batch_size)
 
     def on_epoch_end(self, run, logs):
         seconds = time.perf_counter() - self.started
         rate = self.seen / seconds if seconds > 0 else 0.0
         if self.bar is not None:
-            self.bar.set_postfix_str(_format_logs(logs), refresh=True)
+            done = f"batch {run.batch + 1}/{run.steps_per_epoch}  "
+            self.bar.set_postfix_str(done + _format_logs(logs), refresh=True)
             self.bar.close()
             self.bar = None
         else:
