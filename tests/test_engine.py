@@ -281,6 +281,8 @@ def test_user_defined_function_plugs_into_the_engine():
 
 
 def test_shape_errors_name_the_shapes():
+    with pytest.raises(ValueError, match=r"Add of inputs with shapes \(3,\), \(4,\)"):
+        cr.randn(3) + cr.randn(4)
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 5\)"):
         cr.matmul(cr.randn(2, 3), cr.randn(4, 5))
     with pytest.raises(ValueError, match="reshape"):

@@ -46,7 +46,11 @@ class Function:
         """Run the op on tensors (or constants) and record it in the graph if needed."""
         fn = cls()
         arrays = _input_arrays(inputs)
-        out = fn.forward(*arrays, **params)
+        try:
+            out = fn.forward(*arrays, **params)
+        except ValueError as exc:  # e.g. shapes that do not broadcast: say which op
+            shapes = ", ".join(str(getattr(a, "shape", "scalar")) for a in arrays)
+            raise ValueError(f"{cls.__name__} of inputs with shapes {shapes}: {exc}") from None
         if type(out) is not xp.ndarray:
             out = xp.asarray(out)  # NumPy returns scalars, not 0-d arrays, from 0-d math
         if autograd._grad_enabled:
