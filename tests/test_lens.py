@@ -75,8 +75,7 @@ def test_chain_rule_trace_agrees_with_backward_and_finite_differences(tmp_path):
     for row in report.rows:
         if row.name != "input":
             assert row.passed
-            numeric_free = trace.grads[row.name].ravel()
-            assert np.abs(numeric_free).max() >= 0  # every weight appears in the trace
+            assert row.name in trace.grads  # every weight appears in the trace
     for step in trace.steps:  # the chain rule: dL/dinput = upstream x local, for elementwise ops
         for record in step.inputs:
             if record.local is not None:

@@ -10,7 +10,6 @@ import contextlib
 from collections.abc import Iterator
 
 import numpy as np
-from scipy.special import erf as _scipy_erf
 
 xp = np
 """The array module every op computes with."""
@@ -81,8 +80,13 @@ def keep_freed_memory() -> bool:
 
 
 def erf(x):
-    """The error function, elementwise (keeps float32 as float32)."""
-    return _scipy_erf(x)
+    """The error function, elementwise (keeps float32 as float32).
+
+    scipy is imported on first use: it takes most of a second, and only GELU needs it.
+    """
+    from scipy.special import erf as scipy_erf
+
+    return scipy_erf(x)
 
 
 def as_dtype(dtype) -> np.dtype | None:

@@ -13,7 +13,22 @@ import math
 from .optimizer import Optimizer
 
 
-class LRScheduler:
+class _Schedule:
+    """What every schedule shares: the current rates, and its state as plain values."""
+
+    optimizer: Optimizer
+
+    def get_last_lr(self) -> list[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k != "optimizer"}
+
+    def load_state_dict(self, state: dict) -> None:
+        vars(self).update(state)
+
+
+class LRScheduler(_Schedule):
     """Base class: subclasses define ``lr_at(base_lr, epoch)``."""
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
@@ -35,15 +50,6 @@ class LRScheduler:
         self.last_epoch += 1
         for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = self.lr_at(base_lr, self.last_epoch)
-
-    def get_last_lr(self) -> list[float]:
-        return [group["lr"] for group in self.optimizer.param_groups]
-
-    def state_dict(self) -> dict:
-        return {k: v for k, v in vars(self).items() if k != "optimizer"}
-
-    def load_state_dict(self, state: dict) -> None:
-        vars(self).update(state)
 
 
 class StepLR(LRScheduler):
@@ -204,7 +210,7 @@ class OneCycleLR(LRScheduler):
                 start_step = end_step
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(_Schedule):
     """Multiply the learning rate by ``factor`` when a metric has stopped improving for
     ``patience`` epochs (call ``step(metric)`` once per epoch)."""
 
@@ -265,12 +271,3 @@ class ReduceLROnPlateau:
                 if group["lr"] - new_lr > self.eps:
                     group["lr"] = new_lr
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
-
-    def get_last_lr(self) -> list[float]:
-        return [group["lr"] for group in self.optimizer.param_groups]
-
-    def state_dict(self) -> dict:
-        return {k: v for k, v in vars(self).items() if k != "optimizer"}
-
-    def load_state_dict(self, state: dict) -> None:
-        vars(self).update(state)
