@@ -64,3 +64,15 @@ def test_only_the_backend_imports_numpy_and_scipy():
             if isinstance(node, ast.ImportFrom) and not node.level:
                 names = [node.module]
             assert not any(n.split(".")[0] in ("numpy", "scipy", "torch") for n in names), path
+
+
+def test_array_module_specifics_go_through_the_backend():
+    """Strided views, unbuffered adds, random generators and float-error states are NumPy
+    specifics: only backend.py names them, so a second array module is one file."""
+    forbidden = ("xp.lib", "xp.random", "xp.errstate", "xp.add.at", "stride_tricks", "np.random")
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "backend.py":
+            continue
+        code = path.read_text()
+        for word in forbidden:
+            assert word not in code, f"{path}: uses {word}; call the backend's helper instead"

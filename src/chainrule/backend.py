@@ -89,6 +89,27 @@ def erf(x):
     return scipy_erf(x)
 
 
+def new_rng(seed=None) -> np.random.Generator:
+    """A fresh generator of its own (not the global one), e.g. for a reproducible data set."""
+    return np.random.default_rng(seed)
+
+
+def as_strided(array, shape: tuple, strides: tuple):
+    """A read-only strided view of ``array`` (no copy): how convolution windows are read."""
+    return np.lib.stride_tricks.as_strided(array, shape, strides, writeable=False)
+
+
+def add_at(target, index, values) -> None:
+    """``target[index] += values`` where repeated indices add up (unbuffered, ``np.add.at``)."""
+    np.add.at(target, index, values)
+
+
+def ignore_float_errors(**which):
+    """Context manager that silences floating-point warnings (``divide``, ``invalid``, ...),
+    all of them when none is named."""
+    return np.errstate(**(which or {"all": "ignore"}))
+
+
 def as_dtype(dtype) -> np.dtype | None:
     """Normalise a dtype spelling (``'float32'``, ``np.float64``, ``cr.float64``) or None."""
     if dtype is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..backend import xp
+from ..backend import new_rng, xp
 from .download import cache_dir, download_file
 from .idx import DataFileError, read_idx
 
@@ -130,7 +130,7 @@ def load_faces():
 
 def spirals(n: int = 500, classes: int = 2, noise: float = 0.2, turns: float = 1.5, seed: int = 0):
     """Interleaved spiral arms, one per class: ``(points (n, 2) float32, labels (n,))``."""
-    rng = xp.random.default_rng(seed)
+    rng = new_rng(seed)
     labels = xp.arange(n) % classes
     t = rng.uniform(0.05, 1.0, n)
     angle = 2 * xp.pi * turns * t + 2 * xp.pi * labels / classes
@@ -141,7 +141,7 @@ def spirals(n: int = 500, classes: int = 2, noise: float = 0.2, turns: float = 1
 
 def xor(n: int = 400, noise: float = 0.1, seed: int = 0):
     """Points in the four quadrants; label 1 where x and y have opposite signs."""
-    rng = xp.random.default_rng(seed)
+    rng = new_rng(seed)
     points = rng.uniform(-1, 1, (n, 2))
     labels = (points[:, 0] * points[:, 1] < 0).astype(xp.int64)
     points += rng.normal(0, noise, points.shape)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from ..backend import xp
+from ..backend import new_rng, xp
 from ..tensor import Tensor
 
 
@@ -91,7 +91,7 @@ class DataLoader:
         """The example order of ``epoch`` (a permutation when shuffling, else None: in order)."""
         if not self.shuffle:
             return None
-        return xp.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
+        return new_rng([self.seed, epoch]).permutation(len(self.dataset))
 
     def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[tuple]:
         """The batches of ``epoch`` from ``start_batch`` on, each a tuple of tensors."""

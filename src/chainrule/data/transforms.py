@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..backend import xp
+from ..backend import new_rng, xp
 
 
 def scale(images, maximum: float | None = None):
@@ -86,7 +86,7 @@ def train_val_split(*arrays, val_fraction: float = 0.1, seed: int = 0, stratify=
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     n = len(arrays[0])
-    rng = xp.random.default_rng(seed)
+    rng = new_rng(seed)
     if stratify is None:
         order = rng.permutation(n)
         n_val = max(1, int(round(n * val_fraction)))

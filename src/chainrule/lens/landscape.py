@@ -5,7 +5,7 @@ and a 2-D slice around the trained weights along two random, filter-normalised d
 from __future__ import annotations
 
 from .. import autograd
-from ..backend import xp
+from ..backend import new_rng, xp
 from ..tensor import Tensor
 
 
@@ -60,7 +60,7 @@ def loss_surface(
 ):
     """Loss on the plane centre + a d1 + b d2 (centre: the current weights), a, b in [-span, span];
     the trajectory (a list of flat weight vectors) is projected onto (d1, d2) by least squares."""
-    rng = xp.random.default_rng(seed)
+    rng = new_rng(seed)
     centre = flat_weights(model)
     d1, d2 = filter_normalized_direction(model, rng), filter_normalized_direction(model, rng)
     alphas = xp.linspace(-span, span, resolution)

@@ -5,7 +5,7 @@ update rules that train networks)."""
 from __future__ import annotations
 
 from .. import optim
-from ..backend import xp
+from ..backend import new_rng, xp
 from ..nn.module import Parameter
 
 # name -> (cost of a (2,) tensor p, start, plot extent (xmin, xmax, ymin, ymax), learning rates)
@@ -58,7 +58,7 @@ def trajectory(cost, start, make_optimizer, steps: int, noise: float = 0.0, seed
     """
     p = Parameter(xp.array(start, dtype=xp.float64))
     optimizer = make_optimizer([p])
-    rng = xp.random.default_rng(seed)
+    rng = new_rng(seed)
     points = [p.data.copy()]
     for _ in range(steps):
         optimizer.zero_grad()

@@ -6,7 +6,7 @@ input's shape.
 
 from __future__ import annotations
 
-from ..backend import xp
+from ..backend import ignore_float_errors, xp
 from ..function import Function
 
 
@@ -72,7 +72,7 @@ class Pow(Function):
         grad_a = grad * b * a ** (b - 1) if self.needs_grad[0] else None
         grad_b = None
         if self.needs_grad[1]:
-            with xp.errstate(divide="ignore", invalid="ignore"):
+            with ignore_float_errors(divide="ignore", invalid="ignore"):
                 grad_b = grad * z * xp.log(a)
         return grad_a, grad_b
 

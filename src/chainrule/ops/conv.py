@@ -8,7 +8,7 @@ Its backward pass is two more products, and col2im adds the window gradients bac
 
 from __future__ import annotations
 
-from ..backend import xp
+from ..backend import as_strided, xp
 from ..function import Function
 
 
@@ -29,9 +29,7 @@ def windows(x, kernel, stride, dilation, out_hw):
     n, c = x.shape[:2]
     sn, sc, sh, sw = x.strides
     (kh, kw), (st_h, st_w), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
-    return xp.lib.stride_tricks.as_strided(
-        x, (n, c, ho, wo, kh, kw), (sn, sc, sh * st_h, sw * st_w, sh * dh, sw * dw), writeable=False
-    )
+    return as_strided(x, (n, c, ho, wo, kh, kw), (sn, sc, sh * st_h, sw * st_w, sh * dh, sw * dw))
 
 
 def col2im(cols, padded_shape, kernel, stride, dilation, out_hw, batch_last=False):
@@ -65,11 +63,10 @@ def batch_last_windows(x, kernel, stride, dilation, out_hw):
     """A strided view (C, kh, kw, Ho, Wo, N) of the windows of x laid out as (C, H, W, N)."""
     sc, sh, sw, sn = x.strides
     (kh, kw), (st_h, st_w), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
-    return xp.lib.stride_tricks.as_strided(
+    return as_strided(
         x,
         (x.shape[0], kh, kw, ho, wo, x.shape[3]),
         (sc, sh * dh, sw * dw, sh * st_h, sw * st_w, sn),
-        writeable=False,
     )
 
 

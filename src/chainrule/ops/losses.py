@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..backend import xp
+from ..backend import ignore_float_errors, xp
 from ..function import Function
 from .activations import _logsumexp, stable_sigmoid
 
@@ -59,7 +59,7 @@ class BinaryCrossEntropy(Function):
 
     def forward(self, p, y):
         self.save(p, y)
-        with xp.errstate(divide="ignore"):
+        with ignore_float_errors(divide="ignore"):
             log_p = xp.maximum(xp.log(p), -100)
             log_not_p = xp.maximum(xp.log1p(-p), -100)
         return -(y * log_p + (1 - y) * log_not_p)

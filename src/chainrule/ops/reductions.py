@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..backend import xp
+from ..backend import ignore_float_errors, xp
 from ..function import Function
 
 
@@ -63,7 +63,7 @@ class Var(Function):
         centered = x - xp.mean(x, axis=self.axes, keepdims=True)
         divisor = max(_count(x.shape, self.axes) - ddof, 0)
         self.save(centered, keepdims, divisor)
-        with xp.errstate(divide="ignore", invalid="ignore"):
+        with ignore_float_errors(divide="ignore", invalid="ignore"):
             return xp.sum(centered * centered, axis=self.axes, keepdims=keepdims) / divisor
 
     def backward(self, grad):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..backend import xp
+from ..backend import add_at, xp
 from ..function import Function
 
 
@@ -82,7 +82,7 @@ class Pad(Function):
 class Index(Function):
     """z = x[key] (slices, integer arrays, boolean masks).
 
-    dx = zeros with dz added at ``key``; repeated indices accumulate (``np.add.at``).
+    dx = zeros with dz added at ``key``; repeated indices accumulate (``backend.add_at``).
     """
 
     def forward(self, x, key=None):
@@ -95,7 +95,7 @@ class Index(Function):
         if _is_basic(key):
             grad_x[key] = grad  # basic indexing never repeats an element
         else:
-            xp.add.at(grad_x, key, grad)
+            add_at(grad_x, key, grad)
         return grad_x
 
 

@@ -6,7 +6,7 @@ probabilities) and ``target`` the labels.
 
 from __future__ import annotations
 
-from ..backend import xp
+from ..backend import add_at, ignore_float_errors, xp
 
 
 def _array(x):
@@ -48,7 +48,7 @@ def confusion_matrix(predicted, actual, num_classes: int | None = None):
     if num_classes is None:
         num_classes = int(max(predicted.max(initial=0), actual.max(initial=0))) + 1
     matrix = xp.zeros((num_classes, num_classes), dtype=xp.int64)
-    xp.add.at(matrix, (actual, predicted), 1)
+    add_at(matrix, (actual, predicted), 1)
     return matrix
 
 
@@ -57,7 +57,7 @@ def precision_recall(matrix) -> tuple:
     the examples of a class, how many were found), from a confusion matrix."""
     matrix = _array(matrix).astype(xp.float64)
     hits = xp.diag(matrix)
-    with xp.errstate(invalid="ignore", divide="ignore"):
+    with ignore_float_errors(invalid="ignore", divide="ignore"):
         precision = xp.nan_to_num(hits / matrix.sum(axis=0))
         recall = xp.nan_to_num(hits / matrix.sum(axis=1))
     return precision, recall
