@@ -200,6 +200,12 @@ def _raw(x):
     return x.data if isinstance(x, Tensor) else x
 
 
+def as_array(x):
+    """The array behind a tensor, or ``x`` itself as an array (for gradients, state-dict values
+    and buffers, which may be either)."""
+    return x.data if isinstance(x, Tensor) else xp.asarray(x)
+
+
 def _raw_key(key):
     if isinstance(key, tuple):
         return tuple(_raw(k) for k in key)
