@@ -8,11 +8,16 @@ import chainrule
 PACKAGE = Path(chainrule.__file__).parent
 ORDER = [
     "backend",
-    "autograd",
+    "dtypes",
+    "devices",
+    "engine",
     "tensor",
+    "creation",
     "function",
+    "autograd",
     "ops",
     "functional",
+    "inplace",
     "gradcheck",
     "nn",
     "optim",

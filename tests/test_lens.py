@@ -21,8 +21,8 @@ def tiny(seed=0):
 
 
 def snapshot(model):
-    state = {k: v.copy() for k, v in model.state_dict().items()}
-    state["grads"] = [None if p.grad is None else p.grad.copy() for p in model.parameters()]
+    state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    state["grads"] = [None if p.grad is None else p.grad.numpy().copy() for p in model.parameters()]
     return state
 
 

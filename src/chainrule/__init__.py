@@ -4,11 +4,61 @@
 >>> w = cr.randn(3, requires_grad=True)
 >>> loss = (w * w).sum()
 >>> loss.backward()          # w.grad == 2 * w
+
+PyTorch's everyday names work here too (``import chainrule as torch``): see the README.
 """
 
+from . import autograd, inplace  # noqa: I001 - inplace attaches the in-place methods to Tensor
 from . import data, functional, io, lens, models, nn, optim, runs, train
-from .autograd import enable_grad, is_grad_enabled, no_grad, trace_backward
-from .backend import manual_seed, set_num_threads
+from .autograd import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+    trace_backward,
+)
+from .backend import Generator, default_generator, manual_seed, set_num_threads
+from .creation import (
+    arange,
+    as_tensor,
+    bernoulli,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    logspace,
+    multinomial,
+    normal,
+    numel,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .devices import accelerator, backends, cuda, device
+from .dtypes import (
+    can_cast,
+    finfo,
+    get_default_dtype,
+    iinfo,
+    is_floating_point,
+    promote_types,
+    result_type,
+    set_default_dtype,
+)
 from .functional import (
     abs,
     add,
@@ -17,6 +67,7 @@ from .functional import (
     cat,
     clamp,
     clip,
+    clone,
     concatenate,
     div,
     exp,
@@ -59,24 +110,13 @@ from .functional import (
 from .gradcheck import GradcheckError, gradcheck
 from .io import load, load_weights, save, save_weights
 from .nn.check import check_gradients
-from .tensor import (
-    Tensor,
-    arange,
-    full,
-    full_like,
-    ones,
-    ones_like,
-    rand,
-    rand_like,
-    randn,
-    randn_like,
-    tensor,
-    zeros,
-    zeros_like,
-)
+from .tensor import Size, Tensor
 
-float32 = "float32"
-float64 = "float64"
-int64 = "int64"
+from .dtypes import bool_, float16, float32, float64, int8, int16, int32, int64, uint8
+
+# PyTorch's other names for the same dtypes (these shadow the builtins only inside this file)
+half, float, double = float16, float32, float64
+short, int, long = int16, int32, int64
+bool = bool_
 
 __version__ = "0.1.0"

@@ -1,7 +1,8 @@
 """The array backend: the one core module that imports NumPy.
 
-Everything else asks this module for the array module ``xp``, the default float dtype and the
-random generator, so that a later GPU backend (CuPy) changes one file.
+Everything else asks this module for the array module ``xp``, the random generators and the
+few NumPy specifics (strided views, unbuffered adds, float-error states), so that a later GPU
+backend (CuPy) changes one file.
 """
 
 from __future__ import annotations
@@ -15,35 +16,79 @@ xp = np
 """The array module every op computes with."""
 
 ndarray = np.ndarray
-DEFAULT_FLOAT = np.dtype(np.float32)
-
-_rng = np.random.default_rng()
 
 
-def manual_seed(seed: int) -> None:
-    """Seed chainrule's global random generator (used by ``randn``, ``rand``, init, dropout)."""
-    global _rng
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"manual_seed expects a non-negative integer, got {seed!r}")
-    _rng = np.random.default_rng(int(seed))
+class Generator:
+    """A stream of random numbers that can be seeded for reproducible results (PyTorch's
+    ``torch.Generator``; the numbers themselves differ from PyTorch's, which uses another
+    algorithm).
+
+    Example:
+        >>> g = cr.Generator().manual_seed(0)
+        >>> cr.randn(3, generator=g)
+    """
+
+    device = "cpu"
+
+    def __init__(self, device: str = "cpu"):
+        if str(device) != "cpu":
+            raise RuntimeError(f"Generator: device {device!r} is not available; use 'cpu'")
+        self.seed()
+
+    def manual_seed(self, seed: int) -> Generator:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"manual_seed expects an integer, got {seed!r}")
+        self._seed = int(seed) % 2**64  # negative seeds wrap around, as PyTorch's
+        self.np = np.random.default_rng(self._seed)
+        return self
+
+    def seed(self) -> int:
+        """Seed from the operating system's entropy; returns the seed."""
+        self.manual_seed(int(np.random.SeedSequence().entropy) % 2**63)
+        return self._seed
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> dict:
+        """The generator's full state (a dict of plain values), for ``set_state``."""
+        return self.np.bit_generator.state
+
+    def set_state(self, state: dict) -> Generator:
+        self.np.bit_generator.state = state
+        return self
+
+
+default_generator = Generator()
+"""The generator behind ``randn``, ``rand``, initialisation and dropout."""
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed chainrule's default generator (used by ``randn``, ``rand``, init, dropout)."""
+    return default_generator.manual_seed(seed)
 
 
 def rng() -> np.random.Generator:
-    """The global random generator seeded by :func:`manual_seed`."""
-    return _rng
+    """The NumPy generator behind the default generator seeded by :func:`manual_seed`."""
+    return default_generator.np
+
+
+def generator_of(generator: Generator | None) -> np.random.Generator:
+    """The NumPy generator of ``generator``, or of the default one."""
+    return (generator or default_generator).np
 
 
 @contextlib.contextmanager
 def fork_rng() -> Iterator[None]:
-    """Run a block with the global generator's state saved and restored afterwards."""
-    global _rng
-    previous = _rng
-    _rng = np.random.Generator(type(previous.bit_generator)())
-    _rng.bit_generator.state = previous.bit_generator.state
+    """Run a block with the default generator's state saved and restored afterwards."""
+    previous = default_generator.np
+    forked = np.random.Generator(type(previous.bit_generator)())
+    forked.bit_generator.state = previous.bit_generator.state
+    default_generator.np = forked
     try:
         yield
     finally:
-        _rng = previous
+        default_generator.np = previous
 
 
 def set_num_threads(n: int) -> None:
@@ -108,20 +153,6 @@ def ignore_float_errors(**which):
     """Context manager that silences floating-point warnings (``divide``, ``invalid``, ...),
     all of them when none is named."""
     return np.errstate(**(which or {"all": "ignore"}))
-
-
-def as_dtype(dtype) -> np.dtype | None:
-    """Normalise a dtype spelling (``'float32'``, ``np.float64``, ``cr.float64``) or None."""
-    if dtype is None:
-        return None
-    try:
-        return np.dtype(dtype)
-    except TypeError as exc:
-        raise TypeError(f"unknown dtype {dtype!r}") from exc
-
-
-def is_float(dtype: np.dtype) -> bool:
-    return np.issubdtype(dtype, np.floating)
 
 
 def to_numpy(array) -> np.ndarray:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import builtins
 
-from .backend import as_dtype, is_float, xp
+from .backend import xp
+from .dtypes import as_dtype, is_floating_point, result_type
 from .ops import activations as act
 from .ops import arithmetic as ar
 from .ops import linalg as la
@@ -88,15 +89,37 @@ clamp = clip
 
 def where(cond, a, b) -> Tensor:
     """a where ``cond`` is true, else b (with broadcasting); ``cond`` is not differentiated."""
-    return ar.Where.apply(_raw(cond), a, b)
+    dtype = result_type(a, b)
+    return ar.Where.apply(
+        xp.asarray(_raw(cond), dtype=bool), _as_type(a, dtype), _as_type(b, dtype)
+    )
+
+
+def _as_type(x, dtype):
+    """``x`` in ``dtype`` (differentiably for tensors); Python numbers are left to NumPy."""
+    if isinstance(x, Tensor):
+        return x if x.dtype == dtype else astype(x, dtype)
+    if isinstance(x, (bool, int, float)):
+        return x
+    return xp.asarray(x, dtype=dtype)
 
 
 def astype(a, dtype) -> Tensor:
     """A copy converted to ``dtype``; float-to-float casts pass gradients back."""
     dtype = as_dtype(dtype)
-    if not (is_float(dtype) and is_float(_raw(a).dtype)):
+    if not (is_floating_point(dtype) and is_floating_point(_raw(a).dtype)):
         return Tensor._make(_raw(a).astype(dtype), False)
     return ar.Cast.apply(a, dtype=dtype)
+
+
+def clone(a) -> Tensor:
+    """A copy with its own storage (gradients flow back to ``a``)."""
+    return ar.Clone.apply(a)
+
+
+def contiguous(a) -> Tensor:
+    """``a`` itself when its values are laid out in C order, else a contiguous copy."""
+    return a if _raw(a).flags.c_contiguous else clone(a)
 
 
 # -- activations ---------------------------------------------------------------------------------
@@ -306,7 +329,11 @@ def pad(x, pad_width, value: float = 0.0) -> Tensor:
 
 def index(x, key) -> Tensor:
     """``x[key]`` with slices, integer arrays or masks; repeated indices accumulate gradients."""
-    return sh.Index.apply(x, key=_raw_key(key))
+    key = _raw_key(key)
+    result = sh.Index.apply(x, key=key)
+    if result._base is not None:  # basic indexing: a view that in-place changes write back through
+        result._view_of = (x, key)
+    return result
 
 
 def _check_same_shapes(name, tensors, skip_axis) -> None:
@@ -344,14 +371,6 @@ def linear(x, weight, bias=None) -> Tensor:
 
 def _getitem(self, key):
     return index(self, key)
-
-
-def _float(self):
-    return astype(self, "float32")
-
-
-def _double(self):
-    return astype(self, "float64")
 
 
 _METHODS = {
@@ -400,10 +419,52 @@ _METHODS = {
     "unsqueeze": unsqueeze,
     "matmul": matmul,
     "astype": astype,
-    "float": _float,
-    "double": _double,
+    "clone": clone,
+    "contiguous": contiguous,
 }
 
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
+
+
+# -- NumPy functions on tensors ------------------------------------------------------------------
+
+_UFUNCS = {
+    xp.add: add,
+    xp.subtract: sub,
+    xp.multiply: mul,
+    xp.true_divide: div,
+    xp.power: pow,
+    xp.negative: neg,
+    xp.absolute: abs,
+    xp.exp: exp,
+    xp.log: log,
+    xp.sqrt: sqrt,
+    xp.tanh: tanh,
+    xp.maximum: maximum,
+    xp.minimum: minimum,
+    xp.matmul: matmul,
+}
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    """NumPy's hook: ``np.float64(2) * t`` and ``np.exp(t)`` run chainrule's differentiable op;
+    any other ufunc (``np.isfinite(t)``) runs on the arrays and returns a tensor, as PyTorch's."""
+    if method == "__call__" and not kwargs and ufunc in _UFUNCS:
+        return _UFUNCS[ufunc](*inputs)
+    out = kwargs.get("out")
+    if out is not None:
+        kwargs["out"] = tuple(_raw(o) for o in out)
+    result = getattr(ufunc, method)(*(_raw(x) for x in inputs), **kwargs)
+    if out is not None:
+        for o in out:
+            if isinstance(o, Tensor):
+                o._counter[0] += 1
+        return out[0] if len(out) == 1 else out
+    if isinstance(result, tuple):
+        return tuple(Tensor._make(xp.asarray(r), False) for r in result)
+    return Tensor._make(xp.asarray(result), False)
+
+
+Tensor.__array_ufunc__ = _array_ufunc
 Tensor.T = property(lambda self: sh.Permute.apply(self, axes=None))

@@ -27,6 +27,7 @@ from .backend import xp
 from .nn import conv as C
 from .nn import layers as L
 from .nn.module import Module, Sequential
+from .tensor import Tensor, as_array
 
 MAX_JSON_BYTES = 16 << 20
 MAX_DIMENSION = 1 << 24
@@ -314,7 +315,7 @@ def save(model: Sequential, path, metadata: dict | None = None) -> Path:
     """
     stem = _stem(path)
     description = {**architecture(model), "metadata": metadata or {}}
-    tensors = {k: _contiguous(v) for k, v in model.state_dict().items()}
+    tensors = {k: _contiguous(as_array(v)) for k, v in model.state_dict().items()}
     weights = stem.with_suffix(".safetensors")
     atomic_write(
         weights, safetensors_bytes(tensors, metadata={"chainrule": json.dumps(description)})
@@ -350,14 +351,14 @@ def read_metadata(path) -> dict:
 
 def save_weights(model: Module, path) -> None:
     """Save any module's parameters and buffers (safetensors; rebuild the module in code)."""
-    tensors = {k: _contiguous(v) for k, v in model.state_dict().items()}
+    tensors = {k: _contiguous(as_array(v)) for k, v in model.state_dict().items()}
     atomic_write(Path(path), safetensors_bytes(tensors))
 
 
 def load_weights(model: Module, path, strict: bool = True) -> Module:
     """Load weights saved by :func:`save_weights` into ``model`` (names and shapes must match)."""
     shapes, _ = _read_header(Path(path))
-    expected = {k: v.shape for k, v in model.state_dict().items()}
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
     if strict and (missing or unexpected):
         raise ChainruleFileError(f"{path}: missing keys {missing}, unexpected keys {unexpected}")
@@ -380,8 +381,8 @@ def _contiguous(array):
 
 def _split_arrays(tree, prefix: str, arrays: dict):
     """Replace arrays in a nested dict/list by {"__array__": key}, collecting them in ``arrays``."""
-    if isinstance(tree, xp.ndarray):
-        arrays[prefix] = _contiguous(tree)
+    if isinstance(tree, (xp.ndarray, Tensor)):
+        arrays[prefix] = _contiguous(as_array(tree))
         return {"__array__": prefix}
     if isinstance(tree, dict):
         return {str(k): _split_arrays(v, f"{prefix}/{k}", arrays) for k, v in tree.items()}

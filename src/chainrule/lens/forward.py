@@ -9,7 +9,7 @@ from .. import autograd
 from ..backend import xp
 from ..nn import layers as L
 from ..nn.module import Sequential
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 
 SHOW_ALL = 8  # layers with at most this many neurons are written out value by value
 
@@ -115,7 +115,7 @@ def explain_forward(model: Sequential, x) -> ForwardExplanation:
     was_training = model.training
     model.eval()
     try:
-        h = Tensor(xp.asarray(getattr(x, "data", x))[None])
+        h = Tensor._make(as_array(x)[None], False)
         explanation = ForwardExplanation()
         for i, layer in enumerate(model):
             out = layer(h)

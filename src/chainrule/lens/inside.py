@@ -8,7 +8,7 @@ import math
 from .. import autograd, data, nn, optim
 from ..backend import manual_seed, xp
 from ..nn import layers as L
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 from ..train import Callback, fit
 from ..train import metrics as M
 
@@ -22,7 +22,7 @@ class GradientNorms(Callback):
     def on_batch_end(self, run, logs, batch_size):
         for name, p in run.model.named_parameters():
             if name.endswith("weight") and p.grad is not None:
-                self.norms.setdefault(name, []).append(float(xp.linalg.norm(p.grad)))
+                self.norms.setdefault(name, []).append(float(xp.linalg.norm(p.grad.data)))
 
     def mean_per_layer(self) -> dict:
         return {name: float(xp.mean(values)) for name, values in self.norms.items()}
@@ -67,7 +67,7 @@ def activations_of(model, x) -> dict:
     """The output of every activation layer of a Sequential model for inputs ``x``."""
     was_training = model.training
     model.eval()
-    h, found = Tensor(xp.asarray(getattr(x, "data", x))), {}
+    h, found = Tensor._make(as_array(x), False), {}
     try:
         for i, layer in enumerate(model):
             h = layer(h)

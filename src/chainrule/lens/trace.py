@@ -14,7 +14,7 @@ from .. import autograd
 from ..backend import xp
 from ..ops import activations as A
 from ..ops import arithmetic as R
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 
 SHOW_VALUES = 6  # tensors with at most this many numbers are written out
 ELEMENTWISE = (
@@ -160,7 +160,7 @@ def trace_model(model, loss_fn, x, y) -> ChainRuleTrace:
     (the model itself is left untouched); weights are named as in ``named_parameters``."""
     twin = copy.deepcopy(model)
     twin.zero_grad()
-    x = Tensor(xp.asarray(getattr(x, "data", x)))
+    x = Tensor._make(as_array(x), False)
     names = {p: name for name, p in twin.named_parameters()}
     names[x] = "x"
     loss = loss_fn(twin(x), y)

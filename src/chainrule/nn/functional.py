@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ..backend import rng, xp
 from ..functional import (  # noqa: F401 - re-exported for F.relu, F.softmax, ...
     flatten,
@@ -22,7 +24,7 @@ from ..functional import (  # noqa: F401 - re-exported for F.relu, F.softmax, ..
 from ..ops import conv
 from ..ops.arithmetic import Mul
 from ..ops.normalization import BatchNorm
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 from .losses import (  # noqa: F401
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -65,13 +67,15 @@ def batch_norm(
         stats: dict = {}
         y = BatchNorm.apply(x, weight, bias, eps=eps, stats_out=stats)
         if running_mean is not None:
+            mean, var = as_array(running_mean), as_array(running_var)
             batch_mean, batch_var = stats["mean"], stats["var"]
-            count = x.size // x.shape[1]
-            running_mean *= 1 - momentum
-            running_mean += momentum * batch_mean
-            running_var *= 1 - momentum
-            running_var += momentum * batch_var * (count / max(count - 1, 1))
+            count = math.prod(x.shape) // x.shape[1]
+            mean *= 1 - momentum
+            mean += momentum * batch_mean
+            var *= 1 - momentum
+            var += momentum * batch_var * (count / max(count - 1, 1))
         return y
+    running_mean, running_var = as_array(running_mean), as_array(running_var)
     scale = 1 / xp.sqrt(running_var.reshape(channel_shape) + eps)
     normalized = (x - running_mean.reshape(channel_shape)) * scale.astype(x.dtype)
     if weight is not None:

@@ -27,6 +27,8 @@ def reinsert_axes(grad, axes: tuple, keepdims: bool):
 class Sum(Function):
     """z = sum_i x_i.   dz/dx_i = 1 (the gradient is copied to every summed element)."""
 
+    saves_inputs = False
+
     def forward(self, x, axis=None, keepdims=False):
         self.axes = normalize_axes(axis, x.ndim)
         self.save(x.shape, keepdims)

@@ -116,7 +116,6 @@ class Adam(Optimizer):
 
     def update(self, p, g, state, lr, group):
         state["step"] += 1
-        beta1, beta2 = group["betas"]
         rules.adam_update(
             p,
             g,
@@ -125,14 +124,34 @@ class Adam(Optimizer):
             state.get("max_exp_avg_sq"),
             step=state["step"],
             lr=lr,
-            beta1=beta1,
-            beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            decoupled=self.decoupled,
-            amsgrad=group["amsgrad"],
-            scratch=state.get("scratch"),
+            **self._hyper(group),
         )
+
+    def fused_update(self, params, flat, state, lr, group):
+        state["step"] += 1
+        rules.adam_update_fused(
+            params,
+            flat.grads,
+            state["exp_avg"],
+            state["exp_avg_sq"],
+            state.get("max_exp_avg_sq"),
+            flat.scratch,
+            flat.scratch_views,
+            step=state["step"],
+            lr=lr,
+            **self._hyper(group),
+        )
+
+    def _hyper(self, group) -> dict:
+        beta1, beta2 = group["betas"]
+        return {
+            "beta1": beta1,
+            "beta2": beta2,
+            "eps": group["eps"],
+            "weight_decay": group["weight_decay"],
+            "decoupled": self.decoupled,
+            "amsgrad": group["amsgrad"],
+        }
 
 
 class AdamW(Adam):

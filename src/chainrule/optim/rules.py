@@ -57,22 +57,63 @@ def adam_update(
     weight_decay: float = 0.0,
     decoupled: bool = False,
     amsgrad: bool = False,
-    scratch=None,
 ) -> None:
-    """Adam (and AdamW when ``decoupled``):
+    """Adam (and AdamW when ``decoupled``), the textbook rule:
 
     AdamW: p <- p (1 - lr wd);  Adam: g <- g + wd p;
     m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2;   (AMSGrad: v_max <- max(v_max, v))
-    p <- p - lr / (1 - b1^t) * m / (sqrt(v or v_max) / sqrt(1 - b2^t) + eps).
-
-    ``scratch``: an optional array like ``p`` to compute in, so that no temporary is allocated.
+    m^ = m / (1 - b1^t);   v^ = v / (1 - b2^t);   p <- p - lr m^ / (sqrt(v^) + eps).
     """
-    s = xp.empty_like(p) if scratch is None else scratch
     if weight_decay:
         if decoupled:
             p *= 1 - lr * weight_decay
         else:
             g = g + weight_decay * p
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * g * g
+    if amsgrad:
+        xp.maximum(v_max, v, out=v_max)
+        v = v_max
+    m_hat = m / (1 - beta1**step)
+    v_hat = v / (1 - beta2**step)
+    p -= lr * m_hat / (xp.sqrt(v_hat) + eps)
+
+
+def adam_update_fused(
+    params: list,
+    g,
+    m,
+    v,
+    v_max,
+    scratch,
+    scratch_views: list,
+    *,
+    step: int,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+    amsgrad: bool = False,
+) -> None:
+    """:func:`adam_update` for a whole parameter group at once, tested equal to it.
+
+    ``g``, ``m``, ``v`` (``v_max``) and ``scratch`` are flat arrays over the group; ``params`` are
+    the parameter arrays and ``scratch_views`` their slices of ``scratch``. The step is computed
+    in ``scratch`` with the constants folded, so that it takes five passes over memory and no
+    temporary: p += m / (sqrt(v) k1 + k2), k1 = -(1 - b1^t) / (lr sqrt(1 - b2^t)),
+    k2 = -(1 - b1^t) eps / lr; then each parameter adds its slice.
+    """
+    if weight_decay:
+        if decoupled:
+            for p in params:
+                p *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * xp.concatenate([p.ravel() for p in params])
+    s = scratch
     m *= beta1
     xp.multiply(g, 1 - beta1, out=s)
     m += s
@@ -84,15 +125,14 @@ def adam_update(
         xp.maximum(v_max, v, out=v_max)
     if lr == 0:
         return
-    # The step, with the constants folded so that it takes five passes over memory:
-    # p += m / (sqrt(v) * k1 + k2),  k1 = -(1 - b1^t) / (lr sqrt(1 - b2^t)),  k2 = -(1 - b1^t) eps / lr
     bias_correction1 = 1 - beta1**step
     bias_correction2_sqrt = (1 - beta2**step) ** 0.5
     xp.sqrt(v_max if amsgrad else v, out=s)
     s *= -bias_correction1 / (lr * bias_correction2_sqrt)
     s -= bias_correction1 * eps / lr
     xp.divide(m, s, out=s)
-    p += s
+    for p, step_of_p in zip(params, scratch_views):
+        p += step_of_p
 
 
 def rmsprop_update(

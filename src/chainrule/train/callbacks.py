@@ -167,7 +167,7 @@ class EarlyStopping(Callback):
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, logs["epoch"], 0
             if self.restore_best:
-                self.best_weights = run.model.state_dict()
+                self.best_weights = {k: v.data.copy() for k, v in run.model.state_dict().items()}
         else:
             self.wait += 1
             if self.wait >= self.patience:
@@ -299,7 +299,10 @@ class TerminateOnNaN(Callback):
         if loss is not None and math.isfinite(loss):
             return
         for name, p in run.model.named_parameters():
-            for what, array in (("gradient", p.grad), ("value", p.data)):
+            for what, array in (
+                ("gradient", None if p.grad is None else p.grad.data),
+                ("value", p.data),
+            ):
                 if array is not None and not xp.all(xp.isfinite(array)):
                     raise NonFiniteError(
                         f"epoch {run.epoch + 1}, batch {run.batch + 1}: the {what} of parameter "
