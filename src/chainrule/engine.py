@@ -293,14 +293,12 @@ def _seed_gradient(root, grad):
 def _run(seeds: list, retain_graph: bool, only=None, capture=None) -> None:
     """The backward pass proper (see the module docstring). ``capture=(tensors, found)`` collects
     the gradients of ``tensors`` into ``found`` (by position) instead of filling ``.grad``."""
-    if capture is not None:
-        leaf_targets = {id(t): k for k, t in enumerate(capture[0]) if t._ctx is None}
-        node_targets = {id(t._ctx): k for k, t in enumerate(capture[0]) if t._ctx is not None}
+    deliver, node_targets = _leaf_sink(only, capture)
     grads: dict[int, object] = {}
     roots = []
     for root, seed in seeds:
         if root._ctx is None:  # backward on a leaf: its gradient is the seed itself
-            _deliver_to_leaf(root, seed, True, only, capture and (leaf_targets, capture[1]))
+            deliver(root, seed, True)
             continue
         roots.append(root._ctx)
         previous = grads.get(id(root._ctx))
@@ -313,29 +311,33 @@ def _run(seeds: list, retain_graph: bool, only=None, capture=None) -> None:
         grad = grads.pop(id(node), None)
         if grad is None:
             continue
-        node.check_saved_versions()
+        if node.versions:
+            node.check_saved_versions()
         if node.retains_grad:
             _retain(node, grad)
-        if capture is not None and id(node) in node_targets:
-            k = node_targets[id(node)]
-            capture[1][k] = grad.copy() if k not in capture[1] else capture[1][k] + grad
+        if node_targets and id(node) in node_targets:
+            capture[1][node_targets[id(node)]] = _add(capture[1].get(node_targets[id(node)]), grad)
         input_grads = node.backward(grad)
-        if not isinstance(input_grads, tuple):
+        if type(input_grads) is not tuple:
             input_grads = (input_grads,)
-        summed = tuple(
-            _fit(g, inp) if needs and g is not None else None
+        summed = [
+            None
+            if g is None or not needs
+            else g
+            if type(g) is xp.ndarray and g.shape == inp._data.shape and g.dtype == inp._data.dtype
+            else _fit(g, inp)
             for inp, g, needs in zip(node.inputs, input_grads, node.needs_grad)
-        )
+        ]
         if _tracer is not None:
-            _tracer(TraceEvent(node, node.output(), node.inputs, grad, summed))
+            _tracer(TraceEvent(node, node.output(), node.inputs, grad, tuple(summed)))
         for inp, parent, input_grad in zip(node.inputs, node.parents, summed):
             if input_grad is None:
                 continue
             if parent is None:
                 seen = handed_out.get(id(input_grad))
-                exclusive = input_grad.flags.owndata and (seen is None or seen() is None)
-                targets = capture and (leaf_targets, capture[1])
-                _deliver_to_leaf(inp, input_grad, exclusive, only, targets)
+                deliver(
+                    inp, input_grad, input_grad.flags.owndata and (seen is None or seen() is None)
+                )
             else:
                 previous = grads.get(id(parent))
                 grads[id(parent)] = input_grad if previous is None else previous + input_grad
@@ -344,21 +346,41 @@ def _run(seeds: list, retain_graph: bool, only=None, capture=None) -> None:
             node.release()
 
 
+def _leaf_sink(only, capture):
+    """Where a leaf's gradient goes: into ``.grad`` (of every leaf, or of the ``only`` ones), or
+    into ``capture``'s dict for ``autograd.grad``; and the non-leaf nodes ``capture`` wants."""
+    if capture is None:
+        if only is None:
+            return accumulate_leaf, None
+
+        def accumulate_some(leaf, grad, exclusive):
+            if id(leaf) in only:
+                accumulate_leaf(leaf, grad, exclusive)
+
+        return accumulate_some, None
+    tensors, found = capture
+    leaf_targets = {id(t): k for k, t in enumerate(tensors) if t._ctx is None}
+
+    def collect(leaf, grad, exclusive):
+        k = leaf_targets.get(id(leaf))
+        if k is not None:
+            found[k] = _add(found.get(k), grad)
+
+    return collect, {id(t._ctx): k for k, t in enumerate(tensors) if t._ctx is not None}
+
+
+def _add(total, grad):
+    return grad.copy() if total is None else total + grad
+
+
 def _fit(grad, inp):
     """The gradient of ``inp``: summed to its shape, in its dtype."""
-    grad = unbroadcast(xp.asarray(grad), inp.data.shape)
-    return grad if grad.dtype == inp.data.dtype else grad.astype(inp.data.dtype)
-
-
-def _deliver_to_leaf(leaf, grad, exclusive: bool, only, capture) -> None:
-    if capture:
-        targets, found = capture
-        k = targets.get(id(leaf))
-        if k is not None:
-            found[k] = grad.copy() if k not in found else found[k] + grad
-        return
-    if only is None or id(leaf) in only:
-        accumulate_leaf(leaf, grad, exclusive)
+    data = inp._data
+    if type(grad) is not xp.ndarray:
+        grad = xp.asarray(grad)
+    if grad.shape != data.shape:
+        grad = unbroadcast(grad, data.shape)
+    return grad if grad.dtype == data.dtype else grad.astype(data.dtype)
 
 
 def accumulate_leaf(leaf, grad, exclusive: bool) -> None:

@@ -43,7 +43,7 @@ class Function:
     parents: tuple = ()
     needs_grad: tuple = ()
     saved: tuple = ()
-    checks: tuple = ()
+    versions: tuple = ()  # the inputs' and the output's version counts when the op ran
     retains_grad = False
 
     def save(self, *values) -> None:
@@ -65,20 +65,30 @@ class Function:
         self.saved = ()
         self.inputs = None
         self.parents = ()
-        self.checks = ()
+        self.versions = ()
 
     def retain(self, tensor) -> None:
         """Keep the gradient of this node's output in ``tensor.grad`` (``retain_grad()``)."""
         self.retains_grad = True
 
     def check_saved_versions(self) -> None:
-        """Refuse to run backward if a value saved for it was changed in place since."""
-        for counter, expected, which in self.checks:
-            if counter[0] != expected:
+        """Refuse to run backward if a value saved for it was changed in place since.
+
+        Cheap when nothing changed (compare version counts); only then are the saved arrays
+        matched against the storage of what changed.
+        """
+        for counter, version, _, _ in self.versions:
+            if counter[0] != version:
+                break
+        else:
+            return
+        saved_owners = {id(_owner(v)) for v in self.saved if type(v) is xp.ndarray}
+        for counter, version, which, array in self.versions:
+            if counter[0] != version and id(_owner(array)) in saved_owners:
                 what = "its output" if which < 0 else f"its input {which}"
                 raise RuntimeError(
                     f"one of the values needed for the gradient has been modified by an in-place "
-                    f"operation: {what} ({type(self).__name__} saved it at version {expected}; it "
+                    f"operation: {what} ({type(self).__name__} saved it at version {version}; it "
                     f"is now at version {counter[0]}). Do the in-place change after backward(), "
                     "or use the out-of-place form (x = x + y instead of x += y)."
                 )
@@ -96,27 +106,28 @@ class Function:
         if type(out) is not xp.ndarray:
             out = xp.asarray(out)  # NumPy returns scalars, not 0-d arrays, from 0-d math
         needs_grad = (
-            tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+            tuple([isinstance(x, Tensor) and x.requires_grad for x in inputs])
             if engine._grad_enabled
             else ()
         )
         recording = True in needs_grad
-        result = _result(cls, inputs, out, recording)
+        if cls.view and isinstance(inputs[0], Tensor) and _same_owner(out, inputs[0]._data):
+            result = make_view(inputs[0], out, recording)
+        else:
+            result = Tensor._make(out, recording)
         if recording:
             fn.inputs, fn.needs_grad = inputs, needs_grad
-            fn.parents = tuple(x._ctx if isinstance(x, Tensor) else None for x in inputs)
-            if fn.saved:
-                fn.checks = _saved_versions(fn.saved, inputs, out, result)
+            fn.parents = tuple([x._ctx if isinstance(x, Tensor) else None for x in inputs])
+            if fn.saved:  # what backward will check (see check_saved_versions)
+                fn.versions = [
+                    (x._counter, x._counter[0], i, x._data)
+                    for i, x in enumerate(inputs)
+                    if isinstance(x, Tensor)
+                ]
+                fn.versions.append((result._counter, result._counter[0], -1, out))
             fn.output = weakref.ref(result)
             result._ctx = fn
         return result
-
-
-def _result(cls, inputs, out, requires_grad: bool) -> Tensor:
-    first = inputs[0] if inputs else None
-    if cls.view and isinstance(first, Tensor) and _same_owner(out, first.data):
-        return make_view(first, out, requires_grad)
-    return Tensor._make(out, requires_grad)
 
 
 def _owner(array):
@@ -125,22 +136,6 @@ def _owner(array):
 
 def _same_owner(a, b) -> bool:
     return isinstance(a, xp.ndarray) and isinstance(b, xp.ndarray) and _owner(a) is _owner(b)
-
-
-def _saved_versions(saved, inputs, out, result) -> tuple:
-    """(version counter, its value now, which) for every saved array that is an input's or the
-    output's storage: backward checks these counters did not move."""
-    checks = []
-    for value in saved:
-        if type(value) is not xp.ndarray:
-            continue
-        owner = _owner(value)
-        for i, x in enumerate(inputs):
-            if isinstance(x, Tensor) and owner is _owner(x.data):
-                checks.append((x._counter, x._counter[0], i))
-        if owner is _owner(out):
-            checks.append((result._counter, result._counter[0], -1))
-    return tuple(checks)
 
 
 def input_arrays(cls, inputs) -> list:
