@@ -6,7 +6,7 @@
 >>> loss.backward()          # w.grad == 2 * w
 """
 
-from . import data, functional, io, lens, models, nn, optim, runs, train
+from . import data, functional, io, lens, models, nn, optim, runs, train, utils
 from .autograd import enable_grad, is_grad_enabled, no_grad, trace_backward
 from .backend import manual_seed, set_num_threads
 from .functional import (
@@ -56,6 +56,7 @@ from .functional import (
     var,
     where,
 )
+from .generator import Generator
 from .gradcheck import GradcheckError, gradcheck
 from .io import load, load_weights, save, save_weights
 from .nn.check import check_gradients
