@@ -507,3 +507,30 @@ def test_generator_state_round_trip_replays_the_stream():
     assert g.initial_seed() == seed and 0 <= seed < 2**64
     with pytest.raises(ValueError, match="get_state"):
         g.set_state(cr.zeros(3))
+
+
+def test_fit_with_a_threaded_loader_trains_exactly_as_without_workers():
+    from chainrule.train import fit
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 4)).astype(np.float32), rng.integers(0, 3, 64)
+
+    def train(num_workers):
+        cr.manual_seed(0)
+        model = cr.nn.Linear(4, 3)
+        loader = data.DataLoader(
+            (x, y), batch_size=8, shuffle=True, seed=4, num_workers=num_workers
+        )
+        history = fit(
+            model,
+            cr.nn.CrossEntropyLoss(),
+            cr.optim.SGD(model.parameters(), lr=0.1),
+            loader,
+            epochs=3,
+            progress=False,
+        )
+        return history["loss"], model.weight.data
+
+    (losses, weight), (losses_threaded, weight_threaded) = train(0), train(2)
+    assert losses == losses_threaded
+    np.testing.assert_array_equal(weight, weight_threaded)
