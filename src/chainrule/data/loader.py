@@ -133,16 +133,19 @@ class DataLoader:
             )
         if seed is not None and generator is not None:
             raise ValueError("DataLoader: pass seed= or generator=, not both")
-        if sampler is None:
-            sampler = RandomSampler(dataset, generator=generator) if shuffle else None
-            sampler = sampler or SequentialSampler(dataset)
+        if sampler is None and shuffle:
+            sampler = RandomSampler(dataset, generator=generator)
+        elif sampler is None:
+            sampler = SequentialSampler(dataset)
         self._default_batches = batch_sampler is None and batch_size is not None
         if self._default_batches:
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)
         self.dataset, self.batch_size, self.drop_last = dataset, batch_size, drop_last
         self.sampler, self.batch_sampler, self.generator = sampler, batch_sampler, generator
         self.num_workers, self.timeout, self.worker_init_fn = num_workers, timeout, worker_init_fn
-        self.prefetch_factor = prefetch_factor or (2 if num_workers else None)
+        if prefetch_factor is None and num_workers:
+            prefetch_factor = 2
+        self.prefetch_factor = prefetch_factor
         self.persistent_workers, self.pin_memory = persistent_workers, pin_memory
         self.pin_memory_device, self.in_order = pin_memory_device, in_order
         self.multiprocessing_context = multiprocessing_context
@@ -161,8 +164,9 @@ class DataLoader:
         epoch, self._epochs_started = self._epochs_started, self._epochs_started + 1
         return self.epoch(epoch)
 
-    def order(self, epoch: int):
-        """The example order of ``epoch``: None for 0, 1, 2, ..., else an index array.
+    def _order(self, epoch: int):
+        """The example order of ``epoch`` (default samplers only): None for 0, 1, 2, ..., else an
+        index array.
 
         With ``seed`` it depends on ``(seed, epoch)`` only; otherwise each call draws a new order
         from the sampler (its generator, or the global one), as PyTorch does every epoch.
@@ -189,7 +193,7 @@ class DataLoader:
             return iter(self.sampler)
         if not (self._default_batches and type(self.sampler) in _ORDER_SAMPLERS):
             return iter(self.batch_sampler)
-        order = self.order(epoch)
+        order = self._order(epoch)
         n = len(self.dataset) if order is None else len(order)
         size = self.batch_size
         count = n // size if self.drop_last else -(-n // size)
