@@ -45,15 +45,15 @@ def test_shuffling_ignores_and_keeps_the_global_random_state():
     np.testing.assert_array_equal(cr.randn(1).data, state)
 
 
-def test_unshuffled_batches_are_views_not_copies():
+def test_batches_are_new_arrays_so_changing_one_leaves_the_data_alone():
     x = np.zeros((100, 3), dtype=np.float32)
     batch = next(iter(data.DataLoader((x,), batch_size=10)))[0]
-    assert np.shares_memory(batch.data, x)
+    assert not np.shares_memory(batch.data, x)  # as PyTorch's stacked batches
 
 
 def test_full_batch_and_drop_last():
     x = np.arange(10)
-    assert len(data.DataLoader((x,), batch_size=None)) == 1
+    assert len(data.DataLoader((x,), batch_size=None)) == 10  # batching off, as in PyTorch
     assert len(data.DataLoader((x,), batch_size=3, drop_last=True)) == 3
     with pytest.raises(ValueError, match="batch_size"):
         data.DataLoader((x,), batch_size=0)

@@ -9,7 +9,7 @@ PyTorch's everyday names work here too (``import chainrule as torch``): see the 
 """
 
 from . import autograd, inplace  # noqa: I001 - inplace attaches the in-place methods to Tensor
-from . import data, functional, io, lens, models, nn, optim, runs, train
+from . import data, functional, io, lens, models, nn, optim, runs, train, utils
 from .autograd import (
     enable_grad,
     inference_mode,
@@ -19,7 +19,7 @@ from .autograd import (
     set_grad_enabled,
     trace_backward,
 )
-from .backend import Generator, default_generator, manual_seed, set_num_threads
+from .backend import set_num_threads
 from .creation import (
     arange,
     as_tensor,
@@ -106,6 +106,15 @@ from .functional import (
     unsqueeze,
     var,
     where,
+)
+from .generator import (
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
 )
 from .gradcheck import GradcheckError, gradcheck
 from .io import load, load_weights, save, save_weights

@@ -18,77 +18,57 @@ xp = np
 ndarray = np.ndarray
 
 
-class Generator:
-    """A stream of random numbers that can be seeded for reproducible results (PyTorch's
-    ``torch.Generator``; the numbers themselves differ from PyTorch's, which uses another
-    algorithm).
+DEFAULT_SEED = 67280421310721
+"""The seed the global stream starts from (PyTorch's, so ``cr.initial_seed()`` agrees)."""
 
-    Example:
-        >>> g = cr.Generator().manual_seed(0)
-        >>> cr.randn(3, generator=g)
-    """
-
-    device = "cpu"
-
-    def __init__(self, device: str = "cpu"):
-        if str(device) != "cpu":
-            raise RuntimeError(f"Generator: device {device!r} is not available; use 'cpu'")
-        self.seed()
-
-    def manual_seed(self, seed: int) -> Generator:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"manual_seed expects an integer, got {seed!r}")
-        self._seed = int(seed) % 2**64  # negative seeds wrap around, as PyTorch's
-        self.np = np.random.default_rng(self._seed)
-        return self
-
-    def seed(self) -> int:
-        """Seed from the operating system's entropy; returns the seed."""
-        self.manual_seed(int(np.random.SeedSequence().entropy) % 2**63)
-        return self._seed
-
-    def initial_seed(self) -> int:
-        return self._seed
-
-    def get_state(self) -> dict:
-        """The generator's full state (a dict of plain values), for ``set_state``."""
-        return self.np.bit_generator.state
-
-    def set_state(self, state: dict) -> Generator:
-        self.np.bit_generator.state = state
-        return self
+_global_rng = np.random.default_rng(DEFAULT_SEED)
+_global_seed = DEFAULT_SEED
 
 
-default_generator = Generator()
-"""The generator behind ``randn``, ``rand``, initialisation and dropout."""
+def check_seed(seed) -> int:
+    """``seed`` as PyTorch takes it: an integer in [-2^63, 2^64), a negative one counting from 2^64."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"manual_seed expects an integer, got {type(seed).__name__}")
+    seed = int(seed)
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError(f"manual_seed: {seed} is outside [-2^63, 2^64)")
+    return seed % 2**64
 
 
-def manual_seed(seed: int) -> Generator:
-    """Seed chainrule's default generator (used by ``randn``, ``rand``, init, dropout)."""
-    return default_generator.manual_seed(seed)
+def manual_seed(seed: int) -> None:
+    """Seed the global stream (used by ``randn``, ``rand``, init, dropout, shuffling)."""
+    set_rng(np.random.default_rng(check_seed(seed)), check_seed(seed))
 
 
 def rng() -> np.random.Generator:
-    """The NumPy generator behind the default generator seeded by :func:`manual_seed`."""
-    return default_generator.np
+    """The global random stream seeded by :func:`manual_seed`."""
+    return _global_rng
 
 
-def generator_of(generator: Generator | None) -> np.random.Generator:
-    """The NumPy generator of ``generator``, or of the default one."""
-    return (generator or default_generator).np
+def initial_seed() -> int:
+    return _global_seed
+
+
+def set_rng(generator: np.random.Generator, seed: int | None = None) -> None:
+    """Make ``generator`` the global stream (``seed``: the seed it started from, if known)."""
+    global _global_rng, _global_seed
+    _global_rng = generator
+    if seed is not None:
+        _global_seed = seed
 
 
 @contextlib.contextmanager
 def fork_rng() -> Iterator[None]:
-    """Run a block with the default generator's state saved and restored afterwards."""
-    previous = default_generator.np
+    """Run a block with the global stream's state saved and restored afterwards."""
+    global _global_rng
+    previous = _global_rng
     forked = np.random.Generator(type(previous.bit_generator)())
     forked.bit_generator.state = previous.bit_generator.state
-    default_generator.np = forked
+    _global_rng = forked
     try:
         yield
     finally:
-        default_generator.np = previous
+        _global_rng = previous
 
 
 def set_num_threads(n: int) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 
-from .backend import generator_of, xp
+from .backend import xp
 from .devices import check_device
 from .dtypes import as_dtype, get_default_dtype
+from .generator import stream
 from .tensor import Size, Tensor, _init, _plain, _raw
 
 
@@ -170,7 +171,7 @@ def full_like(input, fill_value, dtype=None, device=None, requires_grad: bool = 
 def _random(sample, size, dtype, requires_grad, device, generator) -> Tensor:
     """Draw in float64 from ``generator`` and convert, so float32 and float64 tensors from the
     same seed hold the same numbers up to rounding."""
-    values = sample(generator_of(generator), _size(size))
+    values = sample(stream(generator), _size(size))
     return _new(values.astype(_float(dtype)), requires_grad, device)
 
 
@@ -209,7 +210,7 @@ def randint(
         low, high, size = 0, low, high
     if size is None:
         raise TypeError("randint needs a size, e.g. randint(0, 10, (3,))")
-    values = generator_of(generator).integers(low, high, _size(tuple(size)))
+    values = stream(generator).integers(low, high, _size(tuple(size)))
     return _new(values.astype(as_dtype(dtype) or xp.int64), requires_grad, device)
 
 
@@ -220,9 +221,7 @@ def randint_like(input, low, high=None, dtype=None, device=None) -> Tensor:
 
 def randperm(n: int, *, generator=None, dtype=None, device=None) -> Tensor:
     """A random ordering of 0, 1, ..., n-1 (int64)."""
-    return _new(
-        generator_of(generator).permutation(n).astype(as_dtype(dtype) or xp.int64), False, device
-    )
+    return _new(stream(generator).permutation(n).astype(as_dtype(dtype) or xp.int64), False, device)
 
 
 def normal(
@@ -246,7 +245,7 @@ def normal(
         if isinstance(mean, Tensor) and mean_array.dtype.kind == "f"
         else get_default_dtype()
     )
-    values = generator_of(generator).normal(mean_array, std_array, _size(tuple(size)))
+    values = stream(generator).normal(mean_array, std_array, _size(tuple(size)))
     return _new(values.astype(dtype), requires_grad, device)
 
 
@@ -255,7 +254,7 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:
     probabilities = xp.asarray(_raw(input)) if p is None else xp.full(_raw(input).shape, p)
     if ((probabilities < 0) | (probabilities > 1)).any():
         raise ValueError("bernoulli: probabilities must be in [0, 1]")
-    draws = generator_of(generator).random(probabilities.shape) < probabilities
+    draws = stream(generator).random(probabilities.shape) < probabilities
     dtype = _raw(input).dtype if _raw(input).dtype.kind == "f" else get_default_dtype()
     return _new(draws.astype(dtype), False, None)
 
@@ -273,7 +272,7 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
         raise ValueError(
             "multinomial: cannot draw more samples than non-zero weights without replacement"
         )
-    g = generator_of(generator)
+    g = stream(generator)
     out = xp.stack(
         [g.choice(len(row), num_samples, replace=replacement, p=row / row.sum()) for row in rows]
     )

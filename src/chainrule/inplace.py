@@ -23,8 +23,9 @@ import weakref
 
 from . import engine
 from . import functional as F
-from .backend import generator_of, xp
+from .backend import xp
 from .dtypes import can_cast, result_type
+from .generator import stream
 from .ops import shape as sh
 from .tensor import Tensor, _raw, _raw_key, check_not_recording_leaf
 
@@ -193,14 +194,14 @@ def masked_fill_(self: Tensor, mask, value) -> Tensor:
 
 def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
     """Fill with samples of N(mean, std^2)."""
-    values = generator_of(generator).normal(mean, std, self.data.shape)
+    values = stream(generator).normal(mean, std, self.data.shape)
     setitem(self, Ellipsis, values.astype(self.dtype))
     return self
 
 
 def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
     """Fill with samples of the uniform distribution on [a, b)."""
-    values = generator_of(generator).uniform(a, b, self.data.shape)
+    values = stream(generator).uniform(a, b, self.data.shape)
     setitem(self, Ellipsis, values.astype(self.dtype))
     return self
 

@@ -255,7 +255,8 @@ def train(config: Config, resume: bool = False, progress: bool = True) -> dict:
     optimizer = build_optimizer(config, model.parameters())
     out.mkdir(parents=True, exist_ok=True)
     io.write_json(out / "config.json", _jsonable(dataclasses.asdict(config)))
-    loader = DataLoader(prepared.train, config.batch_size, shuffle=True, seed=config.seed)
+    batch_size = config.batch_size or len(prepared.train[0])  # None: the whole set, one batch
+    loader = DataLoader(prepared.train, batch_size, shuffle=True, seed=config.seed)
     callbacks = [
         TerminateOnNaN(),
         CSVLogger(out / "history.csv"),

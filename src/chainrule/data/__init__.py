@@ -1,5 +1,7 @@
-"""Data: loaders, real and generated data sets, transforms."""
+"""Data: datasets, samplers and the DataLoader; real and generated data sets; transforms."""
 
+from .collate import default_collate, default_convert
+from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
 from .datasets import (
     blobs,
     circles,
@@ -13,5 +15,13 @@ from .datasets import (
 )
 from .download import cache_dir
 from .idx import DataFileError, read_idx
-from .loader import DataLoader, Dataset, TensorDataset
+from .loader import DataLoader, WorkerInfo, get_worker_info
+from .sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
 from .transforms import Standardizer, one_hot, one_vs_rest, scale, train_val_split

@@ -25,6 +25,7 @@ from ..ops import conv
 from ..ops.arithmetic import Mul
 from ..ops.normalization import BatchNorm
 from ..tensor import Tensor, as_array
+from .embedding import embedding  # noqa: F401 - F.embedding
 from .losses import (  # noqa: F401
     binary_cross_entropy,
     binary_cross_entropy_with_logits,

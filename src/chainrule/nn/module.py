@@ -76,7 +76,8 @@ class Module:
     # -- walking the tree ----------------------------------------------------------------------
     def _members(self) -> Iterator[tuple[str, object]]:
         """(name, value) for attributes that may hold parameters or modules, nested containers
-        flattened with dotted names, in definition order."""
+        flattened with dotted names, in definition order. Containers (Sequential, ModuleList, ...)
+        override this one method to name their entries."""
         for name, value in vars(self).items():
             if name.startswith("_"):
                 continue
@@ -264,21 +265,24 @@ class Module:
 
     # -- state ---------------------------------------------------------------------------------
     def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
-        """Every parameter and persistent buffer by dotted name, as tensors that share the
-        module's storage (as PyTorch's: copy them, e.g. ``copy.deepcopy``, to keep a snapshot)."""
+        """Every parameter and persistent buffer by dotted name, module by module as PyTorch
+        orders them, as tensors that share the module's storage (copy them, e.g. with
+        ``copy.deepcopy``, to keep a snapshot)."""
         state = OrderedDict() if destination is None else destination
-        for name, p in self.named_parameters():
-            state[prefix + name] = p if keep_vars else p.detach()
-        for name, value in self._persistent_buffers():
+        for name, value in self._state_entries():
             state[prefix + name] = value if keep_vars else value.detach()
         return state
 
-    def _persistent_buffers(self) -> Iterator[tuple[str, Tensor]]:
-        for module_name, module in self.named_modules():
+    def _state_entries(self) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, tensor): each module's own parameters, then its persistent buffers."""
+        for module_name, module in self.named_modules(remove_duplicate=False):
+            path = f"{module_name}." if module_name else ""
+            for name, p in module._own("", Parameter):
+                yield path + name, p
             for name in module._buffer_names:
                 value = getattr(module, name)
                 if name not in module._non_persistent and value is not None:
-                    yield (f"{module_name}.{name}" if module_name else name), value
+                    yield path + name, value
 
     def load_state_dict(self, state_dict: dict, strict: bool = True, assign: bool = False):
         """Copy values (tensors or arrays) into the parameters and buffers of the same names.
@@ -286,8 +290,7 @@ class Module:
         With ``strict=True`` a missing or unexpected key is an error; a shape mismatch is always
         one. Returns ``(missing_keys, unexpected_keys)``.
         """
-        targets = dict(self.named_parameters())
-        targets.update(self._persistent_buffers())
+        targets = dict(self._state_entries())
         missing = [k for k in targets if k not in state_dict]
         unexpected = [k for k in state_dict if k not in targets]
         if strict and (missing or unexpected):
@@ -363,13 +366,9 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self.layers)
 
-    def named_children(self):
+    def _members(self):
         for i, layer in enumerate(self.layers):
             yield str(i), layer
-
-    def _named(self, prefix, kind):
-        for i, layer in enumerate(self.layers):
-            yield from layer._named(f"{prefix}{i}.", kind)
 
 
 def summary(model: Module, input_shape: tuple, dtype="float32") -> str:

@@ -189,3 +189,102 @@ def adagrad_update(
     clr = lr / (1 + (step - 1) * lr_decay)
     state_sum += g * g
     p -= clr * (g / (xp.sqrt(state_sum) + eps))
+
+
+def adadelta_update(
+    p,
+    g,
+    square_avg,
+    acc_delta,
+    *,
+    lr: float,
+    rho: float,
+    eps: float,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> None:
+    """Adadelta (Zeiler, 2012):  g <- g + wd p;  v <- rho v + (1 - rho) g^2;
+    d = sqrt(u + eps) / sqrt(v + eps) g;  u <- rho u + (1 - rho) d^2;  p <- p - lr d."""
+    if maximize:
+        g = -g
+    if weight_decay:
+        g = g + weight_decay * p
+    square_avg *= rho
+    square_avg += (1 - rho) * g * g
+    delta = xp.sqrt(acc_delta + eps) / xp.sqrt(square_avg + eps) * g
+    acc_delta *= rho
+    acc_delta += (1 - rho) * delta * delta
+    p -= lr * delta
+
+
+def adamax_update(
+    p,
+    g,
+    exp_avg,
+    exp_inf,
+    *,
+    step: int,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> None:
+    """Adamax (Adam with the infinity norm):  g <- g + wd p;  m <- b1 m + (1 - b1) g;
+    u <- max(b2 u, |g| + eps);  p <- p - lr / (1 - b1^t) m / u."""
+    if maximize:
+        g = -g
+    if weight_decay:
+        g = g + weight_decay * p
+    exp_avg *= beta1
+    exp_avg += (1 - beta1) * g
+    exp_inf *= beta2
+    xp.maximum(exp_inf, xp.abs(g) + eps, out=exp_inf)
+    p -= lr / (1 - beta1**step) * (exp_avg / exp_inf)
+
+
+def nadam_update(
+    p,
+    g,
+    exp_avg,
+    exp_avg_sq,
+    mu_product,
+    *,
+    step: int,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float = 0.0,
+    momentum_decay: float = 4e-3,
+    decoupled: bool = False,
+    maximize: bool = False,
+) -> None:
+    """NAdam (Adam with Nesterov momentum, Dozat 2016), as PyTorch's:
+
+    decoupled: p <- p (1 - lr wd), else g <- g + wd p;
+    mu_t = b1 (1 - 0.5 * 0.96^(t psi));  P <- P mu_t  (P: the product of all mu so far);
+    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;  d = sqrt(v / (1 - b2^t)) + eps;
+    p <- p - lr (1 - mu_t) / (1 - P) g / d - lr mu_{t+1} / (1 - P mu_{t+1}) m / d.
+
+    ``mu_product`` is P, an array like ``p`` whose values are all equal (the optimizer keeps
+    its state as arrays shaped like the parameter).
+    """
+    if maximize:
+        g = -g
+    if weight_decay:
+        if decoupled:
+            p *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * p
+    mu = beta1 * (1 - 0.5 * 0.96 ** (step * momentum_decay))
+    mu_next = beta1 * (1 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+    mu_product *= mu
+    exp_avg *= beta1
+    exp_avg += (1 - beta1) * g
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * g * g
+    denom = xp.sqrt(exp_avg_sq / (1 - beta2**step)) + eps
+    p -= lr * (1 - mu) / (1 - mu_product) * (g / denom)
+    p -= lr * mu_next / (1 - mu_product * mu_next) * (exp_avg / denom)

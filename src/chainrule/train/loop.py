@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .. import autograd, backend
 from ..backend import xp
-from ..data.loader import DataLoader
+from ..data.loader import DataLoader, TensorDataset
 from ..nn.losses import BCELoss
 from ..tensor import Tensor
 from . import metrics as M
@@ -105,7 +105,10 @@ def as_loader(data, batch_size, shuffle: bool = False, seed: int = 0) -> DataLoa
     """A DataLoader from a DataLoader, a dataset, or a pair ``(x, y)`` of arrays."""
     if isinstance(data, DataLoader):
         return data
-    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, seed=seed)
+    if isinstance(data, (tuple, list)):
+        data = TensorDataset(*data)
+    # batch_size=None: the whole set as one batch (plain gradient descent)
+    return DataLoader(data, batch_size=batch_size or len(data), shuffle=shuffle, seed=seed)
 
 
 def threshold_for(loss_fn) -> float:
