@@ -1,13 +1,19 @@
-"""Data: loaders, real and generated data sets, transforms."""
+"""Data: loaders, real and generated data sets (classes and numbers), CSV files, transforms."""
 
+from .csv import CSVData, CSVError, guess_task, read_csv
 from .datasets import (
     blobs,
+    bumps,
     circles,
+    line,
+    load_california,
+    load_diabetes,
     load_digits,
     load_faces,
     load_fashion_mnist,
     load_mnist,
     moons,
+    plane,
     spirals,
     xor,
 )
