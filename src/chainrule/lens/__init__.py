@@ -4,6 +4,7 @@ pictures need ``pip install 'chainrule[plot]'`` (matplotlib)."""
 from .boundary import boundary_snapshots, plot_boundary
 from .curves import plot_learning_curves, read_history
 from .descent import descent_path, plot_descent
+from .fitline import fit_line_path, least_squares, plot_fit_line
 from .forward import explain_forward, plot_forward
 from .inside import (
     GradientNorms,
