@@ -17,11 +17,14 @@ from . import (
     descent,
     fitline,
     forward,
+    forward_figure,
     inside,
     landscape,
+    loss,
     lr_finder,
     race,
     trace,
+    trace_figure,
 )
 
 
@@ -30,6 +33,12 @@ def tiny_network():
     manual_seed(0)
     model = nn.Sequential(nn.Linear(2, 3), nn.Sigmoid(), nn.Linear(3, 2))
     return model, xp.array([1.0, 0.5], dtype=xp.float32), 1
+
+
+def image_of(x):
+    """A 2-D input (or one channel of it) to draw as a picture; None for a vector."""
+    x = xp.squeeze(xp.asarray(x))
+    return x if x.ndim == 2 else None
 
 
 def digits_flat():
@@ -48,6 +57,7 @@ def add_commands(commands) -> dict:
     fwd.add_argument("--out", default="forward.png")
     bwd = which.add_parser("backward", help="the chain rule, node by node (tiny network)")
     bwd.add_argument("--out", default="backward.png")
+    add_loss_parser(which)
 
     plot = commands.add_parser("plot", help="pictures of a network learning")
     views = plot.add_subparsers(dest="view", metavar="VIEW", required=True)
@@ -101,6 +111,8 @@ def add_commands(commands) -> dict:
 
 
 def command_explain(args: argparse.Namespace) -> int:
+    if args.view == "loss":
+        return explain_loss(args)
     if args.view == "forward":
         if args.run_dir:
             model, config, _ = runs.load_run(args.run_dir)
@@ -110,12 +122,12 @@ def command_explain(args: argparse.Namespace) -> int:
             model, x, _ = tiny_network()
         explanation = forward.explain_forward(model, x)
         print(explanation)
-        print(f"picture: {forward.plot_forward(explanation, args.out)}")
+        print(f"picture: {forward_figure.plot_forward(explanation, args.out, image=image_of(x))}")
     else:
         model, x, label = tiny_network()
         result = trace.trace_model(model, nn.CrossEntropyLoss(), x[None], xp.array([label]))
         print(result)
-        print(f"picture: {trace.plot_trace(result, args.out)}")
+        print(f"picture: {trace_figure.plot_trace(result, args.out)}")
     return 0
 
 
@@ -296,3 +308,24 @@ def plot_fit_line(args) -> str:
     if args.gif:
         print(f"animation: {args.gif}")
     return out
+
+
+def add_loss_parser(which) -> None:
+    p = which.add_parser("loss", help="each example's loss, the cost as their sum and mean")
+    p.add_argument("--loss", choices=loss.LOSSES, default="mse")
+    p.add_argument("--examples", type=int, default=4, help="the batch size (1 to 8)")
+    p.add_argument("--out", default="loss.png")
+
+
+def explain_loss(args) -> int:
+    if not 1 <= args.examples <= 8:
+        raise runs.RunError(f"--examples {args.examples}: explain loss shows 1 to 8 examples")
+    model, x, y = loss.small_batch(args.loss, args.examples)
+    if args.loss == "mse":
+        print("one neuron, prediction = 1.5 x + 0.5, on points around y = 2 x + 1:")
+    else:
+        print("a softmax classifier Linear(2, 3) on points of three blobs:")
+    explanation = loss.explain_loss(model, args.loss, x, y)
+    print(explanation)
+    print(f"picture: {loss.plot_loss(explanation, args.out)}")
+    return 0

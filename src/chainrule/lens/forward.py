@@ -9,7 +9,7 @@ from .. import autograd
 from ..backend import xp
 from ..nn import layers as L
 from ..nn.module import Sequential
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 
 SHOW_ALL = 8  # layers with at most this many neurons are written out value by value
 
@@ -115,7 +115,7 @@ def explain_forward(model: Sequential, x) -> ForwardExplanation:
     was_training = model.training
     model.eval()
     try:
-        h = Tensor(xp.asarray(getattr(x, "data", x))[None])
+        h = Tensor._make(xp.asarray(as_array(x))[None], False)
         explanation = ForwardExplanation()
         for i, layer in enumerate(model):
             out = layer(h)
@@ -135,54 +135,3 @@ def explain_forward(model: Sequential, x) -> ForwardExplanation:
     finally:
         model.train(was_training)
     return explanation
-
-
-def plot_forward(explanation: ForwardExplanation, path, max_neurons: int = 16):
-    """Draw the network as columns of neurons coloured by activation; the prediction is circled."""
-    from .figures import pyplot, save_png
-
-    plt = pyplot()
-    columns = [xp.asarray(explanation.steps[0].inputs).ravel()]
-    names = ["input"]
-    for step in explanation.steps:
-        if not step.layer.startswith(("Flatten", "Dropout", "Identity", "Unflatten")):
-            columns.append(xp.asarray(step.outputs).ravel())
-            names.append(step.layer.split("(")[0])
-    fig, ax = plt.subplots(figsize=(1.6 * len(columns) + 1, 5), dpi=80)
-    for c, values in enumerate(columns):
-        shown = values[:max_neurons]
-        ys = xp.linspace(0, 1, len(shown)) if len(shown) > 1 else xp.array([0.5])
-        scale = max(float(xp.abs(shown).max()), 1e-9)
-        ax.scatter(
-            xp.full(len(shown), c),
-            ys,
-            s=260,
-            c=shown / scale,
-            cmap="coolwarm",
-            vmin=-1,
-            vmax=1,
-            edgecolors="k",
-            zorder=3,
-        )
-        if c == len(columns) - 1:
-            for k, y in enumerate(ys):
-                ax.text(c + 0.25, y, str(k), va="center", fontsize=8)
-        if c == len(columns) - 1 and explanation.prediction < len(shown):
-            ax.scatter(
-                [c],
-                [ys[explanation.prediction]],
-                s=600,
-                facecolors="none",
-                edgecolors="green",
-                linewidths=3,
-                zorder=4,
-            )
-        label = names[c]
-        if len(values) > max_neurons:
-            label += f"\n(first {max_neurons} of {len(values)})"
-        ax.text(c, -0.12, label, ha="center", va="top", fontsize=9)
-    ax.set_xlim(-0.6, len(columns) - 0.4)
-    ax.set_ylim(-0.3, 1.1)
-    ax.axis("off")
-    ax.set_title(f"forward propagation: the prediction is neuron {explanation.prediction}")
-    return save_png(fig, path)
