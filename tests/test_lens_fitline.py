@@ -29,7 +29,7 @@ def test_gradient_descent_ends_at_the_least_squares_line(seed):
     x, y = points(seed)
     design = np.hstack([x, np.ones_like(x)]).astype(np.float64)
     (w_best, b_best), *_ = np.linalg.lstsq(design, y.astype(np.float64), rcond=None)
-    path = fitline.fit_line_path(x, y, "gd", "right", steps=200)
+    path = fitline.fit_line_path(x, y, "gd", "right", steps=200, start=(-1.0, 3.0))
     assert not path["diverged"] and len(path["w"]) == 201
     assert path["w"][-1] == pytest.approx(w_best, abs=1e-4)
     assert path["b"][-1] == pytest.approx(b_best, abs=1e-4)
@@ -68,6 +68,7 @@ def test_the_learning_rate_presets_crawl_converge_and_diverge():
     assert right["cost"][-1] == pytest.approx(right["least_squares_cost"], rel=1e-6)
     assert big["diverged"] and big["cost"][-1] > 1e6 * big["cost"][0]
     assert len(big["cost"]) < 61  # stopped once it blew up
+    assert fitline.fit_line_path(x, y, "gd", "too big", steps=10)["diverged"]  # grew, no blow-up
     with pytest.raises(ValueError, match="preset must be one of"):
         fitline.learning_rate("huge", "gd", x)
     with pytest.raises(ValueError, match="optimizer must be one of"):
@@ -116,7 +117,7 @@ def test_fit_line_command_with_a_csv_of_two_columns(tmp_path, capsys):
     valid_image(out)
     valid_image(gif, frames=10)
     assert main(["plot", "fit-line", "--lr", "too-big", "--out", str(out)]) == 0
-    assert "diverged after" in capsys.readouterr().out
+    assert "steps: each step overshoots the valley further (it diverges)" in capsys.readouterr().out
     sgd = ["plot", "fit-line", "--optimizer", "sgd", "--batch-size", "5", "--out", str(out)]
     assert main(sgd) == 0
     assert "(right), batches of 5:" in capsys.readouterr().out

@@ -257,13 +257,22 @@ def add_fit_line_parser(views) -> None:
         help="too-small, right (default), too-big, or a number",
     )
     p.add_argument("--batch-size", type=int, help="examples per step (default: all; sgd: 8)")
-    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--steps", type=int, default=100)
     p.add_argument("--data", help="a CSV file with a header and two columns: x, then y")
+    p.add_argument(
+        "--start",
+        type=lambda text: tuple(float(v) for v in text.split(",")),
+        help="the first line as W,B (default: -1,3 for the built-in points, 0,0 for --data)",
+    )
     p.add_argument("--out", default="fit-line.png")
     p.add_argument("--gif", help="also write an animation")
 
 
 def plot_fit_line(args) -> str:
+    if args.steps < 1 or (args.batch_size is not None and args.batch_size < 1):
+        raise runs.RunError("--steps and --batch-size must be at least 1")
+    if args.start is not None and len(args.start) != 2:
+        raise runs.RunError(f"--start takes two numbers, W,B; got {len(args.start)}")
     x = y = None
     names = ("x", "y")
     if args.data:
@@ -279,10 +288,16 @@ def plot_fit_line(args) -> str:
         print(f"{len(y)} points from {args.data}: x = {names[0]}, y = {names[1]}")
     else:
         print("40 points around y = 2 x + 1 (chainrule.data.line, noise 0.5)")
-    if args.steps < 1 or (args.batch_size is not None and args.batch_size < 1):
-        raise runs.RunError("--steps and --batch-size must be at least 1")
     out, result = fitline.plot_fit_line(
-        args.out, x, y, args.optimizer, args.lr, args.steps, args.batch_size, gif=args.gif
+        args.out,
+        x,
+        y,
+        args.optimizer,
+        args.lr,
+        args.steps,
+        args.batch_size,
+        start=args.start,
+        gif=args.gif,
     )
     preset = f" ({args.lr})" if isinstance(args.lr, str) else ""
     batch = f", batches of {result['batch_size']}" if args.optimizer == "sgd" else ""
@@ -301,7 +316,10 @@ def plot_fit_line(args) -> str:
         f"cost {result['least_squares_cost']:.4g}"
     )
     if result["diverged"]:
-        print(f"the steps overshoot further each time: diverged after {last} steps")
+        print(
+            f"the cost grew from {result['cost'][0]:.4g} to {result['cost'][-1]:.4g} in {last} "
+            "steps: each step overshoots the valley further (it diverges)"
+        )
     else:
         distance = ((result["w"][-1] - best_w) ** 2 + (result["b"][-1] - best_b) ** 2) ** 0.5
         print(f"after {last} steps the line is {distance:.2g} away from it (in (w, b))")

@@ -59,7 +59,7 @@ def fit_line_path(
     y,
     optimizer: str = "gd",
     lr: float | str = "right",
-    steps: int = 60,
+    steps: int = 100,
     batch_size: int | None = None,
     start: tuple[float, float] = (0.0, 0.0),
     seed: int = 0,
@@ -79,7 +79,7 @@ def fit_line_path(
         a dict with, per step (``steps + 1`` entries, the start included): ``w``, ``b``, the full
         ``cost`` and its slopes ``slope_w = dJ/dw``, ``slope_b = dJ/db`` (all by backpropagation
         through the engine); and ``lr``, ``optimizer``, ``batch_size``, ``least_squares``
-        ``(w, b)``, ``least_squares_cost``, ``diverged``.
+        ``(w, b)``, ``least_squares_cost``, ``diverged`` (the cost ended higher than it began).
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
@@ -122,7 +122,8 @@ def fit_line_path(
         "batch_size": batch_size,
         "least_squares": optimum,
         "least_squares_cost": float(xp.mean((optimum[0] * x + optimum[1] - y) ** 2)),
-        "diverged": not xp.isfinite(record["cost"][-1]) or len(record["cost"]) < steps + 1,
+        # stopped early because the cost blew up, or ended higher than it started
+        "diverged": len(record["cost"]) < steps + 1 or not record["cost"][-1] <= record["cost"][0],
     }
 
 
@@ -178,9 +179,9 @@ def plot_fit_line(
     y=None,
     optimizer: str = "gd",
     lr: float | str = "right",
-    steps: int = 60,
+    steps: int = 100,
     batch_size: int | None = None,
-    start: tuple[float, float] = (0.0, 0.0),
+    start: tuple[float, float] | None = None,
     gif=None,
     names: tuple[str, str] = ("x", "y"),
 ):
@@ -188,7 +189,8 @@ def plot_fit_line(
     ``(w, b)`` over the cost surface with the least-squares optimum, the slopes at the current
     step ("step left/right"), and the cost falling. With ``gif``, also an animation.
 
-    Default points: ``chainrule.data.line(n=40, a=2, b=1, noise=0.5, x_range=(-1, 3))``.
+    Default points: ``chainrule.data.line(n=40, a=2, b=1, noise=0.5, x_range=(-1, 3))``, from
+    the line ``y = -x + 3`` (it slopes the wrong way); with your own points, from ``y = 0``.
 
     Returns:
         ``(path of the PNG, the result of fit_line_path)``.
@@ -199,7 +201,9 @@ def plot_fit_line(
         from ..data import line
 
         x, y = line(n=40, a=2.0, b=1.0, noise=0.5, seed=0, x_range=(-1.0, 3.0))
+        start = start or (-1.0, 3.0)
     x, y = _as_columns(x, y)
+    start = start or (0.0, 0.0)
     result = fit_line_path(x, y, optimizer, lr, steps, batch_size, start)
     if gif:
         last = len(result["cost"]) - 1
@@ -300,4 +304,5 @@ def _draw_cost_falling(ax, result, step):
     ax.set_ylim(0.5 * result["least_squares_cost"], 2 * max(finite))
     ax.set_xlabel("step")
     ax.legend(fontsize=8)
-    ax.set_title(f"the cost falls: {costs[-1]:.4g} at step {step}", fontsize=10)
+    trend = "falls" if costs[-1] <= costs[0] else "grows"
+    ax.set_title(f"the cost {trend}: {costs[-1]:.4g} at step {step}", fontsize=10)
