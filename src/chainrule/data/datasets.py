@@ -246,6 +246,8 @@ def load_diabetes():
 
 CALIFORNIA = {
     # The archive scikit-learn's fetch_california_housing downloads (same address and checksum).
+    # download_file asks each mirror for MIRROR/FILE; the '#' makes "/cal_housing.tgz" a URL
+    # fragment, which is never sent, so the request goes to figshare's address as it is.
     "file": "cal_housing.tgz",
     "mirrors": ["https://ndownloader.figshare.com/files/5976036#"],
     "sha256": "aaa5c9a6afe2225cc2aed2723682ae403280c4a3695a2ddda4ffb5d8215ea681",

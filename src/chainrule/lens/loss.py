@@ -275,6 +275,7 @@ def _draw_residuals(ax, explanation: LossExplanation) -> None:
             textcoords="offset points",
             fontsize=8,
             va="center",
+            bbox=dict(fc="white", ec="none", alpha=0.8),
         )
     ax.set_xlabel("x")
     ax.legend(fontsize=8, loc="upper left")
@@ -316,12 +317,14 @@ def _draw_probabilities(ax, explanation: LossExplanation) -> None:
 def _draw_stacked(ax, values, mean, colours, label, title) -> None:
     """The values stacked in one bar (their sum), one bar for the mean, signs kept apart."""
     up = down = 0.0
+    span = max(sum(v for v in values if v > 0) - sum(v for v in values if v < 0), abs(mean), 1e-12)
     for k, v in enumerate(values):
         base = up if v >= 0 else down
         ax.bar(
             0, v, 0.6, bottom=base, color=colours(k), edgecolor="white", label=f"example {k + 1}"
         )
-        ax.text(0, base + v / 2, f"{v:.3g}", ha="center", va="center", fontsize=8)
+        if abs(v) > 0.05 * span:  # a label only where the slice is tall enough to hold it
+            ax.text(0, base + v / 2, f"{v:.3g}", ha="center", va="center", fontsize=8)
         up, down = (up + v, down) if v >= 0 else (up, down + v)
     total = sum(values)
     ax.plot([-0.4, 0.4], [total, total], color="k", lw=2)
@@ -336,6 +339,7 @@ def _draw_stacked(ax, values, mean, colours, label, title) -> None:
     ax.bar(1, mean, 0.6, color="0.6")
     ax.text(1, mean / 2, f"{mean:.3g}", ha="center", va="center", fontsize=8)
     ax.axhline(0, color="k", lw=0.8)
+    ax.set_ylim(min(down, mean, 0.0) - 0.08 * span, max(up, mean, 0.0) + 0.08 * span)
     ax.set_xticks([0, 1])
     ax.set_xticklabels(["reduction='sum'", "reduction='mean'"])
     ax.set_ylabel(label)
