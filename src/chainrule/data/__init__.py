@@ -1,15 +1,22 @@
-"""Data: datasets, samplers and the DataLoader; real and generated data sets; transforms."""
+"""Data: datasets, samplers and the DataLoader; real and generated data sets (classes and
+numbers); CSV files; transforms."""
 
 from .collate import default_collate, default_convert
+from .csv import CSVData, CSVError, guess_task, read_csv
 from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
 from .datasets import (
     blobs,
+    bumps,
     circles,
+    line,
+    load_california,
+    load_diabetes,
     load_digits,
     load_faces,
     load_fashion_mnist,
     load_mnist,
     moons,
+    plane,
     spirals,
     xor,
 )

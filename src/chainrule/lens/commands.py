@@ -11,7 +11,21 @@ import dataclasses
 from .. import data, nn, optim, runs
 from ..backend import manual_seed, xp
 from ..train import fit
-from . import boundary, curves, descent, forward, inside, landscape, lr_finder, race, trace
+from . import (
+    boundary,
+    curves,
+    descent,
+    fitline,
+    forward,
+    forward_figure,
+    inside,
+    landscape,
+    loss,
+    lr_finder,
+    race,
+    trace,
+    trace_figure,
+)
 
 
 def tiny_network():
@@ -19,6 +33,12 @@ def tiny_network():
     manual_seed(0)
     model = nn.Sequential(nn.Linear(2, 3), nn.Sigmoid(), nn.Linear(3, 2))
     return model, xp.array([1.0, 0.5], dtype=xp.float32), 1
+
+
+def image_of(x):
+    """A 2-D input (or one channel of it) to draw as a picture; None for a vector."""
+    x = xp.squeeze(xp.asarray(x))
+    return x if x.ndim == 2 else None
 
 
 def digits_flat():
@@ -37,6 +57,7 @@ def add_commands(commands) -> dict:
     fwd.add_argument("--out", default="forward.png")
     bwd = which.add_parser("backward", help="the chain rule, node by node (tiny network)")
     bwd.add_argument("--out", default="backward.png")
+    add_loss_parser(which)
 
     plot = commands.add_parser("plot", help="pictures of a network learning")
     views = plot.add_subparsers(dest="view", metavar="VIEW", required=True)
@@ -50,6 +71,7 @@ def add_commands(commands) -> dict:
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--out", default="descent.png")
     p.add_argument("--gif", help="also write an animation")
+    add_fit_line_parser(views)
     p = views.add_parser("race", help="optimizers racing on a 2-D surface")
     p.add_argument("--surface", choices=list(race.SURFACES), default="rosenbrock")
     p.add_argument("--steps", type=int, default=300)
@@ -89,6 +111,8 @@ def add_commands(commands) -> dict:
 
 
 def command_explain(args: argparse.Namespace) -> int:
+    if args.view == "loss":
+        return explain_loss(args)
     if args.view == "forward":
         if args.run_dir:
             model, config, _ = runs.load_run(args.run_dir)
@@ -98,12 +122,12 @@ def command_explain(args: argparse.Namespace) -> int:
             model, x, _ = tiny_network()
         explanation = forward.explain_forward(model, x)
         print(explanation)
-        print(f"picture: {forward.plot_forward(explanation, args.out)}")
+        print(f"picture: {forward_figure.plot_forward(explanation, args.out, image=image_of(x))}")
     else:
         model, x, label = tiny_network()
         result = trace.trace_model(model, nn.CrossEntropyLoss(), x[None], xp.array([label]))
         print(result)
-        print(f"picture: {trace.plot_trace(result, args.out)}")
+        print(f"picture: {trace_figure.plot_trace(result, args.out)}")
     return 0
 
 
@@ -123,6 +147,8 @@ def command_plot(args: argparse.Namespace) -> int:
                 f"lr {p['lr']:<6} ({name}): w {p['w'][0]:.3f} -> {p['w'][-1]:.4g}, "
                 f"cost {p['cost'][0]:.3f} -> {p['cost'][-1]:.4g}"
             )
+    elif view == "fit-line":
+        out = plot_fit_line(args)
     elif view == "race":
         out, paths = race.plot_race(args.out, args.surface, args.steps, gif=args.gif)
         cost = race.SURFACES[args.surface][0]
@@ -200,4 +226,124 @@ def command_lr_find(args: argparse.Namespace) -> int:
     )
     print(f"suggested learning rate: {result['suggestion']:.3g} (loss fell fastest there)")
     print(f"picture: {lr_finder.plot_lr_find(result, args.out)}")
+    return 0
+
+
+def learning_rate_choice(text: str):
+    """``--lr``: a preset (too-small, right, too-big) or a number."""
+    preset = text.replace("-", " ")
+    if preset in fitline.PRESETS:
+        return preset
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected too-small, right, too-big or a number, got {text!r}"
+        ) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"the learning rate must be positive, got {text}")
+    return value
+
+
+def add_fit_line_parser(views) -> None:
+    p = views.add_parser(
+        "fit-line", help="gradient descent finds the best-fit line (one neuron, y = w x + b)"
+    )
+    p.add_argument("--optimizer", choices=fitline.OPTIMIZERS, default="gd")
+    p.add_argument(
+        "--lr",
+        type=learning_rate_choice,
+        default="right",
+        help="too-small, right (default), too-big, or a number",
+    )
+    p.add_argument("--batch-size", type=int, help="examples per step (default: all; sgd: 8)")
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--data", help="a CSV file with a header and two columns: x, then y")
+    p.add_argument(
+        "--start",
+        type=lambda text: tuple(float(v) for v in text.split(",")),
+        help="the first line as W,B (default: -1,3 for the built-in points, 0,0 for --data)",
+    )
+    p.add_argument("--out", default="fit-line.png")
+    p.add_argument("--gif", help="also write an animation")
+
+
+def plot_fit_line(args) -> str:
+    if args.steps < 1 or (args.batch_size is not None and args.batch_size < 1):
+        raise runs.RunError("--steps and --batch-size must be at least 1")
+    if args.start is not None and len(args.start) != 2:
+        raise runs.RunError(f"--start takes two numbers, W,B; got {len(args.start)}")
+    x = y = None
+    names = ("x", "y")
+    if args.data:
+        table = data.read_csv(args.data, task="regression")
+        if table.features.shape[1] != 1:
+            columns = ", ".join(table.feature_names + [table.target_name])
+            raise runs.RunError(
+                f"--data {args.data}: fit-line needs two columns (x, then y), got "
+                f"{len(table.feature_names) + 1}: {columns}"
+            )
+        x, y = table.features, table.target
+        names = (table.feature_names[0], table.target_name)
+        print(f"{len(y)} points from {args.data}: x = {names[0]}, y = {names[1]}")
+    else:
+        print("40 points around y = 2 x + 1 (chainrule.data.line, noise 0.5)")
+    out, result = fitline.plot_fit_line(
+        args.out,
+        x,
+        y,
+        args.optimizer,
+        args.lr,
+        args.steps,
+        args.batch_size,
+        start=args.start,
+        gif=args.gif,
+    )
+    preset = f" ({args.lr})" if isinstance(args.lr, str) else ""
+    batch = f", batches of {result['batch_size']}" if args.optimizer == "sgd" else ""
+    print(f"{args.optimizer}, lr {result['lr']:.4g}{preset}{batch}:")
+    last = len(result["cost"]) - 1
+    for k in sorted({0, 1, 2, 5, 10, 20, 50, 100, 200, 500, last}):
+        if k <= last:
+            print(
+                f"  step {k:>4}: w {result['w'][k]:<9.4g} b {result['b'][k]:<9.4g} "
+                f"cost {result['cost'][k]:<9.4g} dJ/dw {result['slope_w'][k]:+.3g}, "
+                f"dJ/db {result['slope_b'][k]:+.3g}"
+            )
+    best_w, best_b = result["least_squares"]
+    print(
+        f"least squares (numpy.linalg.lstsq): w {best_w:.4g}, b {best_b:.4g}, "
+        f"cost {result['least_squares_cost']:.4g}"
+    )
+    if result["diverged"]:
+        print(
+            f"the cost grew from {result['cost'][0]:.4g} to {result['cost'][-1]:.4g} in {last} "
+            "steps: each step overshoots the valley further (it diverges)"
+        )
+    else:
+        distance = ((result["w"][-1] - best_w) ** 2 + (result["b"][-1] - best_b) ** 2) ** 0.5
+        print(f"after {last} steps the line is {distance:.2g} away from it (in (w, b))")
+    if args.gif:
+        print(f"animation: {args.gif}")
+    return out
+
+
+def add_loss_parser(which) -> None:
+    p = which.add_parser("loss", help="each example's loss, the cost as their sum and mean")
+    p.add_argument("--loss", choices=loss.LOSSES, default="mse")
+    p.add_argument("--examples", type=int, default=4, help="the batch size (1 to 8)")
+    p.add_argument("--out", default="loss.png")
+
+
+def explain_loss(args) -> int:
+    if not 1 <= args.examples <= 8:
+        raise runs.RunError(f"--examples {args.examples}: explain loss shows 1 to 8 examples")
+    model, x, y = loss.small_batch(args.loss, args.examples)
+    if args.loss == "mse":
+        print("one neuron, prediction = 1.5 x + 0.5, on points around y = 2 x + 1:")
+    else:
+        print("a softmax classifier Linear(2, 3) on points of three blobs:")
+    explanation = loss.explain_loss(model, args.loss, x, y)
+    print(explanation)
+    print(f"picture: {loss.plot_loss(explanation, args.out)}")
     return 0
