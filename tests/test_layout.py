@@ -21,6 +21,8 @@ ORDER = [
     "train",
     "models",
     "runs",
+    "onnx",
+    "sklearn",
     "lens",
     "cli",
     "__main__",

@@ -6,7 +6,7 @@
 >>> loss.backward()          # w.grad == 2 * w
 """
 
-from . import data, functional, io, lens, models, nn, optim, runs, train
+from . import data, functional, io, lens, models, nn, onnx, optim, runs, train
 from .autograd import enable_grad, is_grad_enabled, no_grad, trace_backward
 from .backend import manual_seed, set_num_threads
 from .functional import (
