@@ -107,6 +107,18 @@ def test_pytorchs_default_dynamo_exporter_too(name, tmp_path):
     assert_close(cr.train.predict(cr.onnx.load(path), x), expected)
 
 
+def test_a_float64_model_loads_in_float64(tmp_path):
+    model = tnn.Sequential(tnn.Linear(4, 8), tnn.GELU(), tnn.Linear(8, 2)).double().eval()
+    loaded = cr.onnx.load(
+        export(model, torch.randn(2, 4, dtype=torch.float64), tmp_path / "d.onnx")
+    )
+    x = np.random.default_rng(0).standard_normal((5, 4))
+    assert loaded[0].weight.dtype == np.float64
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(cr.train.predict(loaded, x), expected, rtol=1e-12, atol=1e-14)
+
+
 def test_the_lens_looks_inside_a_model_trained_elsewhere(tmp_path):
     model = torch_mlp().eval()
     loaded = cr.onnx.load(export(model, torch.randn(2, 8, 8), tmp_path / "mlp.onnx"))

@@ -14,10 +14,10 @@ parameters) and ``epochs`` (train exactly that many epochs, with no convergence 
 
 What differs from scikit-learn: ``solver='lbfgs'`` (and its ``max_fun``), the Poisson loss and
 multi-label targets are not available; with a changing learning rate (``invscaling``,
-``adaptive``) momentum follows PyTorch's rule, where the rate scales the whole step; with
-several regression targets ``loss_curve_`` is the squared error summed over them (what
-scikit-learn trains on; it reports the mean). The fitted network is ``model_``: ``cr.save`` and
-``cr.onnx.export`` take it as it is.
+``adaptive``) momentum follows PyTorch's rule, where the rate scales the whole step. As in
+scikit-learn, with several regression targets the loss reported (and compared with ``tol``)
+averages the squared error over the targets while training follows its sum over them. The
+fitted network is ``model_``: ``cr.save`` and ``cr.onnx.export`` take it as it is.
 """
 
 from .estimators import MLPClassifier, MLPRegressor

@@ -126,7 +126,12 @@ class BaseMLP(BaseEstimator):
         raise NotImplementedError
 
     def _data_loss(self, output, target):
+        """The loss scikit-learn reports (without the penalty)."""
         raise NotImplementedError
+
+    def _gradient_scale(self) -> float:
+        """What scikit-learn's gradient is, in multiples of the reported loss's gradient."""
+        return 1.0
 
     # -- fitting ---------------------------------------------------------------------------------
     def fit(self, X, y):
@@ -280,13 +285,20 @@ class BaseMLP(BaseEstimator):
 
         def loss_fn(output, target):
             loss = self._data_loss(output, target)
+            reported = loss.item()
+            if scale != 1:
+                loss = loss * scale
             if self.alpha:
                 squares = (weights[0] * weights[0]).sum()
                 for w in weights[1:]:
                     squares = squares + (w * w).sum()
-                loss = loss + squares * (0.5 * self.alpha / len(output))
+                penalty = squares * (0.5 * self.alpha / len(output))
+                reported += penalty.item()
+                loss = loss + penalty
+            stopping.record(reported, len(output))
             return loss
 
+        scale = self._gradient_scale()
         stopping = SklearnStopping(self, validation, len(x), stop)
         fit(
             self.model_,
@@ -341,12 +353,19 @@ class SklearnStopping(Callback):
         self.estimator, self.validation, self.samples = estimator, validation, samples
         self.stop = stop
         self.best_state, self.converged = None, False
+        self.loss_sum, self.count = 0.0, 0
+
+    def record(self, loss: float, batch_size: int) -> None:
+        """One batch's loss as scikit-learn reports it (the epoch's is their mean)."""
+        self.loss_sum += loss * batch_size
+        self.count += batch_size
 
     def on_epoch_end(self, run, logs) -> None:
         e = self.estimator
         e.n_iter_ += 1
         e.t_ += self.samples
-        e.loss_ = float(logs["loss"])
+        e.loss_ = self.loss_sum / self.count
+        self.loss_sum, self.count = 0.0, 0
         e.loss_curve_.append(e.loss_)
         if e.verbose:
             print(f"Iteration {e.n_iter_}, loss = {e.loss_:.8f}")

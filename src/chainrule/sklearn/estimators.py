@@ -91,10 +91,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 class MLPRegressor(RegressorMixin, BaseMLP):
     """A multi-layer perceptron regressor: scikit-learn's ``MLPRegressor``, trained by chainrule.
 
-    Half the squared error (summed over the targets: with several targets ``loss_curve_`` is
-    that sum, where scikit-learn reports the mean but trains on the sum), identity output, one
-    output per target column. Fitted attributes as scikit-learn's, plus ``model_``, the
-    chainrule network.
+    Half the squared error, identity output, one output per target column. Fitted attributes
+    as scikit-learn's, plus ``model_``, the chainrule network.
 
     Example:
         >>> reg = MLPRegressor(hidden_layer_sizes=(64,), random_state=0).fit(X_train, y_train)
@@ -167,9 +165,12 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return (y[:, None] if y.ndim == 1 else y), (1 if y.ndim == 1 else y.shape[1])
 
     def _data_loss(self, output, target):
-        # half the squared error summed over the targets, averaged over the examples: the
-        # gradient scikit-learn trains with (its loss_curve_ reports the mean over targets)
-        return F.mse_loss(output, target) * (0.5 * self.n_outputs_)
+        return F.mse_loss(output, target) * 0.5
+
+    def _gradient_scale(self) -> float:
+        # scikit-learn reports the squared error averaged over the targets but trains on its
+        # gradient summed over them (k times larger for k targets; the same for one)
+        return float(self.n_outputs_)
 
     def partial_fit(self, X, y):
         """One epoch over (X, y), continuing from the current weights and optimizer state."""
