@@ -304,12 +304,12 @@ def find_pattern(graph: Graph, expression: Op, current: str) -> dict | None:
     """The match of ``expression`` whose input X is ``current`` (constants by name, the nodes
     in ``"nodes"``, the root last), or None. Only a match that nothing outside it reads in the
     middle counts: the nodes must form one layer."""
-    size, frontier, seen = expression.size(), [current], []
-    for _ in range(size):  # the nodes within reach of the input
-        frontier = [n for t in frontier for n in graph.readers[t] if n not in seen]
-        seen += frontier
-        frontier = [t for n in frontier for t in n.output]
-    for root in seen:
+    frontier, reach = [current], {}
+    for _ in range(expression.size()):  # the nodes within reach of the input
+        nodes = [n for t in frontier for n in graph.readers[t] if id(n) not in reach]
+        reach.update((id(n), n) for n in nodes)
+        frontier = [t for n in nodes for t in n.output]
+    for root in reach.values():
         found = {"nodes": []}
         if root.op_type == expression.op_type and match(
             graph, expression, root.output[0], current, found
