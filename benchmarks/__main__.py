@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import cnn, mlp, op_overhead
+from . import cnn, estimators, mlp, op_overhead
 from .common import (
     MALLOC_ENV,
     in_subprocess,
@@ -43,6 +43,11 @@ def parse_args():
     parser.add_argument("--steps", type=int, default=150, help="training steps per measurement")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, no time-to-98%%")
     parser.add_argument("--default-malloc", action="store_true")
+    parser.add_argument(
+        "--estimators",
+        action="store_true",
+        help="also compare chainrule.sklearn with scikit-learn's MLPs (benchmarks.estimators)",
+    )
     return parser.parse_args()
 
 
@@ -205,6 +210,9 @@ def main() -> None:
                 for fw, r in reach.items()
             )
         )
+    if args.estimators:
+        results["estimators"] = estimators.run(quick=args.quick, progress=lambda _: None)
+        table += ["", *estimators.table(results["estimators"])]
     table.append(f"\n(benchmark took {time.time() - started:.0f} s)")
     text = "\n".join(table)
     print(text)

@@ -29,6 +29,8 @@ ORDER = [
     "train",
     "models",
     "runs",
+    "onnx",
+    "sklearn",
     "lens",
     "cli",
     "__main__",

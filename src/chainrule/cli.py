@@ -17,6 +17,7 @@ from .backend import keep_freed_memory, set_num_threads
 from .data.idx import DataFileError
 from .io import ChainruleFileError
 from .lens import commands as lens_commands
+from .onnx import commands as onnx_commands
 from .train import NonFiniteError
 
 EXPECTED_ERRORS = (
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="architecture, size and results of a run")
     info.add_argument("run_dir")
     COMMANDS.update(lens_commands.add_commands(commands))
+    COMMANDS.update(onnx_commands.add_commands(commands))
     return parser
 
 
