@@ -14,14 +14,21 @@ settings.register_profile(
 settings.register_profile("thorough", max_examples=200, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MNIST_SUBSET = Path(__file__).resolve().parent / "data" / "mnist"
+FULL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
 @pytest.fixture
 def mnist_dir():
-    """The read-only MNIST copy beside the checkout (tests point the library at it)."""
-    if not (SHARED_MNIST / "train-images-idx3-ubyte.gz").exists():
-        pytest.fail(
-            f"MNIST not found at {SHARED_MNIST}: the shared data folder must sit beside the repo"
-        )
-    return SHARED_MNIST
+    """MNIST-format files committed with the tests: the first 1,000 training and 200 test
+    images of MNIST (see tests/data/mnist/README.md), so that a fresh clone has them."""
+    return MNIST_SUBSET
+
+
+@pytest.fixture
+def full_mnist_dir():
+    """The complete MNIST files beside the checkout (``../shared/data/mnist``), for the long
+    full-data runs only; they are skipped where that folder is absent (a fresh clone)."""
+    if not (FULL_MNIST / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"the full MNIST files are not at {FULL_MNIST} (only the slow runs need them)")
+    return FULL_MNIST

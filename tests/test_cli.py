@@ -100,7 +100,7 @@ def test_bad_input_ends_with_one_clear_line(default_run, tmp_path, capsys, monke
     (tmp_path / "unknown.toml").write_text("epoch = 3")
     one_line_error(capsys, ["train", "--config", str(tmp_path / "unknown.toml")], "unknown setting")
     one_line_error(capsys, ["train", "--out", str(default_run)], "--resume")
-    one_line_error(capsys, ["evaluate", str(tmp_path)], "no trained model")
+    one_line_error(capsys, ["evaluate", str(tmp_path)], "not a chainrule run folder")
     one_line_error(capsys, ["train", "--epochs", "0", "--out", str(tmp_path / "z")], "--epochs")
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--dataset", "imagenet"])
@@ -157,9 +157,10 @@ def test_one_vs_rest_and_mse_options(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.85
 
 
-def test_mnist_from_a_folder_learns_in_one_epoch(mnist_dir, tmp_path):
-    metrics = train_mnist(mnist_dir, tmp_path / "mnist", "--epochs 1 --hidden 64 --batch-size 128")
-    assert metrics["test_accuracy"] > 0.93
+def test_mnist_from_a_folder_learns(mnist_dir, tmp_path):
+    """The committed 1,000-image subset: 5 epochs reach about 89% on its 200 test images."""
+    metrics = train_mnist(mnist_dir, tmp_path / "mnist", "--epochs 5 --hidden 64")
+    assert metrics["test_accuracy"] > 0.85
 
 
 def run_cli(*args, **kwargs):
@@ -247,18 +248,20 @@ def train_mnist(mnist_dir, out, options: str) -> dict:
 
 
 @pytest.mark.slow
-def test_mnist_mlp_reaches_98_percent(mnist_dir, tmp_path):
-    metrics = train_mnist(mnist_dir, tmp_path / "mlp", "--epochs 12 --batch-size 128")
+def test_mnist_mlp_reaches_98_percent(full_mnist_dir, tmp_path):
+    metrics = train_mnist(full_mnist_dir, tmp_path / "mlp", "--epochs 12 --batch-size 128")
     assert metrics["test_accuracy"] >= 0.98
 
 
 @pytest.mark.slow
-def test_is_it_a_7_reaches_99_percent(mnist_dir, tmp_path):
-    metrics = train_mnist(mnist_dir, tmp_path / "seven", "--target 7 --epochs 5 --batch-size 128")
+def test_is_it_a_7_reaches_99_percent(full_mnist_dir, tmp_path):
+    metrics = train_mnist(
+        full_mnist_dir, tmp_path / "seven", "--target 7 --epochs 5 --batch-size 128"
+    )
     assert metrics["test_accuracy"] >= 0.99
 
 
 @pytest.mark.slow
-def test_lenet_reaches_99_percent(mnist_dir, tmp_path):
+def test_lenet_reaches_99_percent(full_mnist_dir, tmp_path):
     options = "--model cnn --epochs 12 --batch-size 128 --schedule cosine"
-    assert train_mnist(mnist_dir, tmp_path / "lenet", options)["test_accuracy"] >= 0.99
+    assert train_mnist(full_mnist_dir, tmp_path / "lenet", options)["test_accuracy"] >= 0.99

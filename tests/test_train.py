@@ -11,11 +11,10 @@ from chainrule.train import (
     Callback,
     CSVLogger,
     EarlyStopping,
-    LRScheduler,
+    LRSchedulerCallback,
     ModelCheckpoint,
     NonFiniteError,
     ProgressBar,
-    ReduceLROnPlateau,
     TerminateOnNaN,
     evaluate,
     fit,
@@ -151,7 +150,7 @@ def test_lr_scheduler_callback_with_a_schedule_or_a_function():
         train,
         epochs=3,
         progress=False,
-        callbacks=[LRScheduler(optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5))],
+        callbacks=[LRSchedulerCallback(optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5))],
     )
     assert history["lr"] == pytest.approx([0.1, 0.05, 0.025])
     history = fit(
@@ -161,7 +160,7 @@ def test_lr_scheduler_callback_with_a_schedule_or_a_function():
         train,
         epochs=3,
         progress=False,
-        callbacks=[LRScheduler(lambda epoch: 0.01 * (epoch + 1))],
+        callbacks=[LRSchedulerCallback(lambda epoch: 0.01 * (epoch + 1))],
     )
     assert history["lr"] == pytest.approx([0.01, 0.02, 0.03])
 
@@ -170,6 +169,7 @@ def test_reduce_lr_on_plateau_callback():
     x, y = np.zeros((8, 2), dtype=np.float32), np.zeros(8, dtype=np.int64)
     model = small_mlp(2, 4, 2)
     opt = optim.SGD(model.parameters(), lr=1e-6)  # the loss barely moves: a plateau
+    plateau = optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1)
     history = fit(
         model,
         nn.CrossEntropyLoss(),
@@ -177,7 +177,7 @@ def test_reduce_lr_on_plateau_callback():
         (x, y),
         epochs=6,
         progress=False,
-        callbacks=[ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1)],
+        callbacks=[LRSchedulerCallback(plateau, monitor="loss")],
     )
     assert history["lr"][:3] == [1e-6] * 3 and history["lr"][-1] == pytest.approx(2.5e-7)
 
@@ -259,7 +259,7 @@ def test_resuming_from_a_checkpoint_gives_the_same_weights(tmp_path, every):
         opt = optim.Adam(model.parameters(), lr=1e-2)
         callbacks = [
             ModelCheckpoint(path, every_n_batches=every),
-            LRScheduler(optim.lr_scheduler.StepLR(opt, 1, 0.7)),
+            LRSchedulerCallback(optim.lr_scheduler.StepLR(opt, 1, 0.7)),
             EarlyStopping(patience=100),
             *([crash] if crash else []),
         ]

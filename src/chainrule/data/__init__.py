@@ -12,6 +12,7 @@ from .datasets import (
     xor,
 )
 from .download import cache_dir
+from .files import DataError
 from .idx import DataFileError, read_idx
 from .loader import DataLoader, Dataset, TensorDataset
-from .transforms import Standardizer, one_hot, one_vs_rest, scale, train_val_split
+from .transforms import Standardizer, check_finite, one_hot, one_vs_rest, scale, train_val_split

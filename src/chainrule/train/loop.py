@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from .. import autograd, backend
 from ..backend import xp
 from ..data.loader import DataLoader
+from ..data.transforms import check_finite
 from ..nn.losses import BCELoss
 from ..tensor import Tensor
 from . import metrics as M
+from .callbacks import CallbackList, ProgressBar
 
 
 class History:
@@ -100,6 +102,109 @@ class Run:
     metrics: EpochMetrics | None = None
     callbacks: object = None
 
+    def state_dict(self, next_batch: int) -> dict:
+        """Everything needed to continue training exactly from ``next_batch`` of this epoch:
+        weights, optimizer, position, random state, history, callbacks."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "next_batch": next_batch,
+            "steps_per_epoch": self.steps_per_epoch,
+            "samples_per_epoch": self.samples_per_epoch,
+            "rng": backend.rng().bit_generator.state,
+            "history": self.history.rows,
+            "epoch_metrics": self.metrics.state_dict(),
+            "callbacks": self.callbacks.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> int:
+        """Load what :meth:`state_dict` saved; returns the batch to continue from.
+
+        Raises ValueError naming what does not fit this run (a model of other shapes, another
+        amount of data per epoch), before changing anything.
+        """
+        check_state_fits(
+            state,
+            self.model,
+            self.optimizer,
+            self.epochs,
+            self.steps_per_epoch,
+            self.samples_per_epoch,
+        )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        backend.rng().bit_generator.state = state["rng"]
+        self.history = History(state["history"])
+        self.epoch = int(state["epoch"])
+        self.metrics.load_state_dict(state["epoch_metrics"])
+        self.callbacks.load_state_dict(state["callbacks"])
+        next_batch = int(state["next_batch"])
+        if next_batch >= self.steps_per_epoch:  # saved at the end of an epoch
+            self.epoch, next_batch = self.epoch + 1, 0
+        return next_batch
+
+
+STATE_TYPES = {
+    "model": dict,
+    "optimizer": dict,
+    "epoch": int,
+    "next_batch": int,
+    "rng": dict,
+    "history": list,
+    "epoch_metrics": dict,
+    "callbacks": dict,
+}
+
+
+def check_state_fits(state, model, optimizer, epochs: int, steps_per_epoch: int, samples: int):
+    """Refuse a training state that is malformed or belongs to another model, optimizer or
+    amount of data (ValueError saying what differs)."""
+    if not isinstance(state, dict):
+        raise ValueError("the training state must be a dict")
+    for key, kind in STATE_TYPES.items():
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            raise ValueError(f"the training state's '{key}' is missing or not a {kind.__name__}")
+    if not 0 <= state["epoch"] <= epochs or not 0 <= state["next_batch"] <= steps_per_epoch:
+        raise ValueError(
+            f"the training state is at epoch {state['epoch']}, batch {state['next_batch']}, "
+            f"outside a run of {epochs} epochs of {steps_per_epoch} batches"
+        )
+    theirs = (
+        state.get("samples_per_epoch", samples),
+        state.get("steps_per_epoch", steps_per_epoch),
+    )
+    if theirs != (samples, steps_per_epoch):
+        raise ValueError(
+            f"the training state is from {theirs[0]} examples in {theirs[1]} batches per epoch; "
+            f"this run has {samples} in {steps_per_epoch} (other data or batch size)"
+        )
+    _same("architecture", "model", _shapes(model.state_dict()), _shapes(state["model"]))
+    groups = state["optimizer"].get("param_groups")
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise ValueError("the training state's optimizer has no parameter groups")
+    mine = [sorted(set(g) - {"params"}) for g in optimizer.state_dict()["param_groups"]]
+    _same("optimizer or schedule", "settings", mine, [sorted(set(g) - {"params"}) for g in groups])
+
+
+def _shapes(tensors: dict) -> dict:
+    return {k: as_shape(v) for k, v in tensors.items()} if isinstance(tensors, dict) else {}
+
+
+def _same(what: str, part: str, ours, theirs) -> None:
+    if ours == theirs:
+        return
+    if isinstance(ours, dict):
+        k = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))[0]
+        detail = f"'{k}' is {theirs.get(k, 'absent')} there, {ours.get(k, 'absent')} here"
+    else:
+        detail = f"{part} {theirs} there, {ours} here"
+    raise ValueError(f"the training state is from another {what}: {detail}")
+
+
+def as_shape(value) -> tuple:
+    return tuple(getattr(value, "shape", ()))
+
 
 def as_loader(data, batch_size, shuffle: bool = False, seed: int = 0) -> DataLoader:
     """A DataLoader from a DataLoader, a dataset, or a pair ``(x, y)`` of arrays."""
@@ -144,9 +249,13 @@ def fit(
     Returns:
         A :class:`History` of per-epoch training and validation loss and accuracy.
     """
-    from .callbacks import CallbackList, ProgressBar
-
     loader = as_loader(train_data, batch_size, shuffle, seed)
+    for i, array in enumerate(getattr(loader.dataset, "arrays", ())):
+        check_finite(array, "training data: " + ("inputs" if i == 0 else "targets"))
+    for i, array in enumerate(validation_data if isinstance(validation_data, tuple) else ()):
+        check_finite(
+            getattr(array, "data", array), "validation data: " + ("inputs", "targets")[i > 0]
+        )
     callbacks = list(callbacks)
     if progress and not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.insert(0, ProgressBar())
@@ -162,7 +271,7 @@ def fit(
         metrics=EpochMetrics(threshold_for(loss_fn), accuracy),
         callbacks=hooks,
     )
-    start_batch = restore(run, resume) if resume is not None else 0
+    start_batch = run.load_state_dict(resume) if resume is not None else 0
 
     hooks.on_train_begin(run)
     for epoch in range(run.epoch, epochs):
@@ -200,35 +309,6 @@ def fit(
         run.epoch = epochs
     hooks.on_train_end(run)
     return run.history
-
-
-def training_state(run: Run, next_batch: int) -> dict:
-    """Everything needed to continue training exactly: weights, optimizer, position, RNG, logs."""
-    return {
-        "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "epoch": run.epoch,
-        "next_batch": next_batch,
-        "rng": backend.rng().bit_generator.state,
-        "history": run.history.rows,
-        "epoch_metrics": run.metrics.state_dict(),
-        "callbacks": run.callbacks.state_dict(),
-    }
-
-
-def restore(run: Run, state: dict) -> int:
-    """Load a training state into the run; returns the batch to continue from."""
-    run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
-    backend.rng().bit_generator.state = state["rng"]
-    run.history = History(state["history"])
-    run.epoch = int(state["epoch"])
-    run.metrics.load_state_dict(state["epoch_metrics"])
-    run.callbacks.load_state_dict(state["callbacks"])
-    next_batch = int(state["next_batch"])
-    if next_batch >= run.steps_per_epoch:  # saved at the end of an epoch
-        run.epoch, next_batch = run.epoch + 1, 0
-    return next_batch
 
 
 @autograd.no_grad()
