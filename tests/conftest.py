@@ -32,3 +32,22 @@ def full_mnist_dir():
     if not (FULL_MNIST / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"the full MNIST files are not at {FULL_MNIST} (only the slow runs need them)")
     return FULL_MNIST
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    """A finished two-epoch run on the 8x8 digits (MLP 64-16-10), trained once per session;
+    tests that change it work on a copy (:func:`run_copy`)."""
+    from chainrule.cli import main
+
+    out = tmp_path_factory.mktemp("session-runs") / "small"
+    assert main(["train", "--epochs", "2", "--hidden", "16", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+@pytest.fixture
+def run_copy(small_run, tmp_path):
+    """A fresh copy of :func:`small_run` to damage."""
+    import shutil
+
+    return Path(shutil.copytree(small_run, tmp_path / "run"))

@@ -1,11 +1,8 @@
 """The chainrule command: the default run, its files, evaluate/predict/info, errors, resume."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -171,37 +168,6 @@ def run_cli(*args, **kwargs):
         timeout=300,
         **kwargs,
     )
-
-
-def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path):
-    options = ["train", "--epochs", "25", "--checkpoint-every", "10", "--dropout", "0.2", "--quiet"]
-    reference = run_cli(*options, "--out", str(tmp_path / "reference"))
-    assert reference.returncode == 0, reference.stderr
-
-    out = tmp_path / "killed"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chainrule", *options, "--out", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        history = out / "history.csv"
-        if history.exists() and len(history.read_text().splitlines()) >= 4:
-            break
-        time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert not (out / "metrics.json").exists(), "the run finished before it could be killed"
-    state = cr.io.load_checkpoint(out / "checkpoint.safetensors")  # still loadable
-    assert state["epoch"] >= 2
-
-    resumed = run_cli("train", "--out", str(out), "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    a, b = cr.load(tmp_path / "reference" / "model"), cr.load(out / "model")
-    for (name, p), q in zip(a.named_parameters(), b.parameters()):
-        np.testing.assert_array_equal(p.data, q.data, err_msg=name)
-    assert len((out / "history.csv").read_text().splitlines()) == 26
 
 
 def test_help_for_every_command():

@@ -37,8 +37,15 @@ def _batch_size(text: str):
         raise argparse.ArgumentTypeError(f"expected a number or 'full', got {text!r}") from None
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the problem and where to look, not the whole usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="chainrule",
         description="Train and inspect neural networks built on chainrule's NumPy engine.",
     )
@@ -139,6 +146,10 @@ def command_train(args) -> int:
         path = options.pop("config")
         in_file = read_toml(path)
         checked = runs.Config.from_dict(in_file, source=path)
+        try:
+            runs.check_choices(checked)
+        except runs.RunError as exc:
+            raise runs.RunError(f"--config {path}: {exc}") from None
         settings = {k: getattr(checked, k) for k in in_file}
     settings.update(options)
     if resume:

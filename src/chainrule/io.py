@@ -10,6 +10,8 @@
   safetensors file (arrays as tensors, the rest as JSON in its header) for exact resuming.
 * Every write is atomic: a temporary file in the same folder, fsync, rename. A reader sees the old
   file or the new one, never half of one, even if the process is killed.
+* Model and checkpoint files carry a SHA-256 of their content in their header, checked on load:
+  a flipped bit or a truncated copy is refused instead of giving silently wrong weights.
 * Loading checks the architecture against the weight file's header before allocating anything,
   reads only regular files of bounded size (never a FIFO or ``/dev/zero``), and refuses JSON that
   is nested absurdly deep or holds NaN/Infinity (not JSON, though Python's parser takes them).
@@ -17,6 +19,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -37,6 +40,7 @@ from .nn.module import Module, Sequential
 MAX_JSON_BYTES = 16 << 20
 MAX_JSON_DEPTH = 32  # our files nest a few levels; a checkpoint's optimizer state about six
 MAX_DIMENSION = 1 << 24
+DIGEST = "chainrule-sha256"  # header key: SHA-256 of the description and every tensor
 
 
 class ChainruleFileError(DataFileError):
@@ -94,8 +98,14 @@ def parse_json(text: str | bytes, source: str):
     def refuse_constant(name):
         raise ValueError(f"{name} is not a JSON number")
 
+    def finite_float(digits):
+        value = float(digits)
+        if not math.isfinite(value):  # 1e400 parses as inf
+            raise ValueError(f"{digits[:20]} is too large for a number")
+        return value
+
     try:
-        value = json.loads(text, parse_constant=refuse_constant)
+        value = json.loads(text, parse_constant=refuse_constant, parse_float=finite_float)
     except RecursionError:
         raise ChainruleFileError(f"{source}: JSON nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
@@ -284,7 +294,7 @@ def build(
     layers = arch.get("layers")
     if not isinstance(layers, list):
         raise ChainruleFileError(f"{source}: 'layers' must be a list")
-    specs = []
+    specs, expected_keys = [], set()
     for i, entry in enumerate(layers):
         where = f"{source}: layer {i}"
         if not isinstance(entry, dict) or entry.get("type") not in LAYERS:
@@ -297,6 +307,7 @@ def build(
             raise ChainruleFileError(
                 f"{where} ({entry['type']}): bad arguments {args} ({exc})"
             ) from None
+        expected_keys |= {f"{i}.{name}" for name in expected}
         if weight_shapes is not None:
             for name, shape in expected.items():
                 key = f"{i}.{name}"
@@ -306,6 +317,11 @@ def build(
                         f"{tuple(shape)}, the weight file has {weight_shapes.get(key, 'none')}"
                     )
         specs.append((spec, args))
+    unexpected = sorted(set(weight_shapes or ()) - expected_keys)
+    if unexpected:
+        raise ChainruleFileError(
+            f"{source}: the weight file has tensors no layer uses: {', '.join(unexpected[:5])}"
+        )
     try:
         return Sequential(*(spec.cls(**args) for spec, args in specs))
     except (TypeError, ValueError) as exc:
@@ -333,11 +349,32 @@ def read_header_metadata(path) -> dict:
     return _read_header(Path(path))[1]
 
 
-def _read_tensors(path: Path) -> dict:
+def _read_tensors(path: Path, described_by: str | None = None) -> dict:
+    """The tensors of a safetensors file; with ``described_by`` (the header text they were
+    saved with), checked against the header's SHA-256 when it has one."""
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ChainruleFileError(f"{path}: corrupt or truncated weight file ({exc})") from None
+    expected = _read_header(path)[1].get(DIGEST)
+    if described_by is not None and expected is not None:
+        if _digest(tensors, described_by) != expected:
+            raise ChainruleFileError(f"{path}: corrupt (its content does not match its SHA-256)")
+    return tensors
+
+
+def _digest(tensors: dict, text: str) -> str:
+    digest = hashlib.sha256(text.encode())
+    for key in sorted(tensors):
+        array = tensors[key]
+        digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(_contiguous(array).tobytes())
+    return digest.hexdigest()
+
+
+def _safetensors_bytes(tensors: dict, key: str, text: str) -> bytes:
+    """A safetensors file whose header holds ``text`` under ``key`` and the SHA-256 of both."""
+    return safetensors_bytes(tensors, metadata={key: text, DIGEST: _digest(tensors, text)})
 
 
 def _stem(path) -> Path:
@@ -354,9 +391,7 @@ def save(model: Sequential, path, metadata: dict | None = None) -> Path:
     description = {**architecture(model), "metadata": metadata or {}}
     tensors = {k: _contiguous(v) for k, v in model.state_dict().items()}
     weights = stem.with_suffix(".safetensors")
-    atomic_write(
-        weights, safetensors_bytes(tensors, metadata={"chainrule": json.dumps(description)})
-    )
+    atomic_write(weights, _safetensors_bytes(tensors, "chainrule", json.dumps(description)))
     write_json(stem.with_suffix(".json"), description)
     return weights
 
@@ -369,10 +404,10 @@ def load(path) -> Sequential:
     """
     stem = _stem(path)
     weights = stem.with_suffix(".safetensors")
-    shapes, _ = _read_header(weights)
+    shapes, header = _read_header(weights)
     description, source = _description(stem)
     model = build(description, shapes, source=source)
-    model.load_state_dict(_read_tensors(weights))
+    model.load_state_dict(_read_tensors(weights, header.get("chainrule")))
     return model
 
 
@@ -461,10 +496,8 @@ def save_checkpoint(path, state: dict) -> None:
     one safetensors file, atomically."""
     arrays: dict = {}
     skeleton = _split_arrays(state, "state", arrays)
-    atomic_write(
-        Path(path),
-        safetensors_bytes(arrays, metadata={"chainrule-checkpoint": json.dumps(skeleton)}),
-    )
+    text = json.dumps(skeleton)
+    atomic_write(Path(path), _safetensors_bytes(arrays, "chainrule-checkpoint", text))
 
 
 def load_checkpoint(path) -> dict:
@@ -474,7 +507,8 @@ def load_checkpoint(path) -> dict:
     if "chainrule-checkpoint" not in metadata:
         raise ChainruleFileError(f"{path}: not a chainrule checkpoint")
     skeleton = parse_json(metadata["chainrule-checkpoint"], str(path))
+    tensors = _read_tensors(path, metadata["chainrule-checkpoint"])
     try:
-        return _join_arrays(skeleton, _read_tensors(path))
+        return _join_arrays(skeleton, tensors)
     except ChainruleFileError as exc:
         raise ChainruleFileError(f"{path}: corrupt checkpoint ({exc})") from None

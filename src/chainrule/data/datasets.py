@@ -112,7 +112,7 @@ def _verify_download(path: Path, sha256: str) -> None:
 
 def _find(folder: Path, stem: str) -> Path | None:
     for candidate in (folder / (stem + ".gz"), folder / stem):
-        if candidate.is_file():
+        if candidate.exists():  # not is_file: read_idx names a FIFO or a folder for what it is
             return candidate
     return None
 

@@ -106,6 +106,8 @@ def _fetch(url: str, out, timeout: float, give_up_at: float, max_bytes: int) -> 
             # read1: return what has arrived, so a slow drip still lets us watch the clock
             block = response.read1(1 << 16)
             if not block:
+                if declared.isdigit() and total != int(declared):
+                    raise _Refused(f"sent {total:,} of the {int(declared):,} bytes it announced")
                 return digest.hexdigest()
             total += len(block)
             if total > max_bytes:

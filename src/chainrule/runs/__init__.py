@@ -33,6 +33,7 @@ from .recipe import (
     build_model,
     build_optimizer,
     build_schedule,
+    check_choices,
     load_raw,
     prepare,
 )

@@ -288,7 +288,27 @@ class LRSchedulerCallback(Callback):
 
     def load_state_dict(self, state):
         if state and hasattr(self.scheduler, "load_state_dict"):
+            check_like(self.scheduler.state_dict(), state, type(self.scheduler).__name__)
             self.scheduler.load_state_dict(state)
+
+
+def check_like(ours, theirs, what: str) -> None:
+    """Refuse a saved state whose keys or value types differ from ``ours`` (ValueError): a
+    resumed scheduler must get numbers where it keeps numbers, lists of the same length..."""
+
+    def kind(value):
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            return type(value).__name__
+        if isinstance(value, (int, float)):
+            return "number"
+        if isinstance(value, (list, tuple)):
+            return ("list", tuple(kind(v) for v in value))
+        if isinstance(value, dict):
+            return ("dict", tuple(sorted((str(k), kind(v)) for k, v in value.items())))
+        return type(value).__name__
+
+    if not isinstance(theirs, dict) or kind(ours) != kind(theirs):
+        raise ValueError(f"the saved state of {what} does not fit it")
 
 
 class DivergenceError(FloatingPointError):
@@ -340,7 +360,10 @@ class TerminateOnNaN(Callback):
         return {"first_loss": self.first_loss}
 
     def load_state_dict(self, state):
-        self.first_loss = state.get("first_loss", self.first_loss)
+        first = state.get("first_loss", self.first_loss)
+        if first is not None and (isinstance(first, bool) or not isinstance(first, (int, float))):
+            raise ValueError(f"the saved state of TerminateOnNaN has first_loss {first!r}")
+        self.first_loss = first
 
 
 class CSVLogger(Callback):

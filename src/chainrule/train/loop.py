@@ -19,6 +19,10 @@ from . import metrics as M
 from .callbacks import CallbackList, ProgressBar
 
 
+class ResumeError(ValueError):
+    """A saved training state that does not fit the run it should continue."""
+
+
 class History:
     """Per-epoch logs: ``history["loss"]``, ``history["val_accuracy"]``, ..."""
 
@@ -121,8 +125,9 @@ class Run:
     def load_state_dict(self, state: dict) -> int:
         """Load what :meth:`state_dict` saved; returns the batch to continue from.
 
-        Raises ValueError naming what does not fit this run (a model of other shapes, another
-        amount of data per epoch), before changing anything.
+        Raises ResumeError naming what does not fit this run (a model of other shapes, another
+        amount of data per epoch, a malformed part), checked before anything is changed where
+        it can be.
         """
         check_state_fits(
             state,
@@ -132,13 +137,16 @@ class Run:
             self.steps_per_epoch,
             self.samples_per_epoch,
         )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        backend.rng().bit_generator.state = state["rng"]
+        try:  # the state comes from a file: whatever still does not fit is its fault
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            backend.rng().bit_generator.state = state["rng"]
+            self.callbacks.load_state_dict(state["callbacks"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ResumeError(f"the training state does not fit this run ({exc})") from None
         self.history = History(state["history"])
         self.epoch = int(state["epoch"])
         self.metrics.load_state_dict(state["epoch_metrics"])
-        self.callbacks.load_state_dict(state["callbacks"])
         next_batch = int(state["next_batch"])
         if next_batch >= self.steps_per_epoch:  # saved at the end of an epoch
             self.epoch, next_batch = self.epoch + 1, 0
@@ -159,14 +167,14 @@ STATE_TYPES = {
 
 def check_state_fits(state, model, optimizer, epochs: int, steps_per_epoch: int, samples: int):
     """Refuse a training state that is malformed or belongs to another model, optimizer or
-    amount of data (ValueError saying what differs)."""
+    amount of data (ResumeError saying what differs)."""
     if not isinstance(state, dict):
-        raise ValueError("the training state must be a dict")
+        raise ResumeError("the training state must be a dict")
     for key, kind in STATE_TYPES.items():
         if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
-            raise ValueError(f"the training state's '{key}' is missing or not a {kind.__name__}")
+            raise ResumeError(f"the training state's '{key}' is missing or not a {kind.__name__}")
     if not 0 <= state["epoch"] <= epochs or not 0 <= state["next_batch"] <= steps_per_epoch:
-        raise ValueError(
+        raise ResumeError(
             f"the training state is at epoch {state['epoch']}, batch {state['next_batch']}, "
             f"outside a run of {epochs} epochs of {steps_per_epoch} batches"
         )
@@ -175,16 +183,58 @@ def check_state_fits(state, model, optimizer, epochs: int, steps_per_epoch: int,
         state.get("steps_per_epoch", steps_per_epoch),
     )
     if theirs != (samples, steps_per_epoch):
-        raise ValueError(
+        raise ResumeError(
             f"the training state is from {theirs[0]} examples in {theirs[1]} batches per epoch; "
             f"this run has {samples} in {steps_per_epoch} (other data or batch size)"
         )
     _same("architecture", "model", _shapes(model.state_dict()), _shapes(state["model"]))
     groups = state["optimizer"].get("param_groups")
     if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
-        raise ValueError("the training state's optimizer has no parameter groups")
+        raise ResumeError("the training state's optimizer has no parameter groups")
     mine = [sorted(set(g) - {"params"}) for g in optimizer.state_dict()["param_groups"]]
     _same("optimizer or schedule", "settings", mine, [sorted(set(g) - {"params"}) for g in groups])
+    _check_optimizer_state(state["optimizer"].get("state"), optimizer)
+    _check_records(state)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_optimizer_state(saved, optimizer) -> None:
+    """Every saved per-parameter array must have its parameter's shape."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if not isinstance(saved, dict):
+        raise ResumeError("the training state's optimizer state is not a dict")
+    for index, entry in saved.items():
+        if not (str(index).isdigit() and int(index) < len(params) and isinstance(entry, dict)):
+            raise ResumeError(f"the training state's optimizer has state for parameter {index!r}")
+        shape = tuple(params[int(index)].shape)
+        for key, value in entry.items():
+            ok = as_shape(value) == shape if hasattr(value, "shape") else _is_number(value)
+            if not ok:
+                raise ResumeError(
+                    f"the training state's optimizer '{key}' of parameter {index} is "
+                    f"{as_shape(value) or value!r}, the parameter is {shape}"
+                )
+
+
+def _check_records(state: dict) -> None:
+    """History rows, epoch sums and callback states: plain numbers where numbers belong."""
+    for row in state["history"]:
+        if not isinstance(row, dict) or not all(v is None or _is_number(v) for v in row.values()):
+            raise ResumeError("the training state's history holds a row that is not numbers")
+    sums = state["epoch_metrics"]
+    if not all(_is_number(sums.get(k)) for k in ("loss_sum", "correct", "count")):
+        raise ResumeError("the training state's epoch metrics are not numbers")
+    if not all(isinstance(v, dict) for v in state["callbacks"].values()):
+        raise ResumeError("the training state's callback states are not dicts")
+    rng = state["rng"]
+    if (
+        not isinstance(rng.get("state"), dict)
+        or rng.get("bit_generator") != (backend.rng().bit_generator.state["bit_generator"])
+    ):
+        raise ResumeError("the training state's random state is not one this generator can take")
 
 
 def _shapes(tensors: dict) -> dict:
@@ -199,7 +249,7 @@ def _same(what: str, part: str, ours, theirs) -> None:
         detail = f"'{k}' is {theirs.get(k, 'absent')} there, {ours.get(k, 'absent')} here"
     else:
         detail = f"{part} {theirs} there, {ours} here"
-    raise ValueError(f"the training state is from another {what}: {detail}")
+    raise ResumeError(f"the training state is from another {what}: {detail}")
 
 
 def as_shape(value) -> tuple:
