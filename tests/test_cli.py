@@ -231,3 +231,22 @@ def test_is_it_a_7_reaches_99_percent(full_mnist_dir, tmp_path):
 def test_lenet_reaches_99_percent(full_mnist_dir, tmp_path):
     options = "--model cnn --epochs 12 --batch-size 128 --schedule cosine"
     assert train_mnist(full_mnist_dir, tmp_path / "lenet", options)["test_accuracy"] >= 0.99
+
+
+def test_an_unexpected_exception_shows_as_a_bug(small_run, capsys, monkeypatch):
+    """Only anticipated errors become one line; a KeyError inside chainrule is a bug: its
+    traceback, a request to report it, and exit status 70, never a tidy 'error' line."""
+
+    def broken(*args, **kwargs):
+        return {}["accuracy"]
+
+    monkeypatch.setattr(cr.runs, "evaluate_run", broken)
+    assert main(["evaluate", str(small_run)]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "KeyError: 'accuracy'" in err
+    assert "this is a bug in chainrule" in err and "chainrule: error:" not in err
+
+
+def test_traceback_flag_shows_an_anticipated_error_in_full(tmp_path):
+    with pytest.raises(cr.runs.RunError, match="not a chainrule run folder"):
+        main(["--traceback", "evaluate", str(tmp_path)])

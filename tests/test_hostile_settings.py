@@ -193,7 +193,9 @@ def test_a_bad_toml_setting_is_refused_naming_it_and_the_file(case, tmp_path, ca
     assert not out.exists()
 
 
-@pytest.mark.parametrize("make", [fifo, dev_zero], ids=["toml-settings: a FIFO", "/dev/zero"])
+@pytest.mark.parametrize(
+    "make", [fifo, dev_zero], ids=["toml-settings: a FIFO", "toml-settings: /dev/zero"]
+)
 def test_a_toml_file_that_never_ends_is_refused(make, tmp_path, capsys):
     path = make(tmp_path / "settings.toml")
     refused(capsys, ["train", "--config", path, "--quiet"], "not a regular file", seconds=5)

@@ -38,6 +38,15 @@ def test_files_chainrule_did_not_write_are_never_replaced(tmp_path, capsys):
         assert (out / name).read_text() == text and os.listdir(out) == [name]
 
 
+def test_a_fifo_in_a_run_folder_is_not_waited_on(run_copy, capsys):
+    from hostile import fifo
+
+    (run_copy / "history.csv").unlink()
+    fifo(run_copy / "history.csv")
+    refused(capsys, ["train", "--out", run_copy, "--overwrite", *TINY], "history.csv", seconds=10)
+    refused(capsys, ["train", "--out", run_copy, "--resume", "--quiet"], "history.csv", seconds=10)
+
+
 def test_temporaries_of_killed_writes_are_removed_and_nothing_else(run_copy, capsys):
     stale = [run_copy / ".model.safetensors.k2j4h5g6.tmp", run_copy / ".history.csv.abcdefgh.tmp"]
     for path in stale:

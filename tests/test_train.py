@@ -310,3 +310,21 @@ def test_metrics_agree_with_scikit_learn():
     np.testing.assert_allclose(precision, precision_score(labels, predicted, average=None))
     np.testing.assert_allclose(recall, recall_score(labels, predicted, average=None))
     assert metrics.accuracy(np.array([[2.0], [-1.0]]), np.array([[1.0], [1.0]])) == 0.5
+
+
+def test_one_name_per_thing_and_no_import_cycle():
+    """The schedules keep PyTorch's names (optim.lr_scheduler); the callback that steps them
+    during fit has its own; callbacks.py does not import the loop that imports it."""
+    import ast
+    import pathlib
+
+    from chainrule import train
+
+    assert not hasattr(train, "LRScheduler") and not hasattr(train, "ReduceLROnPlateau")
+    source = pathlib.Path(train.__file__).parent / "callbacks.py"
+    imported = [
+        node.module
+        for node in ast.walk(ast.parse(source.read_text()))
+        if isinstance(node, ast.ImportFrom)
+    ]
+    assert "loop" not in imported and not any(m and m.endswith(".loop") for m in imported)

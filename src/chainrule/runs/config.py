@@ -93,8 +93,10 @@ def _range(low=None, high=None, low_open=False, high_open=False):
 
 
 def _integer(low, high=None):
-    return "int", _range(low, high), f"a whole number >= {low}" + (
-        f" and <= {high}" if high is not None else ""
+    return (
+        "int",
+        _range(low, high),
+        f"a whole number >= {low}" + (f" and <= {high}" if high is not None else ""),
     )
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from .. import io, models
 from ..backend import xp
-from ..data.files import DataFileError, remove_stale_temporaries
-from ..tensor import as_array
 from ..data import Standardizer
+from ..data.files import DataFileError, open_regular, remove_stale_temporaries
+from ..tensor import as_array
 from ..train import evaluate
 from .config import Config, RunError
 from .recipe import build_loss, check_choices, prepare
@@ -57,7 +57,7 @@ def _is_ours(path: Path) -> bool:
             marker = "chainrule" if path.name == MODEL else "chainrule-checkpoint"
             return marker in io.read_header_metadata(path)
         if path.name == HISTORY:
-            with open(path, "rb") as f:
+            with open_regular(path) as f:
                 return f.read(6) == b"epoch,"
     except (DataFileError, RunError, OSError):
         return False
@@ -132,7 +132,9 @@ def saved_config(run_dir) -> Config:
         raise RunError(f"{run_dir}: no such folder")
     if not path.exists():
         raise RunError(f"{run_dir}: no {CONFIG}, not a chainrule run folder")
-    return dataclasses.replace(Config.from_dict(io.read_json(path), source=str(path)), download=False)
+    return dataclasses.replace(
+        Config.from_dict(io.read_json(path), source=str(path)), download=False
+    )
 
 
 def load_run(run_dir) -> tuple:
@@ -154,13 +156,17 @@ def load_run(run_dir) -> tuple:
     where = f"{run_dir / MODEL}"
     preprocessing = metadata.get("preprocessing")
     if not isinstance(preprocessing, dict):
-        raise RunError(f"{where}: no preprocessing recorded; not a model trained by chainrule train")
+        raise RunError(
+            f"{where}: no preprocessing recorded; not a model trained by chainrule train"
+        )
     shape = preprocessing.get("input_shape")
     if not (isinstance(shape, list) and shape and all(_positive_int(n) for n in shape)):
         raise RunError(f"{where}: preprocessing input_shape {shape!r:.60} is not a list of sizes")
     pixel_max = preprocessing.get("pixel_max")
     if pixel_max is not None and not (_real(pixel_max) and pixel_max > 0):
-        raise RunError(f"{where}: preprocessing pixel_max {pixel_max!r:.60} is not a positive number")
+        raise RunError(
+            f"{where}: preprocessing pixel_max {pixel_max!r:.60} is not a positive number"
+        )
     try:
         Standardizer.from_dict(preprocessing)
     except ValueError as exc:

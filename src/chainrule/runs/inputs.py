@@ -62,9 +62,7 @@ def _read_npy(path: Path, expected: tuple):
     if mapped.dtype.kind not in "biuf":
         raise RunError(f"{path}: holds {mapped.dtype} values; the model needs numbers")
     if mapped.shape != expected:
-        raise RunError(
-            f"{path}: has shape {mapped.shape}, but the model expects {expected} inputs"
-        )
+        raise RunError(f"{path}: has shape {mapped.shape}, but the model expects {expected} inputs")
     return xp.array(mapped, dtype=xp.float64)
 
 

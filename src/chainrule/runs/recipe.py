@@ -173,7 +173,9 @@ def build_schedule(config: Config, optimizer, steps_per_epoch: int) -> list:
         step = s.StepLR(optimizer, step_size=max(1, config.epochs // 3), gamma=0.1)
         return [LRSchedulerCallback(step)]
     top = optimizer.param_groups[0]["lr"] * 10
-    cycle = s.OneCycleLR(optimizer, max_lr=top, epochs=config.epochs, steps_per_epoch=steps_per_epoch)
+    cycle = s.OneCycleLR(
+        optimizer, max_lr=top, epochs=config.epochs, steps_per_epoch=steps_per_epoch
+    )
     return [LRSchedulerCallback(cycle, per="batch")]
 
 

@@ -82,7 +82,9 @@ def train(config: Config, resume: bool = False, progress: bool = True, overwrite
                 state, model, optimizer, config.epochs, len(loader), len(prepared.train[0])
             )
         except ResumeError as exc:
-            raise RunError(f"--resume: {out / folder.CHECKPOINT}: {exc}; {_start_afresh(out)}") from None
+            raise RunError(
+                f"--resume: {out / folder.CHECKPOINT}: {exc}; {_start_afresh(out)}"
+            ) from None
     if not resume:
         folder.claim(out, overwrite)
     io.write_json(out / folder.CONFIG, config.to_dict())
@@ -103,18 +105,20 @@ def train(config: Config, resume: bool = False, progress: bool = True, overwrite
         # overflow on the way to a divergence is reported by TerminateOnNaN, not as warnings
         with ignore_float_errors():
             history = fit(
-            model,
-            loss_fn,
-            optimizer,
-            loader,
-            epochs=config.epochs,
-            validation_data=prepared.val,
-            callbacks=callbacks,
-            progress=progress,
-            resume=state,
-        )
+                model,
+                loss_fn,
+                optimizer,
+                loader,
+                epochs=config.epochs,
+                validation_data=prepared.val,
+                callbacks=callbacks,
+                progress=progress,
+                resume=state,
+            )
     except ResumeError as exc:
-        raise RunError(f"--resume: {out / folder.CHECKPOINT}: {exc}; {_start_afresh(out)}") from None
+        raise RunError(
+            f"--resume: {out / folder.CHECKPOINT}: {exc}; {_start_afresh(out)}"
+        ) from None
     train_seconds = time.perf_counter() - started
     io.save(model, out / "model", metadata=metadata)
     footprint = models.footprint_of_model(model, prepared.input_shape)
@@ -152,7 +156,8 @@ def check_resume(config: Config, state: dict, out: Path) -> None:
     differ = [
         f.name
         for f in dataclasses.fields(Config)
-        if f.name not in MAY_CHANGE_ON_RESUME and getattr(config, f.name) != getattr(trained, f.name)
+        if f.name not in MAY_CHANGE_ON_RESUME
+        and getattr(config, f.name) != getattr(trained, f.name)
     ]
     if differ:
         said = ", ".join(f"{n} = {_show(getattr(config, n))}" for n in differ)
