@@ -98,8 +98,10 @@ def test_truncated_and_corrupt_files_get_clear_errors(tmp_path):
     with pytest.raises(io.ChainruleFileError, match="not found"):
         cr.load(tmp_path / "missing")
     cr.save(model_with_state(), tmp_path / "m")
-    (tmp_path / "m.json").write_text("{not json")
-    with pytest.raises(io.ChainruleFileError, match="not valid JSON"):
+    (tmp_path / "m.json").write_text("{not json")  # a stale or damaged readable copy: ignored
+    assert isinstance(cr.load(tmp_path / "m"), nn.Sequential)
+    save_file({"0.weight": np.zeros((2, 2), np.float32)}, str(tmp_path / "m.safetensors"))
+    with pytest.raises(io.ChainruleFileError, match="not valid JSON"):  # no header: the JSON counts
         cr.load(tmp_path / "m")
 
 

@@ -237,7 +237,7 @@ def test_the_cli_export_options_and_errors(trained_run, tmp_path, capsys):
     assert main(["export", str(tmp_path / "missing")]) == 2
     assert "no such run folder" in capsys.readouterr().err
     assert main(["export", str(tmp_path)]) == 2  # a folder without a model
-    assert "no trained model" in capsys.readouterr().err
+    assert "not a chainrule run folder" in capsys.readouterr().err
 
 
 # -- reading files from elsewhere ------------------------------------------------------------------

@@ -1,34 +1,32 @@
 """The ``chainrule`` command: train, evaluate, predict, info.
 
-Bad input ends with one line ``chainrule: error: ...`` and exit status 2, never a traceback
-(``--traceback`` shows it for debugging).
+Errors we anticipate (bad settings, bad or missing files and data, a diverging run, a missing
+optional dependency) end with one line ``chainrule: error: ...`` and exit status 2, as argparse's
+own errors do (``--traceback`` shows the traceback for debugging). Anything else is a bug in
+chainrule: it shows its traceback, asks to be reported, and exits with status 70 (EX_SOFTWARE).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
+import traceback
 from pathlib import Path
 
-from . import runs
+from . import io, runs
 from .backend import keep_freed_memory, set_num_threads
-from .data.idx import DataFileError
-from .io import ChainruleFileError
+from .data.files import DataError, read_capped
 from .lens import commands as lens_commands
 from .onnx import commands as onnx_commands
-from .train import NonFiniteError
+from .train import DivergenceError
 
-EXPECTED_ERRORS = (
-    runs.RunError,
-    ChainruleFileError,
-    DataFileError,
-    FileNotFoundError,
-    NotADirectoryError,
-    ImportError,
-    NonFiniteError,
-)
+# Errors of the user's request, files, data or environment: one line, exit 2. DataError covers
+# every file chainrule reads (data, models, checkpoints, settings); OSError the file system
+# (permissions, a full disk); ImportError a missing optional dependency.
+EXPECTED_ERRORS = (runs.RunError, DataError, DivergenceError, OSError, ImportError, MemoryError)
+BUG_EXIT_STATUS = 70  # EX_SOFTWARE
+MAX_TOML_BYTES = 1 << 20
 
 
 def _batch_size(text: str):
@@ -40,8 +38,15 @@ def _batch_size(text: str):
         raise argparse.ArgumentTypeError(f"expected a number or 'full', got {text!r}") from None
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the problem and where to look, not the whole usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="chainrule",
         description="Train and inspect neural networks built on chainrule's NumPy engine.",
     )
@@ -62,9 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="mlp (default), cnn (LeNet-5), or a spec such as "
         "conv8k3,pool2,fc64 (see chainrule.models)",
     )
-    train.add_argument(
-        "--hidden", type=runs.parse_sizes, help="hidden layer sizes (default: 256,128)"
-    )
+    train.add_argument("--hidden", help="hidden layer sizes (default: 256,128)")
     train.add_argument("--activation", help="relu, leaky_relu, sigmoid, tanh, gelu, softplus")
     train.add_argument("--dropout", type=float, help="dropout after each hidden layer")
     train.add_argument("--loss", choices=runs.LOSSES, help="default: cross-entropy")
@@ -83,8 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run folder (default: runs/<timestamp>)")
     train.add_argument("--config", help="a TOML file of settings (options given here win)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier run in --out (only chainrule's own files are deleted)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress output")
-    train.add_argument("--threads", type=int, help="BLAS threads (default: all cores)")
+    train.add_argument(
+        "--threads", type=runs.positive_int, help="BLAS threads (default: all cores)"
+    )
 
     evaluate = commands.add_parser("evaluate", help="test loss and accuracy of a trained run")
     evaluate.add_argument("run_dir")
@@ -94,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="classify images (PNG/JPEG) or .npy arrays")
     predict.add_argument("run_dir")
     predict.add_argument("inputs", nargs="+", metavar="IMAGE")
-    predict.add_argument("--top", type=int, default=3, help="how many classes to show")
+    predict.add_argument(
+        "--top", type=runs.positive_int, default=3, help="how many classes to show"
+    )
 
     info = commands.add_parser("info", help="architecture, size and results of a run")
     info.add_argument("run_dir")
@@ -104,15 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def read_toml(path: str) -> dict:
+    """The settings in a TOML file (a regular file of at most 1 MiB)."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise runs.RunError(f"--config {path}: no such file") from None
+        text = read_capped(path, MAX_TOML_BYTES, "settings file").decode()
+        return tomllib.loads(text)
+    except DataError as exc:
+        raise runs.RunError(f"--config {exc}") from None
+    except UnicodeDecodeError:
+        raise runs.RunError(f"--config {path}: not a text file (not UTF-8)") from None
+    except RecursionError:
+        raise runs.RunError(f"--config {path}: nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         raise runs.RunError(f"--config {path}: not valid TOML ({exc})") from None
 
@@ -120,10 +137,22 @@ def read_toml(path: str) -> dict:
 def command_train(args) -> int:
     options = {k: v for k, v in vars(args).items() if k not in ("command", "traceback")}
     resume, quiet = options.pop("resume", False), options.pop("quiet", False)
+    overwrite = options.pop("overwrite", False)
+    if resume and overwrite:
+        raise runs.RunError("--resume continues a run, --overwrite replaces it: choose one")
     if "threads" in options:
         set_num_threads(options.pop("threads"))
     keep_freed_memory()
-    settings = read_toml(options.pop("config")) if "config" in options else {}
+    settings = {}
+    if "config" in options:
+        path = options.pop("config")
+        in_file = read_toml(path)
+        checked = runs.Config.from_dict(in_file, source=path)
+        try:
+            runs.check_choices(checked)
+        except runs.RunError as exc:
+            raise runs.RunError(f"--config {path}: {exc}") from None
+        settings = {k: getattr(checked, k) for k in in_file}
     settings.update(options)
     if resume:
         if "out" not in settings:
@@ -134,10 +163,13 @@ def command_train(args) -> int:
                 f"--resume continues a run as it was; only --epochs may change "
                 f"(got {', '.join(sorted(changed))})"
             )
-        config = dataclasses.replace(runs.saved_config(settings["out"]), **settings)
+        given = runs.Config.from_dict(settings)
+        config = dataclasses.replace(
+            runs.saved_config(settings["out"]), **{k: getattr(given, k) for k in settings}
+        )
     else:
         config = runs.Config.from_dict(settings)
-    metrics = runs.train(config, resume=resume, progress=not quiet)
+    metrics = runs.train(config, resume=resume, progress=not quiet, overwrite=overwrite)
     print(
         f"test accuracy {metrics['test_accuracy']:.4f}  test loss {metrics['test_loss']:.4f}  "
         f"({metrics['epochs']} epochs, {metrics['train_seconds']:.1f} s)  ->  {metrics['out']}"
@@ -170,7 +202,13 @@ def command_info(args) -> int:
     )
     metrics_path = Path(args.run_dir) / "metrics.json"
     if metrics_path.exists():
-        print(json.dumps(json.loads(metrics_path.read_text()), indent=2))
+        for key, value in io.read_json(metrics_path).items():
+            print(f"  {key}: {value}")
+    else:
+        print(
+            f"unfinished: no metrics yet (the model is from the last finished epoch); "
+            f"continue with: chainrule train --out {args.run_dir} --resume"
+        )
     return 0
 
 
@@ -190,12 +228,27 @@ def main(argv=None) -> int:
         return 0
     try:
         return COMMANDS[args.command](args)
-    except EXPECTED_ERRORS + (ValueError, KeyError, TypeError, OSError) as exc:
-        if getattr(args, "traceback", False):
+    except EXPECTED_ERRORS as exc:
+        if args.traceback:
             raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"chainrule: error: {message}", file=sys.stderr)
+        print(f"chainrule: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return 130
+    except Exception:
+        traceback.print_exc()
+        print(
+            "chainrule: internal error: this is a bug in chainrule, not in your input; please "
+            "report it with the command you ran and the traceback above",
+            file=sys.stderr,
+        )
+        return BUG_EXIT_STATUS
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "not enough memory; try a smaller --batch-size or a smaller model"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return " ".join(str(exc).split())

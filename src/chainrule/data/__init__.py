@@ -21,6 +21,7 @@ from .datasets import (
     xor,
 )
 from .download import cache_dir
+from .files import DataError
 from .idx import DataFileError, read_idx
 from .loader import DataLoader, WorkerInfo, get_worker_info
 from .sampler import (
@@ -31,4 +32,4 @@ from .sampler import (
     SubsetRandomSampler,
     WeightedRandomSampler,
 )
-from .transforms import Standardizer, one_hot, one_vs_rest, scale, train_val_split
+from .transforms import Standardizer, check_finite, one_hot, one_vs_rest, scale, train_val_split

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..backend import new_rng, xp
-from .download import cache_dir, download_file
+from .download import cache_dir, download_file, sha256_of
 from .idx import DataFileError, read_idx
 
 IDX_FILES = {
@@ -78,6 +78,8 @@ def _load_idx_set(name: str, root, download: bool, mirrors):
                 f"{name}: {stem}.gz (or {stem}) not found in {folder}. Put the four {name} IDX "
                 f"files there, or pass download=True (CLI: --download) to fetch them."
             )
+        if (root is None or download) and path.name in source["sha256"]:
+            _verify_download(path, source["sha256"][path.name])
         arrays[key] = read_idx(path)
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
@@ -86,17 +88,31 @@ def _load_idx_set(name: str, root, download: bool, mirrors):
                 f"{name} in {folder}: {split} images {images.shape} and labels {labels.shape} "
                 "do not match"
             )
-        if labels.max() > 9:
+        if labels.size and labels.max() > 9:
             raise DataFileError(f"{name} in {folder}: {split} labels outside 0..9")
+    if arrays["train_images"].shape[1:] != arrays["test_images"].shape[1:]:
+        raise DataFileError(
+            f"{name} in {folder}: test images are {arrays['test_images'].shape[1:]}, training "
+            f"images {arrays['train_images'].shape[1:]}; both must be the same size"
+        )
     return (
         (arrays["train_images"], arrays["train_labels"]),
         (arrays["test_images"], arrays["test_labels"]),
     )
 
 
+def _verify_download(path: Path, sha256: str) -> None:
+    """A downloaded file is checked every time it is used, not only when it arrived."""
+    if sha256_of(path) != sha256:
+        raise DataFileError(
+            f"{path}: not the file that was downloaded (SHA-256 mismatch: corrupt or replaced); "
+            "delete it and run again with --download to fetch it afresh"
+        )
+
+
 def _find(folder: Path, stem: str) -> Path | None:
     for candidate in (folder / (stem + ".gz"), folder / stem):
-        if candidate.is_file():
+        if candidate.exists():  # not is_file: read_idx names a FIFO or a folder for what it is
             return candidate
     return None
 

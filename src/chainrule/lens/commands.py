@@ -53,7 +53,9 @@ def add_commands(commands) -> dict:
     which = explain.add_subparsers(dest="view", metavar="VIEW", required=True)
     fwd = which.add_parser("forward", help="weighted sums, activations, prediction for one input")
     fwd.add_argument("run_dir", nargs="?", help="a trained run (default: a tiny 2-3-2 network)")
-    fwd.add_argument("--index", type=int, default=0, help="which test example (with RUN_DIR)")
+    fwd.add_argument(
+        "--index", type=runs.non_negative_int, default=0, help="which test example (with RUN_DIR)"
+    )
     fwd.add_argument("--out", default="forward.png")
     bwd = which.add_parser("backward", help="the chain rule, node by node (tiny network)")
     bwd.add_argument("--out", default="backward.png")
@@ -65,16 +67,16 @@ def add_commands(commands) -> dict:
     p.add_argument("--cost", choices=list(descent.COSTS), default="parabola")
     p.add_argument(
         "--lr",
-        type=lambda s: [float(v) for v in s.split(",")],
+        type=lambda s: [runs.positive_float(v) for v in s.split(",")],
         help="three learning rates, e.g. 0.05,0.3,1.02",
     )
-    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--steps", type=runs.positive_int, default=12)
     p.add_argument("--out", default="descent.png")
     p.add_argument("--gif", help="also write an animation")
     add_fit_line_parser(views)
     p = views.add_parser("race", help="optimizers racing on a 2-D surface")
     p.add_argument("--surface", choices=list(race.SURFACES), default="rosenbrock")
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--steps", type=runs.positive_int, default=300)
     p.add_argument("--out", default="race.png")
     p.add_argument("--gif")
     p = views.add_parser("curves", help="learning curves of a run")
@@ -82,17 +84,17 @@ def add_commands(commands) -> dict:
     p.add_argument("--out", default="curves.png")
     p = views.add_parser("boundary", help="decision boundary of a 2-D data set over time")
     p.add_argument("--dataset", choices=list(boundary.DATASETS), default="spirals")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--every", type=int, default=10)
+    p.add_argument("--epochs", type=runs.positive_int, default=100)
+    p.add_argument("--every", type=runs.positive_int, default=10)
     p.add_argument("--out", default="boundary.png")
     p.add_argument("--gif")
     p = views.add_parser("landscape", help="the loss landscape around a trained MLP (digits)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--resolution", type=int, default=15)
+    p.add_argument("--epochs", type=runs.positive_int, default=5)
+    p.add_argument("--resolution", type=runs.positive_int, default=15)
     p.add_argument("--out", default="landscape.png")
     p = views.add_parser("gradient-flow", help="per-layer gradient norms, sigmoid vs ReLU")
-    p.add_argument("--depth", type=int, default=6)
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--depth", type=runs.positive_int, default=6)
+    p.add_argument("--epochs", type=runs.positive_int, default=2)
     p.add_argument("--out", default="gradient-flow.png")
     p = views.add_parser("weights", help="first-layer weights and histograms of a run")
     p.add_argument("run_dir")
@@ -105,7 +107,7 @@ def add_commands(commands) -> dict:
     lr.add_argument("--dataset", choices=runs.DATASETS, default="digits")
     lr.add_argument("--data-dir")
     lr.add_argument("--optimizer", choices=list(runs.OPTIMIZERS), default="adam")
-    lr.add_argument("--steps", type=int, default=100)
+    lr.add_argument("--steps", type=runs.positive_int, default=100)
     lr.add_argument("--out", default="lr-find.png")
     return {"explain": command_explain, "plot": command_plot, "lr-find": command_lr_find}
 
@@ -117,6 +119,10 @@ def command_explain(args: argparse.Namespace) -> int:
         if args.run_dir:
             model, config, _ = runs.load_run(args.run_dir)
             prepared = runs.prepare(dataclasses.replace(config, val_fraction=0.0))
+            if args.index >= len(prepared.test[0]):
+                raise runs.RunError(
+                    f"--index {args.index}: the test set has {len(prepared.test[0])}"
+                )
             x = prepared.test[0][args.index]
         else:
             model, x, _ = tiny_network()

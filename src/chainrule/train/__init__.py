@@ -3,12 +3,12 @@
 from .callbacks import (
     Callback,
     CSVLogger,
+    DivergenceError,
     EarlyStopping,
-    LRScheduler,
+    LRSchedulerCallback,
     ModelCheckpoint,
     NonFiniteError,
     ProgressBar,
-    ReduceLROnPlateau,
     TerminateOnNaN,
 )
 from .loop import History, evaluate, fit, predict

@@ -12,9 +12,15 @@ from dataclasses import dataclass
 from .. import autograd, backend
 from ..backend import xp
 from ..data.loader import DataLoader, TensorDataset
+from ..data.transforms import check_finite
 from ..nn.losses import BCELoss
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 from . import metrics as M
+from .callbacks import CallbackList, ProgressBar
+
+
+class ResumeError(ValueError):
+    """A saved training state that does not fit the run it should continue."""
 
 
 class History:
@@ -100,6 +106,155 @@ class Run:
     metrics: EpochMetrics | None = None
     callbacks: object = None
 
+    def state_dict(self, next_batch: int) -> dict:
+        """Everything needed to continue training exactly from ``next_batch`` of this epoch:
+        weights, optimizer, position, random state, history, callbacks."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "next_batch": next_batch,
+            "steps_per_epoch": self.steps_per_epoch,
+            "samples_per_epoch": self.samples_per_epoch,
+            "rng": backend.rng().bit_generator.state,
+            "history": self.history.rows,
+            "epoch_metrics": self.metrics.state_dict(),
+            "callbacks": self.callbacks.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> int:
+        """Load what :meth:`state_dict` saved; returns the batch to continue from.
+
+        Raises ResumeError naming what does not fit this run (a model of other shapes, another
+        amount of data per epoch, a malformed part), checked before anything is changed where
+        it can be.
+        """
+        check_state_fits(
+            state,
+            self.model,
+            self.optimizer,
+            self.epochs,
+            self.steps_per_epoch,
+            self.samples_per_epoch,
+        )
+        try:  # the state comes from a file: whatever still does not fit is its fault
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            backend.rng().bit_generator.state = state["rng"]
+            self.callbacks.load_state_dict(state["callbacks"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ResumeError(f"the training state does not fit this run ({exc})") from None
+        self.history = History(state["history"])
+        self.epoch = int(state["epoch"])
+        self.metrics.load_state_dict(state["epoch_metrics"])
+        next_batch = int(state["next_batch"])
+        if next_batch >= self.steps_per_epoch:  # saved at the end of an epoch
+            self.epoch, next_batch = self.epoch + 1, 0
+        return next_batch
+
+
+STATE_TYPES = {
+    "model": dict,
+    "optimizer": dict,
+    "epoch": int,
+    "next_batch": int,
+    "rng": dict,
+    "history": list,
+    "epoch_metrics": dict,
+    "callbacks": dict,
+}
+
+
+def check_state_fits(state, model, optimizer, epochs: int, steps_per_epoch: int, samples: int):
+    """Refuse a training state that is malformed or belongs to another model, optimizer or
+    amount of data (ResumeError saying what differs)."""
+    if not isinstance(state, dict):
+        raise ResumeError("the training state must be a dict")
+    for key, kind in STATE_TYPES.items():
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            raise ResumeError(f"the training state's '{key}' is missing or not a {kind.__name__}")
+    if not 0 <= state["epoch"] <= epochs or not 0 <= state["next_batch"] <= steps_per_epoch:
+        raise ResumeError(
+            f"the training state is at epoch {state['epoch']}, batch {state['next_batch']}, "
+            f"outside a run of {epochs} epochs of {steps_per_epoch} batches"
+        )
+    theirs = (
+        state.get("samples_per_epoch", samples),
+        state.get("steps_per_epoch", steps_per_epoch),
+    )
+    if theirs != (samples, steps_per_epoch):
+        raise ResumeError(
+            f"the training state is from {theirs[0]} examples in {theirs[1]} batches per epoch; "
+            f"this run has {samples} in {steps_per_epoch} (other data or batch size)"
+        )
+    _same("architecture", "model", _shapes(model.state_dict()), _shapes(state["model"]))
+    groups = state["optimizer"].get("param_groups")
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise ResumeError("the training state's optimizer has no parameter groups")
+    mine = [sorted(set(g) - {"params"}) for g in optimizer.state_dict()["param_groups"]]
+    _same("optimizer or schedule", "settings", mine, [sorted(set(g) - {"params"}) for g in groups])
+    _check_optimizer_state(state["optimizer"].get("state"), optimizer)
+    _check_records(state)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_optimizer_state(saved, optimizer) -> None:
+    """Every saved per-parameter array must have its parameter's shape."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if not isinstance(saved, dict):
+        raise ResumeError("the training state's optimizer state is not a dict")
+    for index, entry in saved.items():
+        if not (str(index).isdigit() and int(index) < len(params) and isinstance(entry, dict)):
+            raise ResumeError(f"the training state's optimizer has state for parameter {index!r}")
+        shape = tuple(params[int(index)].shape)
+        for key, value in entry.items():
+            ok = as_shape(value) == shape if hasattr(value, "shape") else _is_number(value)
+            if not ok:
+                raise ResumeError(
+                    f"the training state's optimizer '{key}' of parameter {index} is "
+                    f"{as_shape(value) or value!r}, the parameter is {shape}"
+                )
+
+
+def _check_records(state: dict) -> None:
+    """History rows, epoch sums and callback states: plain numbers where numbers belong."""
+    for row in state["history"]:
+        if not isinstance(row, dict) or not all(v is None or _is_number(v) for v in row.values()):
+            raise ResumeError("the training state's history holds a row that is not numbers")
+    sums = state["epoch_metrics"]
+    if not all(_is_number(sums.get(k)) for k in ("loss_sum", "correct", "count")):
+        raise ResumeError("the training state's epoch metrics are not numbers")
+    if not all(isinstance(v, dict) for v in state["callbacks"].values()):
+        raise ResumeError("the training state's callback states are not dicts")
+    rng = state["rng"]
+    if (
+        not isinstance(rng.get("state"), dict)
+        or rng.get("bit_generator") != (backend.rng().bit_generator.state["bit_generator"])
+    ):
+        raise ResumeError("the training state's random state is not one this generator can take")
+
+
+def _shapes(tensors: dict) -> dict:
+    return {k: as_shape(v) for k, v in tensors.items()} if isinstance(tensors, dict) else {}
+
+
+def _same(what: str, part: str, ours, theirs) -> None:
+    if ours == theirs:
+        return
+    if isinstance(ours, dict):
+        k = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))[0]
+        detail = f"'{k}' is {theirs.get(k, 'absent')} there, {ours.get(k, 'absent')} here"
+    else:
+        detail = f"{part} {theirs} there, {ours} here"
+    raise ResumeError(f"the training state is from another {what}: {detail}")
+
+
+def as_shape(value) -> tuple:
+    return tuple(getattr(value, "shape", ()))
+
 
 def as_loader(data, batch_size, shuffle: bool = False, seed: int = 0) -> DataLoader:
     """A DataLoader from a DataLoader, a dataset, or a pair ``(x, y)`` of arrays."""
@@ -147,9 +302,11 @@ def fit(
     Returns:
         A :class:`History` of per-epoch training and validation loss and accuracy.
     """
-    from .callbacks import CallbackList, ProgressBar
-
     loader = as_loader(train_data, batch_size, shuffle, seed)
+    for i, values in enumerate(getattr(loader.dataset, "tensors", ())):
+        check_finite(as_array(values), "training data: " + ("inputs", "targets")[i > 0])
+    for i, values in enumerate(validation_data if isinstance(validation_data, tuple) else ()):
+        check_finite(as_array(values), "validation data: " + ("inputs", "targets")[i > 0])
     callbacks = list(callbacks)
     if progress and not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.insert(0, ProgressBar())
@@ -165,7 +322,7 @@ def fit(
         metrics=EpochMetrics(threshold_for(loss_fn), accuracy),
         callbacks=hooks,
     )
-    start_batch = restore(run, resume) if resume is not None else 0
+    start_batch = run.load_state_dict(resume) if resume is not None else 0
 
     hooks.on_train_begin(run)
     for epoch in range(run.epoch, epochs):
@@ -203,35 +360,6 @@ def fit(
         run.epoch = epochs
     hooks.on_train_end(run)
     return run.history
-
-
-def training_state(run: Run, next_batch: int) -> dict:
-    """Everything needed to continue training exactly: weights, optimizer, position, RNG, logs."""
-    return {
-        "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "epoch": run.epoch,
-        "next_batch": next_batch,
-        "rng": backend.rng().bit_generator.state,
-        "history": run.history.rows,
-        "epoch_metrics": run.metrics.state_dict(),
-        "callbacks": run.callbacks.state_dict(),
-    }
-
-
-def restore(run: Run, state: dict) -> int:
-    """Load a training state into the run; returns the batch to continue from."""
-    run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
-    backend.rng().bit_generator.state = state["rng"]
-    run.history = History(state["history"])
-    run.epoch = int(state["epoch"])
-    run.metrics.load_state_dict(state["epoch_metrics"])
-    run.callbacks.load_state_dict(state["callbacks"])
-    next_batch = int(state["next_batch"])
-    if next_batch >= run.steps_per_epoch:  # saved at the end of an epoch
-        run.epoch, next_batch = run.epoch + 1, 0
-    return next_batch
 
 
 @autograd.no_grad()
