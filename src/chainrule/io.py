@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,52 +31,24 @@ from safetensors.numpy import load_file
 from safetensors.numpy import save as safetensors_bytes
 
 from .backend import xp
-from .data.files import DataFileError, read_capped, regular_file_size, temporary_file
+from .data.files import (  # noqa: F401 - atomic_write, ChainruleFileError: io's names too
+    ChainruleFileError,
+    DataFileError,
+    atomic_write,
+    read_capped,
+    regular_file_size,
+)
+from .devices import check_device, device
 from .nn import conv as C
 from .nn import layers as L
 from .nn.module import Module, Sequential
+from .serialization import load_object, save_object
 from .tensor import Tensor, as_array
 
 MAX_JSON_BYTES = 16 << 20
 MAX_JSON_DEPTH = 32  # our files nest a few levels; a checkpoint's optimizer state about six
 MAX_DIMENSION = 1 << 24
 DIGEST = "chainrule-sha256"  # header key: SHA-256 of the description and every tensor
-
-
-class ChainruleFileError(DataFileError):
-    """A saved file is missing, truncated, corrupt, or describes something we will not build."""
-
-
-# -- atomic writes -------------------------------------------------------------------------------
-
-
-def atomic_write(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename (all or nothing)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temporary_file(path.parent, path.name)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_json(path, obj) -> None:
@@ -383,21 +354,50 @@ def _stem(path) -> Path:
     return path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
 
 
-def save(model: Sequential, path, metadata: dict | None = None) -> Path:
-    """Save ``model`` as ``path.safetensors`` (weights) and ``path.json`` (architecture + metadata).
+def save(obj, path, metadata: dict | None = None) -> Path:
+    """Save a model, or any state, without pickle (``cr.save``, PyTorch's ``torch.save``).
 
-    Returns the weight file's path.
+    * a model (a Sequential of known layers): ``path.safetensors`` (weights, architecture and
+      ``metadata`` in its header) and ``path.json`` (a readable copy); ``cr.load`` rebuilds it;
+    * anything else (a state dict, a tensor, dicts and lists of them with numbers and strings):
+      exactly the file ``path``, safetensors with the structure as JSON in its header
+      (:func:`~chainrule.serialization.save_object`); PyTorch reads its tensors with
+      ``safetensors.torch.load_file``.
+
+    Returns the path of the file holding the tensors.
     """
+    if not isinstance(obj, Module):
+        return save_object(obj, path)
     stem = _stem(path)
-    description = {**architecture(model), "metadata": metadata or {}}
-    tensors = {k: _contiguous(as_array(v)) for k, v in model.state_dict().items()}
+    description = {**architecture(obj), "metadata": metadata or {}}
+    tensors = {k: _contiguous(as_array(v)) for k, v in obj.state_dict().items()}
     weights = stem.with_suffix(".safetensors")
     atomic_write(weights, _safetensors_bytes(tensors, "chainrule", json.dumps(description)))
     write_json(stem.with_suffix(".json"), description)
     return weights
 
 
-def load(path) -> Sequential:
+def load(path, map_location=None, weights_only=None, mmap=None):
+    """Load what :func:`save` saved: a model (from ``path``, ``path.safetensors`` or
+    ``path.json``), or the state saved at exactly ``path``. A PyTorch pickle file is refused in
+    one line that says how to convert it; nothing is ever unpickled. ``map_location``,
+    ``weights_only`` and ``mmap`` are PyTorch's arguments: only the CPU exists here."""
+    if isinstance(map_location, (str, device)):
+        check_device(map_location)
+    path = Path(path)
+    if path.suffix != ".json" and path.is_file():
+        try:
+            _, header = _read_header(path)
+        except ChainruleFileError:
+            return load_object(path)  # names what the file is instead (a pickle, .npy, ...)
+        if "chainrule" not in header:
+            return load_object(path)
+    elif not _stem(path).with_suffix(".safetensors").exists():
+        return load_object(path)  # "file not found"
+    return load_model(path)
+
+
+def load_model(path) -> Sequential:
     """Load a model saved by :func:`save` (from ``path``, ``path.safetensors`` or ``path.json``).
 
     The architecture comes from the weight file's header; ``path.json`` is used only for weight

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from safetensors.numpy import load_file
 from safetensors.numpy import save as safetensors_bytes
 
 from .backend import xp
+from .data.files import ChainruleFileError, atomic_write, regular_file_size
 from .nn.module import Parameter
 from .tensor import Tensor
 
@@ -38,10 +38,6 @@ _CONVERT = (
     'python -c "import torch, safetensors.torch as st; '
     "st.save_file(torch.load('{path}'), 'weights.safetensors')\""
 )
-
-
-class ChainruleFileError(ValueError):
-    """A file is missing, truncated or corrupt, or is not something chainrule will load."""
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -122,31 +118,6 @@ def _encode_array(obj, where: str, arrays: dict, names: dict) -> dict:
 
 def _show(where: str) -> str:
     return f"the entry '{where}'" if where else "the object"
-
-
-def atomic_write(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename (all or nothing)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -262,13 +233,9 @@ def _decode(node, arrays: dict, made: dict):
 def refuse_other_formats(path: Path) -> None:
     """Raise a one-line :class:`ChainruleFileError` for a file that is not safetensors: say what
     it is (a PyTorch pickle, a NumPy file, ...) and how to convert it. Never unpickles."""
-    try:
-        with open(path, "rb") as f:
-            start = f.read(16)
-    except FileNotFoundError:
-        raise ChainruleFileError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise ChainruleFileError(f"{path}: is a folder, not a file") from None
+    regular_file_size(path, ChainruleFileError)  # never wait on a FIFO or read a device
+    with open(path, "rb") as f:
+        start = f.read(16)
     if start.startswith(b"PK\x03\x04"):
         with zipfile.ZipFile(path) as archive:
             members = archive.namelist()

@@ -30,6 +30,10 @@ class DataFileError(DataError):
     """A file is missing, truncated, too large, or not what it claims to be."""
 
 
+class ChainruleFileError(DataFileError):
+    """A saved file is missing, truncated, corrupt, or describes something we will not build."""
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a folder"
@@ -109,3 +113,32 @@ def remove_stale_temporaries(folder: Path, names) -> list[Path]:
             entry.unlink(missing_ok=True)
             removed.append(entry)
     return removed
+
+
+def atomic_write(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file, fsync and rename (all or nothing)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = temporary_file(path.parent, path.name)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
