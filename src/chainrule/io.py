@@ -2,6 +2,9 @@
 
 * ``save(model, path)`` writes ``path.safetensors`` (the weights) and ``path.json`` (the
   architecture, rebuilt on load from a registry of known layers, so a file can never run code).
+* ``save(obj, path)`` for anything else (a state dict, a tensor, dicts and lists of them) writes
+  one file at ``path``, as ``torch.save`` does (:func:`~chainrule.serialization.save_object`);
+  ``load(path)`` tells the two apart, so ``model.load_state_dict(cr.load("model.pth"))`` works.
 * ``save_checkpoint`` / ``load_checkpoint`` keep model, optimizer and training state in one
   safetensors file (arrays as tensors, the rest as JSON in its header) for exact resuming.
 * Every write is atomic: a temporary file in the same folder, fsync, rename. A reader sees the old
@@ -24,17 +27,15 @@ from safetensors.numpy import load_file
 from safetensors.numpy import save as safetensors_bytes
 
 from .backend import xp
+from .devices import check_device
 from .nn import conv as C
 from .nn import layers as L
 from .nn.module import Module, Sequential
+from .serialization import ChainruleFileError, load_object, save_object
 from .tensor import Tensor, as_array
 
 MAX_JSON_BYTES = 16 << 20
 MAX_DIMENSION = 1 << 24
-
-
-class ChainruleFileError(ValueError):
-    """A saved file is missing, truncated, corrupt, or describes something we will not build."""
 
 
 # -- atomic writes -------------------------------------------------------------------------------
@@ -214,8 +215,9 @@ def architecture(model: Module) -> dict:
     if not isinstance(model, Sequential):
         raise TypeError(
             f"cr.save stores the architecture of Sequential models of known layers; "
-            f"{type(model).__name__} is not one. Use cr.save_weights(model, path) and rebuild "
-            "the model in code, then cr.load_weights(model, path)."
+            f"{type(model).__name__} is not one. Save its state dict instead, "
+            "cr.save(model.state_dict(), path), rebuild the model in code and call "
+            "model.load_state_dict(cr.load(path)) (or cr.save_weights / cr.load_weights)."
         )
     described = []
     for i, layer in enumerate(model):
@@ -308,11 +310,24 @@ def _stem(path) -> Path:
     return path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
 
 
-def save(model: Sequential, path, metadata: dict | None = None) -> Path:
-    """Save ``model`` as ``path.safetensors`` (weights) and ``path.json`` (architecture + metadata).
+def save(obj, path, metadata: dict | None = None) -> Path:
+    """Save a model, or anything ``torch.save`` saves, without pickle.
 
-    Returns the weight file's path.
+    * a :class:`~chainrule.nn.Sequential` model: ``path.safetensors`` (the weights) and
+      ``path.json`` (the architecture and ``metadata``), loaded back as a model;
+    * anything else (a state dict, a tensor, dicts/lists/tuples of them with numbers and
+      strings): one file at ``path`` exactly (see :func:`~chainrule.serialization.save_object`).
+
+    Returns the path of the (weight) file.
     """
+    if isinstance(obj, Module):
+        return _save_model(obj, path, metadata)
+    if metadata is not None:
+        raise TypeError("cr.save: metadata= goes with a model; put it in the saved dict instead")
+    return save_object(obj, path)
+
+
+def _save_model(model: Sequential, path, metadata: dict | None) -> Path:
     stem = _stem(path)
     description = {**architecture(model), "metadata": metadata or {}}
     tensors = {k: _contiguous(as_array(v)) for k, v in model.state_dict().items()}
@@ -324,8 +339,34 @@ def save(model: Sequential, path, metadata: dict | None = None) -> Path:
     return weights
 
 
-def load(path) -> Sequential:
-    """Load a model saved by :func:`save` (from ``path``, ``path.safetensors`` or ``path.json``)."""
+def load(path, map_location=None, weights_only=None, mmap=None):
+    """Load what :func:`save` saved: a model (from ``path``, ``path.safetensors`` or
+    ``path.json``), or the state dict / tensor / nested object saved at ``path``.
+
+    ``map_location`` may name the CPU (the only device); ``weights_only`` and ``mmap`` are
+    accepted for PyTorch's sake: loading never runs code whatever they say.
+    """
+    if map_location is not None and not callable(map_location):
+        check_device(map_location)
+    if _holds_object(Path(path)):
+        return load_object(path)
+    return _load_model(path)
+
+
+def _holds_object(path: Path) -> bool:
+    """Whether ``path`` is a file written by ``save_object`` (or another safetensors file, or a
+    file of another format that ``load_object`` explains), rather than a saved model."""
+    if not path.is_file() or path.suffix == ".json":
+        return False
+    try:
+        with safe_open(str(path), "np") as f:
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError):
+        return path.suffix != ".safetensors"  # e.g. a PyTorch pickle: load_object says so
+    return "chainrule" not in metadata  # a model's weight file carries its architecture
+
+
+def _load_model(path) -> Sequential:
     stem = _stem(path)
     weights = stem.with_suffix(".safetensors")
     shapes, metadata = _read_header(weights)

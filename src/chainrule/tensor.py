@@ -1,7 +1,7 @@
 """The Tensor: a NumPy array that remembers how it was made, so that gradients can flow back.
 
 Arithmetic operators and methods such as ``t.exp()`` or ``t.sum(dim=1)`` are defined over the ops
-in :mod:`chainrule.functional` and the in-place ones in :mod:`chainrule.inplace`, which attach
+in :mod:`chainrule.api` and the in-place ones in :mod:`chainrule.inplace`, which attach
 them to this class when the package is imported.
 
 Storage and versions, as in PyTorch: a tensor and its views (``t[0]``, ``t.view(...)``,

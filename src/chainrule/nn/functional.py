@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import rng, xp
-from ..functional import (  # noqa: F401 - re-exported for F.relu, F.softmax, ...
+from ..api import (  # noqa: F401 - re-exported for F.relu, F.softmax, ...
     flatten,
     gelu,
     leaky_relu,
@@ -21,6 +20,7 @@ from ..functional import (  # noqa: F401 - re-exported for F.relu, F.softmax, ..
     sqrt,
     tanh,
 )
+from ..backend import rng, xp
 from ..ops import conv
 from ..ops.arithmetic import Mul
 from ..ops.normalization import BatchNorm
