@@ -365,7 +365,7 @@ def _max_dim(draw, rng):
     dim = draw(st.integers(-len(shape), len(shape) - 1))
     keepdim = draw(st.booleans())
     which = draw(st.sampled_from(["max", "min"]))
-    x = distinct(rng, shape)  # ties (the first one gets the gradient): tests/test_functions.py
+    x = distinct(rng, shape)  # ties (the first one gets the gradient): tests/test_ops_surface.py
 
     def ours(a):
         values, indices = getattr(a, which)(dim, keepdim=keepdim)

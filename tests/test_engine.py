@@ -67,7 +67,9 @@ def test_attributes_and_protocols():
     assert t.shape == (2, 2) and t.ndim == 2 and t.numel() == 4 and len(t) == 2
     assert t.size() == (2, 2) and t.size(1) == 2 and t.size(-1) == 2 and t.dim() == 2
     assert t.grad is None and t.requires_grad and t.is_leaf
-    assert np.asarray(t) is t.data and t.numpy() is t.data
+    assert np.asarray(t) is t.data and t.detach().numpy() is t.data
+    with pytest.raises(RuntimeError, match=r"detach\(\)\.numpy\(\)"):
+        t.numpy()  # as PyTorch: a tensor that requires grad must be detached first
     assert t.sum().item() == 10.0
     with pytest.raises(ValueError, match="one element"):
         t.item()

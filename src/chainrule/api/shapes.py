@@ -25,9 +25,10 @@ def _sizes(sizes) -> tuple:
     return tuple(sizes)
 
 
-def reshape(input, *shape) -> Tensor:
-    """The same values in a new shape (one entry may be -1)."""
-    shape = _sizes(shape)
+def reshape(input, *sizes, shape=None) -> Tensor:
+    """The same values in a new shape (one entry may be -1): ``reshape(t, (2, 3))``,
+    ``t.reshape(2, 3)`` or ``reshape(t, shape=(2, 3))``."""
+    shape = _sizes(sizes) if shape is None else tuple(shape)
     size = _raw(input).size
     known = _math.prod(n for n in shape if n != -1)
     if (
@@ -65,9 +66,9 @@ def unflatten(input, dim: int, sizes) -> Tensor:
     return reshape(input, *shape[:axis], *sizes, *shape[axis + 1 :])
 
 
-def permute(input, *dims) -> Tensor:
-    """Reorder the axes: ``permute(t, (2, 0, 1))`` or ``t.permute(2, 0, 1)``."""
-    dims = _sizes(dims)
+def permute(input, *order, dims=None) -> Tensor:
+    """Reorder the axes: ``permute(t, (2, 0, 1))``, ``t.permute(2, 0, 1)`` or ``dims=(2, 0, 1)``."""
+    dims = _sizes(order) if dims is None else tuple(dims)
     ndim = _raw(input).ndim
     if len(dims) != ndim or sorted(d % max(ndim, 1) for d in dims) != list(range(ndim)):
         raise ValueError(f"permute dims {dims} are not a permutation of {ndim} axes")
@@ -227,9 +228,10 @@ def tile(input, dims) -> Tensor:
     return repeat(input, *((1,) * (_raw(input).ndim - len(dims)) + dims))
 
 
-def flip(input, *dims) -> Tensor:
-    """Reverse the order of the values along ``dims`` (a copy)."""
-    dims = _sizes(dims)
+def flip(input, *axes, dims=None) -> Tensor:
+    """Reverse the order of the values along ``dims`` (a copy): ``flip(t, (0, 1))``,
+    ``t.flip(0, 1)`` or ``dims=(0, 1)``."""
+    dims = _sizes(axes) if dims is None else tuple(dims)
     ndim = _raw(input).ndim
     return sh.Flip.apply(input, axes=tuple(_dim(d, ndim, "flip") for d in dims))
 
