@@ -43,6 +43,8 @@ NEEDS_CORE_CHANGE = {
     "parameter_order": "nn/module.py: named_parameters() lists a module's parameters in "
     "attribute order, PyTorch (and chainrule's state_dict) a module's own ones before its "
     "children's",
+    "sequential_ordereddict": "nn/module.py: Sequential(OrderedDict(...)) is refused, and a "
+    "layer added with add_module is not run by Sequential",
 }
 
 PROGRAMS = [

@@ -124,6 +124,7 @@ from .api import (
     isfinite,
     isinf,
     isnan,
+    is_tensor,
     le,
     leaky_relu,
     lerp,

@@ -351,8 +351,12 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        body = xp.array2string(  # maxprec_equal: PyTorch's "0.3040", not "0.304 "
-            self._data, separator=", ", prefix="tensor(", precision=4, floatmode="maxprec_equal"
+        body = xp.array2string(
+            self._data,
+            separator=", ",
+            prefix="tensor(",
+            precision=4,
+            floatmode=_float_mode(self._data),
         )
         extras = []
         if self._data.dtype not in (get_default_dtype(), xp.int64, xp.bool_):
@@ -416,6 +420,15 @@ class Tensor:
     def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None) -> Tensor:
         axis, keepdims = resolve_axis(axis, dim), resolve_keepdims(keepdim, keepdims)
         return Tensor._make(xp.asarray(xp.all(self._data, axis=axis, keepdims=keepdims)), False)
+
+
+def _float_mode(array) -> str:
+    """PyTorch's way to print floats: four decimals for all ("0.2500, 1.0000"), unless every
+    value is whole ("1., 2.")."""
+    if array.dtype.kind != "f":
+        return "maxprec"
+    finite = array[xp.isfinite(array)]
+    return "maxprec_equal" if (finite == xp.round(finite)).all() else "fixed"
 
 
 _TYPE_NAMES = {

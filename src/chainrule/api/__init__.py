@@ -73,6 +73,7 @@ from .math import (
     expm1,
     floor,
     floor_divide,
+    is_tensor,
     lerp,
     log,
     log1p,

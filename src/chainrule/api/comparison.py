@@ -12,6 +12,7 @@ from collections import namedtuple
 from ..backend import xp
 from ..tensor import Tensor, _raw, compare
 from .indexing import _dim, gather
+from .math import clone
 from .shapes import narrow
 
 SortResult = namedtuple("sort", ["values", "indices"])
@@ -108,7 +109,7 @@ def sort(input, dim: int = -1, descending: bool = False, *, stable: bool = False
     """The values along ``dim`` in order, and where each came from: ``(values, indices)``."""
     indices = argsort(input, dim, descending)
     if _raw(input).ndim == 0:
-        return SortResult(input.clone(), indices)
+        return SortResult(clone(input), indices)
     return SortResult(gather(input, dim, indices), indices)
 
 
@@ -119,6 +120,6 @@ def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
     if not 0 <= k <= length:
         raise RuntimeError(f"topk: k={k} is out of range for dim {dim} of length {length}")
     if ndim == 0:
-        return TopkResult(input.clone(), Tensor._make(xp.zeros((), dtype=xp.int64), False))
+        return TopkResult(clone(input), Tensor._make(xp.zeros((), dtype=xp.int64), False))
     indices = narrow(argsort(input, dim, descending=largest), dim, 0, k).clone()
     return TopkResult(gather(input, dim, indices), indices)

@@ -244,6 +244,11 @@ def _as_type(x, dtype):
 # -- copies and types ----------------------------------------------------------------------------
 
 
+def is_tensor(obj) -> bool:
+    """Whether ``obj`` is a chainrule tensor (a Parameter too)."""
+    return isinstance(obj, Tensor)
+
+
 def astype(input, dtype) -> Tensor:
     """A copy converted to ``dtype``; float-to-float casts pass gradients back."""
     dtype = as_dtype(dtype)

@@ -202,6 +202,7 @@ def _extreme(input, dim, keepdim, axis, keepdims, op, elementwise, arg, result):
     keepdim = resolve_keepdims(keepdim, keepdims)
     if axis is None:
         return op.apply(input, axis=None, keepdims=False)
+    input = _as_tensor(input)  # an array too: ``torch.max(outputs.data, 1)`` in old tutorials
     if not isinstance(axis, int):
         raise TypeError(
             f"{result.__name__}(dim=...) takes one dimension, got {axis!r}; use "
@@ -217,12 +218,12 @@ def _extreme(input, dim, keepdim, axis, keepdims, op, elementwise, arg, result):
 
 def argmax(input, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
     """Index of the largest value (of the flattened tensor, or along ``dim``)."""
-    return Tensor.argmax(input, dim, keepdim, axis=axis, keepdims=keepdims)
+    return Tensor.argmax(_as_tensor(input), dim, keepdim, axis=axis, keepdims=keepdims)
 
 
 def argmin(input, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
     """Index of the smallest value (of the flattened tensor, or along ``dim``)."""
-    return Tensor.argmin(input, dim, keepdim, axis=axis, keepdims=keepdims)
+    return Tensor.argmin(_as_tensor(input), dim, keepdim, axis=axis, keepdims=keepdims)
 
 
 def all(input, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:  # noqa: A001
