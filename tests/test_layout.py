@@ -17,7 +17,7 @@ ORDER = [
     "function",
     "autograd",
     "ops",
-    "functional",
+    "api",
     "inplace",
     "gradcheck",
     "nn",

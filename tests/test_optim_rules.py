@@ -90,7 +90,7 @@ def test_the_optimizer_takes_the_fused_path_and_matches_the_per_parameter_path()
             opt.zero_grad(set_to_none=False)
             (model(cr.tensor(rng.standard_normal((8, 4)))) ** 2).mean().backward()
             opt.step()
-        return [p.numpy().copy() for p in model.parameters()]
+        return [p.detach().numpy().copy() for p in model.parameters()]
 
     for fused, reference in zip(train(False), train(True)):
         np.testing.assert_allclose(fused, reference, rtol=1e-12)

@@ -67,6 +67,17 @@ def check_device(spec) -> device:
     return parsed
 
 
+def set_default_device(device) -> None:
+    """Accepts the CPU (or None), where chainrule creates every tensor anyway; any other device
+    is refused with :func:`check_device`'s error."""
+    check_device(device)
+
+
+def get_default_device() -> device:
+    """The device new tensors are made on: always the CPU."""
+    return CPU
+
+
 class _Cuda:
     """``cr.cuda``: answers truthfully that there is no CUDA backend."""
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import weakref
 
+from . import api as F
 from . import engine
-from . import functional as F
 from .backend import xp
 from .dtypes import can_cast, result_type
 from .generator import stream

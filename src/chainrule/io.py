@@ -6,6 +6,9 @@
   is written in one atomic step. ``path.json`` is a readable copy written just after; a process
   killed between the two leaves a stale copy, which loading ignores (the header wins) and the next
   save replaces. A reader therefore always sees one whole model, the old one or the new one.
+* ``save(obj, path)`` for anything else (a state dict, a tensor, dicts and lists of them) writes
+  one file at ``path``, as ``torch.save`` does (:func:`~chainrule.serialization.save_object`);
+  ``load(path)`` tells the two apart, so ``model.load_state_dict(cr.load("model.pth"))`` works.
 * ``save_checkpoint`` / ``load_checkpoint`` keep model, optimizer and training state in one
   safetensors file (arrays as tensors, the rest as JSON in its header) for exact resuming.
 * Every write is atomic: a temporary file in the same folder, fsync, rename. A reader sees the old
@@ -367,6 +370,8 @@ def save(obj, path, metadata: dict | None = None) -> Path:
     Returns the path of the file holding the tensors.
     """
     if not isinstance(obj, Module):
+        if metadata is not None:
+            raise TypeError("cr.save: metadata= goes with a model; put it in the saved dict instead")
         return save_object(obj, path)
     stem = _stem(path)
     description = {**architecture(obj), "metadata": metadata or {}}

@@ -1,7 +1,7 @@
 """The Tensor: a NumPy array that remembers how it was made, so that gradients can flow back.
 
 Arithmetic operators and methods such as ``t.exp()`` or ``t.sum(dim=1)`` are defined over the ops
-in :mod:`chainrule.functional` and the in-place ones in :mod:`chainrule.inplace`, which attach
+in :mod:`chainrule.api` and the in-place ones in :mod:`chainrule.inplace`, which attach
 them to this class when the package is imported.
 
 Storage and versions, as in PyTorch: a tensor and its views (``t[0]``, ``t.view(...)``,
@@ -191,7 +191,15 @@ class Tensor:
         return self._data.flags.c_contiguous
 
     def numpy(self, force: bool = False):
-        """The values as a NumPy array (shares memory; use ``.numpy().copy()`` to keep them)."""
+        """The values as a NumPy array (shares memory; use ``.numpy().copy()`` to keep them).
+
+        As in PyTorch, a tensor that requires grad needs ``.detach()`` first (or ``force=True``);
+        ``.data`` is the array in any case."""
+        if self.requires_grad and not force:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. "
+                "Use tensor.detach().numpy() instead."
+            )
         return self._data
 
     def item(self):
@@ -343,7 +351,13 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        body = xp.array2string(self._data, separator=", ", prefix="tensor(", precision=4)
+        body = xp.array2string(
+            self._data,
+            separator=", ",
+            prefix="tensor(",
+            precision=4,
+            floatmode=_float_mode(self._data),
+        )
         extras = []
         if self._data.dtype not in (get_default_dtype(), xp.int64, xp.bool_):
             extras.append(f"dtype={self._data.dtype}")
@@ -393,11 +407,11 @@ class Tensor:
     def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
         """Index of the largest value (for logits: the predicted class)."""
         axis, keepdims = resolve_axis(axis, dim), resolve_keepdims(keepdim, keepdims)
-        return Tensor._make(xp.argmax(self._data, axis=axis, keepdims=keepdims), False)
+        return Tensor._make(xp.asarray(xp.argmax(self._data, axis=axis, keepdims=keepdims)), False)
 
     def argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
         axis, keepdims = resolve_axis(axis, dim), resolve_keepdims(keepdim, keepdims)
-        return Tensor._make(xp.argmin(self._data, axis=axis, keepdims=keepdims), False)
+        return Tensor._make(xp.asarray(xp.argmin(self._data, axis=axis, keepdims=keepdims)), False)
 
     def any(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None) -> Tensor:
         axis, keepdims = resolve_axis(axis, dim), resolve_keepdims(keepdim, keepdims)
@@ -406,6 +420,15 @@ class Tensor:
     def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None) -> Tensor:
         axis, keepdims = resolve_axis(axis, dim), resolve_keepdims(keepdim, keepdims)
         return Tensor._make(xp.asarray(xp.all(self._data, axis=axis, keepdims=keepdims)), False)
+
+
+def _float_mode(array) -> str:
+    """PyTorch's way to print floats: four decimals for all ("0.2500, 1.0000"), unless every
+    value is whole ("1., 2.")."""
+    if array.dtype.kind != "f":
+        return "maxprec"
+    finite = array[xp.isfinite(array)]
+    return "maxprec_equal" if (finite == xp.round(finite)).all() else "fixed"
 
 
 _TYPE_NAMES = {

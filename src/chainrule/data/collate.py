@@ -12,8 +12,8 @@ from __future__ import annotations
 import collections.abc
 import copy
 
+from ..api import stack
 from ..backend import xp
-from ..functional import stack
 from ..tensor import Tensor
 
 _UNSUPPORTED = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..backend import add_at, xp
+from ..dtypes import as_dtype, get_default_dtype
 from ..function import Function
 from ..tensor import Tensor, as_array
 from . import init
@@ -127,7 +128,8 @@ class Embedding(Module):
         _check_options(owner, max_norm, sparse)
         shape = (num_embeddings, embedding_dim)
         if _weight is None:
-            self.weight = Parameter(xp.empty(shape, dtype=dtype or "float32"), not _freeze)
+            dtype = as_dtype(dtype) or get_default_dtype()  # float32 unless set otherwise
+            self.weight = Parameter(xp.empty(shape, dtype=dtype), not _freeze)
             self.reset_parameters()
         else:
             if tuple(_weight.shape) != shape:

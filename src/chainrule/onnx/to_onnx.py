@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .. import autograd, io, runs
+from ..api import sigmoid, softmax
 from ..backend import new_rng, xp
 from ..data import Standardizer
-from ..functional import sigmoid, softmax
 from ..nn import conv as C
 from ..nn import layers as L
 from ..nn.functional import conv_padding, pair

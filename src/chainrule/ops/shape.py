@@ -139,3 +139,57 @@ class SetItem(Function):
             grad_a[self.key] = 0
         grad_b = grad[self.key] if self.needs_grad[1] else None
         return grad_a, grad_b
+
+
+class Repeat(Function):
+    """z = x tiled ``repeats`` times along each axis (PyTorch's ``repeat``, NumPy's ``tile``).
+
+    dx = dz cut into its tiles and the tiles summed.
+    """
+
+    saves_inputs = False
+
+    def forward(self, x, repeats=()):
+        shape = (1,) * (len(repeats) - x.ndim) + x.shape
+        self.save(x.shape, shape, repeats)
+        return xp.tile(x.reshape(shape), repeats)
+
+    def backward(self, grad):
+        x_shape, shape, repeats = self.saved
+        split = [n for pair in zip(repeats, shape) for n in pair]  # (r0, s0, r1, s1, ...)
+        tile_axes = tuple(range(0, 2 * len(shape), 2))
+        return grad.reshape(split).sum(axis=tile_axes).reshape(x_shape)
+
+
+class Flip(Function):
+    """z = x with the order of ``axes`` reversed (a copy, as PyTorch's).   dx = dz flipped back."""
+
+    saves_inputs = False
+
+    def forward(self, x, axes=()):
+        self.axes = axes
+        return xp.flip(x, axes).copy()
+
+    def backward(self, grad):
+        return xp.flip(grad, self.axes)
+
+
+class Gather(Function):
+    """z[i][j] = x[index[i][j]][j] along ``axis`` 0 (likewise for any axis; PyTorch's ``gather``).
+
+    dx = zeros with dz added at the gathered places (an index used twice gets both).
+    """
+
+    saves_inputs = False
+
+    def forward(self, x, index=None, axis=0):
+        places = list(xp.indices(index.shape, sparse=True))
+        places[axis] = index
+        self.save(x.shape, x.dtype, tuple(places))
+        return x[tuple(places)]
+
+    def backward(self, grad):
+        shape, dtype, places = self.saved
+        grad_x = xp.zeros(shape, dtype=dtype)
+        add_at(grad_x, places, grad)
+        return grad_x
