@@ -37,22 +37,7 @@ NOISE_SCALE = {
     ("polynomial_custom_function", "c"): 1.0,
 }
 
-# Programs that show a difference needing a change in a core module this suite's author may not
-# edit; strict, so that the fix turns them into failures until the mark is removed.
-NEEDS_CORE_CHANGE = {
-    "parameter_order": "nn/module.py: named_parameters() lists a module's parameters in "
-    "attribute order, PyTorch (and chainrule's state_dict) a module's own ones before its "
-    "children's",
-    "sequential_ordereddict": "nn/module.py: Sequential(OrderedDict(...)) is refused, and a "
-    "layer added with add_module is not run by Sequential",
-}
-
-PROGRAMS = [
-    pytest.param(path, marks=pytest.mark.xfail(strict=True, reason=NEEDS_CORE_CHANGE[path.stem]))
-    if path.stem in NEEDS_CORE_CHANGE
-    else path
-    for path in sorted((Path(__file__).parent / "conformance").glob("*.py"))
-]
+PROGRAMS = sorted((Path(__file__).parent / "conformance").glob("*.py"))
 NUMBER = re.compile(r"-?\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf")
 
 IMPORT = re.compile(r"^(\s*)import torch(\.[\w.]+)? as (\w+)(\s*#.*)?$")

@@ -24,7 +24,8 @@ class Net(nn.Module):
 
 def test_named_parameters_walk_attributes_lists_and_dicts_in_order():
     names = [name for name, _ in Net().named_parameters()]
-    assert names == [
+    assert names == [  # as PyTorch: a module's own parameters first, then each child's
+        "scale",
         "encoder.weight",
         "encoder.bias",
         "blocks.0.weight",
@@ -34,7 +35,6 @@ def test_named_parameters_walk_attributes_lists_and_dicts_in_order():
         "heads.a.bias",
         "heads.b.weight",
         "heads.b.bias",
-        "scale",
     ]
     net = Net()
     assert net.num_parameters() == 4 * 6 + 6 + 36 + 6 + 36 + 12 + 2 + 18 + 3 + 1

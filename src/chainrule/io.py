@@ -371,7 +371,9 @@ def save(obj, path, metadata: dict | None = None) -> Path:
     """
     if not isinstance(obj, Module):
         if metadata is not None:
-            raise TypeError("cr.save: metadata= goes with a model; put it in the saved dict instead")
+            raise TypeError(
+                "cr.save: metadata= goes with a model; put it in the saved dict instead"
+            )
         return save_object(obj, path)
     stem = _stem(path)
     description = {**architecture(obj), "metadata": metadata or {}}

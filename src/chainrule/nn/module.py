@@ -86,13 +86,16 @@ class Module:
     def named_parameters(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, parameter) pairs, each parameter once, in definition order."""
+        """(dotted name, parameter) pairs, as PyTorch orders them: each module's own parameters
+        (in the order they were assigned) before its children's; each parameter once."""
         seen = set()
-        members = self._named(prefix, Parameter) if recurse else self._own(prefix, Parameter)
-        for name, p in members:
-            if not remove_duplicate or id(p) not in seen:
-                seen.add(id(p))
-                yield name, p
+        modules = self.named_modules(remove_duplicate=False) if recurse else [("", self)]
+        for module_name, module in modules:
+            path = f"{prefix}{module_name}." if module_name else prefix
+            for name, p in module._own(path, Parameter):
+                if not remove_duplicate or id(p) not in seen:
+                    seen.add(id(p))
+                    yield name, p
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
@@ -341,34 +344,65 @@ def _flatten(name: str, value) -> Iterator[tuple[str, object]]:
 
 
 class Sequential(Module):
-    """Layers applied one after the other: ``Sequential(Linear(784, 128), ReLU(), Linear(128, 10))``."""
+    """Layers applied one after the other: ``Sequential(Linear(784, 128), ReLU(), Linear(128, 10))``.
 
-    def __init__(self, *layers: Module):
+    Layers are named by position (``0.weight``) or, given an ``OrderedDict``, by their keys
+    (``Sequential(OrderedDict(hidden=Linear(3, 4)))``: ``model.hidden``, ``hidden.weight``);
+    ``append`` and ``add_module`` add a layer at the end, as in PyTorch.
+    """
+
+    def __init__(self, *layers):
         super().__init__()
-        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
-            layers = tuple(layers[0])
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Module):
-                raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Module")
-        self.layers = list(layers)
+        if len(layers) == 1 and isinstance(layers[0], dict):
+            named = list(layers[0].items())
+        else:
+            if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+                layers = tuple(layers[0])
+            named = [(str(i), layer) for i, layer in enumerate(layers)]
+        self._layers: dict[str, Module] = {}
+        for name, layer in named:
+            self.add_module(name, layer)
+
+    def add_module(self, name: str, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(
+                f"Sequential: layer {name!r} is a {type(module).__name__}, not a Module"
+            )
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError("Sequential: a layer name must be a non-empty string without '.'")
+        self._layers[name] = module
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self._layers)), module)
+        return self
+
+    @property
+    def layers(self) -> list:
+        return list(self._layers.values())
 
     def forward(self, x):
-        for layer in self.layers:
+        for layer in self._layers.values():
             x = layer(x)
         return x
 
     def __getitem__(self, i):
-        return Sequential(*self.layers[i]) if isinstance(i, slice) else self.layers[i]
+        layers = list(self._layers.values())
+        return Sequential(*layers[i]) if isinstance(i, slice) else layers[i]
+
+    def __getattr__(self, name: str):
+        layers = self.__dict__.get("_layers", {})
+        if name in layers:
+            return layers[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute or layer {name!r}")
 
     def __len__(self) -> int:
-        return len(self.layers)
+        return len(self._layers)
 
     def __iter__(self):
-        return iter(self.layers)
+        return iter(self._layers.values())
 
     def _members(self):
-        for i, layer in enumerate(self.layers):
-            yield str(i), layer
+        yield from self._layers.items()
 
 
 def summary(model: Module, input_shape: tuple, dtype="float32") -> str:
