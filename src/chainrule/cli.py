@@ -206,8 +206,13 @@ def command_train(args) -> int:
 def _results(metrics: dict) -> str:
     """Test results in a line: accuracy and loss, or a regression's errors in its units."""
     if "r2" in metrics:
+        r2 = (
+            "undefined (all test targets equal)"
+            if metrics["r2"] is None
+            else f"{metrics['r2']:.4f}"
+        )
         return (
-            f"test R^2 {metrics['r2']:.4f}  RMSE {metrics['rmse']:.4g}  MAE {metrics['mae']:.4g}  "
+            f"test R^2 {r2}  RMSE {metrics['rmse']:.4g}  MAE {metrics['mae']:.4g}  "
             f"MSE {metrics['mse']:.4g}  (loss {metrics['loss']:.4f} on standardised targets)"
         )
     return f"test accuracy {metrics['accuracy']:.4f}  test loss {metrics['loss']:.4f}"

@@ -167,7 +167,8 @@ def _plot_weight_matrix(model, shape, path, feature_names, plt, save_png):
 
 
 def plot_confusion(model, x, y, path, image_shape=None, count: int = 16):
-    """Left: the confusion matrix on (x, y). Right: a grid of misclassified examples."""
+    """Left: the confusion matrix on (x, y). Right: a grid of misclassified examples (when the
+    inputs are images)."""
     from ..train import predict
     from .figures import pyplot, save_png
 
@@ -184,7 +185,8 @@ def plot_confusion(model, x, y, path, image_shape=None, count: int = 16):
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"confusion matrix (accuracy {float(xp.trace(matrix)) / matrix.sum():.3f})")
-    if image_shape is not None and len(wrong):
+    images = image_shape is not None and 2 <= len(image_shape) <= 3  # not rows of a table
+    if images and len(wrong):
         cols = 4
         for k, index in enumerate(wrong):
             sub = fig.add_subplot(

@@ -338,11 +338,12 @@ def build(
                 )
             current = emitter(g, layer, current, h.shape, path)
             h = as_array(layer(Tensor._make(h, False)))
-    if target_scale is not None:
-        current = add_target_scaling(g, current, target_scale)
-        h = (h * xp.float32(target_scale[1]) + xp.float32(target_scale[0])).astype(xp.float32)
     g.output(current, output_name, h.shape)
     expected = {output_name: h}
+    if target_scale is not None:
+        g.output(add_target_scaling(g, output_name, target_scale), "prediction", h.shape)
+        mean, std = target_scale
+        expected["prediction"] = (h * xp.float32(std) + xp.float32(mean)).astype(xp.float32)
     if probabilities:
         name, shape = add_probabilities(g, output_name, h.shape)
         g.output(name, "probabilities", shape)
@@ -392,8 +393,8 @@ def export(
         probabilities: add an output ``probabilities`` (softmax of the outputs, or [1 - p, p]
             for a single output).
         input_name, output_name: the graph's input and output names.
-        target_scale: ``(mean, std)`` of a regression trained on standardised targets: the
-            graph's output is then ``output * std + mean``, in the target's units.
+        target_scale: ``(mean, std)`` of a regression trained on standardised targets: add an
+            output ``prediction``, ``output * std + mean``, in the target's units.
 
     Returns:
         The path written.
@@ -451,8 +452,9 @@ def export_run(run_dir, path=None, *, check: bool = True) -> Path:
     The graph's input ``input`` takes raw values as ``chainrule predict`` reads them from
     ``.npy`` files (pixels of the data set's scale: 0-255 for MNIST, 0-16 for the digits; a
     table's columns in their own units); its outputs are ``logits`` and ``probabilities``, or
-    for a regression ``prediction``, the value in the target's units (as ``chainrule predict``
-    prints it). The check runs on random raw inputs.
+    for a regression ``output`` (on the standardised scale the network was trained on) and
+    ``prediction``, the value in the target's units (as ``chainrule predict`` prints it). The
+    check runs on random raw inputs.
     """
     model, _, metadata = runs.load_run(run_dir)
     preprocessing = metadata.get("preprocessing")
@@ -474,7 +476,7 @@ def export_run(run_dir, path=None, *, check: bool = True) -> Path:
         check=check,
         preprocessing=preprocessing,
         probabilities=not regression,
-        output_name="prediction" if regression else "logits",
+        output_name="output" if regression else "logits",
         target_scale=(preprocessing["target_mean"], preprocessing["target_std"])
         if regression
         else None,

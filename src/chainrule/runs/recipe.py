@@ -43,8 +43,10 @@ def check_choices(config: Config) -> None:
                 if config.data is not None
                 else "the data set 'csv' needs --data FILE.csv"
             )
-        if not Path(config.data).is_file():
+        if not Path(config.data).exists():
             raise RunError(f"--data {config.data}: no such file")
+        if not Path(config.data).is_file():  # a FIFO or /dev/zero would be read without end
+            raise RunError(f"--data {config.data}: not a regular file (a folder, FIFO or device)")
     else:
         _choose("data set", config.dataset, DATASETS)
         if isinstance(config.target, str):

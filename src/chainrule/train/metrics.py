@@ -69,7 +69,7 @@ def regression_metrics(predicted, actual) -> dict:
 
     ``mse = mean((p - y)^2)``, ``rmse = sqrt(mse)``, ``mae = mean(|p - y|)``,
     ``r2 = 1 - sum((p - y)^2) / sum((y - mean(y))^2)`` (1 is perfect, 0 is no better than
-    always predicting the mean).
+    always predicting the mean; None where every target is the same and R^2 has no meaning).
     """
     sums = RegressionSums()
     sums.update(predicted, actual)
@@ -113,7 +113,7 @@ class RegressionSums:
             "mse": mse,
             "rmse": mse**0.5,
             "mae": self.absolute / n * self.scale,
-            "r2": 1.0 - self.squared / total if total > 0 else float("nan"),
+            "r2": 1.0 - self.squared / total if total > 0 else None,  # all targets equal
         }
 
     def state_dict(self) -> dict:
