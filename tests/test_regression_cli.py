@@ -489,3 +489,16 @@ def test_an_exported_regression_predicts_the_value_in_the_targets_units(
     loaded = cr.onnx.load(tmp_path / "net.onnx")
     inputs = cr.data.Standardizer.from_dict(preprocessing)(x_test[:20])
     np.testing.assert_allclose(cr.train.predict(loaded, inputs), output, rtol=1e-5, atol=1e-6)
+
+
+def test_reading_a_regression_run_changes_nothing(diabetes_run, tmp_path, capsys):
+    import shutil
+
+    run = shutil.copytree(diabetes_run, tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    x, _ = data.load_diabetes()
+    rows = write_rows(tmp_path / "rows.csv", data.datasets.DIABETES_FEATURES, x[:3])
+    for argv in (["evaluate", run], ["info", run], ["predict", run, rows]):
+        succeeds(capsys, argv)
+    succeeds(capsys, ["explain", "forward", run, "--out", tmp_path / "f.png"])
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +75,8 @@ def load_regression_set(config: Config) -> Table:
     else:
         x, y = data.load_california(config.data_dir, download=config.download)
     train, test = data.train_val_split(x, y, val_fraction=TEST_FRACTION, seed=0)
-    return Table(train, test, "regression", None, True, FEATURE_NAMES[name], TARGET_NAMES[name])
+    names = {"feature_names": FEATURE_NAMES[name], "target_name": TARGET_NAMES[name]}
+    return Table(train, test, "regression", tabular=True, **names)
 
 
 def load_csv(config: Config) -> Table:
@@ -94,12 +96,11 @@ def load_csv(config: Config) -> Table:
         train,
         test,
         table.task,
-        None,
-        True,
-        table.feature_names,
-        table.target_name,
-        table.classes,
-        sha256_of(Path(config.data)),
+        tabular=True,
+        feature_names=table.feature_names,
+        target_name=table.target_name,
+        classes=table.classes,
+        sha256=sha256_of(Path(config.data)),
     )
 
 
@@ -134,17 +135,7 @@ def settle_task(table: Table, config: Config, where: str) -> Table:
 
 
 def _replace(table: Table, train, test, task: str, classes: list) -> Table:
-    return Table(
-        train,
-        test,
-        task,
-        table.pixel_max,
-        table.tabular,
-        table.feature_names,
-        table.target_name,
-        classes,
-        table.sha256,
-    )
+    return dataclasses.replace(table, train=train, test=test, task=task, classes=classes)
 
 
 def target_scaling(y_train, where: str, recorded: dict | None = None) -> tuple[float, float]:
