@@ -502,3 +502,28 @@ def test_reading_a_regression_run_changes_nothing(diabetes_run, tmp_path, capsys
         succeeds(capsys, argv)
     succeeds(capsys, ["explain", "forward", run, "--out", tmp_path / "f.png"])
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_the_command_as_a_subprocess(tmp_path):
+    """`python -m chainrule` in a fresh process: train a regression on a CSV file, predict."""
+    import subprocess
+    import sys
+
+    path = write_rows(tmp_path / "t.csv", ["x", "y"], [[i, 3.0 * i - 2] for i in range(50)])
+    out = tmp_path / "run"
+
+    def chainrule(*argv):
+        done = subprocess.run(
+            [sys.executable, "-m", "chainrule", *map(str, argv)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    said = chainrule("train", "--data", path, "--out", out, *ONE_NEURON, "--epochs", "50")
+    assert "test R^2 1.0000" in said
+    assert fitted_line(chainrule("info", out)) == pytest.approx({"x": 3.0, "": -2.0}, abs=1e-3)
+    rows = write_rows(tmp_path / "new.csv", ["x"], [[100.0]])
+    assert predicted(chainrule("predict", out, rows))[0] == pytest.approx(298.0, rel=1e-4)
