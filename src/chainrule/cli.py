@@ -60,17 +60,32 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     train.add_argument("--dataset", choices=runs.DATASETS, help="data set (default: digits)")
-    train.add_argument("--data-dir", help="folder with the data set's files (MNIST, Fashion-MNIST)")
+    train.add_argument(
+        "--data", help="your own CSV file (a header row, numbers; the target: --target COLUMN)"
+    )
+    train.add_argument(
+        "--task",
+        choices=runs.TASKS,
+        help="default: what the data says (class labels: classification; numbers: regression)",
+    )
+    train.add_argument(
+        "--data-dir", help="folder with the data set's files (MNIST, Fashion-MNIST, california)"
+    )
     train.add_argument("--download", action="store_true", help="download missing files first")
     train.add_argument(
         "--model",
         help="mlp (default), cnn (LeNet-5), or a spec such as "
         "conv8k3,pool2,fc64 (see chainrule.models)",
     )
-    train.add_argument("--hidden", help="hidden layer sizes (default: 256,128)")
+    train.add_argument(
+        "--hidden",
+        help="hidden layer sizes, or none (default: 256,128 for classes, 128 for regression)",
+    )
     train.add_argument("--activation", help="relu, leaky_relu, sigmoid, tanh, gelu, softplus")
     train.add_argument("--dropout", type=float, help="dropout after each hidden layer")
-    train.add_argument("--loss", choices=runs.LOSSES, help="default: cross-entropy")
+    train.add_argument(
+        "--loss", choices=runs.LOSSES, help="default: cross-entropy (classes), mse (regression)"
+    )
     train.add_argument("--label-smoothing", type=float, help="for cross-entropy (default 0.1)")
     train.add_argument("--optimizer", choices=list(runs.OPTIMIZERS), help="default: adam")
     train.add_argument("--schedule", choices=runs.SCHEDULES, help="learning-rate schedule")
@@ -79,7 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=float)
     train.add_argument("--batch-size", type=_batch_size, help="examples per step, or 'full'")
     train.add_argument("--epochs", type=int, help="passes over the training data (default 30)")
-    train.add_argument("--target", type=int, help="train 'is it a K or not' (one-vs-rest)")
+    train.add_argument(
+        "--target",
+        type=runs.target_choice,
+        help="with --data: the target column (default: the last); else a class K, to train "
+        "'is it a K or not' (one-vs-rest)",
+    )
     train.add_argument("--seed", type=int, help="random seed (default 0)")
     train.add_argument("--val-fraction", type=float, help="training data held out (default 0.1)")
     train.add_argument("--checkpoint-every", type=int, help="also checkpoint every N batches")
@@ -96,14 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=runs.positive_int, help="BLAS threads (default: all cores)"
     )
 
-    evaluate = commands.add_parser("evaluate", help="test loss and accuracy of a trained run")
+    evaluate = commands.add_parser(
+        "evaluate", help="test loss and accuracy of a trained run (regression: MSE, RMSE, MAE, R^2)"
+    )
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--dataset", choices=runs.DATASETS)
     evaluate.add_argument("--data-dir")
 
-    predict = commands.add_parser("predict", help="classify images (PNG/JPEG) or .npy arrays")
+    predict = commands.add_parser(
+        "predict",
+        help="classify images (PNG/JPEG), .npy arrays or CSV rows; or predict a regression's value",
+    )
     predict.add_argument("run_dir")
-    predict.add_argument("inputs", nargs="+", metavar="IMAGE")
+    predict.add_argument("inputs", nargs="+", metavar="FILE")
     predict.add_argument(
         "--top", type=runs.positive_int, default=3, help="how many classes to show"
     )
@@ -170,21 +195,39 @@ def command_train(args) -> int:
     else:
         config = runs.Config.from_dict(settings)
     metrics = runs.train(config, resume=resume, progress=not quiet, overwrite=overwrite)
+    tested = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
     print(
-        f"test accuracy {metrics['test_accuracy']:.4f}  test loss {metrics['test_loss']:.4f}  "
-        f"({metrics['epochs']} epochs, {metrics['train_seconds']:.1f} s)  ->  {metrics['out']}"
+        f"{_results(tested)}  ({metrics['epochs']} epochs, {metrics['train_seconds']:.1f} s)  "
+        f"->  {metrics['out']}"
     )
     return 0
 
 
+def _results(metrics: dict) -> str:
+    """Test results in a line: accuracy and loss, or a regression's errors in its units."""
+    if "r2" in metrics:
+        r2 = (
+            "undefined (all test targets equal)"
+            if metrics["r2"] is None
+            else f"{metrics['r2']:.4f}"
+        )
+        return (
+            f"test R^2 {r2}  RMSE {metrics['rmse']:.4g}  MAE {metrics['mae']:.4g}  "
+            f"MSE {metrics['mse']:.4g}  (loss {metrics['loss']:.4f} on standardised targets)"
+        )
+    return f"test accuracy {metrics['accuracy']:.4f}  test loss {metrics['loss']:.4f}"
+
+
 def command_evaluate(args) -> int:
-    result = runs.evaluate_run(args.run_dir, args.dataset, args.data_dir)
-    print(f"test accuracy {result['accuracy']:.4f}  test loss {result['loss']:.4f}")
+    print(_results(runs.evaluate_run(args.run_dir, args.dataset, args.data_dir)))
     return 0
 
 
 def command_predict(args) -> int:
     for result in runs.predict_files(args.run_dir, args.inputs, args.top):
+        if "top" not in result:  # a regression: the value
+            print(f"{result['file']}: {result['prediction']:.6g}")
+            continue
         top = "  ".join(f"{cls}: {p:.3f}" for cls, p in result["top"])
         print(f"{result['file']}: {result['prediction']}   ({top})")
     return 0
@@ -197,9 +240,11 @@ def command_info(args) -> int:
     shape = (1, *metadata["preprocessing"]["input_shape"])
     print(summary(model, shape))
     print(
-        f"\ntrained on {metadata.get('dataset')} with {config.optimizer} (lr {config.lr or 'default'}),"
-        f" batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}"
+        f"\ntrained on {config.data or metadata.get('dataset')} with {config.optimizer} "
+        f"(lr {config.lr or 'default'}), batch {config.batch_size}, {config.epochs} epochs, "
+        f"seed {config.seed}"
     )
+    print(runs.describe_task(model, metadata))
     metrics_path = Path(args.run_dir) / "metrics.json"
     if metrics_path.exists():
         for key, value in io.read_json(metrics_path).items():

@@ -2,7 +2,7 @@
 numbers); CSV files; transforms."""
 
 from .collate import default_collate, default_convert
-from .csv import CSVData, CSVError, guess_task, read_csv
+from .csv import CSVData, CSVError, guess_task, read_csv, read_features
 from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
 from .datasets import (
     blobs,

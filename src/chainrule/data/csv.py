@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import array
 import csv
+import io
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..backend import xp
+from .files import open_regular
 from .idx import DataFileError
 
 MAX_BYTES = 256 << 20  # 256 MiB of text
@@ -73,10 +77,7 @@ def read_csv(
     path = Path(path)
     if task not in (None, "classification", "regression"):
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
-    size = _size_of(path)
-    if size > max_bytes:
-        raise CSVError(f"{path}: {size:,} bytes is larger than the limit of {max_bytes:,}")
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    with _open_text(path, max_bytes) as f:
         rows = _rows(f, path, max_bytes, max_columns)
         header = next(rows, None)
         if header is None:
@@ -120,6 +121,55 @@ def read_csv(
     return result
 
 
+def read_features(
+    path,
+    columns: list[str],
+    ignore=(),
+    max_bytes: int = MAX_BYTES,
+    max_columns: int = MAX_COLUMNS,
+):
+    """The rows of a CSV file as feature vectors for a model trained on ``columns``.
+
+    The header must name every column of ``columns`` (in any order); the columns of ``ignore``
+    (such as the target) may be there too and are skipped; any other column is refused, so a
+    file meant for another model is not quietly misread.
+
+    Returns:
+        ``(features (n, len(columns)) float32 in the order of columns, line numbers)``.
+
+    Raises:
+        CSVError: a missing or unknown column, a bad row or cell, a file too large, no rows.
+    """
+    path = Path(path)
+    with _open_text(path, max_bytes) as f:
+        rows = _rows(f, path, max_bytes, max_columns)
+        header = next(rows, None)
+        if header is None:
+            raise CSVError(f"{path}: empty file; expected a header row and data rows")
+        header = _check_header(path, *header)
+        missing = [name for name in columns if name not in header]
+        unknown = [name for name in header if name not in columns and name not in ignore]
+        if missing or unknown:
+            wrong = f"no column {', '.join(missing)}" if missing else ""
+            wrong += "; " if missing and unknown else ""
+            wrong += f"column {', '.join(unknown)} is not one of them" if unknown else ""
+            raise CSVError(f"{path}: the model takes the columns {', '.join(columns)}: {wrong}")
+        where = [header.index(name) for name in columns]
+        values, line_numbers = array.array("f"), []
+        for line_number, cells in rows:
+            if len(cells) != len(header):
+                raise CSVError(
+                    f"{path}, line {line_number}: {len(cells)} cells, but the header has "
+                    f"{len(header)} columns ({', '.join(header)})"
+                )
+            values.extend(_number(path, line_number, header[k], cells[k]) for k in where)
+            line_numbers.append(line_number)
+    if not line_numbers:
+        raise CSVError(f"{path}: a header row but no data rows")
+    features = xp.frombuffer(values, dtype=xp.float32).reshape(len(line_numbers), len(columns))
+    return features, line_numbers
+
+
 def guess_task(values) -> str:
     """``"classification"`` when the target looks like class labels: whole numbers with at most
     ``MAX_CLASSES`` distinct values (and fewer distinct values than examples); else
@@ -133,9 +183,21 @@ def guess_task(values) -> str:
 
 def _size_of(path: Path) -> int:
     try:
-        return path.stat().st_size
+        info = os.stat(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or /dev/zero would be read without end
+        raise CSVError(f"{path}: not a regular file (a folder, FIFO or device)")
+    return info.st_size
+
+
+def _open_text(path: Path, max_bytes: int):
+    """The file as UTF-8 text (a byte-order mark skipped), once it is known to be a regular file
+    of at most ``max_bytes``."""
+    size = _size_of(path)
+    if size > max_bytes:
+        raise CSVError(f"{path}: {size:,} bytes is larger than the limit of {max_bytes:,}")
+    return io.TextIOWrapper(open_regular(path, CSVError), encoding="utf-8-sig", newline="")
 
 
 def _rows(f, path: Path, max_bytes: int, max_columns: int):

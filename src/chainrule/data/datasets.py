@@ -250,10 +250,14 @@ def _check_size(name: str, n) -> None:
         raise ValueError(f"{name}: n must be a positive number of points, got {n!r}")
 
 
+DIABETES_FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+
+
 def load_diabetes():
-    """scikit-learn's diabetes set: 442 patients, 10 standardised measurements (age, sex, body
-    mass index, blood pressure, six blood serum values) and a disease-progression score one year
-    later (25..346). Returns ``(x (442, 10) float32, y (442,) float32)``."""
+    """scikit-learn's diabetes set: 442 patients, 10 standardised measurements
+    (``DIABETES_FEATURES``: age, sex, body mass index, blood pressure, six blood serum values) and
+    a disease-progression score one year later (25..346).
+    Returns ``(x (442, 10) float32, y (442,) float32)``."""
     from sklearn.datasets import load_diabetes as sklearn_diabetes
 
     x, y = sklearn_diabetes(return_X_y=True)

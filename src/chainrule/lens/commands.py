@@ -116,17 +116,17 @@ def command_explain(args: argparse.Namespace) -> int:
     if args.view == "loss":
         return explain_loss(args)
     if args.view == "forward":
+        scale = None
         if args.run_dir:
-            model, config, _ = runs.load_run(args.run_dir)
-            prepared = runs.prepare(dataclasses.replace(config, val_fraction=0.0))
-            if args.index >= len(prepared.test[0]):
-                raise runs.RunError(
-                    f"--index {args.index}: the test set has {len(prepared.test[0])}"
-                )
-            x = prepared.test[0][args.index]
+            model, metadata, (x_test, _) = test_set_of(args.run_dir)
+            if args.index >= len(x_test):
+                raise runs.RunError(f"--index {args.index}: the test set has {len(x_test)}")
+            x = x_test[args.index]
+            if runs.task_of(metadata) == "regression":
+                scale = tuple(metadata["preprocessing"][k] for k in ("target_mean", "target_std"))
         else:
             model, x, _ = tiny_network()
-        explanation = forward.explain_forward(model, x)
+        explanation = forward.explain_forward(model, x, target_scale=scale)
         print(explanation)
         print(f"picture: {forward_figure.plot_forward(explanation, args.out, image=image_of(x))}")
     else:
@@ -177,18 +177,32 @@ def command_plot(args: argparse.Namespace) -> int:
             print(f"{name:<8}" + "  ".join(f"{v:.2e}" for v in per_layer.values()))
         out = inside.plot_gradient_flow(flow, args.out)
     elif view in ("weights", "confusion"):
-        model, config, metadata = runs.load_run(args.run_dir)
-        prepared = runs.prepare(dataclasses.replace(config, val_fraction=0.0))
-        shape = tuple(metadata["preprocessing"]["input_shape"])
-        x, y = prepared.test
+        model, metadata, (x, y) = test_set_of(args.run_dir)
+        preprocessing = metadata["preprocessing"]
+        shape = tuple(preprocessing["input_shape"])
         if view == "weights":
-            out = inside.plot_first_layer(model, shape, args.out)
+            names = preprocessing.get("feature_names")
+            out = inside.plot_first_layer(model, shape, args.out, feature_names=names)
             inside.plot_histograms(model, x[:500], str(out).replace(".png", "-histograms.png"))
         else:
+            if runs.task_of(metadata) == "regression":
+                raise runs.RunError(
+                    f"plot confusion: {args.run_dir} is a regression (numbers, not classes, so "
+                    f"nothing to confuse); its errors: chainrule evaluate {args.run_dir}, per "
+                    f"epoch: chainrule plot curves {args.run_dir}"
+                )
             out, matrix = inside.plot_confusion(model, x, y, args.out, image_shape=shape)
             print(matrix)
     print(f"picture: {out}")
     return 0
+
+
+def test_set_of(run_dir) -> tuple:
+    """(model, metadata, (x_test, y_test)) of a trained run, its test inputs prepared as in
+    training."""
+    model, config, metadata = runs.load_run(run_dir)
+    config = dataclasses.replace(config, val_fraction=0.0, task=runs.task_of(metadata))
+    return model, metadata, runs.test_data(run_dir, config, metadata).test
 
 
 def plot_landscape_of_digits(args):
@@ -220,12 +234,13 @@ def command_lr_find(args: argparse.Namespace) -> int:
         dataset=args.dataset, data_dir=args.data_dir, optimizer=args.optimizer, val_fraction=0.0
     )
     prepared = runs.prepare(config)
+    config = config.with_task_defaults(prepared.task)
     manual_seed(0)
     model = runs.build_model(config, prepared.input_shape, prepared.outputs)
     optimizer = runs.build_optimizer(config, model.parameters())
     result = lr_finder.lr_find(
         model,
-        runs.build_loss(config, prepared.outputs),
+        runs.build_loss(config, prepared.outputs, prepared.task),
         optimizer,
         prepared.train,
         steps=args.steps,

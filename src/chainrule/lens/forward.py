@@ -32,13 +32,25 @@ class LayerStep:
 
 @dataclass
 class ForwardExplanation:
+    """The steps of a forward pass; ``target_scale`` ``(mean, std)`` marks a regression, whose
+    prediction is its one output turned back into the target's units, ``output * std + mean``."""
+
     steps: list = field(default_factory=list)
     output: object = None
+    target_scale: tuple | None = None
 
     @property
     def prediction(self) -> int:
-        """The most activated output neuron."""
+        """The most activated output neuron (a regression's only one)."""
+        if self.target_scale is not None:
+            return 0
         return int(xp.argmax(self.output)) if self.output.size > 1 else int(self.output.item() > 0)
+
+    @property
+    def value(self) -> float:
+        """A regression's prediction in the target's units."""
+        mean, std = self.target_scale
+        return float(self.output.ravel()[0]) * std + mean
 
     @property
     def probabilities(self):
@@ -60,6 +72,13 @@ class ForwardExplanation:
                 lines.append(f"  activations  {_values(step.outputs)}")
         out = self.output.ravel()
         lines.append(f"output neurons {_values(out)}")
+        if self.target_scale is not None:
+            mean, std = self.target_scale
+            lines.append(
+                f"prediction: {self.value:.6g} = {out[0]:.4g} * {std:.4g} + {mean:.4g} (the output "
+                "neuron's value, trained on standardised targets, back in the target's units)"
+            )
+            return "\n".join(lines)
         p = self.probabilities[self.prediction]
         if out.size == 1:
             lines.append(
@@ -103,12 +122,13 @@ def _describe_weighted_sum(step: LayerStep) -> list[str]:
 
 
 @autograd.no_grad()
-def explain_forward(model: Sequential, x) -> ForwardExplanation:
+def explain_forward(model: Sequential, x, target_scale: tuple | None = None) -> ForwardExplanation:
     """Run one example through a Sequential model layer by layer, keeping what each layer did.
 
     Args:
         model: a :class:`~chainrule.nn.Sequential` network.
         x: one example (without the batch axis).
+        target_scale: for a regression trained on standardised targets, their ``(mean, std)``.
     """
     if not isinstance(model, Sequential):
         raise TypeError("explain_forward walks a Sequential model layer by layer")
@@ -116,7 +136,7 @@ def explain_forward(model: Sequential, x) -> ForwardExplanation:
     model.eval()
     try:
         h = Tensor._make(as_array(x)[None], False)
-        explanation = ForwardExplanation()
+        explanation = ForwardExplanation(target_scale=target_scale)
         for i, layer in enumerate(model):
             out = layer(h)
             linear = isinstance(layer, L.Linear)

@@ -165,6 +165,13 @@ def _edges(columns: list[Column], boxes: list[list[Box]]):
 
 
 def _prediction_label(explanation: ForwardExplanation) -> list[str]:
+    if explanation.target_scale is not None:
+        mean, std = explanation.target_scale
+        return [
+            f"prediction: {explanation.value:.4g}",
+            "the output neuron",
+            f"x {std:.4g} + {mean:.4g}",
+        ]
     p = explanation.probabilities[explanation.prediction]
     return [
         f"prediction: class {explanation.prediction}",

@@ -300,8 +300,21 @@ def probabilities_of(logits):
     return xp.concatenate([1 - p, p], axis=-1)
 
 
+def add_target_scaling(g: GraphBuilder, output: str, target_scale: tuple) -> str:
+    """A regression's output back in the target's units: output * std + mean."""
+    mean, std = target_scale
+    scaled = g.add("Mul", [output, g.constant("unscale", "std", std)], "unscale")
+    return g.add("Add", [scaled, g.constant("unscale", "mean", mean)], "unscale")
+
+
 def build(
-    model, x, preprocessing=None, probabilities=False, input_name="input", output_name="output"
+    model,
+    x,
+    preprocessing=None,
+    probabilities=False,
+    input_name="input",
+    output_name="output",
+    target_scale=None,
 ):
     """The ONNX model of ``model`` and chainrule's outputs on ``x`` (output name -> array)."""
     if not isinstance(model, Sequential):
@@ -327,6 +340,10 @@ def build(
             h = as_array(layer(Tensor._make(h, False)))
     g.output(current, output_name, h.shape)
     expected = {output_name: h}
+    if target_scale is not None:
+        g.output(add_target_scaling(g, output_name, target_scale), "prediction", h.shape)
+        mean, std = target_scale
+        expected["prediction"] = (h * xp.float32(std) + xp.float32(mean)).astype(xp.float32)
     if probabilities:
         name, shape = add_probabilities(g, output_name, h.shape)
         g.output(name, "probabilities", shape)
@@ -356,6 +373,7 @@ def export(
     probabilities: bool = False,
     input_name: str = "input",
     output_name: str = "output",
+    target_scale: tuple | None = None,
 ) -> Path:
     """Write ``model`` to ``path`` as an ONNX graph (opset 17, float32, atomically).
 
@@ -375,12 +393,16 @@ def export(
         probabilities: add an output ``probabilities`` (softmax of the outputs, or [1 - p, p]
             for a single output).
         input_name, output_name: the graph's input and output names.
+        target_scale: ``(mean, std)`` of a regression trained on standardised targets: add an
+            output ``prediction``, ``output * std + mean``, in the target's units.
 
     Returns:
         The path written.
     """
     x = as_example(example_input)
-    proto, expected = build(model, x, preprocessing, probabilities, input_name, output_name)
+    proto, expected = build(
+        model, x, preprocessing, probabilities, input_name, output_name, target_scale
+    )
     if proto.ByteSize() > MAX_PROTOBUF_BYTES:
         raise ValueError(f"cr.onnx.export: {path}: the model is larger than one ONNX file (2 GiB)")
     try:
@@ -428,8 +450,11 @@ def export_run(run_dir, path=None, *, check: bool = True) -> Path:
     ``RUN_DIR/model.onnx``).
 
     The graph's input ``input`` takes raw values as ``chainrule predict`` reads them from
-    ``.npy`` files (pixels of the data set's scale: 0-255 for MNIST, 0-16 for the digits); its
-    outputs are ``logits`` and ``probabilities``. The check runs on random raw inputs.
+    ``.npy`` files (pixels of the data set's scale: 0-255 for MNIST, 0-16 for the digits; a
+    table's columns in their own units); its outputs are ``logits`` and ``probabilities``, or
+    for a regression ``output`` (on the standardised scale the network was trained on) and
+    ``prediction``, the value in the target's units (as ``chainrule predict`` prints it). The
+    check runs on random raw inputs.
     """
     model, _, metadata = runs.load_run(run_dir)
     preprocessing = metadata.get("preprocessing")
@@ -438,13 +463,21 @@ def export_run(run_dir, path=None, *, check: bool = True) -> Path:
     shape = (4, *preprocessing["input_shape"])
     rng = new_rng(0)
     scale = preprocessing.get("pixel_max")
-    example = rng.uniform(0, scale, shape) if scale else rng.standard_normal(shape)
+    if scale:
+        example = rng.uniform(0, scale, shape)
+    else:  # around the training data: the recorded mean and spread of each input
+        standardizer = Standardizer.from_dict(preprocessing)
+        example = standardizer.mean + standardizer.std * rng.standard_normal(shape)
+    regression = runs.task_of(metadata) == "regression"
     return export(
         model,
         path or Path(run_dir) / "model.onnx",
         example.astype(xp.float32),
         check=check,
         preprocessing=preprocessing,
-        probabilities=True,
-        output_name="logits",
+        probabilities=not regression,
+        output_name="output" if regression else "logits",
+        target_scale=(preprocessing["target_mean"], preprocessing["target_std"])
+        if regression
+        else None,
     )

@@ -9,7 +9,7 @@ Rules that keep a user's data safe:
   one of the run files' names that chainrule did not write is never replaced: the run is refused.
 * A file counts as chainrule's when its content says so: ``config.json`` holds only settings,
   ``model.json`` and the ``.safetensors`` files carry chainrule's format markers, ``metrics.json``
-  a test accuracy, ``history.csv`` starts with its ``epoch`` column.
+  a test accuracy (or R^2), ``history.csv`` starts with its ``epoch`` column.
 * Temporary files of a killed write (``.<name>.<random>.tmp``) are removed when ``train`` next
   claims the folder. Reading a run (``evaluate``, ``predict``, ``info``) never writes, creates,
   removes or downloads anything, whatever its ``config.json`` says.
@@ -27,7 +27,8 @@ from ..data import Standardizer
 from ..data.files import DataFileError, open_regular, remove_stale_temporaries
 from ..tensor import as_array
 from ..train import evaluate
-from .config import Config, RunError
+from . import tasks
+from .config import TASKS, Config, RunError
 from .recipe import build_loss, check_choices, prepare
 
 CONFIG, MODEL, HISTORY, METRICS, CHECKPOINT = (
@@ -50,7 +51,7 @@ def _is_ours(path: Path) -> bool:
             Config.from_dict(io.read_json(path))
             return True
         if path.name == METRICS:
-            return "test_accuracy" in io.read_json(path)
+            return not {"test_accuracy", "test_r2"}.isdisjoint(io.read_json(path))
         if path.name == MODEL_JSON:
             return io.read_json(path).get("format") == "chainrule.Sequential"
         if path.name in (MODEL, CHECKPOINT):
@@ -140,7 +141,8 @@ def saved_config(run_dir) -> Config:
 def load_run(run_dir) -> tuple:
     """(model, config, metadata) of a run folder, every part checked: a model whose files do not
     agree with its preprocessing, whose weights or preprocessing hold NaN/Infinity, or whose
-    standardisation divides by zero is refused."""
+    standardisation divides by zero is refused; so is a regression whose target scaling (what
+    predictions are multiplied by and shifted by) is not finite or is zero."""
     run_dir = Path(run_dir)
     config = saved_config(run_dir)
     if not (run_dir / MODEL).exists():
@@ -171,6 +173,7 @@ def load_run(run_dir) -> tuple:
         Standardizer.from_dict(preprocessing)
     except ValueError as exc:
         raise RunError(f"{where}: {exc}") from None
+    _check_task(preprocessing, where)
     for name, value in model.state_dict().items():
         if not xp.all(xp.isfinite(as_array(value))):
             raise RunError(f"{where}: '{name}' holds NaN or Infinity; the model cannot answer")
@@ -179,7 +182,60 @@ def load_run(run_dir) -> tuple:
         models.check_memory(footprint, batch_size=1, training=False)
     except ValueError as exc:
         raise RunError(f"{where}: {exc}") from None
+    if task_of(metadata) == "regression" and _outputs(model, tuple(shape)) not in (None, (1,)):
+        raise RunError(
+            f"{where}: a regression model has one output neuron, this one has "
+            f"{_outputs(model, tuple(shape))}"
+        )
     return model, config, metadata
+
+
+def _outputs(model, shape: tuple) -> tuple | None:
+    """The model's output shape for one input (None where a layer cannot be followed)."""
+    for layer in model:
+        shape = models.output_shape(layer, shape)
+        if shape is None:
+            return None
+    return shape
+
+
+def task_of(metadata: dict) -> str:
+    """``"classification"`` or ``"regression"`` (runs from before regression are the former)."""
+    return metadata["preprocessing"].get("task") or "classification"
+
+
+MAX_NAMES = 1 << 16
+
+
+def _check_task(preprocessing: dict, where: str) -> None:
+    """The task and what goes with it: for a regression, a finite target mean and a finite,
+    positive target scale (predictions are ``output * target_std + target_mean``); names of
+    features and classes as short lists of strings (or class numbers)."""
+    task = preprocessing.get("task")
+    if task is not None and task not in TASKS:
+        raise RunError(f"{where}: preprocessing task {task!r:.60} is not one of {', '.join(TASKS)}")
+    if task == "regression":
+        mean, std = preprocessing.get("target_mean"), preprocessing.get("target_std")
+        if not (_real(mean) and _real(std) and std > 0):
+            raise RunError(
+                f"{where}: preprocessing target_mean {mean!r:.40} and target_std {std!r:.40} "
+                "must be finite numbers and target_std above zero; the model cannot undo the "
+                "scaling of its targets"
+            )
+    for key in ("feature_names", "classes"):
+        names = preprocessing.get(key)
+        if names is None:
+            continue
+        if not (isinstance(names, list) and len(names) <= MAX_NAMES):
+            raise RunError(f"{where}: preprocessing {key} is not a list of names")
+        if not all(isinstance(n, str) and len(n) < 256 or _real(n) for n in names):
+            raise RunError(f"{where}: preprocessing {key} holds something other than names")
+    names = preprocessing.get("feature_names")
+    if names is not None and [len(names)] != preprocessing["input_shape"]:
+        raise RunError(
+            f"{where}: preprocessing names {len(names)} features, the input shape is "
+            f"{preprocessing['input_shape']}"
+        )
 
 
 def _positive_int(n) -> bool:
@@ -190,17 +246,32 @@ def _real(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def test_data(run_dir, config: Config, metadata: dict):
+    """The test examples of a trained run's data set (or of ``config.dataset``), prepared with
+    the statistics the run recorded. Refuses a CSV file that changed since the run."""
+    check_choices(config)
+    preprocessing = metadata["preprocessing"]
+    recorded = preprocessing.get("data_sha256")
+    if config.dataset == "csv" and recorded and tasks.sha256_of(Path(config.data)) != recorded:
+        raise RunError(
+            f"{config.data} has changed since {run_dir} was trained (its SHA-256 differs): its "
+            "test rows would not be the ones the run was tested on"
+        )
+    return prepare(config, recorded=preprocessing)
+
+
 def evaluate_run(run_dir, dataset: str | None = None, data_dir: str | None = None) -> dict:
-    """Test loss and accuracy of a trained run (on its own data set, or another of the same shape)."""
+    """Test loss and accuracy of a trained run (on its own data set, or another of the same
+    shape), or for a regression its test MSE, RMSE, MAE and R^2 in the targets' units."""
     model, config, metadata = load_run(run_dir)
     config = dataclasses.replace(
         config,
         dataset=dataset or config.dataset,
         data_dir=data_dir or config.data_dir,
         val_fraction=0.0,
+        task=task_of(metadata),
     )
-    check_choices(config)
-    prepared = prepare(config)
+    prepared = test_data(run_dir, config, metadata)
     trained_on = tuple(metadata["preprocessing"]["input_shape"])
     if prepared.input_shape != trained_on:
         raise RunError(
@@ -209,4 +280,58 @@ def evaluate_run(run_dir, dataset: str | None = None, data_dir: str | None = Non
         )
     footprint = models.footprint_of_model(model, trained_on)
     batch = models.fitting_batch(footprint, 1000)
-    return evaluate(model, build_loss(config, prepared.outputs), prepared.test, batch)
+    loss_fn = build_loss(config, prepared.outputs, prepared.task)
+    return evaluate(model, loss_fn, prepared.test, batch, target_std=prepared.target_std)
+
+
+def describe_task(model, metadata: dict) -> str:
+    """What the run learned to predict, in a line or two (for ``chainrule info``); for a
+    regression without hidden layers, the fitted equation in the data's own units."""
+    preprocessing = metadata["preprocessing"]
+    if task_of(metadata) == "classification":
+        classes = preprocessing.get("classes")
+        if preprocessing.get("target") is not None:
+            return f"task: classification, is it a {preprocessing['target']} or not"
+        if classes:
+            shown = ", ".join(map(str, classes[:20])) + (", ..." if len(classes) > 20 else "")
+            return f"task: classification into {len(classes)} classes: {shown}"
+        return "task: classification"
+    name = preprocessing.get("target_name") or "the target"
+    mean, std = preprocessing["target_mean"], preprocessing["target_std"]
+    lines = [
+        f"task: regression of {name} (trained on (y - {mean:.6g}) / {std:.6g}; predictions and "
+        "metrics are in the units of y)"
+    ]
+    equation = linear_equation(model, preprocessing)
+    if equation is not None:
+        lines.append(f"the fitted function: {equation}")
+    return "\n".join(lines)
+
+
+def linear_equation(model, preprocessing: dict, max_terms: int = 20) -> str | None:
+    """``y = a1 x1 + ... + b`` for a regression network that is one Linear layer, in the data's
+    units: the network computes ``y = std (w . (x / pixel_max - mu) / sigma + c) + mean``, so
+    ``a_i = std w_i / (sigma_i pixel_max)`` and ``b = mean + std (c - sum_i w_i mu_i / sigma_i)``.
+    None for any other network, or one with more than ``max_terms`` inputs."""
+    from ..nn import Linear
+
+    layers = list(model)
+    if len(layers) != 1 or not isinstance(layers[0], Linear) or layers[0].in_features > max_terms:
+        return None
+    linear = layers[0]
+    w = as_array(linear.weight).astype(xp.float64)[0]
+    c = float(as_array(linear.bias)[0]) if linear.bias is not None else 0.0
+    standardizer = Standardizer.from_dict(preprocessing)
+    mu = xp.broadcast_to(xp.asarray(standardizer.mean, dtype=xp.float64), w.shape)
+    sigma = xp.broadcast_to(xp.asarray(standardizer.std, dtype=xp.float64), w.shape)
+    pixel_max = preprocessing.get("pixel_max") or 1.0
+    mean, std = preprocessing["target_mean"], preprocessing["target_std"]
+    slopes = std * w / (sigma * pixel_max)
+    intercept = mean + std * (c - float((w * mu / sigma).sum()))
+    names = preprocessing.get("feature_names") or [f"x{i + 1}" for i in range(len(w))]
+    target = preprocessing.get("target_name") or "y"
+    terms = " ".join(
+        f"{'-' if a < 0 else '+'} {abs(a):.4g} {n}" if i else f"{a:.4g} {n}"
+        for i, (a, n) in enumerate(zip(slopes, names))
+    )
+    return f"{target} = {terms} {'-' if intercept < 0 else '+'} {abs(intercept):.4g}"

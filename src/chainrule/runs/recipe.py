@@ -8,7 +8,8 @@ from pathlib import Path
 
 from .. import data, models, nn, optim
 from ..train import LRSchedulerCallback
-from .config import Config, RunError
+from . import tasks
+from .config import TASK_DEFAULTS, TASKS, Config, RunError
 
 IMAGE_SETS = ("digits", "mnist", "fashion-mnist", "faces")
 POINT_SETS = {
@@ -18,8 +19,9 @@ POINT_SETS = {
     "xor": data.xor,
     "blobs": data.blobs,
 }
-DATASETS = IMAGE_SETS + tuple(POINT_SETS)
-LOSSES = ("cross-entropy", "mse")
+DATASETS = IMAGE_SETS + tuple(POINT_SETS) + tasks.REGRESSION_SETS
+LOSSES = ("cross-entropy", "mse", "l1", "huber")
+REGRESSION_LOSSES = ("mse", "l1", "huber")
 SCHEDULES = ("none", "cosine", "step", "onecycle")
 
 
@@ -29,15 +31,55 @@ def _choose(name: str, value: str, choices) -> None:
 
 
 def check_choices(config: Config) -> None:
-    """Refuse names that are not among the choices (data set, loss, optimizer, schedule,
-    activation) and a data folder that does not exist, before any work is done."""
+    """Refuse names that are not among the choices (data set, task, loss, optimizer, schedule,
+    activation), settings that do not go together, and a data folder or file that does not
+    exist, before any work is done."""
     if config.data_dir is not None and not config.download and not Path(config.data_dir).is_dir():
         raise RunError(f"--data-dir {config.data_dir}: no such folder")
-    _choose("data set", config.dataset, DATASETS)
-    _choose("loss", config.loss, LOSSES)
+    if config.data is not None or config.dataset == "csv":
+        if config.data is None or config.dataset != "csv":
+            raise RunError(
+                f"--data {config.data} goes with the data set 'csv' (not {config.dataset})"
+                if config.data is not None
+                else "the data set 'csv' needs --data FILE.csv"
+            )
+        if not Path(config.data).exists():
+            raise RunError(f"--data {config.data}: no such file")
+        if not Path(config.data).is_file():  # a FIFO or /dev/zero would be read without end
+            raise RunError(f"--data {config.data}: not a regular file (a folder, FIFO or device)")
+    else:
+        _choose("data set", config.dataset, DATASETS)
+        if isinstance(config.target, str):
+            raise RunError(
+                f"--target {config.target}: a column name needs --data FILE.csv (for a built-in "
+                "data set, --target K trains 'is it a K or not')"
+            )
+    if config.task is not None:
+        _choose("task", config.task, TASKS)
+    if config.loss is not None:
+        _choose("loss", config.loss, LOSSES)
     _choose("optimizer", config.optimizer, OPTIMIZERS)
     _choose("schedule", config.schedule, SCHEDULES)
     _choose("activation", config.activation, models.ACTIVATIONS)
+
+
+def check_task(config: Config, task: str) -> None:
+    """Refuse settings that the task (once the data has decided it) cannot use."""
+    if task == "regression":
+        if config.loss not in (None, *REGRESSION_LOSSES):
+            raise RunError(
+                f"--loss {config.loss} is for classes; a regression takes "
+                f"{', '.join(REGRESSION_LOSSES)}"
+            )
+        if isinstance(config.target, int):
+            raise RunError(
+                f"--target {config.target} trains 'is it a {config.target} or not', a "
+                f"classification; {config.dataset} is a regression"
+            )
+    elif config.loss in ("l1", "huber"):
+        raise RunError(
+            f"--loss {config.loss} is for regression; a classification takes cross-entropy or mse"
+        )
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -45,7 +87,11 @@ def check_choices(config: Config) -> None:
 
 @dataclass
 class Prepared:
-    """Train/validation/test arrays ready for the network, and how raw inputs were turned into them."""
+    """Train/validation/test arrays ready for the network, and how raw inputs were turned into them.
+
+    For a regression, the targets are standardised and ``target_std`` is the scale they were
+    divided by (see :mod:`.tasks`).
+    """
 
     train: tuple
     val: tuple | None
@@ -53,46 +99,86 @@ class Prepared:
     input_shape: tuple
     outputs: int
     preprocessing: dict
+    task: str = "classification"
+    target_std: float | None = None
 
 
-def load_raw(config: Config):
-    """((x_train, y_train), (x_test, y_test), pixel_max) of the named data set, unprocessed."""
+def load_table(config: Config) -> tasks.Table:
+    """The named data set (or CSV file), split into training and test examples, unprocessed."""
     name = config.dataset
+    if name == "csv":
+        return tasks.load_csv(config)
+    if name in tasks.REGRESSION_SETS:
+        return tasks.load_regression_set(config)
     if name in ("mnist", "fashion-mnist"):
         loader = data.load_mnist if name == "mnist" else data.load_fashion_mnist
         train, test = loader(config.data_dir, download=config.download)
-        return train, test, 255.0
+        return tasks.Table(train, test, "classification", 255.0)
     if name in ("digits", "faces"):
         x, y = data.load_digits() if name == "digits" else data.load_faces()
         test_fraction = 0.2 if name == "digits" else 0.25
         train, test = data.train_val_split(x, y, val_fraction=test_fraction, seed=0, stratify=y)
-        return train, test, 16.0 if name == "digits" else 1.0
+        return tasks.Table(train, test, "classification", 16.0 if name == "digits" else 1.0)
     if name in POINT_SETS:
         x, y = POINT_SETS[name](n=1000, seed=0)
         train, test = data.train_val_split(x, y, val_fraction=0.2, seed=0, stratify=y)
-        return train, test, None
+        return tasks.Table(train, test, "classification", None)
     raise RunError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)}")
 
 
-def prepare(config: Config) -> Prepared:
-    """Load, scale to [0, 1], standardise with training statistics, shape the targets, split."""
-    (x_train, y_train), (x_test, y_test), pixel_max = load_raw(config)
+def load_raw(config: Config):
+    """((x_train, y_train), (x_test, y_test), pixel_max) of the named data set, unprocessed."""
+    table = load_table(config)
+    return table.train, table.test, table.pixel_max
+
+
+def prepare(config: Config, recorded: dict | None = None) -> Prepared:
+    """Load, scale to [0, 1], standardise with training statistics, shape the targets, split.
+
+    ``recorded``: the preprocessing a trained run saved; its statistics are used instead of
+    measuring them again (so a run is evaluated on inputs prepared exactly as in training).
+    """
+    where = config.data if config.dataset == "csv" else config.dataset
+    table = tasks.settle_task(load_table(config), config, where)
+    (x_train, y_train), (x_test, y_test) = table.train, table.test
     for what, array in (("training", x_train), ("test", x_test)):
-        data.check_finite(array, f"{config.dataset}: the {what} inputs")
-    classes = int(max(y_train.max(), y_test.max())) + 1
-    if config.target is not None:
-        if not 0 <= config.target < classes:
-            raise RunError(
-                f"--target {config.target} is not a class of {config.dataset} (0..{classes - 1})"
-            )
-        y_train, y_test = (data.one_vs_rest(y, config.target)[:, None] for y in (y_train, y_test))
+        data.check_finite(array, f"{where}: the {what} inputs")
+    check_task(config, table.task)
+    extra: dict = {"task": table.task}
+    target_std = None
+    if table.task == "regression":
+        mean, target_std = tasks.target_scaling(y_train, where, recorded)
+        y_train, y_test = (
+            tasks.standardised_targets(y, mean, target_std) for y in (y_train, y_test)
+        )
+        extra |= {"target_mean": mean, "target_std": target_std}
         outputs = 1
     else:
-        outputs = classes
-        if config.loss == "mse":
-            y_train, y_test = data.one_hot(y_train, classes), data.one_hot(y_test, classes)
-    scale = pixel_max or 1.0
-    standardizer = data.Standardizer.fit(x_train / scale)
+        classes = len(table.classes) or int(max(y_train.max(), y_test.max())) + 1
+        if isinstance(config.target, int):
+            if not 0 <= config.target < classes:
+                raise RunError(
+                    f"--target {config.target} is not a class of {where} (0..{classes - 1})"
+                )
+            y_train, y_test = (
+                data.one_vs_rest(y, config.target)[:, None] for y in (y_train, y_test)
+            )
+            outputs = 1
+        else:
+            outputs = classes
+            if config.loss == "mse":
+                y_train, y_test = data.one_hot(y_train, classes), data.one_hot(y_test, classes)
+        if table.classes:
+            extra["classes"] = table.classes
+    if table.tabular:
+        extra |= {"feature_names": table.feature_names, "target_name": table.target_name}
+    if table.sha256:
+        extra["data_sha256"] = table.sha256
+    scale = table.pixel_max or 1.0
+    if recorded is not None:
+        standardizer = data.Standardizer.from_dict(recorded)
+    else:
+        standardizer = data.Standardizer.fit(x_train / scale, per_feature=table.tabular)
     x_train, x_test = standardizer(x_train / scale), standardizer(x_test / scale)
     val = None
     if config.val_fraction:
@@ -100,13 +186,21 @@ def prepare(config: Config) -> Prepared:
             x_train, y_train, val_fraction=config.val_fraction, seed=config.seed
         )
     preprocessing = {
-        "pixel_max": pixel_max,
+        "pixel_max": table.pixel_max,
         **standardizer.to_dict(),
         "input_shape": list(x_train.shape[1:]),
-        "target": config.target,
+        "target": config.target if isinstance(config.target, int) else None,
+        **extra,
     }
     return Prepared(
-        (x_train, y_train), val, (x_test, y_test), tuple(x_train.shape[1:]), outputs, preprocessing
+        (x_train, y_train),
+        val,
+        (x_test, y_test),
+        tuple(x_train.shape[1:]),
+        outputs,
+        preprocessing,
+        table.task,
+        target_std,
     )
 
 
@@ -133,16 +227,18 @@ OPTIMIZERS = {
 
 
 def build_model(config: Config, input_shape: tuple, outputs: int, batch_size: int | None = None):
-    """``mlp`` (sizes from ``hidden``), ``cnn`` (LeNet-5) or a spec like ``conv8k3,pool2,fc64``.
+    """``mlp`` (sizes from ``hidden``, by default the task's), ``cnn`` (LeNet-5) or a spec like
+    ``conv8k3,pool2,fc64``; the output layer is linear (``outputs`` neurons).
 
     The spec is laid out and its memory checked (for ``batch_size`` examples a step, by default
     the config's) before any layer is built.
     """
+    hidden = config.with_task_defaults(config.task or "classification").hidden
     if config.model == "mlp":
-        spec, option = models.mlp_spec(config.hidden, config.dropout), "--hidden"
+        spec, option = models.mlp_spec(hidden, config.dropout), "--hidden"
     else:
         spec, option = (models.LENET5 if config.model == "cnn" else config.model), "--model"
-    shown = ",".join(map(str, config.hidden)) if option == "--hidden" else config.model
+    shown = (",".join(map(str, hidden)) or "none") if option == "--hidden" else config.model
     try:
         layers = models.plan(spec, input_shape, outputs, config.activation)
         batch = batch_size or config.batch_size or 1
@@ -152,9 +248,18 @@ def build_model(config: Config, input_shape: tuple, outputs: int, batch_size: in
         raise RunError(f"{option} {shown}: {exc}") from None
 
 
-def build_loss(config: Config, outputs: int) -> nn.Module:
-    _choose("loss", config.loss, LOSSES)
-    if config.loss == "mse":
+REGRESSION_LOSS_MODULES = {"mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss}
+
+
+def build_loss(config: Config, outputs: int, task: str = "classification") -> nn.Module:
+    """The loss for the task: for regression ``mse``, ``l1`` or ``huber`` (its delta 1 is one
+    standard deviation of the targets, which are standardised); for classes cross-entropy (a
+    sigmoid's for one output) or ``mse`` on one-hot targets."""
+    loss = config.loss or TASK_DEFAULTS[task]["loss"]
+    _choose("loss", loss, REGRESSION_LOSSES if task == "regression" else ("cross-entropy", "mse"))
+    if task == "regression":
+        return REGRESSION_LOSS_MODULES[loss]()
+    if loss == "mse":
         return nn.MSELoss()
     if outputs == 1:
         return nn.BCEWithLogitsLoss()

@@ -62,6 +62,8 @@ def train(config: Config, resume: bool = False, progress: bool = True, overwrite
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(config.out) if config.out else folder.unique_default_folder(stamp)
     config = dataclasses.replace(config, out=str(out))
+    if config.data is not None:  # evaluate and --resume find the file from any folder
+        config = dataclasses.replace(config, data=str(Path(config.data).resolve()))
     state = None
     if resume:
         folder.claim_for_resume(out)
@@ -69,15 +71,17 @@ def train(config: Config, resume: bool = False, progress: bool = True, overwrite
             state = io.load_checkpoint(out / folder.CHECKPOINT)
             check_resume(config, state, out)
     prepared = prepare(config)
+    config = config.with_task_defaults(prepared.task)  # config.json says what was trained
     manual_seed(config.seed)
     batch = config.batch_size or len(prepared.train[0])
     model = build_model(config, prepared.input_shape, prepared.outputs, batch)
-    loss_fn = build_loss(config, prepared.outputs)
+    loss_fn = build_loss(config, prepared.outputs, prepared.task)
     optimizer = build_optimizer(config, model.parameters())
     batch_size = config.batch_size or len(prepared.train[0])  # None: the whole set, one batch
     loader = DataLoader(prepared.train, batch_size, shuffle=True, seed=config.seed)
     schedule = build_schedule(config, optimizer, len(loader))
     if state is not None:
+        check_same_data(state, prepared.preprocessing.get("data_sha256"), config, out)
         try:
             check_state_fits(
                 state, model, optimizer, config.epochs, len(loader), len(prepared.train[0])
@@ -98,7 +102,10 @@ def train(config: Config, resume: bool = False, progress: bool = True, overwrite
         ModelCheckpoint(
             out / folder.CHECKPOINT,
             every_n_batches=config.checkpoint_every,
-            extra={"config": config.to_dict()},
+            extra={
+                "config": config.to_dict(),
+                "data_sha256": prepared.preprocessing.get("data_sha256"),
+            },
         ),
     ]
     started = time.perf_counter()
@@ -115,6 +122,7 @@ def train(config: Config, resume: bool = False, progress: bool = True, overwrite
                 callbacks=callbacks,
                 progress=progress,
                 resume=state,
+                target_std=prepared.target_std,
             )
     except ResumeError as exc:
         raise RunError(
@@ -123,18 +131,21 @@ def train(config: Config, resume: bool = False, progress: bool = True, overwrite
     train_seconds = time.perf_counter() - started
     io.save(model, out / "model", metadata=metadata)
     footprint = models.footprint_of_model(model, prepared.input_shape)
-    test = evaluate(model, loss_fn, prepared.test, models.fitting_batch(footprint, EVAL_BATCH))
-    metrics = {
-        "test_accuracy": test["accuracy"],
+    batch = models.fitting_batch(footprint, EVAL_BATCH)
+    test = evaluate(model, loss_fn, prepared.test, batch, target_std=prepared.target_std)
+    metrics = {f"test_{key}": value for key, value in test.items() if key != "loss"}
+    metrics |= {
         "test_loss": test["loss"],
         "epochs": len(history),
         "train_seconds": train_seconds,
         "dataset": config.dataset,
+        "task": prepared.task,
         "parameters": model.num_parameters(),
         "out": str(out),
     }
-    if history.rows and "val_accuracy" in history.rows[-1]:
-        metrics["val_accuracy"] = history.rows[-1]["val_accuracy"]
+    watched = "val_r2" if prepared.task == "regression" else "val_accuracy"
+    if history.rows and watched in history.rows[-1]:
+        metrics[watched] = history.rows[-1][watched]
     io.write_json(out / folder.METRICS, metrics)
     return metrics
 
@@ -176,6 +187,17 @@ def check_resume(config: Config, state: dict, out: Path) -> None:
     if config.epochs < done:
         raise RunError(
             f"--resume --epochs {config.epochs}: the run has already trained {done} epochs"
+        )
+
+
+def check_same_data(state: dict, sha256: str | None, config: Config, out: Path) -> None:
+    """Refuse to continue a run on a CSV file that changed since the run began."""
+    extra = state.get("extra") if isinstance(state, dict) else None
+    recorded = extra.get("data_sha256") if isinstance(extra, dict) else None
+    if recorded is not None and recorded != sha256:
+        raise RunError(
+            f"--resume: {config.data} has changed since the run began (its SHA-256 is not the "
+            f"one recorded in {out / folder.CHECKPOINT}); restore the file, or {_start_afresh(out)}"
         )
 
 

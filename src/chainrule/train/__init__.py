@@ -12,4 +12,10 @@ from .callbacks import (
     TerminateOnNaN,
 )
 from .loop import History, evaluate, fit, predict
-from .metrics import accuracy, confusion_matrix, precision_recall, top_k_accuracy
+from .metrics import (
+    accuracy,
+    confusion_matrix,
+    precision_recall,
+    regression_metrics,
+    top_k_accuracy,
+)

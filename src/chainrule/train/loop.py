@@ -57,10 +57,13 @@ class History:
 
 
 class EpochMetrics:
-    """Running sums over an epoch: mean loss and accuracy weighted by batch size."""
+    """Running sums over an epoch: mean loss and accuracy weighted by batch size; for a
+    regression (``target_std`` given) MSE, RMSE, MAE and R^2 instead of accuracy."""
 
-    def __init__(self, threshold: float, with_accuracy: bool):
-        self.threshold, self.with_accuracy = threshold, with_accuracy
+    def __init__(self, threshold: float, with_accuracy: bool, target_std: float | None = None):
+        self.threshold, self.with_accuracy = threshold, with_accuracy and target_std is None
+        self.target_std = target_std
+        self.regression = M.RegressionSums(target_std) if target_std is not None else None
         self.loss_sum = self.correct = 0.0
         self.count = 0
 
@@ -70,16 +73,27 @@ class EpochMetrics:
         self.count += n
         if self.with_accuracy:
             self.correct += M.accuracy(output, target, self.threshold) * n
+        if self.regression is not None:
+            self.regression.update(output, target)
         return self.result()
 
     def result(self) -> dict:
         logs = {"loss": self.loss_sum / max(self.count, 1)}
         if self.with_accuracy:
             logs["accuracy"] = self.correct / max(self.count, 1)
+        if self.regression is not None:
+            logs.update(self.regression.result())
         return logs
 
+    def fresh(self) -> EpochMetrics:
+        """Empty sums for the next epoch, counting the same things."""
+        return EpochMetrics(self.threshold, self.with_accuracy, self.target_std)
+
     def state_dict(self) -> dict:
-        return {"loss_sum": self.loss_sum, "correct": self.correct, "count": self.count}
+        state = {"loss_sum": self.loss_sum, "correct": self.correct, "count": self.count}
+        if self.regression is not None:
+            state["regression"] = self.regression.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.loss_sum, self.correct, self.count = (
@@ -87,6 +101,8 @@ class EpochMetrics:
             state["correct"],
             state["count"],
         )
+        if self.regression is not None:
+            self.regression.load_state_dict(state["regression"])
 
 
 @dataclass
@@ -227,6 +243,9 @@ def _check_records(state: dict) -> None:
     sums = state["epoch_metrics"]
     if not all(_is_number(sums.get(k)) for k in ("loss_sum", "correct", "count")):
         raise ResumeError("the training state's epoch metrics are not numbers")
+    regression = sums.get("regression", {})
+    if not isinstance(regression, dict) or not all(_is_number(v) for v in regression.values()):
+        raise ResumeError("the training state's regression sums are not numbers")
     if not all(isinstance(v, dict) for v in state["callbacks"].values()):
         raise ResumeError("the training state's callback states are not dicts")
     rng = state["rng"]
@@ -285,6 +304,7 @@ def fit(
     seed: int = 0,
     progress: bool = True,
     resume: dict | None = None,
+    target_std: float | None = None,
 ) -> History:
     """Train ``model`` to lower ``loss_fn`` on ``train_data`` with ``optimizer``.
 
@@ -298,9 +318,13 @@ def fit(
         progress: show a progress bar (added unless ``callbacks`` has one).
         resume: a training state saved by ``ModelCheckpoint`` (see ``ModelCheckpoint.load``);
             training continues exactly where it stopped.
+        target_std: a regression: track ``mse``, ``rmse``, ``mae`` and ``r2`` instead of
+            accuracy, the errors multiplied by ``target_std`` (the scale the targets were
+            divided by; 1.0 for targets as they are), so they are in the targets' units.
 
     Returns:
-        A :class:`History` of per-epoch training and validation loss and accuracy.
+        A :class:`History` of per-epoch training and validation loss and accuracy (or
+        regression metrics).
     """
     loader = as_loader(train_data, batch_size, shuffle, seed)
     for i, values in enumerate(getattr(loader.dataset, "tensors", ())):
@@ -319,7 +343,7 @@ def fit(
         len(loader),
         len(loader.dataset),
         History(),
-        metrics=EpochMetrics(threshold_for(loss_fn), accuracy),
+        metrics=EpochMetrics(threshold_for(loss_fn), accuracy, target_std),
         callbacks=hooks,
     )
     start_batch = run.load_state_dict(resume) if resume is not None else 0
@@ -346,9 +370,11 @@ def fit(
             **run.metrics.result(),
             "seconds": time.perf_counter() - started,
         }
-        run.metrics = EpochMetrics(run.metrics.threshold, accuracy)
+        run.metrics = run.metrics.fresh()
         if validation_data is not None:
-            val = evaluate(model, loss_fn, validation_data, accuracy=accuracy)
+            val = evaluate(
+                model, loss_fn, validation_data, accuracy=accuracy, target_std=target_std
+            )
             logs.update({f"val_{k}": v for k, v in val.items()})
         lr = optimizer.param_groups[0]["lr"]
         logs["lr"] = lr(optimizer.step_count) if callable(lr) else lr
@@ -363,11 +389,19 @@ def fit(
 
 
 @autograd.no_grad()
-def evaluate(model, loss_fn, data, batch_size: int = 1000, accuracy: bool = True) -> dict:
-    """Mean loss (and accuracy) of ``model`` on ``data``, in evaluation mode, without a graph."""
+def evaluate(
+    model,
+    loss_fn,
+    data,
+    batch_size: int = 1000,
+    accuracy: bool = True,
+    target_std: float | None = None,
+) -> dict:
+    """Mean loss and accuracy (or, with ``target_std``, the regression metrics; see :func:`fit`)
+    of ``model`` on ``data``, in evaluation mode, without a graph."""
     was_training = model.training
     model.eval()
-    tracker = EpochMetrics(threshold_for(loss_fn), accuracy)
+    tracker = EpochMetrics(threshold_for(loss_fn), accuracy, target_std)
     try:
         for x, y in as_loader(data, batch_size):
             output = model(x)

@@ -1,7 +1,8 @@
-"""Metrics on predictions: accuracy, top-k accuracy, confusion matrix, per-class precision/recall.
+"""Metrics on predictions: accuracy, top-k accuracy, confusion matrix, per-class precision/recall
+for classes; mean squared and absolute error and R^2 for numbers (regression).
 
 They take plain arrays (or tensors): ``output`` is what the network produced (logits or
-probabilities) and ``target`` the labels.
+probabilities, or predicted values) and ``target`` the labels (or true values).
 """
 
 from __future__ import annotations
@@ -61,3 +62,63 @@ def precision_recall(matrix) -> tuple:
         precision = xp.nan_to_num(hits / matrix.sum(axis=0))
         recall = xp.nan_to_num(hits / matrix.sum(axis=1))
     return precision, recall
+
+
+def regression_metrics(predicted, actual) -> dict:
+    """MSE, RMSE, MAE and R^2 of predicted values against the true ones (float64).
+
+    ``mse = mean((p - y)^2)``, ``rmse = sqrt(mse)``, ``mae = mean(|p - y|)``,
+    ``r2 = 1 - sum((p - y)^2) / sum((y - mean(y))^2)`` (1 is perfect, 0 is no better than
+    always predicting the mean; None where every target is the same and R^2 has no meaning).
+    """
+    sums = RegressionSums()
+    sums.update(predicted, actual)
+    return sums.result()
+
+
+class RegressionSums:
+    """Running sums for :func:`regression_metrics` over batches: squared and absolute errors,
+    and the targets' sum and sum of squares (for R^2's total variation), the targets shifted by
+    the first batch's mean so that a large offset cannot swamp their spread.
+
+    ``scale`` multiplies every error: the standard deviation the targets were divided by, so
+    that MSE, RMSE and MAE come out in the targets' own units (R^2 has no units).
+    """
+
+    KEYS = ("squared", "absolute", "target", "target_squared", "count", "shift")
+
+    def __init__(self, scale: float = 1.0):
+        self.scale = scale
+        self.squared = self.absolute = self.target = self.target_squared = self.shift = 0.0
+        self.count = 0
+
+    def update(self, predicted, actual) -> None:
+        predicted = _array(predicted).astype(xp.float64).ravel()
+        actual = _array(actual).astype(xp.float64).ravel()
+        error = predicted - actual
+        if self.count == 0 and len(actual):
+            self.shift = float(actual.mean())
+        shifted = actual - self.shift
+        self.squared += float(error @ error)
+        self.absolute += float(xp.abs(error).sum())
+        self.target += float(shifted.sum())
+        self.target_squared += float(shifted @ shifted)
+        self.count += len(actual)
+
+    def result(self) -> dict:
+        n = max(self.count, 1)
+        mse = self.squared / n * self.scale**2
+        total = self.target_squared - self.target**2 / n  # sum((y - mean(y))^2)
+        return {
+            "mse": mse,
+            "rmse": mse**0.5,
+            "mae": self.absolute / n * self.scale,
+            "r2": 1.0 - self.squared / total if total > 0 else None,  # all targets equal
+        }
+
+    def state_dict(self) -> dict:
+        return {key: getattr(self, key) for key in self.KEYS}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key in self.KEYS:
+            setattr(self, key, state[key])
