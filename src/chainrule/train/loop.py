@@ -1,7 +1,9 @@
-"""The fit loop: batch -> forward -> loss -> zero_grad -> backward -> step -> metrics -> callbacks.
+"""The fit loop: batch -> forward -> loss -> zero_grad -> backward -> (all-reduce) -> step ->
+metrics -> callbacks.
 
 Everything optional (progress bar, early stopping, checkpoints, schedules, NaN guard, CSV log) is a
-callback, so the data path below reads on one screen.
+callback, so the data path below reads on one screen. Training over several processes (MPI) goes
+through ``comm`` (see :mod:`.comm`): on one process each of its calls does nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ..nn.losses import BCELoss
 from ..tensor import Tensor, as_array
 from . import metrics as M
 from .callbacks import CallbackList, ProgressBar
+from .comm import SingleProcess
 
 
 class ResumeError(ValueError):
@@ -57,19 +60,26 @@ class History:
 
 
 class EpochMetrics:
-    """Running sums over an epoch: mean loss and accuracy weighted by batch size."""
+    """Running sums over an epoch: mean loss and accuracy weighted by batch size.
 
-    def __init__(self, threshold: float, with_accuracy: bool):
+    With a ``comm`` of several processes each update sums the batch's numbers over all of them,
+    so that every process sees (and every callback decides on) the loss of the whole batch.
+    """
+
+    def __init__(self, threshold: float, with_accuracy: bool, comm=None):
         self.threshold, self.with_accuracy = threshold, with_accuracy
+        self.comm = comm or SingleProcess()
         self.loss_sum = self.correct = 0.0
-        self.count = 0
+        self.count = self.last_count = 0
 
     def update(self, loss: float, output, target) -> dict:
         n = len(output)
-        self.loss_sum += loss * n
-        self.count += n
-        if self.with_accuracy:
-            self.correct += M.accuracy(output, target, self.threshold) * n
+        correct = M.accuracy(output, target, self.threshold) * n if self.with_accuracy else 0.0
+        loss_sum, correct, n = self.comm.sum((loss * n, correct, n))
+        self.loss_sum += loss_sum
+        self.correct += correct
+        self.count += int(n)
+        self.last_count = int(n)
         return self.result()
 
     def result(self) -> dict:
@@ -285,6 +295,7 @@ def fit(
     seed: int = 0,
     progress: bool = True,
     resume: dict | None = None,
+    comm=None,
 ) -> History:
     """Train ``model`` to lower ``loss_fn`` on ``train_data`` with ``optimizer``.
 
@@ -298,11 +309,15 @@ def fit(
         progress: show a progress bar (added unless ``callbacks`` has one).
         resume: a training state saved by ``ModelCheckpoint`` (see ``ModelCheckpoint.load``);
             training continues exactly where it stopped.
+        comm: the processes to train over (:func:`chainrule.distributed.init`); each takes its
+            share of every batch, and the gradients are averaged over all of them before each
+            step. Default: this process alone.
 
     Returns:
         A :class:`History` of per-epoch training and validation loss and accuracy.
     """
-    loader = as_loader(train_data, batch_size, shuffle, seed)
+    comm = comm or SingleProcess()
+    loader = comm.shard(as_loader(train_data, batch_size, shuffle, seed))
     for i, values in enumerate(getattr(loader.dataset, "tensors", ())):
         check_finite(as_array(values), "training data: " + ("inputs", "targets")[i > 0])
     for i, values in enumerate(validation_data if isinstance(validation_data, tuple) else ()):
@@ -319,10 +334,11 @@ def fit(
         len(loader),
         len(loader.dataset),
         History(),
-        metrics=EpochMetrics(threshold_for(loss_fn), accuracy),
+        metrics=EpochMetrics(threshold_for(loss_fn), accuracy, comm),
         callbacks=hooks,
     )
     start_batch = run.load_state_dict(resume) if resume is not None else 0
+    comm.start(model, optimizer)  # every process starts from rank 0's weights and state
 
     hooks.on_train_begin(run)
     for epoch in range(run.epoch, epochs):
@@ -335,9 +351,10 @@ def fit(
             loss = loss_fn(output, y)  # the cost over the batch
             optimizer.zero_grad(set_to_none=False)  # zero in place: no reallocation
             loss.backward()  # backpropagation: the chain rule, layer by layer
+            comm.allreduce_mean_grads(optimizer, len(x))  # over all processes (one: no-op)
             optimizer.step()  # one step downhill
-            logs = run.metrics.update(loss.item(), output.data, y.data)
-            hooks.on_batch_end(run, logs, len(x))
+            logs = run.metrics.update(loss.item(), output.data, y.data)  # of the whole batch
+            hooks.on_batch_end(run, logs, run.metrics.last_count)
             if run.stop_training:
                 break
         start_batch = 0
@@ -346,9 +363,10 @@ def fit(
             **run.metrics.result(),
             "seconds": time.perf_counter() - started,
         }
-        run.metrics = EpochMetrics(run.metrics.threshold, accuracy)
+        run.metrics = EpochMetrics(run.metrics.threshold, accuracy, comm)
+        comm.end_epoch(model, optimizer)  # rank 0's buffers everywhere; weights checked equal
         if validation_data is not None:
-            val = evaluate(model, loss_fn, validation_data, accuracy=accuracy)
+            val = evaluate(model, loss_fn, validation_data, accuracy=accuracy, comm=comm)
             logs.update({f"val_{k}": v for k, v in val.items()})
         lr = optimizer.param_groups[0]["lr"]
         logs["lr"] = lr(optimizer.step_count) if callable(lr) else lr
@@ -363,17 +381,26 @@ def fit(
 
 
 @autograd.no_grad()
-def evaluate(model, loss_fn, data, batch_size: int = 1000, accuracy: bool = True) -> dict:
-    """Mean loss (and accuracy) of ``model`` on ``data``, in evaluation mode, without a graph."""
+def evaluate(
+    model, loss_fn, data, batch_size: int = 1000, accuracy: bool = True, comm=None
+) -> dict:
+    """Mean loss (and accuracy) of ``model`` on ``data``, in evaluation mode, without a graph.
+
+    With ``comm`` (several processes) each evaluates its share of ``data`` and the sums are
+    added up, so that every process returns the result over all of ``data``.
+    """
+    comm = comm or SingleProcess()
     was_training = model.training
     model.eval()
     tracker = EpochMetrics(threshold_for(loss_fn), accuracy)
     try:
-        for x, y in as_loader(data, batch_size):
+        for x, y in as_loader(comm.shard_data(data), batch_size):
             output = model(x)
             tracker.update(loss_fn(output, y).item(), output.data, y.data)
     finally:
         model.train(was_training)
+    sums = comm.sum((tracker.loss_sum, tracker.correct, tracker.count))
+    tracker.loss_sum, tracker.correct, tracker.count = sums
     return tracker.result()
 
 
