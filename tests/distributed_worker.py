@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +20,7 @@ import chainrule as cr
 import chainrule.distributed as dist
 from chainrule import nn, optim
 from chainrule.tensor import as_array
-from chainrule.train import Callback, fit
+from chainrule.train import Callback, ModelCheckpoint, fit
 
 STEPS_PER_EPOCH, BATCH = 25, 25  # 24 batches of 25 and a last one of 10: remainders for any N
 
@@ -55,7 +57,7 @@ def build(kind: str, dtype):
     return model.double() if dtype == "float64" else model
 
 
-def train(kind, dtype, optimizer, comm, sync_bn=False):
+def train(kind, dtype, optimizer, comm, sync_bn=False, epochs=2, callbacks=(), resume=None):
     """50 steps (2 epochs) of ``kind``; returns (model, optimizer, history)."""
     model = build(kind, dtype)
     trained = dist.convert_sync_batchnorm(model, comm) if sync_bn else model
@@ -69,12 +71,14 @@ def train(kind, dtype, optimizer, comm, sync_bn=False):
         nn.CrossEntropyLoss(),
         opt,
         train_data,
-        epochs=2,
+        epochs=epochs,
         batch_size=BATCH,
         validation_data=val,
         seed=0,
         progress=False,
         comm=comm,
+        callbacks=callbacks,
+        resume=resume,
     )
     return model, opt, history
 
@@ -113,25 +117,42 @@ def equivalence(comm, kind, dtype, optimizer, sync_bn=False) -> dict:
     }
 
 
-class FailAt(Callback):
-    """Rank 1 raises (or dies) at its third batch."""
+def resume(comm, folder: Path) -> dict:
+    """One epoch with a checkpoint (rank 0 writes it), then a second from it on every rank: the
+    same weights, bit for bit, as two epochs without a break."""
+    whole, _, _ = train("bn", "float32", "adam", comm)
+    path = folder / "checkpoint.safetensors"
+    writer = [ModelCheckpoint(path)] if comm.rank == 0 else []
+    train("bn", "float32", "adam", comm, epochs=1, callbacks=writer)
+    comm.barrier()  # the checkpoint is written before anyone reads it
+    resumed, _, _ = train("bn", "float32", "adam", comm, resume=ModelCheckpoint.load(path))
+    ours, theirs = resumed.state_dict(), whole.state_dict()
+    return {
+        "bit_identical": all(np.array_equal(as_array(ours[k]), as_array(theirs[k])) for k in ours),
+        "identical_on_all_ranks": identical_on_all_ranks(comm, resumed),
+    }
 
-    def __init__(self, how: str):
-        self.how = how
+
+class FailAt(Callback):
+    """Rank 1 raises (or dies) at its third batch, noting the time first."""
+
+    def __init__(self, how: str, note: Path):
+        self.how, self.note = how, note
 
     def on_batch_end(self, run, logs, batch_size):
         if dist.rank() == 1 and run.batch == 2:
+            self.note.write_text(repr(time.time()))
             if self.how == "die":
                 os._exit(3)
             raise ValueError("rank 1 found something wrong in its batch")
 
 
-def fail(comm, how: str) -> None:
+def fail(comm, how: str, note: Path) -> None:
     model = build("mlp", "float32")
     opt = optim.SGD(model.parameters(), lr=0.05)
     train_data, _ = digits("float32", images=False)
     fit(model, nn.CrossEntropyLoss(), opt, train_data, epochs=100, batch_size=BATCH, seed=0,
-        progress=False, callbacks=[FailAt(how)], comm=comm)  # fmt: skip
+        progress=False, callbacks=[FailAt(how, note)], comm=comm)  # fmt: skip
 
 
 SCENARIOS = {
@@ -141,18 +162,21 @@ SCENARIOS = {
     "cnn-float64-sgd": lambda c: equivalence(c, "cnn", "float64", "sgd"),
     "bn-per-rank": lambda c: equivalence(c, "bn", "float32", "sgd"),
     "bn-sync-float64": lambda c: equivalence(c, "bn", "float64", "sgd", sync_bn=True),
-    "raise": lambda c: fail(c, "raise"),
-    "die": lambda c: fail(c, "die"),
 }
 
 
 def main() -> None:
     cr.set_num_threads(1)
-    out, names = sys.argv[1], sys.argv[2:]
+    out, names = Path(sys.argv[1]), sys.argv[2:]
     comm = dist.init()
     results = {"world_size": comm.world_size}
     for name in names:
-        results[name] = SCENARIOS[name](comm)
+        if name in ("raise", "die"):
+            fail(comm, name, out.with_suffix(".failed_at"))
+        elif name == "resume":
+            results[name] = resume(comm, out.parent)
+        else:
+            results[name] = SCENARIOS[name](comm)
     if comm.rank == 0:
         with open(out, "w") as f:
             json.dump(results, f, indent=1)

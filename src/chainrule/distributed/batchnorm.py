@@ -13,9 +13,11 @@ import copy
 
 from ..backend import xp
 from ..function import Function
+from ..nn import functional as F
 from ..nn.layers import BatchNorm1d, check_input
 from ..nn.module import Module
 from ..tensor import as_array
+from .mpi import init
 
 
 class SyncBatchNormOp(Function):
@@ -105,18 +107,24 @@ class SyncBatchNorm(BatchNorm1d):
         check_input(self, x, 2, 1, self.num_features)
 
     def forward(self, x):
-        from .mpi import init  # the processes are looked up when first needed
-
         self.check(x)
         comm = self.comm or init()
+        tracking = self.training and self.track_running_stats
+        if tracking:  # in place, so that a model sharing the buffers sees them too
+            as_array(self.num_batches_tracked)[...] += 1
         if not self.training or comm.world_size == 1:
-            return super().forward(x)
+            running = (
+                (self.running_mean, self.running_var) if self.track_running_stats else (None,) * 2
+            )
+            use_batch = self.training or not self.track_running_stats
+            return F.batch_norm(
+                x, *running, self.weight, self.bias, use_batch, self.momentum, self.eps
+            )
         stats: dict = {}
         y = SyncBatchNormOp.apply(
             x, self.weight, self.bias, comm=comm, eps=self.eps, stats_out=stats
         )
-        if self.track_running_stats:  # in place, so that a model sharing them sees them too
-            as_array(self.num_batches_tracked)[...] += 1
+        if tracking:
             mean, var, m = as_array(self.running_mean), as_array(self.running_var), self.momentum
             mean *= 1 - m
             mean += m * stats["mean"]

@@ -125,7 +125,8 @@ class MPIComm(SingleProcess):
 
     def broadcast(self, tensor, src: int = 0):
         """Overwrite ``tensor`` (a tensor or array) with rank ``src``'s, in place; returns it."""
-        self.mpi.Bcast(_contiguous(tensor), root=src)
+        array = _contiguous(tensor)
+        self.mpi.Bcast(array, root=src)
         return tensor
 
     def all_reduce(self, tensor, op: str = "sum"):

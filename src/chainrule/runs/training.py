@@ -50,13 +50,14 @@ EVAL_BATCH = 1000
 
 class SaveModel(Callback):
     """Write the model (weights + architecture + preprocessing) at every epoch end, so that an
-    interrupted run can be evaluated and used."""
+    interrupted run can be evaluated and used. ``model``: the one to write, if not the one
+    trained (e.g. the plain twin of a model trained with synchronised batch norm)."""
 
-    def __init__(self, stem: Path, metadata: dict):
-        self.stem, self.metadata = stem, metadata
+    def __init__(self, stem: Path, metadata: dict, model=None):
+        self.stem, self.metadata, self.model = stem, metadata, model
 
     def on_epoch_end(self, run, logs):
-        io.save(run.model, self.stem, metadata=self.metadata)
+        io.save(self.model or run.model, self.stem, metadata=self.metadata)
 
 
 def train(
@@ -111,7 +112,7 @@ def train(
     metadata = {"preprocessing": prepared.preprocessing, "dataset": config.dataset}
     writers = [
         CSVLogger(out / folder.HISTORY),
-        SaveModel(out / "model", metadata),
+        SaveModel(out / "model", metadata, model),
         ModelCheckpoint(
             out / folder.CHECKPOINT,
             every_n_batches=config.checkpoint_every,
