@@ -50,9 +50,15 @@ pytestmark = [
     ),
 ]
 
-# Open MPI refuses to run as root without these (CI containers and this machine run as root);
+# Open MPI refuses to run as root without the first two (CI containers and this machine run as
+# root); the third skips probing for libfabric networks, a second per job (one machine here);
 # --oversubscribe lets 3 processes share fewer cores.
-ENV = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+ENV = {
+    **os.environ,
+    "OMPI_ALLOW_RUN_AS_ROOT": "1",
+    "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+    "OMPI_MCA_btl": "^ofi",
+}
 JOB_TIMEOUT = 300  # a hung job fails the test instead of hanging the suite
 
 

@@ -11,9 +11,8 @@ In a script::
 
     import chainrule.distributed as dist
 
-    comm = dist.init()                      # MPI when started by mpiexec -n N (N > 1)
-    fit(model, loss_fn, optimizer, (x, y), batch_size=256, comm=comm,
-        progress=comm.rank == 0)            # each rank 256 / N of every batch
+    comm = dist.init()          # MPI when started by mpiexec -n N (N > 1), else this process
+    fit(model, loss_fn, optimizer, (x, y), batch_size=256, comm=comm)   # 256 / N per rank
 
 or, in a loop of one's own (the shape of ChainerMN)::
 

@@ -306,7 +306,7 @@ def fit(
         callbacks: e.g. ``EarlyStopping``, ``ModelCheckpoint``, ``LRScheduler``.
         accuracy: also track classification accuracy.
         seed: shuffling seed (batches depend only on it and the epoch).
-        progress: show a progress bar (added unless ``callbacks`` has one).
+        progress: show a progress bar (added unless ``callbacks`` has one; on rank 0 only).
         resume: a training state saved by ``ModelCheckpoint`` (see ``ModelCheckpoint.load``);
             training continues exactly where it stopped.
         comm: the processes to train over (:func:`chainrule.distributed.init`); each takes its
@@ -323,7 +323,8 @@ def fit(
     for i, values in enumerate(validation_data if isinstance(validation_data, tuple) else ()):
         check_finite(as_array(values), "validation data: " + ("inputs", "targets")[i > 0])
     callbacks = list(callbacks)
-    if progress and not any(isinstance(c, ProgressBar) for c in callbacks):
+    bar_here = progress and comm.rank == 0  # over several processes, rank 0 shows progress
+    if bar_here and not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.insert(0, ProgressBar())
     hooks = CallbackList(callbacks)
     run = Run(
