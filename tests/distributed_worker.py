@@ -117,6 +117,46 @@ def equivalence(comm, kind, dtype, optimizer, sync_bn=False) -> dict:
     }
 
 
+def different_start(comm) -> dict:
+    """Ranks other than 0 start from other weights, buffers and optimizer state: fit gives them
+    rank 0's, and trains the one-process model (batch norm synchronised, to be comparable; SGD,
+    as Adam would magnify the rounding noise in the conv bias, which batch norm makes moot)."""
+    model = build("bn", "float32")
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    if comm.rank > 0:
+        for value in model.state_dict().values():
+            as_array(value)[...] += comm.rank
+        for p in model.parameters():
+            p.grad = cr.ones_like(p)
+        opt.step()  # momentum and a step count rank 0 does not have
+    train_data, val = digits("float32", images=True)
+    fit(dist.convert_sync_batchnorm(model, comm), nn.CrossEntropyLoss(), opt, train_data,
+        epochs=2, batch_size=BATCH, validation_data=val, seed=0, progress=False, comm=comm)  # fmt: skip
+    alone, _, _ = train("bn", "float32", "sgd", None)
+    return {
+        "steps": opt.step_count,
+        "identical_on_all_ranks": identical_on_all_ranks(comm, model),
+        "weights": largest_relative_difference(model.state_dict(), alone.state_dict()),
+    }
+
+
+class Nudge(Callback):
+    """Rank 1 changes one weight a little at its third batch: the copies are no longer equal."""
+
+    def on_batch_end(self, run, logs, batch_size):
+        if dist.rank() == 1 and run.batch == 2:
+            as_array(next(run.model.parameters()))[0] += 1e-6
+
+
+def diverged(comm) -> dict:
+    """The end-of-epoch check notices, and every rank raises the same error."""
+    try:
+        train("mlp", "float32", "sgd", comm, callbacks=[Nudge()])
+    except RuntimeError as exc:
+        return {"error": str(exc)}
+    return {"error": None}
+
+
 def resume(comm, folder: Path) -> dict:
     """One epoch with a checkpoint (rank 0 writes it), then a second from it on every rank: the
     same weights, bit for bit, as two epochs without a break."""
@@ -175,6 +215,10 @@ def main() -> None:
             fail(comm, name, out.with_suffix(".failed_at"))
         elif name == "resume":
             results[name] = resume(comm, out.parent)
+        elif name == "different-start":
+            results[name] = different_start(comm)
+        elif name == "diverged":
+            results[name] = diverged(comm)
         else:
             results[name] = SCENARIOS[name](comm)
     if comm.rank == 0:

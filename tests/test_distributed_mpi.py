@@ -87,7 +87,8 @@ TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 @pytest.fixture(scope="module")
 def two_processes(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("mpi2")
-    return run_worker(2, folder, *EQUIVALENT, "bn-per-rank", "bn-sync-float64", "resume")
+    scenarios = ["bn-per-rank", "bn-sync-float64", "resume", "different-start", "diverged"]
+    return run_worker(2, folder, *EQUIVALENT, *scenarios)
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +132,17 @@ def test_synchronised_batch_norm_is_the_one_process_batch_norm(processes, reques
     assert found["weights"] < 1e-12
     assert found["buffers"] < 1e-12  # running mean and variance too
     assert found["identical_on_all_ranks"]
+
+
+def test_every_rank_starts_from_rank_0s_weights_buffers_and_optimizer_state(two_processes):
+    found = two_processes["different-start"]
+    assert found["identical_on_all_ranks"]
+    assert found["steps"] == 50  # rank 1's extra step was replaced by rank 0's state
+    assert found["weights"] < 1e-5  # buffers too: the one-process model from rank 0's start
+
+
+def test_copies_that_differ_are_caught_at_the_epoch_end(two_processes):
+    assert two_processes["diverged"]["error"] == "the weights of rank(s) 1 differ from rank 0's"
 
 
 def test_resume_continues_bit_for_bit(two_processes):

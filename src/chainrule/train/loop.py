@@ -323,8 +323,8 @@ def fit(
     for i, values in enumerate(validation_data if isinstance(validation_data, tuple) else ()):
         check_finite(as_array(values), "validation data: " + ("inputs", "targets")[i > 0])
     callbacks = list(callbacks)
-    bar_here = progress and comm.rank == 0  # over several processes, rank 0 shows progress
-    if bar_here and not any(isinstance(c, ProgressBar) for c in callbacks):
+    show_bar = progress and comm.rank == 0  # over several processes, rank 0 shows progress
+    if show_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.insert(0, ProgressBar())
     hooks = CallbackList(callbacks)
     run = Run(
