@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import cnn, estimators, mlp, op_overhead
+from . import cnn, distributed, estimators, mlp, op_overhead
 from .common import (
     MALLOC_ENV,
     in_subprocess,
@@ -47,6 +47,11 @@ def parse_args():
         "--estimators",
         action="store_true",
         help="also compare chainrule.sklearn with scikit-learn's MLPs (benchmarks.estimators)",
+    )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="also measure data-parallel training under mpiexec (benchmarks.distributed)",
     )
     return parser.parse_args()
 
@@ -213,6 +218,9 @@ def main() -> None:
     if args.estimators:
         results["estimators"] = estimators.run(quick=args.quick, progress=lambda _: None)
         table += ["", *estimators.table(results["estimators"])]
+    if args.distributed:
+        results["distributed"] = distributed.run(repeats=3 if args.quick else args.repeats)
+        table += ["", *distributed.table(results["distributed"])]
     table.append(f"\n(benchmark took {time.time() - started:.0f} s)")
     text = "\n".join(table)
     print(text)

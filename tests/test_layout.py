@@ -27,6 +27,7 @@ ORDER = [
     "serialization",
     "io",
     "train",
+    "distributed",
     "models",
     "runs",
     "onnx",

@@ -9,7 +9,7 @@ PyTorch's everyday names work here too (``import chainrule as torch``): see the 
 """
 
 from . import autograd, inplace  # noqa: I001 - inplace attaches the in-place methods to Tensor
-from . import api, data, io, lens, models, nn, onnx, optim, runs, train, utils
+from . import api, data, distributed, io, lens, models, nn, onnx, optim, runs, train, utils
 from .autograd import (
     enable_grad,
     inference_mode,

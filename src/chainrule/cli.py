@@ -14,7 +14,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from . import io, runs
+from . import distributed, io, runs
 from .backend import keep_freed_memory, set_num_threads
 from .data.files import DataError, read_capped
 from .lens import commands as lens_commands
@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace an earlier run in --out (only chainrule's own files are deleted)",
     )
+    train.add_argument(
+        "--sync-batchnorm",
+        action="store_true",
+        help="under mpiexec: batch-norm statistics over all processes (default: each its own)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.add_argument(
         "--threads", type=runs.positive_int, help="BLAS threads (default: all cores)"
@@ -165,8 +170,11 @@ def command_train(args) -> int:
     overwrite = options.pop("overwrite", False)
     if resume and overwrite:
         raise runs.RunError("--resume continues a run, --overwrite replaces it: choose one")
+    comm = distributed.init()  # several processes when started by mpiexec -n N (N > 1)
     if "threads" in options:
         set_num_threads(options.pop("threads"))
+    elif comm.world_size > 1:  # the processes on one machine share its cores
+        set_num_threads(distributed.threads_per_process(comm))
     keep_freed_memory()
     settings = {}
     if "config" in options:
@@ -194,7 +202,9 @@ def command_train(args) -> int:
         )
     else:
         config = runs.Config.from_dict(settings)
-    metrics = runs.train(config, resume=resume, progress=not quiet, overwrite=overwrite)
+    metrics = runs.train(config, resume, progress=not quiet, overwrite=overwrite, comm=comm)
+    if comm.rank != 0:
+        return 0
     tested = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
     print(
         f"{_results(tested)}  ({metrics['epochs']} epochs, {metrics['train_seconds']:.1f} s)  "
@@ -277,18 +287,25 @@ def main(argv=None) -> int:
         if args.traceback:
             raise
         print(f"chainrule: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
+        return _stop_all(2, exc)
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return 130
-    except Exception:
+    except Exception as exc:
         traceback.print_exc()
         print(
             "chainrule: internal error: this is a bug in chainrule, not in your input; please "
             "report it with the command you ran and the traceback above",
             file=sys.stderr,
         )
-        return BUG_EXIT_STATUS
+        return _stop_all(BUG_EXIT_STATUS, exc)
+
+
+def _stop_all(status: int, exc: BaseException) -> int:
+    """Under mpiexec, stop every process (the others would wait for this one forever)."""
+    if distributed.started():
+        distributed.abort_job(_one_line(exc), status)
+    return status
 
 
 def _one_line(exc: BaseException) -> str:

@@ -59,6 +59,7 @@ class Config:
     val_fraction: float = 0.1
     checkpoint_every: int | None = None
     out: str | None = None
+    sync_batchnorm: bool = False
 
     @classmethod
     def from_dict(cls, values: dict, source: str | None = None) -> Config:
@@ -164,6 +165,7 @@ RULES = {
     "val_fraction": _real(_range(0, 1, high_open=True), "a number in [0, 1)"),
     "checkpoint_every": ("optional int", _range(1), "a whole number >= 1"),
     "out": ("optional str", None, "a folder"),
+    "sync_batchnorm": ("bool", None, "true or false"),
 }
 
 

@@ -11,6 +11,12 @@ settings it was trained with; if ``config.json`` or the checkpoint disagree on a
 ``epochs``, ``data_dir`` and ``download``, the resume is refused with one line saying what
 differs (start afresh with ``--overwrite``). ``epochs`` may grow unless a schedule was planned
 over the old number. A run killed before its first checkpoint restarts from its first batch.
+
+Over several processes (``mpiexec -n N chainrule train``, see :mod:`chainrule.distributed`) every
+process trains its share of each batch, and rank 0 alone touches the run folder: it claims it,
+writes every file and shows the progress bar; the others only read (the data, and the checkpoint
+of a resumed run, so the folder must be on a file system they all see). Validation and test
+metrics are summed over all processes.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from pathlib import Path
 from .. import io, models
 from ..backend import ignore_float_errors, manual_seed
 from ..data.loader import DataLoader
+from ..distributed import convert_sync_batchnorm
 from ..train import Callback, CSVLogger, ModelCheckpoint, TerminateOnNaN, evaluate, fit
+from ..train.comm import SingleProcess
 from ..train.loop import ResumeError, check_state_fits
 from . import folder
 from .config import Config, RunError
@@ -42,22 +50,32 @@ EVAL_BATCH = 1000
 
 class SaveModel(Callback):
     """Write the model (weights + architecture + preprocessing) at every epoch end, so that an
-    interrupted run can be evaluated and used."""
+    interrupted run can be evaluated and used. ``model``: the one to write, if not the one
+    trained (e.g. the plain twin of a model trained with synchronised batch norm)."""
 
-    def __init__(self, stem: Path, metadata: dict):
-        self.stem, self.metadata = stem, metadata
+    def __init__(self, stem: Path, metadata: dict, model=None):
+        self.stem, self.metadata, self.model = stem, metadata, model
 
     def on_epoch_end(self, run, logs):
-        io.save(run.model, self.stem, metadata=self.metadata)
+        io.save(self.model or run.model, self.stem, metadata=self.metadata)
 
 
-def train(config: Config, resume: bool = False, progress: bool = True, overwrite: bool = False):
+def train(
+    config: Config,
+    resume: bool = False,
+    progress: bool = True,
+    overwrite: bool = False,
+    comm=None,
+):
     """Train as ``config`` says and write the run folder; returns the metrics written.
 
     With ``resume``, continue the run in ``config.out`` from its checkpoint (``config`` should be
     that run's saved config, see :func:`~.folder.saved_config`); with ``overwrite``, replace an
-    earlier run in ``config.out`` (see :mod:`.folder` for what is deleted).
+    earlier run in ``config.out`` (see :mod:`.folder` for what is deleted). ``comm``: the
+    processes to train over (:func:`chainrule.distributed.init`; default this one alone).
     """
+    comm = comm or SingleProcess()
+    writes = comm.rank == 0  # rank 0 alone writes the run folder
     check_choices(config)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(config.out) if config.out else folder.unique_default_folder(stamp)
@@ -66,11 +84,12 @@ def train(config: Config, resume: bool = False, progress: bool = True, overwrite
         config = dataclasses.replace(config, data=str(Path(config.data).resolve()))
     state = None
     if resume:
-        folder.claim_for_resume(out)
+        if writes:
+            folder.claim_for_resume(out)
         if (out / folder.CHECKPOINT).exists():
             state = io.load_checkpoint(out / folder.CHECKPOINT)
             check_resume(config, state, out)
-    prepared = prepare(config)
+    prepared = _prepare_one_after_another(config, comm)
     config = config.with_task_defaults(prepared.task)  # config.json says what was trained
     manual_seed(config.seed)
     batch = config.batch_size or len(prepared.train[0])
@@ -90,15 +109,14 @@ def train(config: Config, resume: bool = False, progress: bool = True, overwrite
             raise RunError(
                 f"--resume: {out / folder.CHECKPOINT}: {exc}; {_start_afresh(out)}"
             ) from None
-    if not resume:
+    if not resume and writes:
         folder.claim(out, overwrite)
-    io.write_json(out / folder.CONFIG, config.to_dict())
+    if writes:
+        io.write_json(out / folder.CONFIG, config.to_dict())
     metadata = {"preprocessing": prepared.preprocessing, "dataset": config.dataset}
-    callbacks = [
-        TerminateOnNaN(),
+    writers = [
         CSVLogger(out / folder.HISTORY),
-        *schedule,
-        SaveModel(out / "model", metadata),
+        SaveModel(out / "model", metadata, model),
         ModelCheckpoint(
             out / folder.CHECKPOINT,
             every_n_batches=config.checkpoint_every,
@@ -108,31 +126,36 @@ def train(config: Config, resume: bool = False, progress: bool = True, overwrite
             },
         ),
     ]
+    callbacks = [TerminateOnNaN(), *schedule, *(writers if writes else [])]
+    # synchronised batch norm trains a twin sharing the weights; the plain model is saved
+    trained = convert_sync_batchnorm(model, comm) if config.sync_batchnorm else model
     started = time.perf_counter()
     try:
         # overflow on the way to a divergence is reported by TerminateOnNaN, not as warnings
         with ignore_float_errors():
             history = fit(
-                model,
+                trained,
                 loss_fn,
                 optimizer,
                 loader,
                 epochs=config.epochs,
                 validation_data=prepared.val,
                 callbacks=callbacks,
-                progress=progress,
+                progress=progress and writes,
                 resume=state,
                 target_std=prepared.target_std,
+                comm=comm,
             )
     except ResumeError as exc:
         raise RunError(
             f"--resume: {out / folder.CHECKPOINT}: {exc}; {_start_afresh(out)}"
         ) from None
     train_seconds = time.perf_counter() - started
-    io.save(model, out / "model", metadata=metadata)
+    if writes:
+        io.save(model, out / "model", metadata=metadata)
     footprint = models.footprint_of_model(model, prepared.input_shape)
     batch = models.fitting_batch(footprint, EVAL_BATCH)
-    test = evaluate(model, loss_fn, prepared.test, batch, target_std=prepared.target_std)
+    test = evaluate(model, loss_fn, prepared.test, batch, target_std=prepared.target_std, comm=comm)
     metrics = {f"test_{key}": value for key, value in test.items() if key != "loss"}
     metrics |= {
         "test_loss": test["loss"],
@@ -146,8 +169,21 @@ def train(config: Config, resume: bool = False, progress: bool = True, overwrite
     watched = "val_r2" if prepared.task == "regression" else "val_accuracy"
     if history.rows and watched in history.rows[-1]:
         metrics[watched] = history.rows[-1][watched]
-    io.write_json(out / folder.METRICS, metrics)
+    if comm.world_size > 1:
+        metrics["processes"] = comm.world_size
+    if writes:
+        io.write_json(out / folder.METRICS, metrics)
     return metrics
+
+
+def _prepare_one_after_another(config: Config, comm):
+    """The data, prepared by every process; with ``--download`` by rank 0 first (so that the files
+    are fetched once), then by the others, which find them in place."""
+    if not config.download:
+        return prepare(config)
+    first = prepare(config) if comm.rank == 0 else None
+    comm.barrier()
+    return first if comm.rank == 0 else prepare(config)
 
 
 def _start_afresh(out) -> str:

@@ -1,7 +1,9 @@
-"""The fit loop: batch -> forward -> loss -> zero_grad -> backward -> step -> metrics -> callbacks.
+"""The fit loop: batch -> forward -> loss -> zero_grad -> backward -> (all-reduce) -> step ->
+metrics -> callbacks.
 
 Everything optional (progress bar, early stopping, checkpoints, schedules, NaN guard, CSV log) is a
-callback, so the data path below reads on one screen.
+callback, so the data path below reads on one screen. Training over several processes (MPI) goes
+through ``comm`` (see :mod:`.comm`): on one process each of its calls does nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ..nn.losses import BCELoss
 from ..tensor import Tensor, as_array
 from . import metrics as M
 from .callbacks import CallbackList, ProgressBar
+from .comm import SingleProcess
 
 
 class ResumeError(ValueError):
@@ -58,23 +61,35 @@ class History:
 
 class EpochMetrics:
     """Running sums over an epoch: mean loss and accuracy weighted by batch size; for a
-    regression (``target_std`` given) MSE, RMSE, MAE and R^2 instead of accuracy."""
+    regression (``target_std`` given) MSE, RMSE, MAE and R^2 instead of accuracy.
 
-    def __init__(self, threshold: float, with_accuracy: bool, target_std: float | None = None):
+    With a ``comm`` of several processes each update sums the batch's numbers over all of them,
+    so that every process sees (and every callback decides on) the numbers of the whole batch.
+    """
+
+    def __init__(
+        self, threshold: float, with_accuracy: bool, target_std: float | None = None, comm=None
+    ):
         self.threshold, self.with_accuracy = threshold, with_accuracy and target_std is None
         self.target_std = target_std
+        self.comm = comm or SingleProcess()
         self.regression = M.RegressionSums(target_std) if target_std is not None else None
         self.loss_sum = self.correct = 0.0
-        self.count = 0
+        self.count = self.last_count = 0
 
     def update(self, loss: float, output, target) -> dict:
         n = len(output)
-        self.loss_sum += loss * n
-        self.count += n
-        if self.with_accuracy:
-            self.correct += M.accuracy(output, target, self.threshold) * n
+        correct = M.accuracy(output, target, self.threshold) * n if self.with_accuracy else 0.0
+        loss_sum, correct, n = self.comm.sum((loss * n, correct, n))
+        self.loss_sum += loss_sum
+        self.correct += correct
+        self.count += int(n)
+        self.last_count = int(n)
         if self.regression is not None:
-            self.regression.update(output, target)
+            if self.regression.count == 0:  # one shift for every process: the first batch's mean
+                total, count = self.comm.sum(self.regression.first_batch(target))
+                self.regression.shift = total / max(count, 1)
+            self.regression.add(self.comm.sum(self.regression.batch_sums(output, target)))
         return self.result()
 
     def result(self) -> dict:
@@ -87,7 +102,7 @@ class EpochMetrics:
 
     def fresh(self) -> EpochMetrics:
         """Empty sums for the next epoch, counting the same things."""
-        return EpochMetrics(self.threshold, self.with_accuracy, self.target_std)
+        return EpochMetrics(self.threshold, self.with_accuracy, self.target_std, self.comm)
 
     def state_dict(self) -> dict:
         state = {"loss_sum": self.loss_sum, "correct": self.correct, "count": self.count}
@@ -305,6 +320,7 @@ def fit(
     progress: bool = True,
     resume: dict | None = None,
     target_std: float | None = None,
+    comm=None,
 ) -> History:
     """Train ``model`` to lower ``loss_fn`` on ``train_data`` with ``optimizer``.
 
@@ -315,24 +331,29 @@ def fit(
         callbacks: e.g. ``EarlyStopping``, ``ModelCheckpoint``, ``LRScheduler``.
         accuracy: also track classification accuracy.
         seed: shuffling seed (batches depend only on it and the epoch).
-        progress: show a progress bar (added unless ``callbacks`` has one).
+        progress: show a progress bar (added unless ``callbacks`` has one; on rank 0 only).
         resume: a training state saved by ``ModelCheckpoint`` (see ``ModelCheckpoint.load``);
             training continues exactly where it stopped.
         target_std: a regression: track ``mse``, ``rmse``, ``mae`` and ``r2`` instead of
             accuracy, the errors multiplied by ``target_std`` (the scale the targets were
             divided by; 1.0 for targets as they are), so they are in the targets' units.
+        comm: the processes to train over (:func:`chainrule.distributed.init`); each takes its
+            share of every batch, and the gradients are averaged over all of them before each
+            step. Default: this process alone.
 
     Returns:
         A :class:`History` of per-epoch training and validation loss and accuracy (or
         regression metrics).
     """
-    loader = as_loader(train_data, batch_size, shuffle, seed)
+    comm = comm or SingleProcess()
+    loader = comm.shard(as_loader(train_data, batch_size, shuffle, seed))
     for i, values in enumerate(getattr(loader.dataset, "tensors", ())):
         check_finite(as_array(values), "training data: " + ("inputs", "targets")[i > 0])
     for i, values in enumerate(validation_data if isinstance(validation_data, tuple) else ()):
         check_finite(as_array(values), "validation data: " + ("inputs", "targets")[i > 0])
     callbacks = list(callbacks)
-    if progress and not any(isinstance(c, ProgressBar) for c in callbacks):
+    show_bar = progress and comm.rank == 0  # over several processes, rank 0 shows progress
+    if show_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.insert(0, ProgressBar())
     hooks = CallbackList(callbacks)
     run = Run(
@@ -343,10 +364,11 @@ def fit(
         len(loader),
         len(loader.dataset),
         History(),
-        metrics=EpochMetrics(threshold_for(loss_fn), accuracy, target_std),
+        metrics=EpochMetrics(threshold_for(loss_fn), accuracy, target_std, comm),
         callbacks=hooks,
     )
     start_batch = run.load_state_dict(resume) if resume is not None else 0
+    comm.start(model, optimizer)  # every process starts from rank 0's weights and state
 
     hooks.on_train_begin(run)
     for epoch in range(run.epoch, epochs):
@@ -359,9 +381,10 @@ def fit(
             loss = loss_fn(output, y)  # the cost over the batch
             optimizer.zero_grad(set_to_none=False)  # zero in place: no reallocation
             loss.backward()  # backpropagation: the chain rule, layer by layer
+            comm.allreduce_mean_grads(optimizer, len(x))  # over all processes (one: no-op)
             optimizer.step()  # one step downhill
-            logs = run.metrics.update(loss.item(), output.data, y.data)
-            hooks.on_batch_end(run, logs, len(x))
+            logs = run.metrics.update(loss.item(), output.data, y.data)  # of the whole batch
+            hooks.on_batch_end(run, logs, run.metrics.last_count)
             if run.stop_training:
                 break
         start_batch = 0
@@ -371,9 +394,15 @@ def fit(
             "seconds": time.perf_counter() - started,
         }
         run.metrics = run.metrics.fresh()
+        comm.end_epoch(model, optimizer)  # rank 0's buffers everywhere; weights checked equal
         if validation_data is not None:
             val = evaluate(
-                model, loss_fn, validation_data, accuracy=accuracy, target_std=target_std
+                model,
+                loss_fn,
+                validation_data,
+                accuracy=accuracy,
+                target_std=target_std,
+                comm=comm,
             )
             logs.update({f"val_{k}": v for k, v in val.items()})
         lr = optimizer.param_groups[0]["lr"]
@@ -396,18 +425,26 @@ def evaluate(
     batch_size: int = 1000,
     accuracy: bool = True,
     target_std: float | None = None,
+    comm=None,
 ) -> dict:
     """Mean loss and accuracy (or, with ``target_std``, the regression metrics; see :func:`fit`)
-    of ``model`` on ``data``, in evaluation mode, without a graph."""
+    of ``model`` on ``data``, in evaluation mode, without a graph.
+
+    With ``comm`` (several processes) each evaluates its share of ``data`` and the sums are
+    added up, so that every process returns the result over all of ``data``.
+    """
+    comm = comm or SingleProcess()
     was_training = model.training
     model.eval()
-    tracker = EpochMetrics(threshold_for(loss_fn), accuracy, target_std)
+    tracker = EpochMetrics(threshold_for(loss_fn), accuracy, target_std, comm)
     try:
-        for x, y in as_loader(data, batch_size):
+        for x, y in as_loader(comm.shard_data(data), batch_size):
             output = model(x)
             tracker.update(loss_fn(output, y).item(), output.data, y.data)
     finally:
         model.train(was_training)
+    sums = comm.sum((tracker.loss_sum, tracker.correct, tracker.count))
+    tracker.loss_sum, tracker.correct, tracker.count = sums
     return tracker.result()
 
 

@@ -93,17 +93,40 @@ class RegressionSums:
         self.count = 0
 
     def update(self, predicted, actual) -> None:
+        """Add one batch (the first one sets the shift)."""
+        if self.count == 0:
+            total, count = self.first_batch(actual)
+            self.shift = total / max(count, 1)
+        self.add(self.batch_sums(predicted, actual))
+
+    @staticmethod
+    def first_batch(actual) -> tuple:
+        """(sum, count) of a first batch's targets, from which the shift is their mean."""
+        actual = _array(actual).astype(xp.float64).ravel()
+        return float(actual.sum()), len(actual)
+
+    def batch_sums(self, predicted, actual) -> tuple:
+        """One batch's sums: squared and absolute errors, shifted targets and their squares,
+        count (sums from several processes add up)."""
         predicted = _array(predicted).astype(xp.float64).ravel()
         actual = _array(actual).astype(xp.float64).ravel()
         error = predicted - actual
-        if self.count == 0 and len(actual):
-            self.shift = float(actual.mean())
         shifted = actual - self.shift
-        self.squared += float(error @ error)
-        self.absolute += float(xp.abs(error).sum())
-        self.target += float(shifted.sum())
-        self.target_squared += float(shifted @ shifted)
-        self.count += len(actual)
+        return (
+            float(error @ error),
+            float(xp.abs(error).sum()),
+            float(shifted.sum()),
+            float(shifted @ shifted),
+            len(actual),
+        )
+
+    def add(self, sums: tuple) -> None:
+        squared, absolute, target, target_squared, count = sums
+        self.squared += squared
+        self.absolute += absolute
+        self.target += target
+        self.target_squared += target_squared
+        self.count += int(count)
 
     def result(self) -> dict:
         n = max(self.count, 1)
