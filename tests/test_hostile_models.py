@@ -281,6 +281,20 @@ def test_metrics_json_garbage_is_refused_by_info(run_copy, capsys):
     refused(capsys, ["info", run_copy], "metrics.json", "not valid JSON")
 
 
+def test_the_lens_refuses_a_history_that_is_a_fifo_or_not_numbers(run_copy, capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    history = run_copy / "history.csv"
+    history.unlink()
+    fifo(history)
+    refused(
+        capsys, ["plot", "curves", run_copy, "--out", tmp_path / "c.png"], "history.csv", "FIFO"
+    )
+    history.unlink()
+    history.write_text("epoch,loss\n1,abc\n")
+    refused(capsys, ["plot", "curves", run_copy, "--out", tmp_path / "c.png"], "line 2")
+    assert not (tmp_path / "c.png").exists()
+
+
 def test_a_stale_model_json_is_ignored_the_header_wins(run_copy, capsys, tmp_path):
     """A kill between writing model.safetensors and model.json leaves the old model.json: the
     weight file is the model, so readers still see one whole model."""

@@ -4,24 +4,35 @@ epoch by epoch."""
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
+from ..data.files import DataFileError, read_capped
 from ..train.loop import History
+
+MAX_HISTORY_BYTES = 64 * 2**20  # a million epochs of a dozen columns fit in far less
 
 
 def read_history(source) -> History:
-    """A History from a History, or from a run folder / ``history.csv`` file."""
+    """A History from a History, or from a run folder / ``history.csv`` file.
+
+    Raises:
+        DataFileError: the file is missing, not a regular file (a FIFO is never waited on), too
+            large, or holds a cell that is not a number (naming its line and column).
+    """
     if isinstance(source, History):
         return source
     path = Path(source)
     path = path / "history.csv" if path.is_dir() else path
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no history here (train a run first)")
-    with open(path, newline="") as f:
-        rows = [
-            {k: float(v) for k, v in row.items() if v not in ("", None)}
-            for row in csv.DictReader(f)
-        ]
+        raise DataFileError(f"{path}: no history here (train a run first)")
+    text = read_capped(path, MAX_HISTORY_BYTES, "history.csv").decode("utf-8", "replace")
+    rows = []
+    for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+        try:
+            rows.append({k: float(v) for k, v in row.items() if v not in ("", None)})
+        except (TypeError, ValueError):
+            raise DataFileError(f"{path}, line {line}: not a number in {row}") from None
     return History(rows)
 
 
