@@ -321,7 +321,7 @@ def test_closing_a_page_stops_its_training(pages, server):
 
 
 def test_the_best_fit_line_mode(pages):
-    p = pages("?dataset=line&optimizer=gd&lr=0.1")
+    p = pages("?dataset=line&optimizer=gd&lr=0.5&batch=400")  # one full-batch step an epoch
     assert p.js("window.playground.accepted.hidden") == [4, 2]
     p.page.click('[data-dataset="line"]')  # the line's own defaults: one neuron, y = w x + b
     p.wait("window.playground.data.fit_line === true")
@@ -330,8 +330,8 @@ def test_the_best_fit_line_mode(pages):
     p.wait("window.playground.frame.epoch >= 30")
     p.page.click("#play")
     fit = p.wait("window.playground.frame.playing === false && window.playground.frame.fit_line")
-    assert fit["w"] == pytest.approx(fit["optimum"][0], abs=0.02)
-    assert fit["b"] == pytest.approx(fit["optimum"][1], abs=0.02)
+    assert fit["w"] == pytest.approx(fit["optimum"][0], abs=1e-3)
+    assert fit["b"] == pytest.approx(fit["optimum"][1], abs=1e-3)
     assert len(fit["path"]) > 30
     words = p.page.text_content("#fit-line-text").split()
     assert words[:4] == ["the", "line:", "y", "="]  # y = a x + b around the data's 2 x + 1

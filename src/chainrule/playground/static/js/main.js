@@ -4,7 +4,7 @@
 
 import { Session } from "./api.js";
 import { Controls } from "./controls.js";
-import { CLASS_COLOURS, css, drawCost, drawLossCurve, drawOutput, fromCanvas } from "./draw.js";
+import { CLASS_COLOURS, css, drawCost, drawLossCurve, drawOutput, fromCanvas, NEGATIVE, POSITIVE } from "./draw.js";
 import { NetworkView } from "./network.js";
 import { addressOf, rounded, setupFromAddress } from "./state.js";
 
@@ -58,11 +58,16 @@ function onData(data) {
   $("network-text").textContent = `${data.network}; ${data.train.length} training points (${data.added} added), ${data.test.length} test points`;
   $("fit-line-panel").hidden = !data.fit_line;
   $("legend").replaceChildren();
-  data.classes.forEach((name, k) => {
+  const swatch = (colour) => {
     const dot = document.createElement("i");
-    dot.style.background = css(CLASS_COLOURS[k]);
-    $("legend").append(dot, `${name} `);
-  });
+    dot.style.background = css(colour); // CSSOM: the policy allows no inline style attributes
+    return dot;
+  };
+  data.classes.forEach((name, k) => $("legend").append(swatch(CLASS_COLOURS[k]), `${name} `));
+  if (data.task === "regression" && data.inputs === 2) {
+    const [low, high] = data.value_range;
+    $("legend").append(`${data.target_name}: `, swatch(NEGATIVE), `${low.toPrecision(3)} \u2026 `, swatch(POSITIVE), high.toPrecision(3));
+  }
   scheduleDraw();
 }
 
@@ -81,8 +86,10 @@ function scheduleDraw() {
   });
 }
 
+// A loss as the page shows it: four decimals, or four digits once it is that small.
 function format(value) {
-  return value === null || value === undefined ? "\u2013" : value.toFixed(4);
+  if (value === null || value === undefined) return "\u2013";
+  return value !== 0 && Math.abs(value) < 0.001 ? value.toPrecision(4) : value.toFixed(4);
 }
 
 function draw() {
