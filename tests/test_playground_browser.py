@@ -305,6 +305,35 @@ def test_tabs_are_independent(pages):
     assert first.js("window.playground.data.columns") == [2, 4, 2, 2]
 
 
+def test_hovering_shows_a_neuron_large_and_a_weight_s_value(pages):
+    p = pages("?dataset=circles&hidden=3")
+    p.train(1)
+    p.page.hover(".column:nth-child(3) .neuron")  # hidden layer 1, neuron 1
+    p.wait("!document.getElementById('zoom').hidden")
+    assert p.page.text_content("#zoom p").startswith("hidden layer 1, neuron 1 (tanh).")
+    big = p.page.evaluate(
+        """(() => {
+          const c = document.querySelector("#zoom canvas");
+          const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+          return new Set(Array.from(d.filter((_, i) => i % 4 === 2))).size;
+        })"""
+    )
+    assert big > 20  # the neuron's picture, enlarged: many shades, not a blank square
+    p.page.mouse.move(5, 5)
+    p.wait("document.getElementById('zoom').hidden")
+    p.page.hover("svg line.hit >> nth=0")
+    tip = p.wait(
+        "!document.getElementById('tooltip').hidden && document.getElementById('tooltip').textContent"
+    )
+    # "weight 0.1234 (layer L: neuron i -> j)": the value of that weight in the latest frame
+    words = tip.replace("(", " ").replace(")", " ").replace(":", " ").split()
+    layer, i, j = int(words[3]), int(words[5]), int(words[7])
+    assert float(words[1]) == pytest.approx(
+        p.frame()["weights"][layer - 1]["w"][j - 1][i - 1], abs=1e-4
+    )
+    assert p.errors == []
+
+
 def test_closing_a_page_stops_its_training(pages, server):
     p = pages("?dataset=spirals")
     session_id = p.js("window.playground.session.id")

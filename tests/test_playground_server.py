@@ -1,6 +1,7 @@
 """The playground's server over HTTP (no browser): routes, refusals, event streams, sessions
 ending, exports, and the command's start and Ctrl-C."""
 
+import fnmatch
 import http.client
 import io
 import json
@@ -11,11 +12,17 @@ import sys
 import threading
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
 from chainrule.playground.registry import Registry
-from chainrule.playground.server import PlaygroundServer
+from chainrule.playground.server import PlaygroundServer, static_files
 
 
 @pytest.fixture
@@ -81,6 +88,21 @@ def test_the_page_and_only_its_files_are_served(server):
         assert call(server, "GET", f"/static/{name}")[0] == 200, name
     for path in ("/static/../server.py", "/static/js/../../server.py", "/etc/passwd", "/api/x"):
         assert call(server, "GET", path)[0] == 404, path
+
+
+def test_every_file_of_the_page_ships_in_the_package():
+    """pyproject.toml's package data must name every file the server serves, or a `pip
+    install` would lack it."""
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["chainrule.playground"]
+    static = root / "src/chainrule/playground/static"
+    files = [p.relative_to(static.parent).as_posix() for p in static.rglob("*") if p.is_file()]
+    assert len(files) >= 8
+    for name in files:
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
+    assert sorted(static_files()) == sorted(f.removeprefix("static/") for f in files)
 
 
 def test_a_session_gets_the_menus_and_its_setup_checked(server):
