@@ -274,6 +274,15 @@ def test_the_command_prints_its_address_opens_a_browser_and_stops_on_ctrl_c(tmp_
         while not opened.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert opened.read_text() == url
+        # a page training at full speed does not hold the server up
+        headers = {"Content-Type": "application/json"}
+        connection.request("POST", "/api/sessions", body=b"{}", headers=headers)
+        session_id = json.loads(connection.getresponse().read())["id"]
+        for route, body in (("setup", {"dataset": "spirals"}), ("control", {"action": "play"})):
+            path = f"/api/sessions/{session_id}/{route}"
+            connection.request("POST", path, body=json.dumps(body).encode(), headers=headers)
+            assert connection.getresponse().status == 200, route
+        time.sleep(0.5)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
         assert "stopped" in process.stderr.read()

@@ -41,10 +41,12 @@ class Session:
         self.lock = threading.RLock()  # the trainer, between its thread and exports
         self.upload: Upload | None = None
         self.trainer: Trainer | None = None
+        self.configured = False  # a setup was accepted
         self.playing = False
         self.closed = False
         self.message: str | None = None
         self.commands: list = []
+        self.queued = self.applied = 0  # commands given to the thread, and carried out
         self.data_text, self.data_seq = None, 0
         self.frame_text, self.frame_seq = None, 0
         self.streams = 0
@@ -62,6 +64,8 @@ class Session:
         thread start a fresh run of it."""
         setup = Setup.from_dict(values, self.upload)
         points = build_points(setup, self.upload)
+        with self.changed:
+            self.configured = True  # before the thread has built the run: play may follow at once
         self._command(("setup", setup, points))
         return setup
 
@@ -84,19 +88,24 @@ class Session:
         if action not in ACTIONS:
             raise PlaygroundError(f"action must be one of {', '.join(ACTIONS)}, got {action!r:.40}")
         with self.changed:
-            if self.trainer is None and not self.commands:
+            if not self.configured:
                 raise PlaygroundError("no setup yet: the page sends one first")
             if action != "reset":  # a reset keeps playing, as a new setup does
                 self.playing = action == "play"
             if action != "play":
                 self.commands.append((action,))
+                self.queued += 1
             self.changed.notify_all()
 
-    def with_trainer(self, use):
-        """``use(trainer)`` while the thread leaves the trainer alone (for an export)."""
+    def with_trainer(self, use, wait: float = 30.0):
+        """``use(trainer)`` while the thread leaves the trainer alone (for an export), once the
+        thread has carried out every request made before this one (a new setup, a step)."""
+        with self.changed:
+            asked = self.queued
+            self.changed.wait_for(lambda: self.closed or self.applied >= asked, timeout=wait)
         with self.lock:
             if self.trainer is None:
-                raise PlaygroundError("nothing trained yet")
+                raise PlaygroundError("nothing to export yet: train at least one epoch first")
             return use(self.trainer)
 
     def close(self) -> None:
@@ -114,6 +123,7 @@ class Session:
     def _command(self, command: tuple) -> None:
         with self.changed:
             self.commands.append(command)
+            self.queued += 1
             self.changed.notify_all()
 
     def _has_work(self) -> bool:
@@ -128,8 +138,7 @@ class Session:
                     return
                 commands, self.commands = self.commands, []
             try:
-                for command in commands:
-                    self._apply(command)
+                self._apply_all(commands)
                 if self.playing and self.trainer is not None:
                     self._play_epoch()
             except Exception as exc:  # a bug: keep the server and the session alive, say so
@@ -137,6 +146,17 @@ class Session:
                 self._stop(
                     f"internal error in chainrule ({type(exc).__name__}: {exc}); please report it"
                 )
+
+    def _apply_all(self, commands: list) -> None:
+        """Carry out the commands in order; count them as done even if one fails, so that an
+        export waiting for them (:meth:`with_trainer`) is not left waiting."""
+        try:
+            for command in commands:
+                self._apply(command)
+        finally:
+            with self.changed:
+                self.applied += len(commands)
+                self.changed.notify_all()
 
     def _apply(self, command: tuple) -> None:
         kind = command[0]
