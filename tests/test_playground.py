@@ -339,3 +339,17 @@ def test_a_run_folder_with_its_data_inside_can_move(tmp_path, capsys):
     moved = Path(run.rename(tmp_path / "b"))
     assert main(["evaluate", str(moved)]) == 0
     assert "test accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("optimizer", ["adadelta", "adamax", "nadam"])
+def test_the_optimizers_the_playground_added_to_train_run_from_the_command_line(
+    optimizer, tmp_path, capsys
+):
+    # an exported run's config.json names its optimizer, so `train` must know all of the page's
+    out = tmp_path / "run"
+    command = ["train", "--dataset", "moons", "--optimizer", optimizer, "--epochs", "2"]
+    assert main([*command, "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["optimizer"] == optimizer
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 0.8
