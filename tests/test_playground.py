@@ -68,6 +68,11 @@ def test_points_split_as_the_csv_reader_splits_and_added_points_train():
 def test_custom_points_say_what_is_missing_before_they_can_train():
     empty = build_points(Setup.from_dict({"dataset": "custom", "classes": 3}))
     assert "class 0 has no points" in empty.problem and empty.domain == ((-1, 1), (-1, 1))
+    for points in ([], [[0.5, 0.5, 1]]):  # the page shows an untrained network meanwhile
+        setup = Setup.from_dict({"dataset": "custom", "points": points})
+        waiting = Trainer(setup, build_points(setup))
+        json.dumps(frames.frame_message(waiting, False, None), allow_nan=False)
+        assert frames.data_message(waiting)["problem"] is not None
     two = [[-0.5, 0.1 * k, 0] for k in range(5)] + [[0.5, 0.1 * k, 1] for k in range(5)]
     points = build_points(Setup.from_dict({"dataset": "custom", "points": two}))
     assert points.problem is None and len(points.x_test) == 2 and len(points.x_train) == 8

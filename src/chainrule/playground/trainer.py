@@ -78,7 +78,12 @@ class Trainer:
             points.network_inputs(points.x_test),
             points.network_targets(points.y_test, one_output),
         )
-        self.loader = DataLoader(self.train_data, setup.batch, shuffle=True, seed=setup.seed)
+        # no loader while the points cannot be trained on (the user's own set may be empty)
+        self.loader = (
+            DataLoader(self.train_data, setup.batch, shuffle=True, seed=setup.seed)
+            if self.trainable
+            else None
+        )
         self.epoch = self.steps = 0
         self.seconds = 0.0
         self.history: list[dict] = []
