@@ -229,12 +229,15 @@ def test_the_best_fit_line_mode_follows_w_and_b():
     assert fit["cost_now"] == pytest.approx(trainer.history[-1]["loss"], rel=1e-4)
 
 
-def test_a_diverged_network_still_makes_json_frames():
+def test_a_diverged_network_still_makes_json_frames_and_is_not_exported(tmp_path):
     trainer = trained({"dataset": "plane", "hidden": [4], "optimizer": "sgd", "lr": 10.0}, 30)
     from chainrule.playground.session import _finite_only
 
     frame = frames.frame_message(trainer, False, "diverged")
     json.dumps(_finite_only(frame), allow_nan=False)
+    with pytest.raises(PlaygroundError, match="diverged"):
+        write_run_folder(trainer, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 # -- export and script -----------------------------------------------------------------------------

@@ -55,6 +55,11 @@ def write_run_folder(trainer, out: Path, upload_name: str | None = None) -> Path
     """Write the run folder into ``out`` (a new folder); returns it."""
     if trainer.epoch == 0:
         raise PlaygroundError("nothing to export yet: train at least one epoch first")
+    if not all(xp.isfinite(as_array(p)).all() for p in trainer.model.parameters()):
+        raise PlaygroundError(
+            "the network has diverged (its weights are no longer numbers): nothing worth "
+            "exporting; lower the learning rate, press reset and train again"
+        )
     points, setup = trainer.points, trainer.setup
     csv_bytes = data_csv(points)
     model = exported_model(trainer)
