@@ -33,6 +33,7 @@ ORDER = [
     "onnx",
     "sklearn",
     "lens",
+    "playground",
     "cli",
     "__main__",
     "__init__",

@@ -1,4 +1,5 @@
-"""The ``chainrule`` command: train, evaluate, predict, info.
+"""The ``chainrule`` command: train, evaluate, predict, info (and the lens, ONNX and playground
+sub-commands, each added by its own package).
 
 Errors we anticipate (bad settings, bad or missing files and data, a diverging run, a missing
 optional dependency) end with one line ``chainrule: error: ...`` and exit status 2, as argparse's
@@ -19,6 +20,7 @@ from .backend import keep_freed_memory, set_num_threads
 from .data.files import DataError, read_capped
 from .lens import commands as lens_commands
 from .onnx import commands as onnx_commands
+from .playground import commands as playground_commands
 from .train import DivergenceError
 
 # Errors of the user's request, files, data or environment: one line, exit 2. DataError covers
@@ -142,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("run_dir")
     COMMANDS.update(lens_commands.add_commands(commands))
     COMMANDS.update(onnx_commands.add_commands(commands))
+    COMMANDS.update(playground_commands.add_commands(commands))
     return parser
 
 

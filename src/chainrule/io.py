@@ -43,6 +43,7 @@ from .data.files import (  # noqa: F401 - atomic_write, ChainruleFileError: io's
 )
 from .devices import check_device, device
 from .nn import conv as C
+from .nn import features as FT
 from .nn import layers as L
 from .nn.module import Module, Sequential
 from .serialization import load_object, save_object
@@ -208,6 +209,9 @@ LAYERS: dict[str, LayerSpec] = {
     ),
     "Dropout2d": LayerSpec(C.Dropout2d, lambda m: {"p": m.p}),
     "Flatten": LayerSpec(L.Flatten, lambda m: {"start_dim": m.start_dim, "end_dim": m.end_dim}),
+    "PlaneFeatures": LayerSpec(
+        FT.PlaneFeatures, lambda m: {"features": list(m.features), "in_features": m.in_features}
+    ),
     "Identity": LayerSpec(L.Identity, lambda m: {}),
     "ReLU": LayerSpec(L.ReLU, lambda m: {}),
     "LeakyReLU": LayerSpec(L.LeakyReLU, lambda m: {"negative_slope": m.negative_slope}),

@@ -237,6 +237,10 @@ def output_shape(layer: nn.Module, shape: tuple) -> tuple | None:
         if not shape or shape[-1] != layer.in_features:
             raise ValueError(f"the last dimension must be {layer.in_features}")
         return (*shape[:-1], layer.out_features)
+    if isinstance(layer, nn.PlaneFeatures):
+        if shape != (layer.in_features,):
+            raise ValueError(f"needs points of {layer.in_features} coordinates")
+        return (layer.out_features,)
     if isinstance(layer, nn.LayerNorm):
         normalized = tuple(layer.normalized_shape)
         if shape[len(shape) - len(normalized) :] != normalized:

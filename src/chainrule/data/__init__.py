@@ -18,6 +18,7 @@ from .datasets import (
     moons,
     plane,
     spirals,
+    two_gaussians,
     xor,
 )
 from .download import cache_dir

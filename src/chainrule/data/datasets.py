@@ -2,8 +2,8 @@
 
 Real images: MNIST and Fashion-MNIST (IDX files from a folder you name, or downloaded into the
 cache), scikit-learn's 8x8 digits, and scikit-image's "is it a face" subset of LFW. Generated 2-D
-sets for teaching: spirals, moons, circles, xor, blobs. Image loaders return uint8 or float arrays
-as stored; see :mod:`chainrule.data.transforms` to scale them.
+sets for teaching: spirals, moons, circles, xor, blobs, two Gaussians. Image loaders return uint8
+or float arrays as stored; see :mod:`chainrule.data.transforms` to scale them.
 """
 
 from __future__ import annotations
@@ -185,6 +185,19 @@ def blobs(n: int = 400, classes: int = 3, spread: float = 1.0, seed: int = 0):
     from sklearn.datasets import make_blobs
 
     points, labels = make_blobs(n, centers=classes, cluster_std=spread, random_state=seed)
+    return points.astype(xp.float32), labels.astype(xp.int64)
+
+
+def two_gaussians(n: int = 400, spread: float = 1.0, distance: float = 2.0, seed: int = 0):
+    """Two round Gaussian clouds (the TensorFlow playground's "Gaussian"): class 0 around
+    ``(-distance, -distance)``, class 1 around ``(distance, distance)``, each coordinate with
+    standard deviation ``spread``. Returns ``(points (n, 2) float32, labels (n,))``, the classes
+    alternating."""
+    _check_size("two_gaussians", n)
+    rng = new_rng(seed)
+    labels = xp.arange(n) % 2
+    centres = xp.where(labels[:, None] == 1, distance, -distance)
+    points = centres + rng.normal(0.0, spread, (n, 2))
     return points.astype(xp.float32), labels.astype(xp.int64)
 
 

@@ -182,6 +182,8 @@ def command_plot(args: argparse.Namespace) -> int:
         shape = tuple(preprocessing["input_shape"])
         if view == "weights":
             names = preprocessing.get("feature_names")
+            if isinstance(model[0], nn.PlaneFeatures):  # the first Linear takes its features
+                shape, names = (model[0].out_features,), model[0].labels
             out = inside.plot_first_layer(model, shape, args.out, feature_names=names)
             inside.plot_histograms(model, x[:500], str(out).replace(".png", "-histograms.png"))
         else:

@@ -4,6 +4,7 @@ from . import functional, init, utils
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList
 from .conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout2d, MaxPool2d
 from .embedding import Embedding
+from .features import PlaneFeatures
 from .layers import (
     GELU,
     BatchNorm1d,

@@ -13,6 +13,11 @@ Rules that keep a user's data safe:
 * Temporary files of a killed write (``.<name>.<random>.tmp``) are removed when ``train`` next
   claims the folder. Reading a run (``evaluate``, ``predict``, ``info``) never writes, creates,
   removes or downloads anything, whatever its ``config.json`` says.
+* Every run file is written by one function here (:func:`write_config`, :func:`write_history`,
+  :func:`write_model`, :func:`write_metrics`), whether ``train`` writes it epoch by epoch or
+  :func:`write_run` writes a run trained elsewhere (the playground) in one go.
+* A CSV file named by a relative path in ``config.json`` lies in the run folder itself (a run
+  that carries its data, as the playground's do); ``train`` records absolute paths.
 """
 
 from __future__ import annotations
@@ -24,9 +29,9 @@ from pathlib import Path
 from .. import io, models
 from ..backend import xp
 from ..data import Standardizer
-from ..data.files import DataFileError, open_regular, remove_stale_temporaries
+from ..data.files import DataFileError, atomic_write, open_regular, remove_stale_temporaries
 from ..tensor import as_array
-from ..train import evaluate
+from ..train import History, evaluate
 from . import tasks
 from .config import TASKS, Config, RunError
 from .recipe import build_loss, check_choices, prepare
@@ -113,6 +118,53 @@ def claim_for_resume(out: Path) -> None:
     remove_stale_temporaries(out, RUN_FILES)
 
 
+# -- writing a run (each file atomically) --------------------------------------------------------
+
+
+def write_config(out: Path, config: Config) -> None:
+    """``config.json``: the settings, with those chosen for the task filled in."""
+    io.write_json(Path(out) / CONFIG, config.to_dict())
+
+
+def write_history(out: Path, history: History) -> None:
+    """``history.csv``: one row of losses and metrics per epoch."""
+    atomic_write(Path(out) / HISTORY, history.to_csv().encode())
+
+
+def write_model(out: Path, model, metadata: dict) -> None:
+    """``model.safetensors`` + ``model.json``: weights, architecture and ``metadata`` (the
+    preprocessing ``predict`` needs: see :func:`load_run`)."""
+    io.save(model, Path(out) / "model", metadata=metadata)
+
+
+def write_metrics(out: Path, metrics: dict) -> None:
+    """``metrics.json``: the test results (``test_accuracy`` or ``test_r2``, ``test_loss``, ...)."""
+    io.write_json(Path(out) / METRICS, metrics)
+
+
+def write_run(
+    out,
+    config: Config,
+    model,
+    metadata: dict,
+    history: History,
+    metrics: dict,
+    overwrite: bool = False,
+) -> Path:
+    """Write a finished run trained elsewhere (no checkpoint: it cannot be resumed) into
+    ``out``, claimed as ``train`` claims it, so that ``evaluate``, ``predict``, ``info`` and the
+    lens read it as one of ``train``'s. Returns ``out``."""
+    out = Path(out)
+    if not len(history):
+        raise RunError(f"{out}: a run folder needs at least one epoch of history")
+    claim(out, overwrite)
+    write_config(out, config)
+    write_history(out, history)
+    write_model(out, model, metadata)
+    write_metrics(out, metrics)
+    return out
+
+
 def unique_default_folder(stamp: str) -> Path:
     """``runs/<stamp>``, or ``runs/<stamp>-2``, ... if that exists already."""
     out, n = Path("runs") / stamp, 1
@@ -127,15 +179,16 @@ def unique_default_folder(stamp: str) -> Path:
 
 def saved_config(run_dir) -> Config:
     """The settings a run folder was trained with (``download`` is always off: reading a run
-    never fetches data)."""
+    never fetches data; a relative ``data`` path is taken from the run folder)."""
     path = Path(run_dir) / CONFIG
     if not Path(run_dir).is_dir():
         raise RunError(f"{run_dir}: no such folder")
     if not path.exists():
         raise RunError(f"{run_dir}: no {CONFIG}, not a chainrule run folder")
-    return dataclasses.replace(
-        Config.from_dict(io.read_json(path), source=str(path)), download=False
-    )
+    config = Config.from_dict(io.read_json(path), source=str(path))
+    if config.data is not None and not Path(config.data).is_absolute():
+        config = dataclasses.replace(config, data=str(Path(run_dir) / config.data))
+    return dataclasses.replace(config, download=False)
 
 
 def load_run(run_dir) -> tuple:
@@ -313,9 +366,15 @@ def linear_equation(model, preprocessing: dict, max_terms: int = 20) -> str | No
     units: the network computes ``y = std (w . (x / pixel_max - mu) / sigma + c) + mean``, so
     ``a_i = std w_i / (sigma_i pixel_max)`` and ``b = mean + std (c - sum_i w_i mu_i / sigma_i)``.
     None for any other network, or one with more than ``max_terms`` inputs."""
-    from ..nn import Linear
+    from ..nn import Linear, PlaneFeatures
 
     layers = list(model)
+    if layers and isinstance(layers[0], PlaneFeatures):
+        # the playground's features layer keeps the function linear only when it passes the
+        # inputs through unchanged
+        if layers[0].features != ["x", "y"][: layers[0].in_features]:
+            return None
+        layers = layers[1:]
     if len(layers) != 1 or not isinstance(layers[0], Linear) or layers[0].in_features > max_terms:
         return None
     linear = layers[0]

@@ -223,6 +223,9 @@ OPTIMIZERS = {
     "adamw": (1e-3, lambda ps, c, lr: optim.AdamW(ps, lr=lr, weight_decay=c.weight_decay or 1e-2)),
     "rmsprop": (1e-3, lambda ps, c, lr: optim.RMSprop(ps, lr=lr, weight_decay=c.weight_decay)),
     "adagrad": (1e-2, lambda ps, c, lr: optim.Adagrad(ps, lr=lr, weight_decay=c.weight_decay)),
+    "adadelta": (1.0, lambda ps, c, lr: optim.Adadelta(ps, lr=lr, weight_decay=c.weight_decay)),
+    "adamax": (2e-3, lambda ps, c, lr: optim.Adamax(ps, lr=lr, weight_decay=c.weight_decay)),
+    "nadam": (2e-3, lambda ps, c, lr: optim.NAdam(ps, lr=lr, weight_decay=c.weight_decay)),
 }
 
 

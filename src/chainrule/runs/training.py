@@ -53,11 +53,11 @@ class SaveModel(Callback):
     interrupted run can be evaluated and used. ``model``: the one to write, if not the one
     trained (e.g. the plain twin of a model trained with synchronised batch norm)."""
 
-    def __init__(self, stem: Path, metadata: dict, model=None):
-        self.stem, self.metadata, self.model = stem, metadata, model
+    def __init__(self, out: Path, metadata: dict, model=None):
+        self.out, self.metadata, self.model = out, metadata, model
 
     def on_epoch_end(self, run, logs):
-        io.save(self.model or run.model, self.stem, metadata=self.metadata)
+        folder.write_model(self.out, self.model or run.model, self.metadata)
 
 
 def train(
@@ -112,11 +112,11 @@ def train(
     if not resume and writes:
         folder.claim(out, overwrite)
     if writes:
-        io.write_json(out / folder.CONFIG, config.to_dict())
+        folder.write_config(out, config)
     metadata = {"preprocessing": prepared.preprocessing, "dataset": config.dataset}
     writers = [
         CSVLogger(out / folder.HISTORY),
-        SaveModel(out / "model", metadata, model),
+        SaveModel(out, metadata, model),
         ModelCheckpoint(
             out / folder.CHECKPOINT,
             every_n_batches=config.checkpoint_every,
@@ -152,7 +152,7 @@ def train(
         ) from None
     train_seconds = time.perf_counter() - started
     if writes:
-        io.save(model, out / "model", metadata=metadata)
+        folder.write_model(out, model, metadata)
     footprint = models.footprint_of_model(model, prepared.input_shape)
     batch = models.fitting_batch(footprint, EVAL_BATCH)
     test = evaluate(model, loss_fn, prepared.test, batch, target_std=prepared.target_std, comm=comm)
@@ -172,7 +172,7 @@ def train(
     if comm.world_size > 1:
         metrics["processes"] = comm.world_size
     if writes:
-        io.write_json(out / folder.METRICS, metrics)
+        folder.write_metrics(out, metrics)
     return metrics
 
 

@@ -1,0 +1,194 @@
+"""The page's run as a Python script: chainrule's own calls, in the order the playground makes
+them, so that running it repeats the run step for step and ends at the same losses.
+
+The lines mirror :mod:`.points` (data, split, scaling), :mod:`.network` (model, loss, optimizer,
+regularisation) and :mod:`.trainer` (the epoch loop); a test runs the script for every optimizer
+and output and compares its losses with the page's.
+"""
+
+from __future__ import annotations
+
+from .network import describe
+from .points import DATA_SETS
+
+OPTIMIZER_CALLS = {
+    "sgd": "optim.SGD(model.parameters(), lr={lr!r}, momentum={momentum!r}, nesterov={nesterov!r})",
+    "gd": "optim.GD(model.parameters(), lr={lr!r})",
+    "adam": "optim.Adam(model.parameters(), lr={lr!r}, betas=({beta1!r}, {beta2!r}))",
+    "adamw": (
+        "optim.AdamW(model.parameters(), lr={lr!r}, betas=({beta1!r}, {beta2!r}), "
+        "weight_decay={decay!r})"
+    ),
+    "nadam": "optim.NAdam(model.parameters(), lr={lr!r}, betas=({beta1!r}, {beta2!r}))",
+    "adamax": "optim.Adamax(model.parameters(), lr={lr!r}, betas=({beta1!r}, {beta2!r}))",
+    "rmsprop": "optim.RMSprop(model.parameters(), lr={lr!r}, alpha={alpha!r}, momentum={momentum!r})",
+    "adagrad": "optim.Adagrad(model.parameters(), lr={lr!r}, lr_decay={lr_decay!r})",
+    "adadelta": "optim.Adadelta(model.parameters(), lr={lr!r}, rho={rho!r})",
+}
+LOSSES = {
+    "softmax": "nn.CrossEntropyLoss()",
+    "sigmoid": "nn.BCEWithLogitsLoss()",
+    "linear": "nn.MSELoss()",
+}
+ACTIVATION_LAYERS = {
+    "linear": "nn.Identity()",
+    "relu": "nn.ReLU()",
+    "leaky_relu": "nn.LeakyReLU()",
+    "sigmoid": "nn.Sigmoid()",
+    "tanh": "nn.Tanh()",
+    "gelu": "nn.GELU()",
+    "softplus": "nn.Softplus()",
+}
+
+
+def python_script(trainer, upload_name: str | None = None) -> str:
+    """A script that trains ``trainer``'s setup for as many epochs as it has trained."""
+    setup, points = trainer.setup, trainer.points
+    regression = points.task == "regression"
+    lines = [
+        '"""A chainrule playground run as a script.',
+        "",
+        f"Data: {_data_description(setup, points, upload_name)}.",
+        f"Network: {describe(setup, points)}; {setup.optimizer}, learning rate {setup.lr:g}, "
+        f"batch {setup.batch}, {trainer.epoch} epochs.",
+        "",
+        "It repeats the page's run step for step (the same points, seed, batches and",
+        "arithmetic), so it ends at the losses the page showed. Run it where chainrule is",
+        "installed: python train.py",
+        '"""',
+        "",
+        "import numpy as np",
+        "",
+        "import chainrule as cr",
+        "from chainrule import nn, optim",
+        "from chainrule.data import DataLoader, Standardizer, train_val_split",
+        "",
+        f"EPOCHS = {trainer.epoch}",
+        "",
+        *_data_lines(setup, points, upload_name),
+        "",
+        "# inputs standardised with the training points' mean and standard deviation",
+        "standardize = Standardizer.fit(x_train, per_feature=True)",
+        "x_train, x_test = standardize(x_train), standardize(x_test)",
+        *_target_lines(setup, regression),
+        "",
+        f"cr.manual_seed({setup.seed})  # the initial weights (and dropout) draw from this stream",
+        "model = nn.Sequential(",
+        *(f"    {layer}," for layer in _layers(setup, points, trainer.outputs)),
+        ")",
+        f"loss_fn = {LOSSES[setup.output]}",
+        f"optimizer = {OPTIMIZER_CALLS[setup.optimizer].format(**setup.to_dict())}",
+        "weights = [layer.weight for layer in model if isinstance(layer, nn.Linear)]",
+        f"loader = DataLoader((x_train, y_train), {setup.batch}, shuffle=True, seed={setup.seed})",
+        "",
+        "for epoch in range(EPOCHS):",
+        "    model.train()",
+        "    for x, y in loader:",
+        "        loss = loss_fn(model(x), y)",
+        *_penalty_lines(setup),
+        "        optimizer.zero_grad()",
+        "        loss.backward()",
+        "        optimizer.step()",
+        "",
+        "model.eval()",
+        "with cr.no_grad():",
+        "    train_loss = loss_fn(model(cr.tensor(x_train)), cr.tensor(y_train)).item()",
+        "    test_loss = loss_fn(model(cr.tensor(x_test)), cr.tensor(y_test)).item()",
+        'print(f"after {EPOCHS} epochs: train loss {train_loss:.8g}, test loss {test_loss:.8g}")',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _data_description(setup, points, upload_name) -> str:
+    if setup.dataset == "upload":
+        return f"the CSV file {upload_name}"
+    if setup.dataset == "custom":
+        return f"{len(points.x_all)} points added by clicking"
+    spec = DATA_SETS[setup.dataset]
+    added = f", and {points.added} points added by clicking" if points.added else ""
+    return f"{spec.label}, {setup.n} points{added}"
+
+
+def _data_lines(setup, points, upload_name) -> list:
+    stratify = "y" if points.task == "classification" else "None"
+    label_type = "np.int64" if points.task == "classification" else "np.float32"
+    if setup.dataset in ("upload", "custom"):
+        n_own = len(points.x_all) - points.added
+        where = (
+            f"the rows of {upload_name}" if setup.dataset == "upload" else "the points you added"
+        )
+        classes = (
+            f"  (classes: {', '.join(map(str, points.classes))})"
+            if points.task == "classification"
+            else ""
+        )
+        lines = [
+            f"# the data: {where}{classes}",
+            f"x = np.array({_literal(points.x_all[:n_own])}, dtype=np.float32)",
+            f"y = np.array({_literal(points.y_all[:n_own])}, dtype={label_type})",
+        ]
+    else:
+        call = DATA_SETS[setup.dataset].call(setup.n, setup.noise, setup.classes, setup.seed)
+        lines = ["# the data: generated points", f"x, y = {call}"]
+    lines += [
+        "# split as chainrule's CSV reader splits: seed 0, each class in proportion",
+        "(x_train, y_train), (x_test, y_test) = train_val_split(",
+        f"    x, y, val_fraction={setup.test!r}, seed=0, stratify={stratify}",
+        ")",
+    ]
+    if points.added and setup.dataset != "custom":
+        first = len(points.x_all) - points.added
+        lines += [
+            "# the points added by clicking are training points",
+            f"x_added = np.array({_literal(points.x_all[first:])}, dtype=np.float32)",
+            f"y_added = np.array({_literal(points.y_all[first:])}, dtype={label_type})",
+            "x_train = np.concatenate([x_train, x_added])",
+            "y_train = np.concatenate([y_train, y_added])",
+        ]
+    return lines
+
+
+def _target_lines(setup, regression: bool) -> list:
+    if regression:
+        return [
+            "# targets standardised likewise (every loss below is on this scale)",
+            "mean, std = y_train.astype(np.float64).mean(), y_train.astype(np.float64).std()",
+            "y_train, y_test = (",
+            "    ((y.astype(np.float64) - mean) / std).astype(np.float32)[:, None]",
+            "    for y in (y_train, y_test)",
+            ")",
+        ]
+    if setup.output == "sigmoid":
+        return [
+            "# one sigmoid output: the targets are 0.0 or 1.0, one per row",
+            "y_train, y_test = (y.astype(np.float32)[:, None] for y in (y_train, y_test))",
+        ]
+    return []
+
+
+def _layers(setup, points, outputs: int) -> list:
+    layers = [f"nn.PlaneFeatures({setup.features!r}, in_features={points.inputs})"]
+    width = len(setup.features)
+    for size, name in zip(setup.hidden, setup.activations):
+        layers += [f"nn.Linear({width}, {size})", ACTIVATION_LAYERS[name]]
+        if setup.dropout:
+            layers.append(f"nn.Dropout({setup.dropout!r})")
+        width = size
+    return [*layers, f"nn.Linear({width}, {outputs})"]
+
+
+def _penalty_lines(setup) -> list:
+    """The regularisation terms, summed as :func:`.network.penalty` sums them."""
+    terms = []
+    if setup.l1:
+        terms.append(f"{setup.l1!r} * sum(w.abs().sum() for w in weights)")
+    if setup.l2:
+        terms.append(f"{setup.l2!r} / 2 * sum((w * w).sum() for w in weights)")
+    if not terms:
+        return []
+    return [f"        loss = loss + ({' + '.join(terms)})  # L1 / L2 on the weights"]
+
+
+def _literal(values) -> str:
+    """An array as a Python list whose numbers read back exactly (float32 -> float -> repr)."""
+    return repr(values.tolist())

@@ -1,0 +1,291 @@
+"""Everything a playground run is made of, as one checked :class:`Setup`.
+
+The page keeps the setup in its address (so a link reproduces a run) and sends it as JSON; the
+server trusts none of it: :meth:`Setup.from_dict` checks every value's type and range, caps
+every size (layers, neurons, points), and refuses unknown names with one line naming the setting
+as the page shows it (``hidden layer 2: at most 8 neurons, got 50``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+
+from .. import models
+from ..nn.features import FEATURES, ONE_INPUT
+from .points import DATA_SETS, MAX_CLASSES, PlaygroundError, class_count, inputs_of, task_of
+
+MAX_HIDDEN_LAYERS = 6
+MAX_NEURONS = 8
+MIN_POINTS, MAX_POINTS = 10, 1000  # drawn by a generated set
+MAX_ADDED_POINTS = 500
+MAX_COORDINATE = 1e4
+MAX_SEED = 2**31 - 1  # a JavaScript number holds it exactly
+ACTIVATIONS = ("linear", *models.ACTIVATIONS)
+OUTPUTS = {
+    "softmax": "softmax + cross-entropy",
+    "sigmoid": "sigmoid + binary cross-entropy (2 classes)",
+    "linear": "linear + mean squared error",
+}
+# each optimizer of chainrule.optim: (its class, default learning rate, its main settings)
+OPTIMIZERS = {
+    "sgd": ("SGD", 0.03, ("momentum", "nesterov")),
+    "gd": ("GD", 0.1, ()),
+    "adam": ("Adam", 0.01, ("beta1", "beta2")),
+    "adamw": ("AdamW", 0.01, ("beta1", "beta2", "decay")),
+    "nadam": ("NAdam", 0.01, ("beta1", "beta2")),
+    "adamax": ("Adamax", 0.01, ("beta1", "beta2")),
+    "rmsprop": ("RMSprop", 0.01, ("alpha", "momentum")),
+    "adagrad": ("Adagrad", 0.03, ("lr_decay",)),
+    "adadelta": ("Adadelta", 1.0, ("rho",)),
+}
+# setting -> (label on the page, low, high, low is open, whole numbers)
+RANGES = {
+    "classes": ("classes", 2, MAX_CLASSES, False, True),
+    "n": ("points", MIN_POINTS, MAX_POINTS, False, True),
+    "test": ("test fraction", 0.1, 0.9, False, False),
+    "seed": ("seed", 0, MAX_SEED, False, True),
+    "lr": ("learning rate", 0.0, 10.0, True, False),
+    "momentum": ("momentum", 0.0, 0.999, False, False),
+    "beta1": ("beta1", 0.0, 0.999, False, False),
+    "beta2": ("beta2", 0.0, 0.9999, False, False),
+    "alpha": ("alpha", 0.0, 0.9999, False, False),
+    "rho": ("rho", 0.0, 1.0, False, False),
+    "lr_decay": ("learning-rate decay", 0.0, 1.0, False, False),
+    "decay": ("weight decay", 0.0, 1.0, False, False),
+    "batch": ("batch size", 1, MAX_POINTS + MAX_ADDED_POINTS, False, True),
+    "l1": ("L1", 0.0, 10.0, False, False),
+    "l2": ("L2", 0.0, 10.0, False, False),
+    "dropout": ("dropout", 0.0, 0.9, False, False),
+}
+
+
+@dataclass
+class Setup:
+    """The settings of one playground run (see :data:`RANGES` and the page for each meaning)."""
+
+    dataset: str = "circles"
+    classes: int = 2
+    n: int = 400
+    noise: float | None = None  # None: the data set's default
+    test: float = 0.2
+    seed: int = 0
+    points: list = field(default_factory=list)
+    features: list = field(default_factory=lambda: ["x", "y"])
+    hidden: list = field(default_factory=lambda: [4, 2])
+    activations: list = field(default_factory=lambda: ["tanh", "tanh"])
+    output: str | None = None  # None: softmax for classes, linear for numbers
+    optimizer: str = "sgd"
+    lr: float | None = None  # None: the optimizer's default
+    momentum: float = 0.0
+    nesterov: bool = False
+    beta1: float = 0.9
+    beta2: float = 0.999
+    alpha: float = 0.99
+    rho: float = 0.9
+    lr_decay: float = 0.0
+    decay: float = 0.01
+    batch: int = 10
+    l1: float = 0.0
+    l2: float = 0.0
+    dropout: float = 0.0
+
+    @classmethod
+    def from_dict(cls, values: dict, upload=None) -> Setup:
+        """A checked setup from the page's JSON; defaults fill what is absent (``None`` too).
+
+        ``upload``: the session's uploaded file, which decides task, inputs and classes when
+        the data set is ``upload``. Raises :class:`PlaygroundError` naming the first bad setting.
+        """
+        if not isinstance(values, dict):
+            raise PlaygroundError("the setup must be a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise PlaygroundError(
+                f"unknown setting {_show(unknown[0])}; known: {', '.join(sorted(known))}"
+            )
+        given = {k: v for k, v in values.items() if v is not None}
+        setup = cls()
+        for name, names in (("dataset", DATA_SETS), ("optimizer", OPTIMIZERS)):
+            if name in given:
+                setattr(setup, name, _choice(name, given[name], names))
+        for name in RANGES:
+            if name in given:
+                setattr(setup, name, _number(name, given[name]))
+        spec = DATA_SETS[setup.dataset]
+        if "noise" in given and spec.noise:
+            setup.noise = _within(f"noise ({spec.noise})", given["noise"], 0.0, spec.noise_max)
+        if setup.noise is None or not spec.noise:
+            setup.noise = spec.noise_default if spec.noise else 0.0
+        if "nesterov" in given:
+            if not isinstance(given["nesterov"], bool):
+                raise PlaygroundError(
+                    f"nesterov must be true or false, got {_show(given['nesterov'])}"
+                )
+            setup.nesterov = given["nesterov"]
+        if setup.lr is None:
+            setup.lr = OPTIMIZERS[setup.optimizer][1]
+        task, inputs = task_of(setup, upload), inputs_of(setup, upload)
+        if "points" in given:
+            setup.points = _points(given["points"], inputs, task, setup.classes)
+        if "features" in given:
+            setup.features = _features(given["features"], inputs)
+        elif inputs == 1:
+            setup.features = ["x"]
+        if "hidden" in given:
+            setup.hidden = _hidden(given["hidden"])
+        setup.activations = _activations(given.get("activations", setup.activations), setup.hidden)
+        setup.output = _output(given.get("output"), task, class_count(setup, upload))
+        if setup.nesterov and (setup.optimizer != "sgd" or setup.momentum <= 0):
+            raise PlaygroundError("nesterov needs the sgd optimizer with momentum above 0")
+        return setup
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _show(value) -> str:
+    return json.dumps(value, default=str)[:60]
+
+
+def _choice(name: str, value, choices) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise PlaygroundError(f"{name} must be one of {', '.join(choices)}, got {_show(value)}")
+    return value
+
+
+def _number(name: str, value):
+    label, low, high, low_open, whole = RANGES[name]
+    if whole:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise PlaygroundError(
+                f"{label} ({name}) must be a whole number from {low} to {high}, got {_show(value)}"
+            )
+        return value
+    return _within(f"{label} ({name})", value, low, high, low_open)
+
+
+def _within(label: str, value, low: float, high: float, low_open: bool = False) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not ((low < value) if low_open else (low <= value)) or value > high:
+        bound = f"above {low:g}" if low_open else f"from {low:g}"
+        raise PlaygroundError(f"{label} must be a number {bound} to {high:g}, got {_show(value)}")
+    return float(value)
+
+
+def _points(points, inputs: int, task: str, classes: int) -> list:
+    """The clicked points: ``[x, y, class or value]`` (``[x, value]`` for one input)."""
+    if not isinstance(points, list) or len(points) > MAX_ADDED_POINTS:
+        raise PlaygroundError(f"points: a list of at most {MAX_ADDED_POINTS} added points")
+    width, checked = inputs + 1, []
+    for i, point in enumerate(points):
+        label = f"added point {i + 1}"
+        if not isinstance(point, list) or len(point) != width:
+            raise PlaygroundError(f"{label}: expected {width} numbers, got {_show(point)}")
+        coordinates = [_within(label, v, -MAX_COORDINATE, MAX_COORDINATE) for v in point]
+        if task == "classification":
+            k = coordinates[-1]
+            if not (k.is_integer() and 0 <= k < classes):
+                raise PlaygroundError(f"{label}: its class must be 0 to {classes - 1}, got {k:g}")
+            coordinates[-1] = int(k)
+        checked.append(coordinates)
+    return checked
+
+
+def _features(features, inputs: int) -> list:
+    known = ONE_INPUT if inputs == 1 else tuple(FEATURES)
+    if not isinstance(features, list) or not features:
+        raise PlaygroundError(f"features: choose at least one of {', '.join(known)}")
+    for name in features:
+        if name not in known:
+            what = "of one number x" if inputs == 1 else "of a point"
+            raise PlaygroundError(
+                f"features: {_show(name)} is not a feature {what} ({', '.join(known)})"
+            )
+    if len(set(features)) != len(features):
+        raise PlaygroundError("features: each feature once")
+    return [name for name in known if name in features]  # one order, the page's
+
+
+def _hidden(hidden) -> list:
+    if not isinstance(hidden, list) or len(hidden) > MAX_HIDDEN_LAYERS:
+        raise PlaygroundError(f"hidden layers: at most {MAX_HIDDEN_LAYERS}, got {_show(hidden)}")
+    for i, size in enumerate(hidden):
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_NEURONS:
+            raise PlaygroundError(
+                f"hidden layer {i + 1}: 1 to {MAX_NEURONS} neurons, got {_show(size)}"
+            )
+    return hidden
+
+
+def _activations(activations, hidden: list) -> list:
+    if isinstance(activations, str):  # one for every layer
+        activations = [activations] * len(hidden)
+    if not isinstance(activations, list):
+        raise PlaygroundError("activations: one name per hidden layer")
+    activations = (activations + [activations[-1] if activations else "tanh"] * len(hidden))[
+        : len(hidden)
+    ]
+    for i, name in enumerate(activations):
+        if name not in ACTIVATIONS:
+            raise PlaygroundError(
+                f"hidden layer {i + 1}: activation must be one of {', '.join(ACTIVATIONS)}, "
+                f"got {_show(name)}"
+            )
+    return activations
+
+
+def _output(output, task: str, classes: int) -> str:
+    if output is None:
+        return "linear" if task == "regression" else "softmax"
+    _choice("output", output, OUTPUTS)
+    if task == "regression" and output != "linear":
+        raise PlaygroundError(f"output {output}: a regression's output is linear (with MSE)")
+    if task == "classification" and output == "linear":
+        raise PlaygroundError("output linear: for classes choose softmax or sigmoid")
+    if output == "sigmoid" and classes != 2:
+        raise PlaygroundError(f"output sigmoid: one sigmoid tells 2 classes apart, not {classes}")
+    return output
+
+
+def choices() -> dict:
+    """What the page offers (menus, ranges, defaults), so that it and the server agree."""
+    return {
+        "datasets": [
+            {
+                "name": s.name,
+                "label": s.label,
+                "task": s.task,
+                "inputs": s.inputs,
+                "noise": s.noise,
+                "noise_default": s.noise_default,
+                "noise_max": s.noise_max,
+                "has_classes": s.has_classes,
+            }
+            for s in DATA_SETS.values()
+        ],
+        "features": {name: label for name, (label, _) in FEATURES.items()},
+        "one_input_features": list(ONE_INPUT),
+        "activations": list(ACTIVATIONS),
+        "outputs": OUTPUTS,
+        "optimizers": {
+            name: {"label": cls, "lr": lr, "settings": list(settings)}
+            for name, (cls, lr, settings) in OPTIMIZERS.items()
+        },
+        "ranges": {
+            name: {"label": label, "min": low, "max": high}
+            for name, (label, low, high, _, _) in RANGES.items()
+        },
+        "limits": {
+            "hidden_layers": MAX_HIDDEN_LAYERS,
+            "neurons": MAX_NEURONS,
+            "added_points": MAX_ADDED_POINTS,
+            "classes": MAX_CLASSES,
+        },
+        "defaults": Setup().to_dict(),
+    }

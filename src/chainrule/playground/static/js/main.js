@@ -1,0 +1,191 @@
+// The page: start a session, show the setup from the address, send every change, draw every
+// frame the server streams. window.playground exposes the page's state (for tests, and for
+// the curious in the browser's console).
+
+import { Session } from "./api.js";
+import { Controls } from "./controls.js";
+import { CLASS_COLOURS, css, drawCost, drawLossCurve, drawOutput, fromCanvas, NEGATIVE, POSITIVE } from "./draw.js";
+import { NetworkView } from "./network.js";
+import { addressOf, rounded, setupFromAddress } from "./state.js";
+
+const $ = (id) => document.getElementById(id);
+const page = { session: null, setup: null, accepted: null, data: null, frame: null, frames: 0, requests: Promise.resolve() };
+window.playground = page;
+let controls = null;
+let network = null;
+let drawPending = false;
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+function showNotice(message) {
+  $("notice").textContent = message || "";
+  $("notice").hidden = !message;
+}
+
+// The setup as the controls show it: what the page holds, over the last accepted setup (or,
+// before the first, the server's defaults).
+function current() {
+  return { ...page.session.choices.defaults, ...(page.accepted ?? {}), ...page.setup };
+}
+
+// Change the setup: the server checks it and starts a fresh run, or says what is wrong.
+function apply(patch) {
+  page.setup = { ...page.setup, ...patch };
+  const attempt = page.setup;
+  controls.render(current(), page.data);
+  page.requests = page.requests.then(async () => {
+    try {
+      const { setup } = await page.session.sendSetup(attempt);
+      page.accepted = setup;
+      if (page.setup === attempt) page.setup = setup;
+      history.replaceState(null, "", addressOf(setup));
+      showError("");
+    } catch (error) {
+      showError(error.message);
+    }
+    controls.render(current(), page.data);
+  });
+  return page.requests;
+}
+
+function onData(data) {
+  page.data = data;
+  network.layout(data);
+  controls.render(current(), data);
+  $("network-text").textContent = `${data.network}; ${data.train.length} training points (${data.added} added), ${data.test.length} test points`;
+  $("fit-line-panel").hidden = !data.fit_line;
+  $("legend").replaceChildren();
+  const swatch = (colour) => {
+    const dot = document.createElement("i");
+    dot.style.background = css(colour); // CSSOM: the policy allows no inline style attributes
+    return dot;
+  };
+  data.classes.forEach((name, k) => $("legend").append(swatch(CLASS_COLOURS[k]), `${name} `));
+  if (data.task === "regression" && data.inputs === 2) {
+    const [low, high] = data.value_range;
+    $("legend").append(`${data.target_name}: `, swatch(NEGATIVE), `${low.toPrecision(3)} \u2026 `, swatch(POSITIVE), high.toPrecision(3));
+  }
+  scheduleDraw();
+}
+
+function onFrame(frame) {
+  page.frame = frame;
+  page.frames += 1;
+  scheduleDraw();
+}
+
+function scheduleDraw() {
+  if (drawPending) return;
+  drawPending = true;
+  requestAnimationFrame(() => {
+    drawPending = false;
+    draw();
+  });
+}
+
+// A loss as the page shows it: four decimals, or four digits once it is that small.
+function format(value) {
+  if (value === null || value === undefined) return "\u2013";
+  return value !== 0 && Math.abs(value) < 0.001 ? value.toPrecision(4) : value.toFixed(4);
+}
+
+function draw() {
+  const { data, frame } = page;
+  if (!data) return;
+  drawOutput($("output"), data, frame && frame.output, $("show-test").checked);
+  if (!frame) return;
+  $("epoch").textContent = String(frame.epoch).padStart(6, "0").replace(/(\d{3})$/, ",$1");
+  $("play").innerHTML = frame.playing ? "&#x275A;&#x275A;" : "&#x25B6;";
+  $("play").dataset.playing = frame.playing;
+  for (const which of ["train", "test"]) {
+    const numbers = frame[which];
+    $(`${which}-loss`).textContent = format(numbers && numbers.loss);
+    let extra = "";
+    if (numbers && numbers.accuracy !== undefined) extra = `accuracy ${(100 * numbers.accuracy).toFixed(1)}%`;
+    if (numbers && numbers.rmse !== undefined) extra = `RMSE ${numbers.rmse.toPrecision(3)}`;
+    $(`${which}-extra`).textContent = extra;
+  }
+  network.update(frame);
+  drawLossCurve($("loss-curve"), frame.history);
+  if (frame.fit_line) {
+    const fit = frame.fit_line;
+    drawCost($("cost"), fit);
+    const [slope, intercept] = fit.line;
+    $("fit-line-text").textContent =
+      `the line: ${data.target_name} = ${slope.toPrecision(4)} ${data.feature_names[0]} ${intercept < 0 ? "-" : "+"} ${Math.abs(intercept).toPrecision(4)}. ` +
+      `The neuron sees standardised x and y: w = ${fit.w.toFixed(3)}, b = ${fit.b.toFixed(3)}, cost J = ${fit.cost_now.toPrecision(3)}; ` +
+      `least squares: w = ${fit.optimum[0].toFixed(3)}, b = ${fit.optimum[1].toFixed(3)} (white dot). The path: every optimizer step.`;
+  }
+  showNotice(frame.message || data.problem);
+}
+
+async function onUpload(name, text) {
+  try {
+    const file = await page.session.upload(name, text);
+    $("file-name").textContent = `${file.name}: ${file.rows} rows, ${file.features.join(", ")} \u2192 ${file.target} (${file.task})`;
+    const one = file.features.length === 1;
+    await apply({ dataset: "upload", points: [], noise: null, output: null, features: one ? ["x"] : ["x", "y"], ...(one ? { hidden: [], activations: [] } : {}) });
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+function onClick(event) {
+  const { data } = page;
+  if (!data) return;
+  const canvas = $("output");
+  const px = (event.offsetX * canvas.width) / canvas.clientWidth;
+  const py = (event.offsetY * canvas.height) / canvas.clientHeight;
+  const [x, y] = fromCanvas(canvas, data.domain, px, py).map(rounded);
+  const points = Array.isArray(page.setup.points) ? page.setup.points : [];
+  apply({ points: [...points, controls.pointAt(x, y, data)] });
+}
+
+async function control(action) {
+  try {
+    await page.requests;
+    await page.session.control(action);
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+async function download(what, name) {
+  try {
+    await page.session.download(what, name);
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+async function start() {
+  try {
+    page.session = await Session.start();
+  } catch (error) {
+    showError(`cannot start a session: ${error.message}`);
+    return;
+  }
+  const { choices } = page.session;
+  page.setup = setupFromAddress(location.search);
+  controls = new Controls($("data-controls"), $("training"), choices, apply, onUpload);
+  network = new NetworkView($("network"), $("layer-controls"), $("zoom"), $("tooltip"), choices, current, apply);
+  page.session.listen({
+    onData,
+    onFrame,
+    onLost: () => showError("the server has stopped or ended this page's session: reload the page"),
+  });
+  $("play").addEventListener("click", () => control(page.frame && page.frame.playing ? "pause" : "play"));
+  $("step").addEventListener("click", () => control("step"));
+  $("reset").addEventListener("click", () => control("reset"));
+  $("output").addEventListener("click", onClick);
+  $("show-test").addEventListener("change", scheduleDraw);
+  $("export-run").addEventListener("click", () => download("run.zip", "chainrule-playground.zip"));
+  $("export-script").addEventListener("click", () => download("train.py", "train.py"));
+  window.addEventListener("pagehide", () => page.session.close());
+  await apply({});
+}
+
+start();

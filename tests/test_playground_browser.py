@@ -1,0 +1,393 @@
+"""The playground in a real browser: Playwright driving headless Chromium.
+
+Chromium comes from the system (Debian's ``chromium`` package; ``.ci/run`` installs it), not
+from Playwright's own download: ``CHAINRULE_CHROMIUM`` names another binary. The page's
+Content-Security-Policy forbids evaluating strings, so waiting is done by polling
+``page.evaluate`` (which the browser runs as its own code, not the page's).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install 'chainrule[dev]'")
+CHROMIUM = os.environ.get("CHAINRULE_CHROMIUM", "/usr/bin/chromium")
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        f"no Chromium at {CHROMIUM} (apt-get install chromium, or set CHAINRULE_CHROMIUM)",
+        allow_module_level=True,
+    )
+
+from chainrule.cli import main  # noqa: E402
+from chainrule.playground.registry import Registry  # noqa: E402
+from chainrule.playground.server import PlaygroundServer  # noqa: E402
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = PlaygroundServer("127.0.0.1", 0, Registry(grace=2.0))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+class Page:
+    """A page of the playground and what its console said."""
+
+    def __init__(self, browser, server, query: str = "", ready: bool = True):
+        self.context = browser.new_context(viewport={"width": 1400, "height": 950})
+        self.page = self.context.new_page()
+        self.errors = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(server.url + query)
+        if ready:
+            self.wait("window.playground.data !== null && window.playground.frames > 0")
+
+    def js(self, expression: str):
+        return self.page.evaluate(f"() => {expression}")
+
+    def wait(self, expression: str, timeout: float = 15.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                value = self.js(expression)
+            except sync_api.Error:  # the page is between two states
+                value = None
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"the page never got to: {expression}")
+
+    def frame(self) -> dict:
+        return self.js("window.playground.frame")
+
+    def settled(self):
+        """Wait until every setup the page sent has been answered."""
+        self.js("window.playground.requests.then(() => true)")
+
+    def train(self, epochs: int):
+        """Press step until the epoch counter says ``epochs``."""
+        for _ in range(epochs):
+            done = self.frame()["epoch"]
+            self.page.click("#step")
+            self.wait(f"window.playground.frame.epoch >= {done + 1}")
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def pages(browser, server):
+    opened = []
+
+    def open_page(query: str = "", ready: bool = True) -> Page:
+        page = Page(browser, server, query, ready)
+        opened.append(page)
+        return page
+
+    yield open_page
+    for page in opened:
+        page.close()
+
+
+def test_change_the_data_network_and_optimizer_then_play_and_the_loss_falls(pages):
+    p = pages()
+    p.page.click('[data-dataset="xor"]')
+    p.wait("window.playground.data.train.length === 320 && location.search.includes('xor')")
+    p.page.click("#layer-controls button:first-child")  # a third hidden layer
+    p.wait("window.playground.data.columns.length === 5")
+    p.page.click(".column:nth-child(3) .head button:first-child")  # layer 1: a fifth neuron
+    p.wait("window.playground.data.columns[1] === 5")
+    p.page.select_option('select[data-layer="0"]', "relu")
+    p.page.click('[data-feature="xy"] button')
+    p.page.select_option("#optimizer", "adam")
+    p.settled()
+    p.page.fill("#lr", "0.03")
+    p.page.press("#lr", "Tab")
+    p.wait("window.playground.accepted.lr === 0.03")
+    accepted = p.js("window.playground.accepted")
+    assert accepted["hidden"] == [5, 2, 2] and accepted["activations"][0] == "relu"
+    assert accepted["features"] == ["x", "y", "xy"] and accepted["optimizer"] == "adam"
+    p.page.click("#play")
+    p.wait("window.playground.frame.epoch >= 40")
+    p.page.click("#play")
+    p.wait("window.playground.frame.playing === false")
+    history = p.frame()["history"]
+    assert history["epoch"][0] == 0  # the curve starts at the untrained network
+    losses = history["train"]
+    assert losses[-1] < 0.5 * losses[0]
+    assert p.page.text_content("#train-loss") == f"{p.frame()['train']['loss']:.4f}"
+    epoch = f"{p.frame()['epoch']:06d}"
+    assert p.page.text_content("#epoch") == f"{epoch[:3]},{epoch[3:]}"
+    assert p.errors == []
+
+
+PIXEL = """(([x, y]) => {
+  const canvas = document.getElementById("output");
+  const [[x0, x1], [y0, y1]] = window.playground.data.domain;
+  const px = Math.round(((x - x0) / (x1 - x0)) * canvas.width);
+  const py = Math.round(((y1 - y) / (y1 - y0)) * canvas.height);
+  const near = window.playground.data.train.some(([a, b]) =>
+    Math.hypot(((a - x0) / (x1 - x0)) * canvas.width - px, ((y1 - b) / (y1 - y0)) * canvas.height - py) < 8);
+  return { near, rgb: Array.from(canvas.getContext("2d").getImageData(px, py, 1, 1).data.slice(0, 3)) };
+})"""
+
+
+def test_heatmap_pixels_on_each_side_of_a_known_boundary(pages):
+    # two clouds around (-2, -2) (class 0, orange) and (2, 2) (class 1, blue): the boundary is
+    # the line x + y = 0, which one neuron learns
+    p = pages("?dataset=gaussians&hidden=&features=x,y&optimizer=adam&lr=0.1")
+    p.train(5)
+    assert p.frame()["test"]["accuracy"] > 0.97
+    for (x, y), side in (((-3.0, 0.8), "orange"), ((0.8, -3.0), "orange"), ((3.0, -0.8), "blue")):
+        pixel = p.page.evaluate(PIXEL, [x, y])
+        assert not pixel["near"], "the sampled pixel must show the picture, not a point"
+        r, g, b = pixel["rgb"]
+        assert (r > b + 40) if side == "orange" else (b > r + 40), (x, y, pixel)
+    for x, y in ((-0.6, -0.4), (0.6, 0.4)):  # close to the line, on either side
+        r, _, b = p.page.evaluate(PIXEL, [x, y])["rgb"]
+        assert (r > b) == (x + y < 0)
+    assert p.errors == []
+
+
+def test_adding_points_by_clicking(pages):
+    p = pages("?dataset=circles")
+    p.page.click('#adder [data-class="1"]')
+    p.page.click("#output", position={"x": 40, "y": 60})
+    p.wait("window.playground.data.added === 1")
+    point = p.js("window.playground.accepted.points[0]")
+    expected = p.page.evaluate(
+        """(() => {
+          const [[x0, x1], [y0, y1]] = window.playground.data.domain;
+          return [x0 + (40 / 320) * (x1 - x0), y1 - (60 / 320) * (y1 - y0)];
+        })"""
+    )
+    assert point[2] == 1 and point[:2] == pytest.approx(expected, abs=2e-3)
+    assert p.js("window.playground.data.train.at(-1)") == pytest.approx(point, abs=1e-4)
+    assert "points=" in p.page.url
+    p.page.click("#clear-points")
+    p.wait("window.playground.data.added === 0")
+    assert p.errors == []
+
+
+def test_uploading_a_csv_file(pages, tmp_path):
+    rows = ["length,width,animal"]
+    for i in range(60):
+        cat = i % 2 == 0
+        rows.append(
+            f"{(i % 10) * 0.1 + (0 if cat else 3)},{(i % 7) * 0.1},{'cat' if cat else 'dog'}"
+        )
+    table = tmp_path / "animals.csv"
+    table.write_text("\n".join(rows) + "\n")
+    p = pages()
+    p.page.set_input_files("#upload", str(table))
+    p.wait("window.playground.data.classes.join() === 'cat,dog'")
+    assert "animals.csv: 60 rows, length, width" in p.page.text_content("#file-name")
+    assert p.js("window.playground.data.feature_names") == ["length", "width"]
+    p.page.click("#play")
+    p.wait("window.playground.frame.epoch >= 30")
+    p.page.click("#play")
+    p.wait("window.playground.frame.playing === false")
+    assert p.frame()["train"]["accuracy"] > 0.9
+    assert p.errors == []
+
+
+def test_the_address_reproduces_a_setup(pages):
+    p = pages()
+    p.page.click('[data-dataset="spirals"]')
+    p.settled()
+    p.page.fill("#seed", "5")
+    p.page.press("#seed", "Tab")
+    p.settled()
+    p.page.click("#layer-controls button:first-child")
+    p.settled()
+    p.page.select_option("#optimizer", "rmsprop")
+    p.settled()
+    p.page.fill("#l2", "0.001")
+    p.page.press("#l2", "Tab")
+    p.settled()
+    p.page.click("#output", position={"x": 200, "y": 100})
+    p.wait("window.playground.data.added === 1 && window.playground.accepted.l2 === 0.001")
+    p.train(3)
+    first = (p.frame()["train"], p.frame()["test"], p.js("window.playground.accepted"))
+    link = p.page.url
+    again = pages(link[link.index("?") :])
+    assert again.js("window.playground.accepted") == first[2]
+    again.train(3)
+    assert (again.frame()["train"], again.frame()["test"]) == first[:2]
+    assert first[2]["seed"] == 5 and first[2]["hidden"] == [4, 2, 2] and first[2]["l2"] == 0.001
+    assert p.errors == [] and again.errors == []
+
+
+def test_the_exports_are_a_run_folder_and_a_script(pages, tmp_path, capsys):
+    p = pages("?dataset=moons&hidden=4&optimizer=adam&lr=0.03")
+    p.train(4)
+    with p.page.expect_download() as download:
+        p.page.click("#export-run")
+    archive = tmp_path / "run.zip"
+    download.value.save_as(archive)
+    zipfile.ZipFile(archive).extractall(tmp_path)
+    run = tmp_path / "playground-run"
+    query = tmp_path / "points.csv"
+    query.write_text("x,y\n-1.0,0.4\n2.0,0.0\n")
+    assert main(["predict", str(run), str(query)]) == 0
+    answers = capsys.readouterr().out.splitlines()
+    assert [a.split(": ")[1].split()[0] for a in answers] == ["0", "1"]  # the moons' two ends
+    assert main(["info", str(run)]) == 0 and main(["evaluate", str(run)]) == 0
+    with p.page.expect_download() as download:
+        p.page.click("#export-script")
+    script = tmp_path / "train.py"
+    download.value.save_as(script)
+    printed = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    words = printed.replace(",", "").split()
+    frame = p.frame()
+    assert float(words[words.index("train") + 2]) == pytest.approx(frame["train"]["loss"], rel=1e-6)
+    assert float(words[-1]) == pytest.approx(frame["test"]["loss"], rel=1e-6)
+    assert p.errors == []
+
+
+def test_bad_parameters_show_an_error_and_do_not_crash_the_server(pages, server):
+    p = pages("?hidden=99,2", ready=False)
+    p.wait("!document.getElementById('error').hidden")
+    assert "hidden layer 1: 1 to 8 neurons, got 99" in p.page.text_content("#error")
+    p.page.fill("#lr", "-1")
+    p.page.press("#lr", "Tab")
+    p.wait("document.getElementById('error').textContent.includes('learning rate')")
+    answer = p.page.request.post(
+        server.url + "api/sessions/" + p.js("window.playground.session.id") + "/setup",
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status == 400 and "not valid JSON" in answer.json()["error"]
+    assert all("status of 400" in e for e in p.errors), p.errors  # the refused requests, only
+    fine = pages("?dataset=xor")
+    fine.train(1)
+    assert fine.errors == []
+
+
+def test_tabs_are_independent(pages):
+    first, second = pages("?dataset=circles"), pages("?dataset=xor&hidden=3")
+    first.page.click("#play")
+    first.wait("window.playground.frame.epoch >= 20")
+    assert second.frame()["epoch"] == 0
+    assert second.js("window.playground.data.columns") == [2, 3, 2]
+    first.page.click("#play")
+    second.train(2)
+    assert first.js("window.playground.data.columns") == [2, 4, 2, 2]
+
+
+def test_hovering_shows_a_neuron_large_and_a_weight_s_value(pages):
+    p = pages("?dataset=circles&hidden=3")
+    p.train(1)
+    p.page.hover(".column:nth-child(3) .neuron")  # hidden layer 1, neuron 1
+    p.wait("!document.getElementById('zoom').hidden")
+    assert p.page.text_content("#zoom p").startswith("hidden layer 1, neuron 1 (tanh).")
+    big = p.page.evaluate(
+        """(() => {
+          const c = document.querySelector("#zoom canvas");
+          const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+          return new Set(Array.from(d.filter((_, i) => i % 4 === 2))).size;
+        })"""
+    )
+    assert big > 20  # the neuron's picture, enlarged: many shades, not a blank square
+    p.page.mouse.move(5, 5)
+    p.wait("document.getElementById('zoom').hidden")
+    p.page.hover("svg line.hit >> nth=0")
+    tip = p.wait(
+        "!document.getElementById('tooltip').hidden && document.getElementById('tooltip').textContent"
+    )
+    # "weight 0.1234 (layer L: neuron i -> j)": the value of that weight in the latest frame
+    words = tip.replace("(", " ").replace(")", " ").replace(":", " ").split()
+    layer, i, j = int(words[3]), int(words[5]), int(words[7])
+    assert float(words[1]) == pytest.approx(
+        p.frame()["weights"][layer - 1]["w"][j - 1][i - 1], abs=1e-4
+    )
+    assert p.errors == []
+
+
+def test_closing_a_page_stops_its_training(pages, server):
+    p = pages("?dataset=spirals")
+    session_id = p.js("window.playground.session.id")
+    session = server.registry.get(session_id)
+    p.page.click("#play")
+    p.wait("window.playground.frame.playing === true")
+    p.page.close()
+    deadline = time.monotonic() + 8
+    while server.registry.get(session_id) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.registry.get(session_id) is None
+    session.thread.join(5)
+    assert not session.thread.is_alive() and not session.playing
+
+
+def test_the_best_fit_line_mode(pages):
+    p = pages("?dataset=line&optimizer=gd&lr=0.5&batch=400")  # one full-batch step an epoch
+    assert p.js("window.playground.accepted.hidden") == [4, 2]
+    p.page.click('[data-dataset="line"]')  # the line's own defaults: one neuron, y = w x + b
+    p.wait("window.playground.data.fit_line === true")
+    assert p.page.is_visible("#fit-line-panel")
+    p.page.click("#play")
+    p.wait("window.playground.frame.epoch >= 30")
+    p.page.click("#play")
+    fit = p.wait("window.playground.frame.playing === false && window.playground.frame.fit_line")
+    assert fit["w"] == pytest.approx(fit["optimum"][0], abs=1e-3)
+    assert fit["b"] == pytest.approx(fit["optimum"][1], abs=1e-3)
+    assert len(fit["path"]) > 30
+    words = p.page.text_content("#fit-line-text").split()
+    assert words[:4] == ["the", "line:", "y", "="]  # y = a x + b around the data's 2 x + 1
+    assert float(words[4]) == pytest.approx(2.0, abs=0.05) and words[5] == "x"
+    assert float(words[7].rstrip(".")) == pytest.approx(1.0, abs=0.1) and words[6] == "+"
+    darkest = p.page.evaluate(
+        """(() => {
+          const c = document.getElementById("cost");
+          const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+          let low = 255;
+          for (let i = 0; i < d.length; i += 4) low = Math.min(low, d[i]);
+          return low;
+        })"""
+    )
+    assert darkest < 60  # the valley of the cost is drawn dark
+    assert p.errors == []
+
+
+def test_the_page_loads_nothing_from_elsewhere(pages, server):
+    p = pages(ready=False)
+    requested = []
+    p.page.on("request", lambda r: requested.append(r.url))
+    p.page.reload()
+    p.wait("window.playground.frames > 0")
+    assert requested and all(url.startswith(server.url) for url in requested), requested
+    policy = p.page.evaluate(
+        "(() => fetch('/').then((r) => r.headers.get('Content-Security-Policy')))"
+    )
+    assert "default-src 'self'" in policy and "connect-src 'self'" in policy
+    json.dumps(requested)
