@@ -295,6 +295,14 @@ def test_the_lens_refuses_a_history_that_is_a_fifo_or_not_numbers(run_copy, caps
     assert not (tmp_path / "c.png").exists()
 
 
+def test_a_config_data_path_cannot_leave_the_run_folder(run_copy, capsys, tmp_path):
+    (tmp_path / "outside.csv").write_text("x,y\n1,2\n")
+    config = json.loads((run_copy / "config.json").read_text())
+    config.update(data="../outside.csv", dataset="csv", target=None)
+    (run_copy / "config.json").write_text(json.dumps(config))
+    refused(capsys, ["evaluate", run_copy], "must be a file in the run folder")
+
+
 def test_a_stale_model_json_is_ignored_the_header_wins(run_copy, capsys, tmp_path):
     """A kill between writing model.safetensors and model.json leaves the old model.json: the
     weight file is the model, so readers still see one whole model."""

@@ -16,8 +16,9 @@ Rules that keep a user's data safe:
 * Every run file is written by one function here (:func:`write_config`, :func:`write_history`,
   :func:`write_model`, :func:`write_metrics`), whether ``train`` writes it epoch by epoch or
   :func:`write_run` writes a run trained elsewhere (the playground) in one go.
-* A CSV file named by a relative path in ``config.json`` lies in the run folder itself (a run
-  that carries its data, as the playground's do); ``train`` records absolute paths.
+* A CSV file named by a bare file name in ``config.json`` lies in the run folder itself (a run
+  that carries its data, as the playground's do; a relative path with folders is refused);
+  ``train`` records absolute paths.
 """
 
 from __future__ import annotations
@@ -187,6 +188,8 @@ def saved_config(run_dir) -> Config:
         raise RunError(f"{run_dir}: no {CONFIG}, not a chainrule run folder")
     config = Config.from_dict(io.read_json(path), source=str(path))
     if config.data is not None and not Path(config.data).is_absolute():
+        if Path(config.data).name != config.data or config.data in (".", ".."):
+            raise RunError(f"{path}: data {config.data!r} must be a file in the run folder")
         config = dataclasses.replace(config, data=str(Path(run_dir) / config.data))
     return dataclasses.replace(config, download=False)
 
