@@ -1,0 +1,168 @@
+"""Split a minibatch across a small thread pool, and keep per-thread scratch buffers.
+
+NumPy releases the GIL inside its loops and BLAS calls, so two Python threads working on two
+halves of a batch keep two cores busy: the patch copies, scatter-adds and pooling loops that
+BLAS's own threads never touch run in parallel too. The pool has as many threads as the BLAS
+behind NumPy is allowed (``chainrule.set_num_threads`` / ``--threads``); while the pool runs,
+that BLAS is limited to one thread per worker, so the cores are never oversubscribed.
+
+Each worker walks its share of the batch in chunks of about :attr:`Policy.chunk_bytes` of patch
+matrix, small enough that a chunk's patches are still in cache when the matrix product reads
+them. The split is static (worker t always gets the same examples), so sums over the batch are
+added up in the same order every time: results are reproducible for a given thread count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+from ..backend import xp
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a batch is split. ``threads=None`` follows the BLAS thread setting.
+
+    Attributes:
+        threads: worker threads (None: as many as BLAS may use).
+        chunk_bytes: the working set of one chunk (e.g. its patch matrix); a few MiB stay in
+            the L2/L3 cache between the patch copy and the matrix product.
+        min_parallel_bytes: below this much work in all, one thread does it (a thread hand-off
+            costs tens of microseconds).
+        reuse_buffers: keep scratch buffers between calls instead of allocating them afresh.
+    """
+
+    threads: int | None = None
+    chunk_bytes: int = 4 << 20
+    min_parallel_bytes: int = 512 << 10
+    reuse_buffers: bool = True
+
+
+_policy = Policy()
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()  # one parallel section at a time; others run inline
+_scratch = threading.local()
+_blas = None
+
+
+def current_policy() -> Policy:
+    return _policy
+
+
+@contextlib.contextmanager
+def policy(**changes) -> Iterator[Policy]:
+    """Run a block with some :class:`Policy` fields changed (tests, benchmarks of the levers)."""
+    global _policy
+    previous = _policy
+    _policy = replace(previous, **changes)
+    try:
+        yield _policy
+    finally:
+        _policy = previous
+
+
+def _blas_libraries() -> list:
+    """threadpoolctl's handles on the BLAS libraries NumPy uses (found once, then cached)."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+        numpy_own = [lib for lib in libraries if "numpy" in lib.filepath]
+        _blas = numpy_own or libraries
+    return _blas
+
+
+def blas_threads() -> int:
+    """How many threads NumPy's BLAS may use now (what ``set_num_threads`` set)."""
+    return max((lib.num_threads for lib in _blas_libraries()), default=1)
+
+
+@contextlib.contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    libraries = _blas_libraries()
+    previous = [lib.num_threads for lib in libraries]
+    for lib in libraries:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(libraries, previous):
+            lib.set_num_threads(n)
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """The pool, with ``workers - 1`` threads (the calling thread is worker 0)."""
+    global _pool, _pool_size
+    if _pool is None or _pool_size != workers:
+        if _pool is not None:
+            _pool.shutdown(wait=True)
+        _pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="chainrule-batch")
+        _pool_size = workers
+    return _pool
+
+
+def worker_count(n: int, total_bytes: int) -> int:
+    """Threads to use for ``n`` examples and ``total_bytes`` of work under the current policy."""
+    threads = _policy.threads or blas_threads()
+    if total_bytes < _policy.min_parallel_bytes:
+        return 1
+    return max(1, min(threads, n))
+
+
+def split_batch(work: Callable[[int, int, int], None], n: int, bytes_per_example: int) -> int:
+    """Call ``work(start, stop, worker)`` on chunks that cover examples ``0..n``.
+
+    Worker t gets the t-th contiguous share of the batch and walks it in chunks of about
+    ``policy.chunk_bytes / bytes_per_example`` examples. ``work`` must only write to its own
+    examples' slices of the outputs, or to per-worker accumulators indexed by ``worker``.
+    Returns the number of workers used.
+    """
+    workers = worker_count(n, n * bytes_per_example)
+    chunk = max(1, min(math.ceil(n / workers), _policy.chunk_bytes // max(bytes_per_example, 1)))
+    bounds = [n * t // workers for t in range(workers + 1)]
+
+    def share(t: int) -> None:
+        for start in range(bounds[t], bounds[t + 1], chunk):
+            work(start, min(start + chunk, bounds[t + 1]), t)
+
+    if workers == 1 or not _pool_lock.acquire(blocking=False):
+        for start in range(0, n, chunk):  # inline; also when another thread holds the pool
+            work(start, min(start + chunk, n), 0)
+        return 1
+    try:
+        with _single_threaded_blas():
+            futures = [_executor(workers).submit(share, t) for t in range(1, workers)]
+            try:
+                share(0)
+            finally:
+                for future in futures:  # wait for every worker; re-raise the first error
+                    future.result()
+    finally:
+        _pool_lock.release()
+    return workers
+
+
+def scratch(name: str, shape: tuple, dtype) -> xp.ndarray:
+    """An uninitialised array for temporary use by the calling thread.
+
+    With ``policy.reuse_buffers`` the memory is kept per thread and per name, grown when a
+    larger one is asked for, and handed out again on the next call: never return it, or a view
+    of it, from an op. Otherwise a fresh array.
+    """
+    dtype = xp.dtype(dtype)
+    size = math.prod(shape)
+    if not _policy.reuse_buffers:
+        return xp.empty(shape, dtype=dtype)
+    buffers = _scratch.__dict__.setdefault("buffers", {})
+    key = (name, dtype)
+    buffer = buffers.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[key] = xp.empty(size, dtype=dtype)
+    return buffer[:size].reshape(shape)

@@ -1,0 +1,174 @@
+"""Fast max and average pooling: channels-last, in chunks of the batch on the thread pool.
+
+The same math as the readable :class:`chainrule.ops.conv.MaxPool2d` and
+:class:`~chainrule.ops.conv.AvgPool2d` (the tests hold them equal, values and gradients, for
+every kernel, stride and padding). Images are read as (N, H, W, C), so each tap of the window
+(one of the kh * kw offsets) is a strided view whose rows are W' * C contiguous numbers when
+stride 1, or C numbers otherwise; the output is an (N, C, H', W') view of channels-last memory,
+as the fast convolution's, so a conv -> ReLU -> pool -> conv chain never transposes.
+
+When the windows tile the image (stride equal to the kernel, no padding) the backward pass writes
+each tap's share straight into its place ("pooling by reshape"); otherwise it adds the shares
+into a padded buffer, tap by tap.
+"""
+
+from __future__ import annotations
+
+from ..backend import xp
+from ..function import Function
+from .batch_split import scratch, split_batch
+from .conv import output_size
+
+
+def _geometry(x, kernel, stride, padding):
+    n, c, h, w = x.shape
+    ho = output_size(h, kernel[0], stride[0], sum(padding[0]))
+    wo = output_size(w, kernel[1], stride[1], sum(padding[1]))
+    return kernel, stride, padding, (ho, wo)
+
+
+def _taps(padded, geometry):
+    """(k, view) for each offset k = (i, j) of the window: the values that offset sees, (m, H', W', C)."""
+    (kh, kw), (sh, sw), _, (ho, wo) = geometry
+    for i in range(kh):
+        for j in range(kw):
+            yield (
+                i * kw + j,
+                padded[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw],
+            )
+
+
+def _padded(x_chunk, padding, value, name):
+    (top, bottom), (left, right) = padding
+    if not (top or bottom or left or right):
+        return x_chunk
+    m, h, w, c = x_chunk.shape
+    out = scratch(name, (m, top + h + bottom, left + w + right, c), x_chunk.dtype)
+    out[...] = value
+    out[:, top : top + h, left : left + w] = x_chunk
+    return out
+
+
+def _tiles(grad_x, geometry):
+    """The (m, H', kh, W', kw, C) view of grad_x when the windows tile the image, else None."""
+    (kh, kw), stride, padding, (ho, wo) = geometry
+    if tuple(stride) != (kh, kw) or padding != ((0, 0), (0, 0)):
+        return None
+    m, h, w, c = grad_x.shape
+    grad_x[:, ho * kh :] = 0  # rows and columns no window covers (floor mode) get no gradient
+    grad_x[:, :, wo * kw :] = 0
+    return grad_x[:, : ho * kh, : wo * kw].reshape(m, ho, kh, wo, kw, c)
+
+
+def _scatter(grad_x, share_of_tap, geometry, name):
+    """grad_x[window positions of tap k] += share_of_tap(k), for every tap, through a padded buffer."""
+    _, _, ((top, bottom), (left, right)), _ = geometry
+    m, h, w, c = grad_x.shape
+    padded = scratch(name, (m, top + h + bottom, left + w + right, c), grad_x.dtype)
+    padded[...] = 0
+    for k, tap in _taps(padded, geometry):
+        tap += share_of_tap(k)
+    grad_x[...] = padded[:, top : top + h, left : left + w]
+
+
+class ChannelsLastMaxPool2d(Function):
+    """z = the largest value of each window.   dz/dx = 1 at the window's first maximum, else 0.
+
+    Forward keeps, per output, which tap won (an int8 when the window has < 128 taps).
+    """
+
+    def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=((0, 0), (0, 0))):
+        geometry = _geometry(x, kernel, stride, padding)
+        n, c, h, w = x.shape
+        ho, wo = geometry[3]
+        x_last = x.transpose(0, 2, 3, 1)
+        out = xp.empty((n, ho, wo, c), dtype=x.dtype)
+        best = xp.empty((n, ho, wo, c), dtype=xp.int8 if kernel[0] * kernel[1] < 128 else xp.int64)
+
+        def work(start, stop, worker):
+            z, winner = out[start:stop], best[start:stop]
+            padded = _padded(x_last[start:stop], padding, -xp.inf, "pool.padded")
+            greater = scratch("pool.greater", z.shape, bool)
+            for k, tap in _taps(padded, geometry):
+                if k == 0:
+                    z[...] = tap
+                    winner[...] = 0
+                    continue
+                xp.greater(tap, z, out=greater)  # strictly: ties keep the first maximum
+                xp.maximum(z, tap, out=z)
+                xp.copyto(winner, k, where=greater)
+
+        split_batch(work, n, h * w * c * x.itemsize)
+        self.save(best, x.shape, geometry)
+        return out.transpose(0, 3, 1, 2)
+
+    def backward(self, grad):
+        best, (n, c, h, w), geometry = self.saved
+        grad_last = grad.transpose(0, 2, 3, 1)
+        grad_x = xp.empty((n, h, w, c), dtype=grad.dtype)
+
+        def work(start, stop, worker):
+            g, winner = grad_last[start:stop], best[start:stop]
+            won = scratch("pool.won", g.shape, bool)
+
+            def share(k):
+                xp.equal(winner, k, out=won)
+                return g * won
+
+            tiles = _tiles(grad_x[start:stop], geometry)
+            if tiles is None:
+                _scatter(grad_x[start:stop], share, geometry, "pool.grad_padded")
+                return
+            kw = geometry[0][1]
+            for k in range(geometry[0][0] * kw):
+                xp.equal(winner, k, out=won)
+                xp.multiply(g, won, out=tiles[:, :, k // kw, :, k % kw])
+
+        split_batch(work, n, h * w * c * grad.itemsize)
+        return grad_x.transpose(0, 3, 1, 2)
+
+
+class ChannelsLastAvgPool2d(Function):
+    """z = the mean of each kh x kw window (padding counts as zeros, as PyTorch's default).
+    dz/dx = 1/(kh kw) for every x in the window."""
+
+    def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=((0, 0), (0, 0))):
+        geometry = _geometry(x, kernel, stride, padding)
+        n, c, h, w = x.shape
+        ho, wo = geometry[3]
+        x_last = x.transpose(0, 2, 3, 1)
+        out = xp.empty((n, ho, wo, c), dtype=x.dtype)
+        scale = x.dtype.type(1 / (kernel[0] * kernel[1]))
+
+        def work(start, stop, worker):
+            z = out[start:stop]
+            padded = _padded(x_last[start:stop], padding, 0, "pool.padded")
+            for k, tap in _taps(padded, geometry):
+                if k == 0:
+                    z[...] = tap
+                else:
+                    z += tap
+            z *= scale
+
+        split_batch(work, n, h * w * c * x.itemsize)
+        self.save(x.shape, geometry)
+        return out.transpose(0, 3, 1, 2)
+
+    def backward(self, grad):
+        (n, c, h, w), geometry = self.saved
+        (kh, kw) = geometry[0]
+        grad_last = grad.transpose(0, 2, 3, 1)
+        grad_x = xp.empty((n, h, w, c), dtype=grad.dtype)
+        scale = grad.dtype.type(1 / (kh * kw))
+
+        def work(start, stop, worker):
+            share = scratch("pool.share", grad_last[start:stop].shape, grad.dtype)
+            xp.multiply(grad_last[start:stop], scale, out=share)
+            tiles = _tiles(grad_x[start:stop], geometry)
+            if tiles is None:
+                _scatter(grad_x[start:stop], lambda k: share, geometry, "pool.grad_padded")
+                return
+            tiles[...] = share[:, :, None, :, None]
+
+        split_batch(work, n, h * w * c * grad.itemsize)
+        return grad_x.transpose(0, 3, 1, 2)

@@ -1,0 +1,253 @@
+"""The fast convolution and pooling paths against the readable references, and their gradients
+against finite differences.
+
+Every fast path (channels-last convolution, max and average pooling, the tiling and the scatter
+backward of pooling, the global-average shortcut of adaptive pooling) runs inline and split over
+two threads in one-example chunks, on float64 and float32, on NCHW and channels-last inputs.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.ops import batch_split, conv, conv_fast, pool_fast
+
+INLINE = {}
+THREADED = {"threads": 2, "chunk_bytes": 1, "min_parallel_bytes": 0}  # one example per chunk
+TOLERANCE = {np.float64: 1e-10, np.float32: 2e-4}
+
+
+def channels_last(x):
+    """The same values as x (N, C, H, W), stored channels-last (as the fast ops' outputs)."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+def values_and_gradients(op, arrays, upstream_seed=1, **params):
+    """op's output and the gradient of every input, for a fixed random upstream gradient."""
+    tensors = [None if a is None else cr.tensor(a, requires_grad=True) for a in arrays]
+    y = op.apply(*tensors, **params)
+    upstream = np.random.default_rng(upstream_seed).standard_normal(y.shape).astype(y.dtype)
+    y.backward(upstream)
+    return [y.data] + [t.grad for t in tensors if t is not None]
+
+
+def assert_same(reference, fast, dtype):
+    tol = TOLERANCE[dtype]
+    assert len(reference) == len(fast)
+    for r, f in zip(reference, fast):
+        assert r.shape == f.shape and f.dtype == dtype
+        np.testing.assert_allclose(f, r, rtol=tol, atol=tol)
+
+
+CONV_CASES = [  # groups, kernel, stride, padding ((top, bottom), (left, right)), dilation
+    (1, (3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1)),
+    (1, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    (1, (5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1)),
+    (1, (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1)),  # the 1x1 shortcut: no patch copy
+    (1, (1, 1), (2, 2), ((0, 0), (0, 0)), (1, 1)),
+    (1, (3, 2), (2, 1), ((1, 2), (0, 1)), (1, 1)),  # uneven everything
+    (1, (3, 3), (2, 2), ((1, 1), (1, 1)), (2, 1)),
+    (1, (2, 3), (1, 2), ((0, 1), (2, 0)), (2, 2)),
+    (2, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    (2, (2, 2), (2, 1), ((0, 1), (1, 0)), (1, 2)),
+    (4, (3, 1), (1, 1), ((1, 1), (0, 0)), (1, 1)),  # depthwise (one channel per group)
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("policy", [INLINE, THREADED], ids=["inline", "threaded"])
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_fast_conv_equals_the_reference(case, policy, dtype):
+    groups, kernel, stride, padding, dilation = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 4, 9, 8)).astype(dtype)
+    w = rng.standard_normal((8, 4 // groups, *kernel)).astype(dtype)
+    b = rng.standard_normal(8).astype(dtype)
+    params = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    reference = values_and_gradients(conv.Conv2d, [x, w, b], **params)
+    for layout in (x, channels_last(x), x[:, :, ::-1]):  # NCHW, channels-last, a strided view
+        with batch_split.policy(**policy):
+            fast = values_and_gradients(conv_fast.ChannelsLastConv2d, [layout, w, b], **params)
+        if layout is not x:
+            reference = values_and_gradients(conv.Conv2d, [np.array(layout), w, b], **params)
+        assert_same(reference, fast, dtype)
+
+
+@pytest.mark.parametrize("policy", [INLINE, THREADED], ids=["inline", "threaded"])
+def test_fast_conv_computes_only_the_gradients_asked_for(policy):
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((4, 3, 6, 6)), rng.standard_normal((5, 3, 3, 3))
+    for x_grad, w_grad in [(False, True), (True, False)]:
+        xt, wt = cr.tensor(x, requires_grad=x_grad), cr.tensor(w, requires_grad=w_grad)
+        with batch_split.policy(**policy):
+            y = conv_fast.ChannelsLastConv2d.apply(xt, wt, None, padding=((1, 1), (1, 1)))
+            y.backward(np.ones(y.shape))
+        reference = [cr.tensor(x, requires_grad=True), cr.tensor(w, requires_grad=True)]
+        conv.Conv2d.apply(*reference, None, padding=((1, 1), (1, 1))).sum().backward()
+        for t, r, asked in [(xt, reference[0], x_grad), (wt, reference[1], w_grad)]:
+            if asked:
+                np.testing.assert_allclose(t.grad, r.grad, rtol=1e-10, atol=1e-10)
+            else:
+                assert t.grad is None
+
+
+def test_fast_conv_output_is_channels_last_and_owns_its_memory():
+    rng = np.random.default_rng(0)
+    x = cr.tensor(rng.standard_normal((2, 3, 8, 8)), dtype=cr.float32)
+    w = cr.tensor(rng.standard_normal((4, 3, 3, 3)), dtype=cr.float32)
+    first = conv_fast.ChannelsLastConv2d.apply(x, w)
+    kept = first.data.copy()
+    assert first.data.transpose(0, 2, 3, 1).flags.c_contiguous
+    conv_fast.ChannelsLastConv2d.apply(cr.tensor(np.zeros((2, 3, 8, 8)), dtype=cr.float32), w)
+    np.testing.assert_array_equal(first.data, kept)  # no scratch buffer leaked into the output
+
+
+POOL_CASES = [  # kernel, stride, padding
+    ((2, 2), (2, 2), ((0, 0), (0, 0))),  # tiles the image: the reshape backward
+    ((3, 3), (3, 3), ((0, 0), (0, 0))),  # tiles, leaving an uncovered border (floor mode)
+    ((3, 3), (2, 2), ((1, 1), (1, 1))),  # overlapping, padded: the scatter backward
+    ((2, 3), (1, 2), ((1, 1), (0, 0))),
+    ((1, 2), (3, 1), ((0, 0), (1, 1))),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("policy", [INLINE, THREADED], ids=["inline", "threaded"])
+@pytest.mark.parametrize("case", POOL_CASES)
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_fast_pooling_equals_the_reference(kind, case, policy, dtype):
+    kernel, stride, padding = case
+    reference_op, fast_op = {
+        "max": (conv.MaxPool2d, pool_fast.ChannelsLastMaxPool2d),
+        "avg": (conv.AvgPool2d, pool_fast.ChannelsLastAvgPool2d),
+    }[kind]
+    rng = np.random.default_rng(0)
+    x = (rng.permutation(3 * 4 * 8 * 7).reshape(3, 4, 8, 7) / 10).astype(dtype)
+    x[0, 0, :3, :3] = 99.0  # ties: the first maximum takes the gradient, as in PyTorch
+    params = dict(kernel=kernel, stride=stride, padding=padding)
+    reference = values_and_gradients(reference_op, [x], **params)
+    for layout in (x, channels_last(x)):
+        with batch_split.policy(**policy):
+            fast = values_and_gradients(fast_op, [layout], **params)
+        assert_same(reference, fast, dtype)
+
+
+@pytest.mark.parametrize("size, out", [((8, 8), (1, 1)), ((6, 8), (3, 2)), ((7, 5), (2, 3))])
+def test_adaptive_average_pooling_equals_the_reference(size, out):
+    x = np.random.default_rng(0).standard_normal((2, 3, *size))
+    reference = values_and_gradients(conv.AdaptiveAvgPool2d, [x], output_size=out)
+    t = cr.tensor(channels_last(x), requires_grad=True)
+    y = cr.nn.functional.adaptive_avg_pool2d(t, out)  # equal bins take the fast average pool
+    y.backward(np.random.default_rng(1).standard_normal(y.shape))
+    assert_same(reference, [y.data, t.grad], np.float64)
+
+
+# -- gradient checks (float64 central differences) of every fast path ---------------------------
+
+
+@pytest.mark.parametrize("policy", [INLINE, THREADED], ids=["inline", "threaded"])
+@pytest.mark.parametrize("case", CONV_CASES[1::2] + CONV_CASES[-2:])
+def test_fast_conv_gradcheck(case, policy):
+    groups, kernel, stride, padding, dilation = case
+    rng = np.random.default_rng(2)
+    x = cr.tensor(rng.standard_normal((2, 4, 6, 5)), requires_grad=True)
+    w = cr.tensor(rng.standard_normal((4, 4 // groups, *kernel)), requires_grad=True)
+    b = cr.tensor(rng.standard_normal(4), requires_grad=True)
+    params = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    with batch_split.policy(**policy):
+        cr.gradcheck(lambda *t: conv_fast.ChannelsLastConv2d.apply(*t, **params), x, w, b)
+
+
+@pytest.mark.parametrize("policy", [INLINE, THREADED], ids=["inline", "threaded"])
+@pytest.mark.parametrize("case", POOL_CASES)
+@pytest.mark.parametrize("op", [pool_fast.ChannelsLastMaxPool2d, pool_fast.ChannelsLastAvgPool2d])
+def test_fast_pooling_gradcheck(op, case, policy):
+    kernel, stride, padding = case
+    rng = np.random.default_rng(3)
+    x = cr.tensor(rng.permutation(2 * 3 * 7 * 6).reshape(2, 3, 7, 6) / 7.0, requires_grad=True)
+    params = dict(kernel=kernel, stride=stride, padding=padding)
+    with batch_split.policy(**policy):
+        cr.gradcheck(lambda t: op.apply(t, **params), x)
+
+
+def test_layers_gradcheck_through_the_fast_paths():
+    """Conv2d -> ReLU -> MaxPool2d -> Conv2d -> AdaptiveAvgPool2d, channels-last in between."""
+    cr.manual_seed(0)
+    conv1, conv2 = cr.nn.Conv2d(2, 3, 3, padding=1), cr.nn.Conv2d(3, 2, 2, stride=1)
+    x = cr.tensor(np.random.default_rng(4).standard_normal((2, 2, 6, 6)), requires_grad=True)
+
+    def net(t, w1, b1, w2, b2):
+        F = cr.nn.functional
+        h = F.max_pool2d(F.relu(F.conv2d(t, w1, b1, padding=1)), 2)
+        return F.adaptive_avg_pool2d(F.conv2d(h, w2, b2), 1)
+
+    params = [cr.tensor(p.data, dtype=cr.float64, requires_grad=True) for p in (
+        conv1.weight, conv1.bias, conv2.weight, conv2.bias)]  # fmt: skip
+    with batch_split.policy(**THREADED):
+        cr.gradcheck(net, x, *params)
+
+
+# -- the batch split itself ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n, threads, chunk", itertools.product([1, 5, 16], [1, 2, 3], [1, 4, 64]))
+def test_split_batch_covers_every_example_once(n, threads, chunk):
+    seen = []
+    with batch_split.policy(threads=threads, chunk_bytes=chunk, min_parallel_bytes=0):
+        used = batch_split.split_batch(lambda a, b, t: seen.append((a, b, t)), n, 1)
+    covered = sorted(i for a, b, _ in seen for i in range(a, b))
+    assert covered == list(range(n))
+    assert all(b - a <= chunk for a, b, _ in seen)
+    assert used == min(threads, n) and {t for *_, t in seen} == set(range(used))
+
+
+def test_split_batch_follows_the_blas_setting_and_restores_it():
+    before = batch_split.blas_threads()
+    try:
+        cr.set_num_threads(2)
+        threads_inside = []
+        with batch_split.policy(min_parallel_bytes=0):
+            used = batch_split.split_batch(
+                lambda a, b, t: threads_inside.append(batch_split.blas_threads()), 8, 1
+            )
+        assert used == 2 and set(threads_inside) == {1}  # one BLAS thread per worker inside
+        assert batch_split.blas_threads() == 2
+        cr.set_num_threads(1)
+        assert batch_split.split_batch(lambda a, b, t: None, 8, 1 << 30) == 1
+    finally:
+        cr.set_num_threads(before)
+
+
+def test_split_batch_passes_errors_on_and_restores_blas():
+    before = batch_split.blas_threads()
+
+    def fail_in_the_second_worker(start, stop, worker):
+        if worker == 1:
+            raise RuntimeError("worker failed")
+
+    with batch_split.policy(threads=2, min_parallel_bytes=0):
+        with pytest.raises(RuntimeError, match="worker failed"):
+            batch_split.split_batch(fail_in_the_second_worker, 4, 1)
+    assert batch_split.blas_threads() == before
+
+
+def test_threaded_results_are_reproducible():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((6, 3, 7, 7)), rng.standard_normal((4, 3, 3, 3))
+    with batch_split.policy(**THREADED):
+        runs = [values_and_gradients(conv_fast.ChannelsLastConv2d, [x, w]) for _ in range(3)]
+    for run in runs[1:]:
+        for a, b in zip(runs[0], run):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_scratch_buffers_are_reused_per_thread_and_name():
+    first = batch_split.scratch("test.a", (4, 5), np.float32)
+    again = batch_split.scratch("test.a", (2, 3), np.float32)
+    other = batch_split.scratch("test.b", (4, 5), np.float32)
+    assert np.shares_memory(first, again) and not np.shares_memory(first, other)
+    with batch_split.policy(reuse_buffers=False):
+        fresh = batch_split.scratch("test.a", (4, 5), np.float32)
+    assert not np.shares_memory(first, fresh)
