@@ -1,0 +1,148 @@
+"""The convolutional part of ``python -m benchmarks``: training speed and peak memory of three
+networks, per-layer times of their biggest convolutions, and the full MNIST example run, all
+chainrule vs PyTorch in one process (memory: one fresh process per framework and network).
+"""
+
+from __future__ import annotations
+
+from . import conv_layers, convnets, mnist_example
+from .common import in_subprocess, interleaved_medians, mnist, throughput
+
+# label, network, optimizer, dropout
+TRAINING_CASES = [
+    ("MNIST example net, Adam", "mnist", "adam", True),
+    ("MNIST example net, Adam, no dropout", "mnist", "adam", False),
+    ("MNIST example net, Adadelta", "mnist", "adadelta", True),
+    ("MNIST example net, Adadelta, no dropout", "mnist", "adadelta", False),
+    ("LeNet-5, Adam", "lenet", "adam", True),
+    ("CIFAR-shaped net (BN, residual), Adam", "cifar", "adam", True),
+]
+
+
+def steps_for(net: str, steps: int) -> int:
+    """Training steps per measurement: about the same time for each network."""
+    return {
+        "mnist": max(steps // 5, 8),
+        "lenet": max(steps // 2, 20),
+        "cifar": max(steps // 40, 3),
+    }[net]
+
+
+def training_rows(args) -> list[dict]:
+    data = {net: convnets.data(net) for net in ("mnist", "lenet", "cifar")}
+    rows = []
+    for label, net, opt, dropout in TRAINING_CASES:
+        x, y = data[net]
+        steps = {
+            fw: convnets.training_step(fw, net, x, y, opt, dropout)
+            for fw in ("chainrule", "pytorch")
+        }
+        batch = convnets.BATCH[net]
+        row = {"case": f"{label}, batch {batch}", "net": net, "optimizer": opt, "dropout": dropout}
+        if steps["chainrule"] is None:
+            row["skipped"] = f"chainrule has no {opt} optimizer"
+            rows.append(row)
+            continue
+        n = steps_for(net, args.steps)
+        speed = interleaved_medians(
+            {
+                fw: (lambda s=s, b=batch, n=n: throughput(s, b, n, warmup=2))
+                for fw, s in steps.items()
+            },
+            args.repeats,
+        )
+        row.update(speed, ratio_vs_pytorch=speed["chainrule"] / speed["pytorch"])
+        rows.append(row)
+    return rows
+
+
+def memory(args) -> dict:
+    """Peak RSS (MiB) of a fresh process training each network with Adam, per framework."""
+    return {
+        net: {
+            fw: in_subprocess(
+                "benchmarks.convnets",
+                *("--framework", fw, "--net", net, "--threads", str(args.threads)),
+                *("--steps", str(max(steps_for(net, args.steps) // 2, 3))),
+            )["peak_rss_mib"]
+            for fw in ("chainrule", "pytorch")
+        }
+        for net in ("mnist", "lenet", "cifar")
+    }
+
+
+def full_mnist_example(repeats: int) -> dict:
+    """Whole runs of the MNIST example script (1 epoch + test), interleaved."""
+    import chainrule as cr
+
+    optimizer = "adadelta" if hasattr(cr.optim, "Adadelta") else "adam"
+    train, test, _ = mnist()
+    train = (train[0].reshape(-1, 1, 28, 28), train[1])
+    test = (test[0].reshape(-1, 1, 28, 28), test[1])
+    runs = {"chainrule": [], "pytorch": []}
+    for _ in range(repeats):
+        for fw in runs:
+            runs[fw].append(mnist_example.run(fw, train, test, optimizer))
+    result = {"optimizer": optimizer}
+    for fw, values in runs.items():
+        seconds = sorted(v["seconds"] for v in values)
+        result[fw] = {
+            "seconds": seconds[len(seconds) // 2],
+            "range": (seconds[0], seconds[-1]),
+            "accuracy": [v["accuracy"] for v in values],
+        }
+    result["time_ratio"] = result["chainrule"]["seconds"] / result["pytorch"]["seconds"]
+    return result
+
+
+def run(args, table: list[str], results: dict) -> None:
+    """Measure everything and append the rows to ``table`` and ``results``."""
+    rows = training_rows(args)
+    peaks = memory(args)
+    layers = conv_layers.measure(repeats=args.repeats)
+    table += [
+        "",
+        f"| {'CNN training, samples/s':<52} | {'chainrule':>9} | {'PyTorch':>9} | {'ratio':>6} | "
+        f"{'peak MiB ours/PyTorch':>21} |",
+        f"|{'-' * 54}|{'-' * 11}|{'-' * 11}|{'-' * 8}|{'-' * 23}|",
+    ]
+    shown = set()
+    for row in rows:
+        if "skipped" in row:
+            table.append(f"| {row['case']:<52} | {row['skipped']:^43} | {'':>21} |")
+            continue
+        mem = ""
+        if row["net"] not in shown:  # memory once per network (measured with Adam, dropout)
+            shown.add(row["net"])
+            m = peaks[row["net"]]
+            mem = f"{m['chainrule']:.0f} / {m['pytorch']:.0f}"
+        table.append(
+            f"| {row['case']:<52} | {row['chainrule']:>9,.0f} | {row['pytorch']:>9,.0f} | "
+            f"{row['ratio_vs_pytorch']:>5.2f}x | {mem:>21} |"
+        )
+    table += [
+        "",
+        f"| {'convolution layer (forward / backward ms)':<46} | {'chainrule':>15} | "
+        f"{'PyTorch':>15} | {'ratio f / b':>11} |",
+        f"|{'-' * 48}|{'-' * 17}|{'-' * 17}|{'-' * 13}|",
+    ]
+    for layer in layers:
+        ours = (layer["chainrule_forward_ms"], layer["chainrule_backward_ms"])
+        theirs = (layer["pytorch_forward_ms"], layer["pytorch_backward_ms"])
+        table.append(
+            f"| {layer['layer']:<46} | {ours[0]:>6.1f} / {ours[1]:>6.1f} | "
+            f"{theirs[0]:>6.1f} / {theirs[1]:>6.1f} | "
+            f"{theirs[0] / ours[0]:>4.2f} / {theirs[1] / ours[1]:>4.2f} |"
+        )
+    table.append("(ratios above 1: chainrule faster)")
+    results["cnn"] = {"training": rows, "peak_rss_mib": peaks, "layers": layers}
+    if not args.quick:
+        full = full_mnist_example(repeats=max(args.repeats // 2, 1))
+        results["cnn"]["mnist_example"] = full
+        ours, theirs = full["chainrule"], full["pytorch"]
+        table.append(
+            f"full MNIST example (1 epoch + test, {full['optimizer']}): chainrule "
+            f"{ours['seconds']:.1f} s (test accuracy {ours['accuracy'][0]:.4f}), PyTorch "
+            f"{theirs['seconds']:.1f} s ({theirs['accuracy'][0]:.4f}); time ratio "
+            f"{full['time_ratio']:.2f} (below 1: chainrule faster)"
+        )
