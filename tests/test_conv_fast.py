@@ -1,5 +1,5 @@
-"""The fast convolution and pooling paths against the readable references, and their gradients
-against finite differences.
+"""The fast convolution, pooling and batch-norm paths against the readable references, and their
+gradients against finite differences.
 
 Every fast path (channels-last convolution, max and average pooling, the tiling and the scatter
 backward of pooling, the global-average shortcut of adaptive pooling) runs inline and split over
@@ -13,6 +13,8 @@ import pytest
 
 import chainrule as cr
 from chainrule.ops import batch_split, conv, conv_fast, pool_fast
+from chainrule.ops.batchnorm_fast import ChannelsLastBatchNorm2d
+from chainrule.ops.normalization import BatchNorm
 
 INLINE = {}
 THREADED = {"threads": 2, "chunk_bytes": 1, "min_parallel_bytes": 0}  # one example per chunk
@@ -42,6 +44,8 @@ def assert_same(reference, fast, dtype):
 
 
 CONV_CASES = [  # groups, kernel, stride, padding ((top, bottom), (left, right)), dilation
+    (1, (5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1),  # one input channel: tap-major patches
+    (1, (3, 2), (2, 1), ((1, 0), (0, 1)), (2, 1), 1),
     (1, (3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1)),
     (1, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
     (1, (5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1)),
@@ -60,10 +64,10 @@ CONV_CASES = [  # groups, kernel, stride, padding ((top, bottom), (left, right))
 @pytest.mark.parametrize("policy", [INLINE, THREADED], ids=["inline", "threaded"])
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_fast_conv_equals_the_reference(case, policy, dtype):
-    groups, kernel, stride, padding, dilation = case
+    groups, kernel, stride, padding, dilation, channels = (*case, 4)[:6]
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((3, 4, 9, 8)).astype(dtype)
-    w = rng.standard_normal((8, 4 // groups, *kernel)).astype(dtype)
+    x = rng.standard_normal((3, channels, 9, 8)).astype(dtype)
+    w = rng.standard_normal((8, channels // groups, *kernel)).astype(dtype)
     b = rng.standard_normal(8).astype(dtype)
     params = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     reference = values_and_gradients(conv.Conv2d, [x, w, b], **params)
@@ -148,12 +152,12 @@ def test_adaptive_average_pooling_equals_the_reference(size, out):
 
 
 @pytest.mark.parametrize("policy", [INLINE, THREADED], ids=["inline", "threaded"])
-@pytest.mark.parametrize("case", CONV_CASES[1::2] + CONV_CASES[-2:])
+@pytest.mark.parametrize("case", CONV_CASES[::2] + CONV_CASES[-2:])
 def test_fast_conv_gradcheck(case, policy):
-    groups, kernel, stride, padding, dilation = case
+    groups, kernel, stride, padding, dilation, channels = (*case, 4)[:6]
     rng = np.random.default_rng(2)
-    x = cr.tensor(rng.standard_normal((2, 4, 6, 5)), requires_grad=True)
-    w = cr.tensor(rng.standard_normal((4, 4 // groups, *kernel)), requires_grad=True)
+    x = cr.tensor(rng.standard_normal((2, channels, 6, 5)), requires_grad=True)
+    w = cr.tensor(rng.standard_normal((4, channels // groups, *kernel)), requires_grad=True)
     b = cr.tensor(rng.standard_normal(4), requires_grad=True)
     params = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     with batch_split.policy(**policy):
@@ -251,3 +255,56 @@ def test_scratch_buffers_are_reused_per_thread_and_name():
     with batch_split.policy(reuse_buffers=False):
         fresh = batch_split.scratch("test.a", (4, 5), np.float32)
     assert not np.shares_memory(first, fresh)
+
+
+# -- batch normalisation of images ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("policy", [INLINE, THREADED], ids=["inline", "threaded"])
+@pytest.mark.parametrize("affine", [True, False])
+def test_fast_batch_norm_equals_the_fused_reference(affine, policy, dtype):
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((5, 3, 4, 6)) * 3 + 2).astype(dtype)
+    w, b = (rng.standard_normal(3).astype(dtype) if affine else None for _ in range(2))
+    results = []
+    for op, layout in [
+        (BatchNorm, x),
+        (ChannelsLastBatchNorm2d, x),
+        (ChannelsLastBatchNorm2d, channels_last(x)),
+    ]:
+        stats = {}
+        with batch_split.policy(**policy):
+            values = values_and_gradients(op, [layout, w, b], eps=1e-5, stats_out=stats)
+        results.append(values + [stats["mean"].reshape(-1), stats["var"].reshape(-1)])
+    for fast in results[1:]:
+        assert_same(results[0], fast, dtype)
+
+
+@pytest.mark.parametrize("policy", [INLINE, THREADED], ids=["inline", "threaded"])
+def test_fast_batch_norm_gradcheck(policy):
+    rng = np.random.default_rng(5)
+    x = cr.tensor(rng.standard_normal((3, 2, 4, 3)) * 2 + 1, requires_grad=True)
+    w = cr.tensor(rng.standard_normal(2), requires_grad=True)
+    b = cr.tensor(rng.standard_normal(2), requires_grad=True)
+    with batch_split.policy(**policy):
+        cr.gradcheck(lambda *t: ChannelsLastBatchNorm2d.apply(*t), x, w, b)
+
+
+def test_batch_norm_2d_layer_takes_the_fast_path_and_keeps_running_statistics():
+    cr.manual_seed(0)
+    layer = cr.nn.BatchNorm2d(3)
+    x = np.random.default_rng(0).standard_normal((8, 3, 5, 5)).astype(np.float32) * 2 + 1
+    y = layer(cr.tensor(x))
+    assert y.data.transpose(0, 2, 3, 1).flags.c_contiguous  # the channels-last op ran
+    np.testing.assert_allclose(layer.running_mean, 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(
+        layer.running_var, 0.9 + 0.1 * x.var(axis=(0, 2, 3), ddof=1), rtol=1e-5
+    )
+
+
+def test_ones_is_a_read_only_vector_of_ones():
+    v = batch_split.ones(5, np.float32)
+    assert v.shape == (5,) and v.dtype == np.float32 and np.all(v == 1)
+    with pytest.raises(ValueError):
+        v[0] = 2

@@ -166,3 +166,17 @@ def scratch(name: str, shape: tuple, dtype) -> xp.ndarray:
     if buffer is None or buffer.size < size:
         buffer = buffers[key] = xp.empty(size, dtype=dtype)
     return buffer[:size].reshape(shape)
+
+
+def ones(n: int, dtype) -> xp.ndarray:
+    """A read-only vector of n ones (kept per thread): ``ones(n) @ g`` sums the rows of g with
+    one BLAS matrix-vector product, several times faster than ``g.sum(axis=0)`` when g is tall
+    and narrow."""
+    cache = _scratch.__dict__.setdefault("ones", {})
+    dtype = xp.dtype(dtype)
+    vector = cache.get(dtype)
+    if vector is None or vector.size < n:
+        vector = xp.ones(max(n, 1024), dtype=dtype)
+        vector.flags.writeable = False
+        cache[dtype] = vector
+    return vector[:n]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ..backend import as_strided, xp
 from ..function import Function
-from .batch_split import scratch, split_batch
+from .batch_split import ones, scratch, split_batch
 from .conv import output_size
 
 
@@ -38,6 +38,15 @@ def _padded(x_chunk, padding, dtype):
     out[:, top : top + h, left + w :] = 0
     out[:, top : top + h, left : left + w] = x_chunk
     return out
+
+
+def _tap_slices(kernel, stride, dilation, out_hw):
+    """(i, j, rows, columns) for each tap: where in the padded image tap (i, j) reads."""
+    for i in range(kernel[0]):
+        rows = slice(i * dilation[0], i * dilation[0] + stride[0] * (out_hw[0] - 1) + 1, stride[0])
+        for j in range(kernel[1]):
+            start = j * dilation[1]
+            yield i, j, rows, slice(start, start + stride[1] * (out_hw[1] - 1) + 1, stride[1])
 
 
 class ChannelsLastConv2d(Function):
@@ -97,6 +106,11 @@ class ChannelsLastConv2d(Function):
         c_group = c // groups
         if (kh, kw, *stride, groups) == (1, 1, 1, 1, 1) and padded.shape[1:3] == (ho, wo):
             return padded.reshape(1, m * ho * wo, c)  # a 1x1 convolution reads the image itself
+        if c == 1:  # one channel: copy tap by tap (long runs), hand out the transposed view
+            out = scratch("conv.patches", (kh, kw, m, ho, wo), padded.dtype)
+            for i, j, rows, columns in _tap_slices((kh, kw), stride, dilation, (ho, wo)):
+                out[i, j] = padded[:, rows, columns, 0]
+            return out.reshape(1, kh * kw, m * ho * wo).transpose(0, 2, 1)
         s_m, s_h, s_w, s_c = padded.strides
         windows = as_strided(
             padded,
@@ -137,8 +151,8 @@ class ChannelsLastConv2d(Function):
                     partial_w[worker] += dw
                 else:
                     partial_w[worker] = dw
-            if need_b:
-                db = g.reshape(-1, out_channels).sum(axis=0)
+            if need_b:  # column sums as a matrix-vector product (see batch_split.ones)
+                db = ones(len(rows[0]), g.dtype) @ g.reshape(-1, out_channels)
                 partial_b[worker] = partial_b[worker] + db if worker in partial_b else db
             if need_x:
                 grad_x[start:stop] = self.input_grad(rows, w_by_tap, stop - start, (h, w, c))
