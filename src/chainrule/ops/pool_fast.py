@@ -7,9 +7,10 @@ every kernel, stride and padding). Images are read as (N, H, W, C), so each tap 
 stride 1, or C numbers otherwise; the output is an (N, C, H', W') view of channels-last memory,
 as the fast convolution's, so a conv -> ReLU -> pool -> conv chain never transposes.
 
-When the windows tile the image (stride equal to the kernel, no padding) the backward pass writes
-each tap's share straight into its place ("pooling by reshape"); otherwise it adds the shares
-into a padded buffer, tap by tap.
+When the windows tile the image (stride equal to the kernel, no padding), the image is viewed as
+(N, H'/kh, kh, W'/kw, kw, C) tiles ("pooling by reshape"): max pooling reduces over the columns,
+then the rows of each tile, and both backward passes write each share straight into its place;
+otherwise the shares are added into a padded buffer, tap by tap.
 """
 
 from __future__ import annotations
@@ -71,58 +72,104 @@ def _scatter(grad_x, share_of_tap, geometry, name):
     grad_x[...] = padded[:, top : top + h, left : left + w]
 
 
+def _running_max(taps, out, index, scratch_name) -> None:
+    """out = the elementwise maximum of ``taps`` (views of one shape); index = which tap held
+    it first (ties keep the earlier tap, as PyTorch)."""
+    if len(taps) == 1:
+        out[...] = taps[0]
+        index[...] = 0
+        return
+    first, second, *rest = taps
+    xp.maximum(first, second, out=out)
+    xp.greater(second, first, out=index)
+    if not rest:
+        return
+    took_over = scratch(scratch_name + ".mask", out.shape, bool)
+    step = scratch(scratch_name + ".step", out.shape, index.dtype)
+    for k, tap in enumerate(rest, 2):
+        xp.greater(tap, out, out=took_over)
+        xp.maximum(out, tap, out=out)
+        # index = k where the tap took over, as arithmetic: a masked store is 20x slower here
+        xp.subtract(index.dtype.type(k), index, out=step)
+        step *= took_over
+        index += step
+
+
+def _index_dtype(taps: int):
+    return xp.int8 if taps < 128 else xp.int64
+
+
 class ChannelsLastMaxPool2d(Function):
     """z = the largest value of each window.   dz/dx = 1 at the window's first maximum, else 0.
 
-    Forward keeps, per output, which tap won (an int8 when the window has < 128 taps).
+    Where the windows tile the image, the maximum is taken in two stages: over the kw columns
+    of each window row (runs of C numbers), then over its kh rows (runs of W' * C numbers, most
+    of the work on the longest runs); forward keeps the winning column of each row and the
+    winning row. Otherwise it keeps, per output, which of the kh * kw taps won.
     """
 
     def forward(self, x, kernel=(2, 2), stride=(2, 2), padding=((0, 0), (0, 0))):
         geometry = _geometry(x, kernel, stride, padding)
         n, c, h, w = x.shape
-        ho, wo = geometry[3]
+        (kh, kw), (ho, wo) = kernel, geometry[3]
         x_last = x.transpose(0, 2, 3, 1)
         out = xp.empty((n, ho, wo, c), dtype=x.dtype)
-        best = xp.empty((n, ho, wo, c), dtype=xp.int8 if kernel[0] * kernel[1] < 128 else xp.int64)
+        self.tiled = tuple(stride) == tuple(kernel) and padding == ((0, 0), (0, 0))
+        if self.tiled:
+            winners = (
+                xp.empty((n, ho, wo, c), dtype=_index_dtype(kh)),  # the row, per window
+                xp.empty((n, ho * kh, wo, c), dtype=_index_dtype(kw)),  # the column, per row
+            )
+        else:
+            winners = (xp.empty((n, ho, wo, c), dtype=_index_dtype(kh * kw)),)
 
         def work(start, stop, worker):
-            z, winner = out[start:stop], best[start:stop]
-            padded = _padded(x_last[start:stop], padding, -xp.inf, "pool.padded")
-            greater = scratch("pool.greater", z.shape, bool)
-            for k, tap in _taps(padded, geometry):
-                if k == 0:
-                    z[...] = tap
-                    winner[...] = 0
-                    continue
-                xp.greater(tap, z, out=greater)  # strictly: ties keep the first maximum
-                xp.maximum(z, tap, out=z)
-                xp.copyto(winner, k, where=greater)
+            z = out[start:stop]
+            if not self.tiled:
+                padded = _padded(x_last[start:stop], padding, -xp.inf, "pool.padded")
+                taps = [tap for _, tap in _taps(padded, geometry)]
+                _running_max(taps, z, winners[0][start:stop], "pool.window")
+                return
+            m = stop - start
+            windows = x_last[start:stop, : ho * kh, : wo * kw].reshape(m, ho * kh, wo, kw, c)
+            row_max = scratch("pool.row_max", (m, ho * kh, wo, c), x.dtype)
+            columns = [windows[:, :, :, j] for j in range(kw)]
+            _running_max(columns, row_max, winners[1][start:stop], "pool.columns")
+            rows = row_max.reshape(m, ho, kh, wo, c)
+            _running_max([rows[:, :, i] for i in range(kh)], z, winners[0][start:stop], "pool.rows")
 
         split_batch(work, n, h * w * c * x.itemsize)
-        self.save(best, x.shape, geometry)
+        self.save(winners, x.shape, geometry)
         return out.transpose(0, 3, 1, 2)
 
     def backward(self, grad):
-        best, (n, c, h, w), geometry = self.saved
+        winners, (n, c, h, w), geometry = self.saved
+        (kh, kw), (ho, wo) = geometry[0], geometry[3]
         grad_last = grad.transpose(0, 2, 3, 1)
         grad_x = xp.empty((n, h, w, c), dtype=grad.dtype)
 
         def work(start, stop, worker):
-            g, winner = grad_last[start:stop], best[start:stop]
+            g, m = grad_last[start:stop], stop - start
             won = scratch("pool.won", g.shape, bool)
+            if not self.tiled:
 
-            def share(k):
-                xp.equal(winner, k, out=won)
-                return g * won
+                def share(k):
+                    xp.equal(winners[0][start:stop], k, out=won)
+                    return g * won
 
-            tiles = _tiles(grad_x[start:stop], geometry)
-            if tiles is None:
                 _scatter(grad_x[start:stop], share, geometry, "pool.grad_padded")
                 return
-            kw = geometry[0][1]
-            for k in range(geometry[0][0] * kw):
-                xp.equal(winner, k, out=won)
-                xp.multiply(g, won, out=tiles[:, :, k // kw, :, k % kw])
+            # the adjoint of the two stages: first to the winning row, then to its winning column
+            per_row = scratch("pool.per_row", (m, ho, kh, wo, c), grad.dtype)
+            for i in range(kh):
+                xp.equal(winners[0][start:stop], i, out=won)
+                xp.multiply(g, won, out=per_row[:, :, i])
+            per_row = per_row.reshape(m, ho * kh, wo, c)
+            tiles = _tiles(grad_x[start:stop], geometry).reshape(m, ho * kh, wo, kw, c)
+            won_column = scratch("pool.won_column", per_row.shape, bool)
+            for j in range(kw):
+                xp.equal(winners[1][start:stop], j, out=won_column)
+                xp.multiply(per_row, won_column, out=tiles[:, :, :, j])
 
         split_batch(work, n, h * w * c * grad.itemsize)
         return grad_x.transpose(0, 3, 1, 2)
