@@ -108,6 +108,60 @@ def test_fast_conv_output_is_channels_last_and_owns_its_memory():
     np.testing.assert_array_equal(first.data, kept)  # no scratch buffer leaked into the output
 
 
+@pytest.fixture
+def winograd_for_any_channels(monkeypatch):
+    monkeypatch.setattr(conv_fast.ChannelsLastConv2d, "WINOGRAD_MIN_CHANNELS", 1)
+
+
+WINOGRAD_PADDINGS = [((0, 0), (0, 0)), ((1, 1), (1, 1)), ((2, 2), (2, 2)), ((0, 2), (1, 0))]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("policy", [INLINE, THREADED], ids=["inline", "threaded"])
+@pytest.mark.parametrize("padding", WINOGRAD_PADDINGS)
+@pytest.mark.parametrize("size", [(8, 8), (7, 6), (5, 9)])  # even and odd outputs
+def test_winograd_conv_equals_the_reference(size, padding, policy, dtype):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 16, *size)).astype(dtype)
+    w = (rng.standard_normal((16, 16, 3, 3)) / 12).astype(dtype)
+    b = rng.standard_normal(16).astype(dtype)
+    reference = values_and_gradients(conv.Conv2d, [x, w, b], padding=padding)
+    xt, wt, bt = (cr.tensor(a, requires_grad=True) for a in (channels_last(x), w, b))
+    with batch_split.policy(**policy):
+        y = conv_fast.ChannelsLastConv2d.apply(xt, wt, bt, padding=padding)
+        assert y._ctx.winograd
+        y.backward(np.random.default_rng(1).standard_normal(y.shape).astype(dtype))
+    assert_same(reference, [y.data, xt.grad, wt.grad, bt.grad], dtype)
+
+
+@pytest.mark.parametrize("policy", [INLINE, THREADED], ids=["inline", "threaded"])
+@pytest.mark.parametrize("padding", WINOGRAD_PADDINGS)
+def test_winograd_conv_gradcheck(padding, policy, winograd_for_any_channels):
+    rng = np.random.default_rng(6)
+    x = cr.tensor(rng.standard_normal((2, 2, 5, 4)), requires_grad=True)
+    w = cr.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    b = cr.tensor(rng.standard_normal(3), requires_grad=True)
+    with batch_split.policy(**policy):
+        y = conv_fast.ChannelsLastConv2d.apply(x, w, b, padding=padding)
+        assert y._ctx.winograd
+        cr.gradcheck(lambda *t: conv_fast.ChannelsLastConv2d.apply(*t, padding=padding), x, w, b)
+
+
+def test_winograd_is_only_taken_where_it_applies(winograd_for_any_channels):
+    rng = np.random.default_rng(0)
+    x = cr.tensor(rng.standard_normal((1, 2, 7, 7)), dtype=cr.float32)
+    for weight_shape, params, expected in [
+        ((2, 2, 3, 3), {}, True),
+        ((2, 2, 3, 3), {"stride": (2, 2)}, False),
+        ((2, 2, 3, 3), {"dilation": (2, 2)}, False),
+        ((2, 1, 3, 3), {"groups": 2}, False),
+        ((2, 2, 5, 5), {}, False),
+        ((2, 2, 3, 3), {"padding": ((3, 3), (0, 0))}, False),
+    ]:
+        w = cr.tensor(rng.standard_normal(weight_shape), dtype=cr.float32, requires_grad=True)
+        assert conv_fast.ChannelsLastConv2d.apply(x, w, **params)._ctx.winograd is expected
+
+
 POOL_CASES = [  # kernel, stride, padding
     ((2, 2), (2, 2), ((0, 0), (0, 0))),  # tiles the image: the reshape backward
     ((3, 3), (3, 3), ((0, 0), (0, 0))),  # tiles, leaving an uncovered border (floor mode)

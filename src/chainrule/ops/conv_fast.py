@@ -21,17 +21,20 @@ from __future__ import annotations
 
 from ..backend import as_strided, xp
 from ..function import Function
+from . import winograd
 from .batch_split import ones, scratch, split_batch
 from .conv import output_size
 
 
-def _padded(x_chunk, padding, dtype):
-    """The chunk (m, H, W, C) zero-padded and contiguous (itself if it already is both)."""
+def _padded(x_chunk, padding, dtype, size=None, name="conv.padded"):
+    """The chunk (m, H, W, C) zero-padded and contiguous (itself if it already is both). ``size``
+    (rows, columns) extends the bottom and right padding to that total size."""
     (top, bottom), (left, right) = padding
-    if not (top or bottom or left or right) and x_chunk.flags.c_contiguous:
-        return x_chunk
     m, h, w, c = x_chunk.shape
-    out = scratch("conv.padded", (m, top + h + bottom, left + w + right, c), dtype)
+    rows, columns = size or (top + h + bottom, left + w + right)
+    if (rows, columns) == (h, w) and x_chunk.flags.c_contiguous:
+        return x_chunk
+    out = scratch(name, (m, rows, columns, c), dtype)
     out[:, :top] = 0
     out[:, top + h :] = 0
     out[:, top : top + h, :left] = 0
@@ -57,7 +60,14 @@ class ChannelsLastConv2d(Function):
     Z = P W^T + b,  dW = dZ^T P,  db = column sums of dZ,  and
     dX = sum over taps (i, j) of (dZ W[:, :, i, j]) added where tap (i, j) read its input.
     Returns an (N, O, H', W') view of channels-last memory.
+
+    3x3 filters at stride 1 between layers of at least ``WINOGRAD_MIN_CHANNELS`` channels take
+    Winograd's F(2x2, 3x3) (:mod:`~chainrule.ops.winograd`) for Z and for dX (a 3x3 correlation
+    of dZ with the flipped, transposed filters); dW stays the patch product.
     """
+
+    use_winograd = True
+    WINOGRAD_MIN_CHANNELS = 16
 
     def forward(
         self,
@@ -81,13 +91,26 @@ class ChannelsLastConv2d(Function):
         dtype = xp.result_type(x.dtype, weight.dtype)
         x_last = x.transpose(0, 2, 3, 1)
         out = xp.empty((n, ho, wo, out_channels), dtype=dtype)
+        self.winograd = (
+            self.use_winograd
+            and (kh, kw, *stride, *dilation, groups) == (3, 3, 1, 1, 1, 1, 1)
+            and min(c, out_channels) >= self.WINOGRAD_MIN_CHANNELS
+            and max(max(p) for p in padding) <= 2  # so that dX is a padded 3x3 correlation too
+        )
+        if self.winograd:
+            u = winograd.filter_transform(weight.transpose(2, 3, 1, 0), dtype)
 
         def work(start, stop, worker):
-            patches = self.patches(x_last[start:stop])
             z = out[start:stop].reshape(-1, out_channels)
-            if groups == 1:
+            if self.winograd:
+                size = winograd.padded_size((ho, wo))
+                padded = _padded(x_last[start:stop], padding, dtype, size)
+                winograd.conv3x3(padded, u, out[start:stop])
+            elif groups == 1:
+                patches = self.patches(x_last[start:stop])
                 xp.matmul(patches[0], w_taps[0], out=z)
             else:
+                patches = self.patches(x_last[start:stop])
                 z_groups = scratch("conv.out_groups", (groups, len(z), per_group), dtype)
                 xp.matmul(patches, w_taps, out=z_groups)
                 z.reshape(len(z), groups, per_group)[...] = z_groups.transpose(1, 0, 2)
@@ -133,6 +156,8 @@ class ChannelsLastConv2d(Function):
         # the filters tap by tap, (kh, kw, groups, out per group, in per group), for dX
         w_by_tap = weight.reshape(groups, per_group, c_group, kh, kw).transpose(3, 4, 0, 1, 2)
         w_by_tap = xp.ascontiguousarray(w_by_tap, dtype=grad.dtype)
+        if self.winograd and need_x:  # dX = correlation of dZ with the flipped filters, O -> C
+            u_back = winograd.filter_transform(w_by_tap[::-1, ::-1, 0], grad.dtype)
         x_last = x.transpose(0, 2, 3, 1)
         grad_last = grad.transpose(0, 2, 3, 1)
         grad_x = xp.empty((n, h, w, c), dtype=grad.dtype) if need_x else None
@@ -154,7 +179,13 @@ class ChannelsLastConv2d(Function):
             if need_b:  # column sums as a matrix-vector product (see batch_split.ones)
                 db = ones(len(rows[0]), g.dtype) @ g.reshape(-1, out_channels)
                 partial_b[worker] = partial_b[worker] + db if worker in partial_b else db
-            if need_x:
+            if need_x and self.winograd:
+                (top, _), (left, _) = padding
+                flipped = ((2 - top, 0), (2 - left, 0))
+                size = winograd.padded_size((h, w))
+                padded = _padded(g, flipped, grad.dtype, size, name="conv.grad_padded")
+                winograd.conv3x3(padded, u_back, grad_x[start:stop])
+            elif need_x:
                 grad_x[start:stop] = self.input_grad(rows, w_by_tap, stop - start, (h, w, c))
 
         split_batch(work, n, ho * wo * kh * kw * c * x.itemsize)
