@@ -62,8 +62,8 @@ class ChannelsLastConv2d(Function):
     Returns an (N, O, H', W') view of channels-last memory.
 
     3x3 filters at stride 1 between layers of at least ``WINOGRAD_MIN_CHANNELS`` channels take
-    Winograd's F(2x2, 3x3) (:mod:`~chainrule.ops.winograd`) for Z and for dX (a 3x3 correlation
-    of dZ with the flipped, transposed filters); dW stays the patch product.
+    Winograd's F(2x2, 3x3) (:mod:`~chainrule.ops.winograd`) for Z, for dX (a 3x3 correlation
+    of dZ with the flipped, transposed filters) and for dW (through the transformed filters).
     """
 
     use_winograd = True
@@ -170,12 +170,13 @@ class ChannelsLastConv2d(Function):
                 g_last[...] = g
                 g = g_last
             rows = g.reshape(-1, groups, per_group).transpose(1, 0, 2)  # (groups, rows, out)
-            if need_w:
+            if need_w and self.winograd:  # dU of Winograd's transformed filters
+                size = winograd.padded_size((ho, wo))
+                dw = winograd.filter_grad(_padded(x_last[start:stop], padding, g.dtype, size), g)
+            elif need_w:
                 dw = xp.matmul(rows.transpose(0, 2, 1), self.patches(x_last[start:stop]))
-                if worker in partial_w:
-                    partial_w[worker] += dw
-                else:
-                    partial_w[worker] = dw
+            if need_w:
+                partial_w[worker] = partial_w[worker] + dw if worker in partial_w else dw
             if need_b:  # column sums as a matrix-vector product (see batch_split.ones)
                 db = ones(len(rows[0]), g.dtype) @ g.reshape(-1, out_channels)
                 partial_b[worker] = partial_b[worker] + db if worker in partial_b else db
@@ -191,9 +192,12 @@ class ChannelsLastConv2d(Function):
         split_batch(work, n, ho * wo * kh * kw * c * x.itemsize)
         grad_w = grad_b = None
         if need_w:  # per-worker sums, added in worker order: the same result every run
-            dw = sum(partial_w[t] for t in sorted(partial_w))  # (groups, out, taps (i, j, c))
-            dw = dw.reshape(groups, per_group, kh, kw, c_group).transpose(0, 1, 4, 2, 3)
-            grad_w = xp.ascontiguousarray(dw).reshape(weight.shape)
+            dw = sum(partial_w[t] for t in sorted(partial_w))
+            if self.winograd:  # (16, in, out) -> (3, 3, in, out)
+                dw = winograd.filter_grad_to_taps(dw).transpose(3, 2, 0, 1)
+            else:  # (groups, out, taps (i, j, c))
+                dw = dw.reshape(groups, per_group, kh, kw, c_group).transpose(0, 1, 4, 2, 3)
+            grad_w = xp.ascontiguousarray(dw, dtype=grad.dtype).reshape(weight.shape)
         if need_b:
             grad_b = sum(partial_b[t] for t in sorted(partial_b))
         if need_x:

@@ -44,13 +44,10 @@ def padded_size(out_hw) -> tuple:
     return 2 * th + 2, 2 * tw + 2
 
 
-def conv3x3(padded, u, out) -> None:
-    """out (m, Ho, Wo, O) = the 3x3 correlation of ``padded`` (m, Hp, Wp, C), channels last,
-    with filters transformed by :func:`filter_transform`; Hp, Wp = :func:`padded_size`."""
+def _transformed_input(padded, tiles_hw, dtype):
+    """V = B^T d B for every 4x4 tile d of ``padded``: (16, tiles, C), in a scratch buffer."""
     m, _, _, c = padded.shape
-    ho, wo, o = out.shape[1:]
-    th, tw = tiles_of((ho, wo))
-    dtype = out.dtype
+    th, tw = tiles_hw
     s_m, s_h, s_w, s_c = padded.strides
     tiles = as_strided(  # (4, 4, m, th, tw, C): position (i, j) of every tile
         padded, (4, 4, m, th, tw, c), (s_h, s_w, s_m, 2 * s_h, 2 * s_w, s_c)
@@ -58,7 +55,16 @@ def conv3x3(padded, u, out) -> None:
     d = scratch("winograd.d", (16, m * th * tw * c), dtype)
     xp.copyto(d.reshape(tiles.shape), tiles)
     v = scratch("winograd.v", (16, m * th * tw, c), dtype)
-    xp.matmul(_matrix("input", dtype), d, out=v.reshape(16, -1))  # B^T d B, all tiles at once
+    xp.matmul(_matrix("input", dtype), d, out=v.reshape(16, -1))  # all tiles at once
+    return v
+
+
+def conv3x3(padded, u, out) -> None:
+    """out (m, Ho, Wo, O) = the 3x3 correlation of ``padded`` (m, Hp, Wp, C), channels last,
+    with filters transformed by :func:`filter_transform`; Hp, Wp = :func:`padded_size`."""
+    m, (ho, wo, o), dtype = padded.shape[0], out.shape[1:], out.dtype
+    th, tw = tiles_of((ho, wo))
+    v = _transformed_input(padded, (th, tw), dtype)
     products = scratch("winograd.m", (16, m * th * tw, o), dtype)
     xp.matmul(v, u, out=products)
     blocks = scratch("winograd.y", (2, 2, m, th, tw, o), dtype)
@@ -67,6 +73,34 @@ def conv3x3(padded, u, out) -> None:
         for b in range(2):
             rows, columns = (ho - a + 1) // 2, (wo - b + 1) // 2
             out[:, a::2, b::2] = blocks[a, b, :, :rows, :columns]
+
+
+def filter_grad(padded, grad) -> xp.ndarray:
+    """dU (16, C, O) of one chunk, for ``grad`` = dL/dout (m, Ho, Wo, O) of :func:`conv3x3`.
+
+    The adjoint of each step of the forward pass: dM = kron(A^T, A^T)^T dY for every tile
+    (overhanging outputs have no gradient), then dU = V^T dM at each of the 16 positions.
+    """
+    m, ho, wo, o = grad.shape
+    th, tw = tiles_of((ho, wo))
+    dtype = grad.dtype
+    blocks = scratch("winograd.dy", (2, 2, m, th, tw, o), dtype)
+    for a in range(2):
+        for b in range(2):
+            rows, columns = (ho - a + 1) // 2, (wo - b + 1) // 2
+            blocks[a, b, :, :rows, :columns] = grad[:, a::2, b::2]
+            blocks[a, b, :, rows:] = 0
+            blocks[a, b, :, :, columns:] = 0
+    grad_products = scratch("winograd.dm", (16, m * th * tw, o), dtype)
+    xp.matmul(_matrix("output", dtype).T, blocks.reshape(4, -1), out=grad_products.reshape(16, -1))
+    v = _transformed_input(padded, (th, tw), dtype)
+    return xp.matmul(v.transpose(0, 2, 1), grad_products)
+
+
+def filter_grad_to_taps(grad_u):
+    """dW (3, 3, C, O) from dU (16, C, O): the adjoint of U = G g G^T is dW = G^T dU G."""
+    g = xp.asarray(_G, dtype=grad_u.dtype)
+    return xp.einsum("ai,abco,bj->ijco", g, grad_u.reshape(4, 4, *grad_u.shape[1:]), g)
 
 
 _matrices: dict = {}
