@@ -362,3 +362,23 @@ def test_ones_is_a_read_only_vector_of_ones():
     assert v.shape == (5,) and v.dtype == np.float32 and np.all(v == 1)
     with pytest.raises(ValueError):
         v[0] = 2
+
+
+def _threaded_conv_sum(queue):
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((8, 3, 9, 9)), rng.standard_normal((4, 3, 3, 3))
+    with batch_split.policy(**THREADED):
+        queue.put(float(conv_fast.ChannelsLastConv2d.apply(cr.tensor(x), cr.tensor(w)).sum()))
+
+
+def test_a_forked_child_gets_its_own_pool():
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    _threaded_conv_sum(queue)  # the parent's pool is running
+    child = context.Process(target=_threaded_conv_sum, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == pytest.approx(queue.get(timeout=5))

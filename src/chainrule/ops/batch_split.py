@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -95,6 +96,16 @@ def _single_threaded_blas() -> Iterator[None]:
     finally:
         for lib, n in zip(libraries, previous):
             lib.set_num_threads(n)
+
+
+def _forget_pool_in_child() -> None:
+    """A forked child has none of the parent's pool threads: start afresh there (an inherited
+    executor would take work and never run it)."""
+    global _pool, _pool_size, _pool_lock
+    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
