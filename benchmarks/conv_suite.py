@@ -5,8 +5,10 @@ chainrule vs PyTorch in one process (memory: one fresh process per framework and
 
 from __future__ import annotations
 
+import time
+
 from . import conv_layers, convnets, mnist_example
-from .common import in_subprocess, interleaved_medians, mnist, throughput
+from .common import in_subprocess, interleaved_medians, mnist, set_threads, throughput
 
 # label, network, optimizer, dropout
 TRAINING_CASES = [
@@ -56,6 +58,32 @@ def training_rows(args) -> list[dict]:
     return rows
 
 
+def work_per_step(args) -> dict:
+    """CPU milliseconds per training step with one thread each (Adam, dropout on): the work
+    done, which, unlike wall time, hardly moves when other programs share the cores."""
+    set_threads(1)
+    result = {}
+    try:
+        for net in ("mnist", "lenet", "cifar"):
+            x, y = convnets.data(net)
+            steps = {fw: convnets.training_step(fw, net, x, y) for fw in ("chainrule", "pytorch")}
+            n = max(steps_for(net, args.steps) // 2, 2)
+
+            def cpu_ms(step, n=n):
+                step(0)
+                start = time.process_time()
+                for i in range(n):
+                    step(i)
+                return (time.process_time() - start) / n * 1e3
+
+            result[net] = interleaved_medians(
+                {fw: (lambda s=s: cpu_ms(s)) for fw, s in steps.items()}, args.repeats
+            )
+    finally:
+        set_threads(args.threads)
+    return result
+
+
 def memory(args) -> dict:
     """Peak RSS (MiB) of a fresh process training each network with Adam, per framework."""
     return {
@@ -98,6 +126,7 @@ def full_mnist_example(repeats: int) -> dict:
 def run(args, table: list[str], results: dict) -> None:
     """Measure everything and append the rows to ``table`` and ``results``."""
     rows = training_rows(args)
+    work = work_per_step(args)
     peaks = memory(args)
     layers = conv_layers.measure(repeats=args.repeats)
     table += [
@@ -120,6 +149,13 @@ def run(args, table: list[str], results: dict) -> None:
             f"| {row['case']:<52} | {row['chainrule']:>9,.0f} | {row['pytorch']:>9,.0f} | "
             f"{row['ratio_vs_pytorch']:>5.2f}x | {mem:>21} |"
         )
+    table.append(
+        "work per step, CPU ms with one thread each (chainrule / PyTorch): "
+        + ", ".join(
+            f"{net} {w['chainrule']:.1f} / {w['pytorch']:.1f} ({w['pytorch'] / w['chainrule']:.2f}x)"
+            for net, w in work.items()
+        )
+    )
     table += [
         "",
         f"| {'convolution layer (forward / backward ms)':<46} | {'chainrule':>15} | "
@@ -135,7 +171,12 @@ def run(args, table: list[str], results: dict) -> None:
             f"{theirs[0] / ours[0]:>4.2f} / {theirs[1] / ours[1]:>4.2f} |"
         )
     table.append("(ratios above 1: chainrule faster)")
-    results["cnn"] = {"training": rows, "peak_rss_mib": peaks, "layers": layers}
+    results["cnn"] = {
+        "training": rows,
+        "cpu_ms_per_step_one_thread": work,
+        "peak_rss_mib": peaks,
+        "layers": layers,
+    }
     if not args.quick:
         full = full_mnist_example(repeats=max(args.repeats // 2, 1))
         results["cnn"]["mnist_example"] = full
