@@ -213,7 +213,6 @@ def lever_table(repeats: int, threads: int) -> list[str]:
             "fast path, all levers": run,
             "one worker (BLAS threads only)": with_settings(run, threads=1),
             "whole batch in one chunk": with_settings(run, chunk_bytes=1 << 40),
-            "fresh scratch buffers": with_settings(run, reuse_buffers=False),
             "no Winograd": with_settings(run, winograd_on=False),
         }
     for name in ("MNIST conv2", "CIFAR 64->128", "LeNet conv2"):

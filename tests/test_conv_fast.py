@@ -105,7 +105,7 @@ def test_fast_conv_output_is_channels_last_and_owns_its_memory():
     kept = first.data.copy()
     assert first.data.transpose(0, 2, 3, 1).flags.c_contiguous
     conv_fast.ChannelsLastConv2d.apply(cr.tensor(np.zeros((2, 3, 8, 8)), dtype=cr.float32), w)
-    np.testing.assert_array_equal(first.data, kept)  # no scratch buffer leaked into the output
+    np.testing.assert_array_equal(first.data, kept)  # no shared buffer leaked into the output
 
 
 @pytest.fixture
@@ -299,16 +299,6 @@ def test_threaded_results_are_reproducible():
     for run in runs[1:]:
         for a, b in zip(runs[0], run):
             np.testing.assert_array_equal(a, b)
-
-
-def test_scratch_buffers_are_reused_per_thread_and_name():
-    first = batch_split.scratch("test.a", (4, 5), np.float32)
-    again = batch_split.scratch("test.a", (2, 3), np.float32)
-    other = batch_split.scratch("test.b", (4, 5), np.float32)
-    assert np.shares_memory(first, again) and not np.shares_memory(first, other)
-    with batch_split.policy(reuse_buffers=False):
-        fresh = batch_split.scratch("test.a", (4, 5), np.float32)
-    assert not np.shares_memory(first, fresh)
 
 
 # -- batch normalisation of images ------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Split a minibatch across a small thread pool, and keep per-thread scratch buffers.
+"""Split a minibatch across a small thread pool.
 
 NumPy releases the GIL inside its loops and BLAS calls, so two Python threads working on two
 halves of a batch keep two cores busy: the patch copies, scatter-adds and pooling loops that
@@ -35,21 +35,19 @@ class Policy:
             the L2/L3 cache between the patch copy and the matrix product.
         min_parallel_bytes: below this much work in all, one thread does it (a thread hand-off
             costs tens of microseconds).
-        reuse_buffers: keep scratch buffers between calls instead of allocating them afresh.
     """
 
     threads: int | None = None
     chunk_bytes: int = 4 << 20
     min_parallel_bytes: int = 512 << 10
-    reuse_buffers: bool = True
 
 
 _policy = Policy()
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()  # one parallel section at a time; others run inline
-_scratch = threading.local()
 _blas = None
+_ones: dict = {}
 
 
 def current_policy() -> Policy:
@@ -160,34 +158,14 @@ def split_batch(work: Callable[[int, int, int], None], n: int, bytes_per_example
     return workers
 
 
-def scratch(name: str, shape: tuple, dtype) -> xp.ndarray:
-    """An uninitialised array for temporary use by the calling thread.
-
-    With ``policy.reuse_buffers`` the memory is kept per thread and per name, grown when a
-    larger one is asked for, and handed out again on the next call: never return it, or a view
-    of it, from an op. Otherwise a fresh array.
-    """
-    dtype = xp.dtype(dtype)
-    size = math.prod(shape)
-    if not _policy.reuse_buffers:
-        return xp.empty(shape, dtype=dtype)
-    buffers = _scratch.__dict__.setdefault("buffers", {})
-    key = (name, dtype)
-    buffer = buffers.get(key)
-    if buffer is None or buffer.size < size:
-        buffer = buffers[key] = xp.empty(size, dtype=dtype)
-    return buffer[:size].reshape(shape)
-
-
 def ones(n: int, dtype) -> xp.ndarray:
-    """A read-only vector of n ones (kept per thread): ``ones(n) @ g`` sums the rows of g with
-    one BLAS matrix-vector product, several times faster than ``g.sum(axis=0)`` when g is tall
-    and narrow."""
-    cache = _scratch.__dict__.setdefault("ones", {})
+    """A read-only vector of n ones (kept, shared): ``ones(n) @ g`` sums the rows of g with one
+    BLAS matrix-vector product, several times faster than ``g.sum(axis=0)`` when g is tall and
+    narrow."""
     dtype = xp.dtype(dtype)
-    vector = cache.get(dtype)
+    vector = _ones.get(dtype)
     if vector is None or vector.size < n:
         vector = xp.ones(max(n, 1024), dtype=dtype)
         vector.flags.writeable = False
-        cache[dtype] = vector
+        _ones[dtype] = vector
     return vector[:n]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..backend import xp
 from ..function import Function
-from .batch_split import ones, scratch, split_batch
+from .batch_split import ones, split_batch
 
 
 def _column_sums(x_last, count_rows_of, channels, dtype) -> xp.ndarray:
@@ -47,7 +47,7 @@ class ChannelsLastBatchNorm2d(Function):
         mean = _column_sums(x_last, lambda rows, *_: rows, c, x.dtype) / count
 
         def squared_deviations(rows, start, stop):
-            centred = scratch("bn.centred", rows.shape, rows.dtype)
+            centred = xp.empty(rows.shape, rows.dtype)
             xp.subtract(rows, mean, out=centred)
             return xp.multiply(centred, centred, out=centred)
 
@@ -76,7 +76,7 @@ class ChannelsLastBatchNorm2d(Function):
         x_last, grad_last = x.transpose(0, 2, 3, 1), grad.transpose(0, 2, 3, 1)
 
         def normalised(start, stop):
-            x_hat = scratch("bn.x_hat", (stop - start, h, w, c), grad.dtype).reshape(-1, c)
+            x_hat = xp.empty((stop - start, h, w, c), grad.dtype).reshape(-1, c)
             xp.subtract(x_last[start:stop].reshape(-1, c), mean, out=x_hat)
             return xp.multiply(x_hat, inv_std, out=x_hat)
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 from ..backend import as_strided, xp
 from ..function import Function
 from . import winograd
-from .batch_split import ones, scratch, split_batch
+from .batch_split import ones, split_batch
 from .conv import output_size
 
 
-def _padded(x_chunk, padding, dtype, size=None, name="conv.padded"):
+def _padded(x_chunk, padding, dtype, size=None):
     """The chunk (m, H, W, C) zero-padded and contiguous (itself if it already is both). ``size``
     (rows, columns) extends the bottom and right padding to that total size."""
     (top, bottom), (left, right) = padding
@@ -34,7 +34,7 @@ def _padded(x_chunk, padding, dtype, size=None, name="conv.padded"):
     rows, columns = size or (top + h + bottom, left + w + right)
     if (rows, columns) == (h, w) and x_chunk.flags.c_contiguous:
         return x_chunk
-    out = scratch(name, (m, rows, columns, c), dtype)
+    out = xp.empty((m, rows, columns, c), dtype)
     out[:, :top] = 0
     out[:, top + h :] = 0
     out[:, top : top + h, :left] = 0
@@ -111,7 +111,7 @@ class ChannelsLastConv2d(Function):
                 xp.matmul(patches[0], w_taps[0], out=z)
             else:
                 patches = self.patches(x_last[start:stop])
-                z_groups = scratch("conv.out_groups", (groups, len(z), per_group), dtype)
+                z_groups = xp.empty((groups, len(z), per_group), dtype)
                 xp.matmul(patches, w_taps, out=z_groups)
                 z.reshape(len(z), groups, per_group)[...] = z_groups.transpose(1, 0, 2)
             if bias is not None:
@@ -122,7 +122,7 @@ class ChannelsLastConv2d(Function):
         return out.transpose(0, 3, 1, 2)
 
     def patches(self, x_chunk):
-        """The patch matrix (groups, rows, taps) of a chunk (m, H, W, C), in a scratch buffer."""
+        """The patch matrix (groups, rows, taps) of a chunk (m, H, W, C)."""
         (kh, kw), stride, padding, dilation, groups, (ho, wo) = self.geometry
         padded = _padded(x_chunk, padding, x_chunk.dtype)
         m, c = padded.shape[0], padded.shape[3]
@@ -130,7 +130,7 @@ class ChannelsLastConv2d(Function):
         if (kh, kw, *stride, groups) == (1, 1, 1, 1, 1) and padded.shape[1:3] == (ho, wo):
             return padded.reshape(1, m * ho * wo, c)  # a 1x1 convolution reads the image itself
         if c == 1:  # one channel: copy tap by tap (long runs), hand out the transposed view
-            out = scratch("conv.patches", (kh, kw, m, ho, wo), padded.dtype)
+            out = xp.empty((kh, kw, m, ho, wo), padded.dtype)
             for i, j, rows, columns in _tap_slices((kh, kw), stride, dilation, (ho, wo)):
                 out[i, j] = padded[:, rows, columns, 0]
             return out.reshape(1, kh * kw, m * ho * wo).transpose(0, 2, 1)
@@ -141,7 +141,7 @@ class ChannelsLastConv2d(Function):
             (c_group * s_c, s_m, s_h * stride[0], s_w * stride[1], s_h * dilation[0],
              s_w * dilation[1], s_c),
         )  # fmt: skip
-        out = scratch("conv.patches", windows.shape, padded.dtype)
+        out = xp.empty(windows.shape, padded.dtype)
         xp.copyto(out, windows)
         return out.reshape(groups, m * ho * wo, kh * kw * c_group)
 
@@ -166,7 +166,7 @@ class ChannelsLastConv2d(Function):
         def work(start, stop, worker):
             g = grad_last[start:stop]
             if not g.flags.c_contiguous:  # e.g. a gradient coming back through a flatten
-                g_last = scratch("conv.grad", g.shape, g.dtype)
+                g_last = xp.empty(g.shape, g.dtype)
                 g_last[...] = g
                 g = g_last
             rows = g.reshape(-1, groups, per_group).transpose(1, 0, 2)  # (groups, rows, out)
@@ -184,7 +184,7 @@ class ChannelsLastConv2d(Function):
                 (top, _), (left, _) = padding
                 flipped = ((2 - top, 0), (2 - left, 0))
                 size = winograd.padded_size((h, w))
-                padded = _padded(g, flipped, grad.dtype, size, name="conv.grad_padded")
+                padded = _padded(g, flipped, grad.dtype, size)
                 winograd.conv3x3(padded, u_back, grad_x[start:stop])
             elif need_x:
                 grad_x[start:stop] = self.input_grad(rows, w_by_tap, stop - start, (h, w, c))
@@ -210,17 +210,12 @@ class ChannelsLastConv2d(Function):
         (top, bottom), (left, right) = padding
         h, w, c = image_shape
         dtype = rows.dtype
-        grad_padded = scratch("conv.grad_padded", (m, top + h + bottom, left + w + right, c), dtype)
+        grad_padded = xp.empty((m, top + h + bottom, left + w + right, c), dtype)
         grad_padded[...] = 0
-        tap = scratch("conv.tap", (groups, rows.shape[1], c // groups), dtype)
+        tap = xp.empty((groups, rows.shape[1], c // groups), dtype)
         tap_image = tap.reshape(groups, m, ho, wo, -1).transpose(1, 2, 3, 0, 4)
         target = grad_padded.reshape(m, *grad_padded.shape[1:3], groups, -1)
-        for i in range(kh):
-            for j in range(kw):
-                xp.matmul(rows, w_by_tap[i, j], out=tap)
-                target[
-                    :,
-                    i * dilation[0] : i * dilation[0] + stride[0] * (ho - 1) + 1 : stride[0],
-                    j * dilation[1] : j * dilation[1] + stride[1] * (wo - 1) + 1 : stride[1],
-                ] += tap_image
+        for i, j, image_rows, image_columns in _tap_slices((kh, kw), stride, dilation, (ho, wo)):
+            xp.matmul(rows, w_by_tap[i, j], out=tap)
+            target[:, image_rows, image_columns] += tap_image
         return grad_padded[:, top : top + h, left : left + w]

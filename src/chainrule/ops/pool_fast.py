@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..backend import xp
 from ..function import Function
-from .batch_split import scratch, split_batch
+from .batch_split import split_batch
 from .conv import output_size
 
 
@@ -39,12 +39,12 @@ def _taps(padded, geometry):
             )
 
 
-def _padded(x_chunk, padding, value, name):
+def _padded(x_chunk, padding, value):
     (top, bottom), (left, right) = padding
     if not (top or bottom or left or right):
         return x_chunk
     m, h, w, c = x_chunk.shape
-    out = scratch(name, (m, top + h + bottom, left + w + right, c), x_chunk.dtype)
+    out = xp.empty((m, top + h + bottom, left + w + right, c), x_chunk.dtype)
     out[...] = value
     out[:, top : top + h, left : left + w] = x_chunk
     return out
@@ -61,18 +61,18 @@ def _tiles(grad_x, geometry):
     return grad_x[:, : ho * kh, : wo * kw].reshape(m, ho, kh, wo, kw, c)
 
 
-def _scatter(grad_x, share_of_tap, geometry, name):
+def _scatter(grad_x, share_of_tap, geometry):
     """grad_x[window positions of tap k] += share_of_tap(k), for every tap, through a padded buffer."""
     _, _, ((top, bottom), (left, right)), _ = geometry
     m, h, w, c = grad_x.shape
-    padded = scratch(name, (m, top + h + bottom, left + w + right, c), grad_x.dtype)
+    padded = xp.empty((m, top + h + bottom, left + w + right, c), grad_x.dtype)
     padded[...] = 0
     for k, tap in _taps(padded, geometry):
         tap += share_of_tap(k)
     grad_x[...] = padded[:, top : top + h, left : left + w]
 
 
-def _running_max(taps, out, index, scratch_name) -> None:
+def _running_max(taps, out, index) -> None:
     """out = the elementwise maximum of ``taps`` (views of one shape); index = which tap held
     it first (ties keep the earlier tap, as PyTorch)."""
     if len(taps) == 1:
@@ -84,8 +84,8 @@ def _running_max(taps, out, index, scratch_name) -> None:
     xp.greater(second, first, out=index)
     if not rest:
         return
-    took_over = scratch(scratch_name + ".mask", out.shape, bool)
-    step = scratch(scratch_name + ".step", out.shape, index.dtype)
+    took_over = xp.empty(out.shape, bool)
+    step = xp.empty(out.shape, index.dtype)
     for k, tap in enumerate(rest, 2):
         xp.greater(tap, out, out=took_over)
         xp.maximum(out, tap, out=out)
@@ -126,17 +126,17 @@ class ChannelsLastMaxPool2d(Function):
         def work(start, stop, worker):
             z = out[start:stop]
             if not self.tiled:
-                padded = _padded(x_last[start:stop], padding, -xp.inf, "pool.padded")
+                padded = _padded(x_last[start:stop], padding, -xp.inf)
                 taps = [tap for _, tap in _taps(padded, geometry)]
-                _running_max(taps, z, winners[0][start:stop], "pool.window")
+                _running_max(taps, z, winners[0][start:stop])
                 return
             m = stop - start
             windows = x_last[start:stop, : ho * kh, : wo * kw].reshape(m, ho * kh, wo, kw, c)
-            row_max = scratch("pool.row_max", (m, ho * kh, wo, c), x.dtype)
+            row_max = xp.empty((m, ho * kh, wo, c), x.dtype)
             columns = [windows[:, :, :, j] for j in range(kw)]
-            _running_max(columns, row_max, winners[1][start:stop], "pool.columns")
+            _running_max(columns, row_max, winners[1][start:stop])
             rows = row_max.reshape(m, ho, kh, wo, c)
-            _running_max([rows[:, :, i] for i in range(kh)], z, winners[0][start:stop], "pool.rows")
+            _running_max([rows[:, :, i] for i in range(kh)], z, winners[0][start:stop])
 
         split_batch(work, n, h * w * c * x.itemsize)
         self.save(winners, x.shape, geometry)
@@ -150,23 +150,23 @@ class ChannelsLastMaxPool2d(Function):
 
         def work(start, stop, worker):
             g, m = grad_last[start:stop], stop - start
-            won = scratch("pool.won", g.shape, bool)
+            won = xp.empty(g.shape, bool)
             if not self.tiled:
 
                 def share(k):
                     xp.equal(winners[0][start:stop], k, out=won)
                     return g * won
 
-                _scatter(grad_x[start:stop], share, geometry, "pool.grad_padded")
+                _scatter(grad_x[start:stop], share, geometry)
                 return
             # the adjoint of the two stages: first to the winning row, then to its winning column
-            per_row = scratch("pool.per_row", (m, ho, kh, wo, c), grad.dtype)
+            per_row = xp.empty((m, ho, kh, wo, c), grad.dtype)
             for i in range(kh):
                 xp.equal(winners[0][start:stop], i, out=won)
                 xp.multiply(g, won, out=per_row[:, :, i])
             per_row = per_row.reshape(m, ho * kh, wo, c)
             tiles = _tiles(grad_x[start:stop], geometry).reshape(m, ho * kh, wo, kw, c)
-            won_column = scratch("pool.won_column", per_row.shape, bool)
+            won_column = xp.empty(per_row.shape, bool)
             for j in range(kw):
                 xp.equal(winners[1][start:stop], j, out=won_column)
                 xp.multiply(per_row, won_column, out=tiles[:, :, :, j])
@@ -189,7 +189,7 @@ class ChannelsLastAvgPool2d(Function):
 
         def work(start, stop, worker):
             z = out[start:stop]
-            padded = _padded(x_last[start:stop], padding, 0, "pool.padded")
+            padded = _padded(x_last[start:stop], padding, 0)
             for k, tap in _taps(padded, geometry):
                 if k == 0:
                     z[...] = tap
@@ -209,11 +209,11 @@ class ChannelsLastAvgPool2d(Function):
         scale = grad.dtype.type(1 / (kh * kw))
 
         def work(start, stop, worker):
-            share = scratch("pool.share", grad_last[start:stop].shape, grad.dtype)
+            share = xp.empty(grad_last[start:stop].shape, grad.dtype)
             xp.multiply(grad_last[start:stop], scale, out=share)
             tiles = _tiles(grad_x[start:stop], geometry)
             if tiles is None:
-                _scatter(grad_x[start:stop], lambda k: share, geometry, "pool.grad_padded")
+                _scatter(grad_x[start:stop], lambda k: share, geometry)
                 return
             tiles[...] = share[:, :, None, :, None]
 

@@ -19,7 +19,6 @@ is exact in binary, so the result differs from the direct product by rounding on
 from __future__ import annotations
 
 from ..backend import as_strided, xp
-from .batch_split import scratch
 
 _B_T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
 _G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
@@ -45,16 +44,16 @@ def padded_size(out_hw) -> tuple:
 
 
 def _transformed_input(padded, tiles_hw, dtype):
-    """V = B^T d B for every 4x4 tile d of ``padded``: (16, tiles, C), in a scratch buffer."""
+    """V = B^T d B for every 4x4 tile d of ``padded``: (16, tiles, C)."""
     m, _, _, c = padded.shape
     th, tw = tiles_hw
     s_m, s_h, s_w, s_c = padded.strides
     tiles = as_strided(  # (4, 4, m, th, tw, C): position (i, j) of every tile
         padded, (4, 4, m, th, tw, c), (s_h, s_w, s_m, 2 * s_h, 2 * s_w, s_c)
     )
-    d = scratch("winograd.d", (16, m * th * tw * c), dtype)
+    d = xp.empty((16, m * th * tw * c), dtype)
     xp.copyto(d.reshape(tiles.shape), tiles)
-    v = scratch("winograd.v", (16, m * th * tw, c), dtype)
+    v = xp.empty((16, m * th * tw, c), dtype)
     xp.matmul(_matrix("input", dtype), d, out=v.reshape(16, -1))  # all tiles at once
     return v
 
@@ -65,9 +64,9 @@ def conv3x3(padded, u, out) -> None:
     m, (ho, wo, o), dtype = padded.shape[0], out.shape[1:], out.dtype
     th, tw = tiles_of((ho, wo))
     v = _transformed_input(padded, (th, tw), dtype)
-    products = scratch("winograd.m", (16, m * th * tw, o), dtype)
+    products = xp.empty((16, m * th * tw, o), dtype)
     xp.matmul(v, u, out=products)
-    blocks = scratch("winograd.y", (2, 2, m, th, tw, o), dtype)
+    blocks = xp.empty((2, 2, m, th, tw, o), dtype)
     xp.matmul(_matrix("output", dtype), products.reshape(16, -1), out=blocks.reshape(4, -1))
     for a in range(2):  # each output pixel of the 2x2 blocks to its place (cut the overhang)
         for b in range(2):
@@ -84,14 +83,14 @@ def filter_grad(padded, grad) -> xp.ndarray:
     m, ho, wo, o = grad.shape
     th, tw = tiles_of((ho, wo))
     dtype = grad.dtype
-    blocks = scratch("winograd.dy", (2, 2, m, th, tw, o), dtype)
+    blocks = xp.empty((2, 2, m, th, tw, o), dtype)
     for a in range(2):
         for b in range(2):
             rows, columns = (ho - a + 1) // 2, (wo - b + 1) // 2
             blocks[a, b, :, :rows, :columns] = grad[:, a::2, b::2]
             blocks[a, b, :, rows:] = 0
             blocks[a, b, :, :, columns:] = 0
-    grad_products = scratch("winograd.dm", (16, m * th * tw, o), dtype)
+    grad_products = xp.empty((16, m * th * tw, o), dtype)
     xp.matmul(_matrix("output", dtype).T, blocks.reshape(4, -1), out=grad_products.reshape(16, -1))
     v = _transformed_input(padded, (th, tw), dtype)
     return xp.matmul(v.transpose(0, 2, 1), grad_products)
