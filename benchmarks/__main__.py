@@ -4,7 +4,9 @@ Prints a table of samples/s, ratios and peak memory, and writes it to
 ``benchmarks/results/latest.md`` and ``latest.json``. Speeds are medians of interleaved
 repetitions in this process; peak memory comes from one fresh process per framework. Unless
 ``--default-malloc`` is given, the run re-executes itself with glibc told to keep freed memory
-(MALLOC_* variables, see PERF-NOTES), the same for every framework.
+(MALLOC_* variables, see PERF-NOTES), the same for every framework; likewise PyTorch gets the
+vector instructions OpenBLAS is pinned to and idle OpenBLAS threads sleep (see environment.py;
+``--native-isa``, ``--spinning-blas``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import conv_suite, isa, mlp, op_overhead
+from . import conv_suite, environment, mlp, op_overhead
 from .common import (
     MALLOC_ENV,
     in_subprocess,
@@ -44,9 +46,14 @@ def parse_args():
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, no time-to-98%%")
     parser.add_argument("--default-malloc", action="store_true")
     parser.add_argument(
+        "--spinning-blas",
+        action="store_true",
+        help="leave OpenBLAS's idle threads spinning (its default; see environment.py)",
+    )
+    parser.add_argument(
         "--native-isa",
         action="store_true",
-        help="let PyTorch use its widest vectors even where OpenBLAS is pinned (see isa.py)",
+        help="let PyTorch use its widest vectors even where OpenBLAS is pinned (see environment.py)",
     )
     return parser.parse_args()
 
@@ -111,7 +118,8 @@ def run_mlp(args, train, rows, table):
 def main() -> None:
     args = parse_args()
     wanted = {} if args.default_malloc else dict(MALLOC_ENV)
-    wanted.update({} if args.native_isa else isa.matched_env())
+    wanted.update({} if args.native_isa else environment.matched_env())
+    wanted.update({} if args.spinning_blas else environment.IDLE_BLAS)
     if any(os.environ.get(k) != v for k, v in wanted.items()):
         os.execve(
             sys.executable,
@@ -133,7 +141,13 @@ def main() -> None:
             if args.default_malloc
             else "MALLOC_* keep freed memory (all frameworks)"
         ),
-        f"Vector instructions: {isa.describe()}",
+        f"Vector instructions: {environment.describe()}",
+        "Idle OpenBLAS threads: "
+        + (
+            "spin ~0.1 s (OpenBLAS default)"
+            if args.spinning_blas
+            else "sleep at once (OPENBLAS_THREAD_TIMEOUT=4, NumPy and scikit-learn)"
+        ),
         f"Data: {source}; speeds are medians of {args.repeats} interleaved runs of {args.steps} steps",
         "",
         f"| {'training, samples/s':<40} | {'chainrule':>9} | {'PyTorch':>9} | {'ratio':>6} | "

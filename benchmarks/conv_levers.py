@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import isa
+from . import environment
 from .common import MALLOC_ENV, set_threads
 
 RESULTS = Path(__file__).parent / "results"
@@ -243,18 +243,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    if any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
+    wanted = {**MALLOC_ENV, **environment.IDLE_BLAS}
+    if any(os.environ.get(k) != v for k, v in wanted.items()):
         os.execve(
             sys.executable,
             [sys.executable, "-m", "benchmarks.conv_levers", *sys.argv[1:]],
-            {**os.environ, **MALLOC_ENV},
+            {**os.environ, **wanted},
         )
     set_threads(args.threads, torch=False)
     import chainrule  # noqa: F401 - BLAS described after NumPy's library is loaded
 
     lines = [
         f"Convolution levers; load average before: {os.getloadavg()[0]:.1f}",
-        f"Vector instructions: {isa.describe().split(';')[0]}",
+        f"Vector instructions: {environment.describe().split(';')[0]}",
+        "Malloc keeps freed memory; idle OpenBLAS threads sleep (OPENBLAS_THREAD_TIMEOUT=4)",
         f"Medians of {args.repeats} interleaved repetitions, ms",
     ]
     lines += lever_table(args.repeats, args.threads)

@@ -1,12 +1,21 @@
-"""The same vector instruction set for NumPy's BLAS and for PyTorch.
+"""Process settings the benchmark applies to every framework alike (it re-executes itself with
+them, as they must be in place before the libraries load).
+
+**The same vector instruction set for NumPy's BLAS and for PyTorch.**
 
 OpenBLAS picks its kernels by CPU, unless ``OPENBLAS_CORETYPE`` pins one (machines of this
 project's class set ``Haswell``: AVX2, as on AMD Zen 3). PyTorch picks its own (MKL, oneDNN and
 ATen's vectorised loops) and would still use AVX-512 where the CPU has it, twice the vector width
 of the pinned BLAS: a comparison of libraries would then be one of instruction sets. So when
 OpenBLAS is pinned to an AVX2 kernel, PyTorch is limited to AVX2 as well, through its own
-environment variables (they must be set before torch is imported; the benchmark re-executes
-itself with them, as with the malloc settings).
+environment variables.
+
+**Idle BLAS threads sleep.** After each multi-threaded product, OpenBLAS keeps its worker threads
+spinning for about 0.1 s (2^28 cycles) waiting for more work. A training step that calls a
+threaded product (a Linear layer) and then runs chainrule's own worker threads (convolutions,
+pooling) has three busy threads on two cores: measured on the MNIST example net, 56-260 ms per
+step instead of 36 ms. ``OPENBLAS_THREAD_TIMEOUT=4`` lets them sleep after 2^4 cycles. It touches
+OpenBLAS only (NumPy, scikit-learn), not PyTorch's MKL/OpenMP.
 """
 
 from __future__ import annotations
@@ -15,6 +24,9 @@ import os
 
 AVX2_CORETYPES = {"haswell", "zen"}
 TORCH_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
+IDLE_BLAS = {"OPENBLAS_THREAD_TIMEOUT": "4"}
 
 
 def matched_env() -> dict:
