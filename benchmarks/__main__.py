@@ -146,7 +146,7 @@ def main() -> None:
         + (
             "spin ~0.1 s (OpenBLAS default)"
             if args.spinning_blas
-            else "sleep at once (OPENBLAS_THREAD_TIMEOUT=4, NumPy and scikit-learn)"
+            else "sleep after ~0.3 ms (OPENBLAS_THREAD_TIMEOUT=20; NumPy and scikit-learn)"
         ),
         f"Data: {source}; speeds are medians of {args.repeats} interleaved runs of {args.steps} steps",
         "",
