@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import conv_suite, environment, mlp, op_overhead
+from . import conv_suite, distributed, environment, estimators, mlp, op_overhead
 from .common import (
     MALLOC_ENV,
     in_subprocess,
@@ -54,6 +54,16 @@ def parse_args():
         "--native-isa",
         action="store_true",
         help="let PyTorch use its widest vectors even where OpenBLAS is pinned (see environment.py)",
+    )
+    parser.add_argument(
+        "--estimators",
+        action="store_true",
+        help="also compare chainrule.sklearn with scikit-learn's MLPs (benchmarks.estimators)",
+    )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="also measure data-parallel training under mpiexec (benchmarks.distributed)",
     )
     return parser.parse_args()
 
@@ -195,6 +205,12 @@ def main() -> None:
             )
         )
     conv_suite.run(args, table, results)
+    if args.estimators:
+        results["estimators"] = estimators.run(quick=args.quick, progress=lambda _: None)
+        table += ["", *estimators.table(results["estimators"])]
+    if args.distributed:
+        results["distributed"] = distributed.run(repeats=3 if args.quick else args.repeats)
+        table += ["", *distributed.table(results["distributed"])]
     table.append(f"\n(benchmark took {time.time() - started:.0f} s)")
     text = "\n".join(table)
     print(text)

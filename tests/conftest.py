@@ -14,14 +14,40 @@ settings.register_profile(
 settings.register_profile("thorough", max_examples=200, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MNIST_SUBSET = Path(__file__).resolve().parent / "data" / "mnist"
+FULL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
 @pytest.fixture
 def mnist_dir():
-    """The read-only MNIST copy beside the checkout (tests point the library at it)."""
-    if not (SHARED_MNIST / "train-images-idx3-ubyte.gz").exists():
-        pytest.fail(
-            f"MNIST not found at {SHARED_MNIST}: the shared data folder must sit beside the repo"
-        )
-    return SHARED_MNIST
+    """MNIST-format files committed with the tests: the first 1,000 training and 200 test
+    images of MNIST (see tests/data/mnist/README.md), so that a fresh clone has them."""
+    return MNIST_SUBSET
+
+
+@pytest.fixture
+def full_mnist_dir():
+    """The complete MNIST files beside the checkout (``../shared/data/mnist``), for the long
+    full-data runs only; they are skipped where that folder is absent (a fresh clone)."""
+    if not (FULL_MNIST / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"the full MNIST files are not at {FULL_MNIST} (only the slow runs need them)")
+    return FULL_MNIST
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    """A finished two-epoch run on the 8x8 digits (MLP 64-16-10), trained once per session;
+    tests that change it work on a copy (:func:`run_copy`)."""
+    from chainrule.cli import main
+
+    out = tmp_path_factory.mktemp("session-runs") / "small"
+    assert main(["train", "--epochs", "2", "--hidden", "16", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+@pytest.fixture
+def run_copy(small_run, tmp_path):
+    """A fresh copy of :func:`small_run` to damage."""
+    import shutil
+
+    return Path(shutil.copytree(small_run, tmp_path / "run"))

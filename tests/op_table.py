@@ -122,6 +122,65 @@ _unary("sigmoid", cr.sigmoid, lambda a: a.sigmoid())
 _unary("tanh", cr.tanh, lambda a: a.tanh())
 
 
+def around_integers(rng, shape):
+    """Values at least 0.1 away from integers and from halves (where rounding jumps)."""
+    return rng.integers(-3, 3, shape) + rng.choice([0.15, 0.35, 0.65, 0.85], shape)
+
+
+def above_minus_one(rng, shape):
+    return rng.uniform(-0.7, 2.0, shape)
+
+
+def small(rng, shape):
+    return rng.uniform(-1.2, 1.2, shape)
+
+
+_unary("sin", cr.sin, lambda a: a.sin())
+_unary("cos", cr.cos, lambda a: a.cos())
+_unary("tan", cr.tan, lambda a: a.tan(), domain=small)
+_unary("log1p", cr.log1p, lambda a: a.log1p(), domain=above_minus_one)
+_unary("expm1", cr.expm1, lambda a: a.expm1())
+_unary("square", cr.square, lambda a: a.square())
+_unary("rsqrt", cr.rsqrt, lambda a: a.rsqrt(), domain=positive)
+_unary("reciprocal", cr.reciprocal, lambda a: a.reciprocal(), domain=away_from_zero)
+_unary("sign", lambda a: cr.sign(a) * a, lambda a: a.sign() * a, domain=away_from_zero)
+_unary("floor", lambda a: cr.floor(a) * a, lambda a: a.floor() * a, domain=around_integers)
+_unary("ceil", lambda a: a.ceil() * a, lambda a: a.ceil() * a, domain=around_integers)
+_unary("trunc", lambda a: a.trunc() * a, lambda a: a.trunc() * a, domain=around_integers)
+_unary("round", lambda a: cr.round(a) * a, lambda a: a.round() * a, domain=around_integers)
+
+
+@case("t")
+def _t(draw, rng):
+    return [normal(rng, shape_of(draw, max_dims=2))], cr.t, lambda a: a.t()
+
+
+_unary(
+    "method-chain",
+    lambda a: a.mul(2.0).add(a, alpha=0.5).sub(1.0, alpha=2).div(3.0).neg().exp(),
+    lambda a: a.mul(2.0).add(a, alpha=0.5).sub(1.0, alpha=2).div(3.0).neg().exp(),
+)
+
+
+@case("remainder")
+def _remainder(draw, rng):
+    sa, sb = broadcast_shapes(draw)
+    b = away_from_zero(rng, sb)
+    quotient = rng.integers(-3, 3, np.broadcast_shapes(sa, sb)) + rng.uniform(0.1, 0.9)
+    a = np.broadcast_to(b, quotient.shape) * quotient
+    return [a, b], lambda x, y: x % y, lambda x, y: x % y
+
+
+@case("lerp")
+def _lerp(draw, rng):
+    sa, sb, sw = broadcast_shapes(draw, 3)
+    return (
+        [normal(rng, sa), normal(rng, sb), normal(rng, sw)],
+        cr.lerp,
+        lambda a, b, w: _torch().lerp(a, b, w),
+    )
+
+
 @case("clip")
 def _clip(draw, rng):
     x = normal(rng, shape_of(draw))
@@ -210,8 +269,8 @@ def _reduction(name, cr_fn, torch_fn, **extra):
 
 _reduction("sum", cr.sum, lambda a, d, k: a.sum(dim=d, keepdim=k))
 _reduction("mean", cr.mean, lambda a, d, k: a.mean(dim=d, keepdim=k))
-_reduction("max", cr.max, lambda a, d, k: a.amax(dim=d, keepdim=k))
-_reduction("min", cr.min, lambda a, d, k: a.amin(dim=d, keepdim=k))
+_reduction("amax", cr.amax, lambda a, d, k: a.amax(dim=d, keepdim=k))
+_reduction("amin", cr.amin, lambda a, d, k: a.amin(dim=d, keepdim=k))
 _reduction("logsumexp", cr.logsumexp, lambda a, d, k: a.logsumexp(dim=d, keepdim=k))
 
 
@@ -227,6 +286,131 @@ def _var(draw, rng):
         [normal(rng, shape)],
         lambda a: cr.var(a, axis=axis, keepdims=keepdims, ddof=ddof),
         lambda a: a.var(dim=dims, keepdim=keepdims, correction=ddof),
+    )
+
+
+@case("prod")
+def _prod(draw, rng):
+    shape = shape_of(draw, min_dims=1)
+    axis = draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
+    keepdims = draw(st.booleans())
+    x = normal(rng, shape)
+    if draw(st.booleans()):
+        x.flat[draw(st.integers(0, x.size - 1))] = 0.0  # a zero: no division may be used
+    if axis is None:
+        return [x], lambda a: cr.prod(a), lambda a: a.prod()
+    return (
+        [x],
+        lambda a: cr.prod(a, axis, keepdim=keepdims),
+        lambda a: a.prod(axis, keepdim=keepdims),
+    )
+
+
+@case("cumsum")
+def _cumsum(draw, rng):
+    shape = shape_of(draw, min_dims=1)
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    return [normal(rng, shape)], lambda a: a.cumsum(axis), lambda a: a.cumsum(axis)
+
+
+@case("std")
+def _std(draw, rng):
+    shape = shape_of(draw, min_dims=1)
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    correction = draw(st.sampled_from([0, 1])) if shape[axis] > 1 else 0
+    x = normal(rng, shape) if shape[axis] > 1 else np.full(shape, 0.5)  # std 0: gradient 0
+    return (
+        [x],
+        lambda a: cr.std(a, dim=axis, correction=correction),
+        lambda a: a.std(dim=axis, correction=correction),
+    )
+
+
+@case("var-default-correction")
+def _var_default(draw, rng):
+    shape = (*shape_of(draw, min_dims=0, max_dims=2), draw(st.integers(2, 4)))
+    return [normal(rng, shape)], lambda a: a.var(-1), lambda a: a.var(-1)
+
+
+@case("norm")
+def _norm(draw, rng):
+    shape = shape_of(draw, min_dims=1)
+    p = draw(st.sampled_from([1, 2, 3, "fro", float("inf")]))
+    dim = draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
+    keepdim = draw(st.booleans())
+    # distinct magnitudes away from 0, so |x| and its largest value are differentiable
+    x = away_from_zero(rng, shape) * (
+        1 + 0.01 * rng.permutation(int(np.prod(shape))).reshape(shape)
+    )
+    return (
+        [x],
+        lambda a: a.norm(p, dim, keepdim),
+        lambda a: a.norm(p, dim, keepdim),
+    )
+
+
+def distinct(rng, shape):
+    """Values that are all different (so a largest value is unique)."""
+    return rng.permutation(int(np.prod(shape))).reshape(shape) / 4.0 + rng.uniform(0, 0.1)
+
+
+@case("max-all")
+def _max_all(draw, rng):
+    return [normal(rng, shape_of(draw))], lambda a: cr.max(a) * 2, lambda a: _torch().max(a) * 2
+
+
+@case("max/min-dim")
+def _max_dim(draw, rng):
+    shape = shape_of(draw, min_dims=1)
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    keepdim = draw(st.booleans())
+    which = draw(st.sampled_from(["max", "min"]))
+    x = distinct(rng, shape)  # ties (the first one gets the gradient): tests/test_ops_surface.py
+
+    def ours(a):
+        values, indices = getattr(a, which)(dim, keepdim=keepdim)
+        return values * (indices + 1)
+
+    def theirs(a):
+        values, indices = getattr(a, which)(dim, keepdim=keepdim)
+        return values * (indices + 1)
+
+    return [x], ours, theirs
+
+
+@case("sort")
+def _sort(draw, rng):
+    shape = shape_of(draw, min_dims=1)
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    descending = draw(st.booleans())
+    x = distinct(rng, shape)
+    return (
+        [x],
+        lambda a: (
+            cr.sort(a, dim, descending).values
+            * np.arange(1, shape[dim] + 1).reshape(
+                (-1,) + (1,) * (len(shape) - 1 - dim % len(shape))
+            )
+        ),
+        lambda a: (
+            _torch().sort(a, dim, descending).values
+            * _torch()
+            .arange(1, shape[dim] + 1, dtype=a.dtype)
+            .reshape((-1,) + (1,) * (len(shape) - 1 - dim % len(shape)))
+        ),
+    )
+
+
+@case("topk")
+def _topk(draw, rng):
+    shape = shape_of(draw, min_dims=1)
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    k = draw(st.integers(1, shape[dim]))
+    largest = draw(st.booleans())
+    return (
+        [distinct(rng, shape)],
+        lambda a: a.topk(k, dim, largest).values.exp(),
+        lambda a: a.topk(k, dim, largest).values.exp(),
     )
 
 
@@ -284,6 +468,138 @@ def _squeeze(draw, rng):
         [normal(rng, shape)],
         lambda a: cr.unsqueeze(cr.squeeze(a, -1), axis),
         lambda a: a.squeeze(-1).unsqueeze(axis),
+    )
+
+
+@case("mT")
+def _mT(draw, rng):
+    shape = shape_of(draw, min_dims=2)
+    return [normal(rng, shape)], lambda a: a.mT, lambda a: a.mT
+
+
+@case("view_as/expand_as")
+def _view_as(draw, rng):
+    shape = shape_of(draw, min_dims=1)
+    flat = np.zeros((int(np.prod(shape)),))
+    wide = np.zeros((2, *shape))
+    return (
+        [normal(rng, shape)],
+        lambda a: a.view_as(cr.tensor(flat)) * 2 + a.expand_as(cr.tensor(wide)).sum(),
+        lambda a: a.view_as(_torch().tensor(flat)) * 2 + a.expand_as(_torch().tensor(wide)).sum(),
+    )
+
+
+@case("repeat")
+def _repeat(draw, rng):
+    shape = shape_of(draw, max_dims=2)
+    repeats = tuple(
+        draw(st.integers(1, 3)) for _ in range(max(len(shape), 1) + draw(st.integers(0, 1)))
+    )
+    return [normal(rng, shape)], lambda a: a.repeat(*repeats), lambda a: a.repeat(*repeats)
+
+
+@case("flip")
+def _flip(draw, rng):
+    shape = shape_of(draw, min_dims=1)
+    dims = draw(st.lists(st.integers(0, len(shape) - 1), min_size=1, unique=True))
+    return [normal(rng, shape)], lambda a: a.flip(dims) * a, lambda a: a.flip(dims) * a
+
+
+@case("movedim")
+def _movedim(draw, rng):
+    shape = shape_of(draw, min_dims=1)
+    src = draw(st.integers(-len(shape), len(shape) - 1))
+    dst = draw(st.integers(-len(shape), len(shape) - 1))
+    return [normal(rng, shape)], lambda a: a.movedim(src, dst), lambda a: a.movedim(src, dst)
+
+
+@case("chunk/split/unbind")
+def _pieces(draw, rng):
+    shape = shape_of(draw, min_dims=1)
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    how = draw(st.sampled_from(["chunk", "split", "split-sizes", "unbind"]))
+    n = draw(st.integers(1, 3))
+    length = shape[dim]
+    sizes = [length // 2, length - length // 2]
+
+    def pieces(a):
+        if how == "chunk":
+            return a.chunk(n, dim)
+        if how == "split":
+            return a.split(n, dim)
+        if how == "split-sizes":
+            return a.split(sizes, dim)
+        return [p.unsqueeze(dim) for p in a.unbind(dim)]
+
+    def joined(a, cat):
+        return cat([p * (i + 1) for i, p in enumerate(pieces(a))], dim)
+
+    return [normal(rng, shape)], lambda a: joined(a, cr.cat), lambda a: joined(a, _torch().cat)
+
+
+@case("narrow/select")
+def _narrow(draw, rng):
+    shape = shape_of(draw, min_dims=1)
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    start = draw(st.integers(0, shape[dim] - 1))
+    length = draw(st.integers(0, shape[dim] - start))
+    return (
+        [normal(rng, shape)],
+        lambda a: a.narrow(dim, start, length).sum() + a.select(dim, start) * 2,
+        lambda a: a.narrow(dim, start, length).sum() + a.select(dim, start) * 2,
+    )
+
+
+@case("gather")
+def _gather(draw, rng):
+    shape = shape_of(draw, min_dims=1)
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    index_shape = tuple(
+        draw(st.integers(1, 5)) if d == dim % len(shape) else draw(st.integers(1, n))
+        for d, n in enumerate(shape)
+    )
+    index = rng.integers(0, shape[dim], index_shape)  # repeats: gradients must add up
+    return (
+        [normal(rng, shape)],
+        lambda a: cr.gather(a, dim, cr.tensor(index)),
+        lambda a: _torch().gather(a, dim, _torch().tensor(index)),
+    )
+
+
+@case("index_select")
+def _index_select(draw, rng):
+    shape = shape_of(draw, min_dims=1)
+    dim = draw(st.integers(0, len(shape) - 1))
+    index = rng.integers(0, shape[dim], draw(st.integers(1, 5)))
+    return (
+        [normal(rng, shape)],
+        lambda a: a.index_select(dim, cr.tensor(index)),
+        lambda a: a.index_select(dim, _torch().tensor(index)),
+    )
+
+
+@case("masked_fill/masked_select")
+def _masked(draw, rng):
+    shape = shape_of(draw, min_dims=1)
+    mask = rng.random(shape[draw(st.integers(0, len(shape) - 1)) :]) < 0.5
+    return (
+        [normal(rng, shape)],
+        lambda a: a.masked_fill(cr.tensor(mask), -1.5) * a + a.masked_select(cr.tensor(mask)).sum(),
+        lambda a: (
+            a.masked_fill(_torch().tensor(mask), -1.5) * a
+            + a.masked_select(_torch().tensor(mask)).sum()
+        ),
+    )
+
+
+@case("tril/triu")
+def _triangles(draw, rng):
+    shape = shape_of(draw, min_dims=2)
+    k = draw(st.integers(-2, 2))
+    return (
+        [normal(rng, shape)],
+        lambda a: a.tril(k) * 2 + cr.triu(a, k),
+        lambda a: a.tril(k) * 2 + _torch().triu(a, k),
     )
 
 
@@ -369,6 +685,66 @@ def _matmul(draw, rng):
         )
     )
     return [normal(rng, s) for s in shapes], cr.matmul, lambda x, y: x @ y
+
+
+@case("mm/bmm/mv/dot/outer")
+def _products(draw, rng):
+    n, k, m, b = (draw(st.integers(1, 4)) for _ in range(4))
+    which = draw(st.sampled_from(["mm", "bmm", "mv", "dot", "outer"]))
+    shapes = {
+        "mm": [(n, k), (k, m)],
+        "bmm": [(b, n, k), (b, k, m)],
+        "mv": [(n, k), (k,)],
+        "dot": [(k,), (k,)],
+        "outer": [(n,), (m,)],
+    }[which]
+    return (
+        [normal(rng, s) for s in shapes],
+        lambda x, y: getattr(cr, which)(x, y),
+        lambda x, y: getattr(_torch(), which)(x, y),
+    )
+
+
+@case("matmul-keywords")
+def _matmul_keywords(draw, rng):
+    return (
+        [normal(rng, (2, 3)), normal(rng, (3, 2))],
+        lambda x, y: cr.matmul(input=x, other=y),
+        lambda x, y: _torch().matmul(input=x, other=y),
+    )
+
+
+@case("einsum")
+def _einsum(draw, rng):
+    i, j, k, b = (draw(st.integers(1, 4)) for _ in range(4))
+    equation, shapes = draw(
+        st.sampled_from(
+            [
+                ("ij,jk->ik", [(i, j), (j, k)]),
+                ("bij,bjk->bik", [(b, i, j), (b, j, k)]),
+                ("ij,jk", [(i, j), (j, k)]),
+                ("ij->", [(i, j)]),
+                ("ij->j", [(i, j)]),
+                ("ij->ji", [(i, j)]),
+                ("ii->i", [(i, i)]),
+                ("ii", [(i, i)]),
+                ("i,i->", [(i,), (i,)]),
+                ("i,j->ij", [(i,), (j,)]),
+                ("bid,bjd->bij", [(b, i, k), (b, j, k)]),
+                ("...ij,...jk->...ik", [(b, i, j), (j, k)]),
+                ("ij,jk,kl->il", [(i, j), (j, k), (k, 2)]),
+                ("ij,ij->ij", [(1, j), (i, j)]),
+            ]
+        )
+    )
+
+    def ours(*xs):
+        return cr.einsum(equation, *xs)
+
+    def theirs(*xs):
+        return _torch().einsum(equation, *xs)
+
+    return [normal(rng, s) for s in shapes], ours, theirs
 
 
 @case("linear")

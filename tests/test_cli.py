@@ -1,11 +1,8 @@
 """The chainrule command: the default run, its files, evaluate/predict/info, errors, resume."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -100,7 +97,7 @@ def test_bad_input_ends_with_one_clear_line(default_run, tmp_path, capsys, monke
     (tmp_path / "unknown.toml").write_text("epoch = 3")
     one_line_error(capsys, ["train", "--config", str(tmp_path / "unknown.toml")], "unknown setting")
     one_line_error(capsys, ["train", "--out", str(default_run)], "--resume")
-    one_line_error(capsys, ["evaluate", str(tmp_path)], "no trained model")
+    one_line_error(capsys, ["evaluate", str(tmp_path)], "not a chainrule run folder")
     one_line_error(capsys, ["train", "--epochs", "0", "--out", str(tmp_path / "z")], "--epochs")
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--dataset", "imagenet"])
@@ -157,9 +154,10 @@ def test_one_vs_rest_and_mse_options(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.85
 
 
-def test_mnist_from_a_folder_learns_in_one_epoch(mnist_dir, tmp_path):
-    metrics = train_mnist(mnist_dir, tmp_path / "mnist", "--epochs 1 --hidden 64 --batch-size 128")
-    assert metrics["test_accuracy"] > 0.93
+def test_mnist_from_a_folder_learns(mnist_dir, tmp_path):
+    """The committed 1,000-image subset: 5 epochs reach about 89% on its 200 test images."""
+    metrics = train_mnist(mnist_dir, tmp_path / "mnist", "--epochs 5 --hidden 64")
+    assert metrics["test_accuracy"] > 0.85
 
 
 def run_cli(*args, **kwargs):
@@ -170,37 +168,6 @@ def run_cli(*args, **kwargs):
         timeout=300,
         **kwargs,
     )
-
-
-def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path):
-    options = ["train", "--epochs", "25", "--checkpoint-every", "10", "--dropout", "0.2", "--quiet"]
-    reference = run_cli(*options, "--out", str(tmp_path / "reference"))
-    assert reference.returncode == 0, reference.stderr
-
-    out = tmp_path / "killed"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chainrule", *options, "--out", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        history = out / "history.csv"
-        if history.exists() and len(history.read_text().splitlines()) >= 4:
-            break
-        time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert not (out / "metrics.json").exists(), "the run finished before it could be killed"
-    state = cr.io.load_checkpoint(out / "checkpoint.safetensors")  # still loadable
-    assert state["epoch"] >= 2
-
-    resumed = run_cli("train", "--out", str(out), "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    a, b = cr.load(tmp_path / "reference" / "model"), cr.load(out / "model")
-    for (name, p), q in zip(a.named_parameters(), b.parameters()):
-        np.testing.assert_array_equal(p.data, q.data, err_msg=name)
-    assert len((out / "history.csv").read_text().splitlines()) == 26
 
 
 def test_help_for_every_command():
@@ -247,18 +214,39 @@ def train_mnist(mnist_dir, out, options: str) -> dict:
 
 
 @pytest.mark.slow
-def test_mnist_mlp_reaches_98_percent(mnist_dir, tmp_path):
-    metrics = train_mnist(mnist_dir, tmp_path / "mlp", "--epochs 12 --batch-size 128")
+def test_mnist_mlp_reaches_98_percent(full_mnist_dir, tmp_path):
+    metrics = train_mnist(full_mnist_dir, tmp_path / "mlp", "--epochs 12 --batch-size 128")
     assert metrics["test_accuracy"] >= 0.98
 
 
 @pytest.mark.slow
-def test_is_it_a_7_reaches_99_percent(mnist_dir, tmp_path):
-    metrics = train_mnist(mnist_dir, tmp_path / "seven", "--target 7 --epochs 5 --batch-size 128")
+def test_is_it_a_7_reaches_99_percent(full_mnist_dir, tmp_path):
+    metrics = train_mnist(
+        full_mnist_dir, tmp_path / "seven", "--target 7 --epochs 5 --batch-size 128"
+    )
     assert metrics["test_accuracy"] >= 0.99
 
 
 @pytest.mark.slow
-def test_lenet_reaches_99_percent(mnist_dir, tmp_path):
+def test_lenet_reaches_99_percent(full_mnist_dir, tmp_path):
     options = "--model cnn --epochs 12 --batch-size 128 --schedule cosine"
-    assert train_mnist(mnist_dir, tmp_path / "lenet", options)["test_accuracy"] >= 0.99
+    assert train_mnist(full_mnist_dir, tmp_path / "lenet", options)["test_accuracy"] >= 0.99
+
+
+def test_an_unexpected_exception_shows_as_a_bug(small_run, capsys, monkeypatch):
+    """Only anticipated errors become one line; a KeyError inside chainrule is a bug: its
+    traceback, a request to report it, and exit status 70, never a tidy 'error' line."""
+
+    def broken(*args, **kwargs):
+        return {}["accuracy"]
+
+    monkeypatch.setattr(cr.runs, "evaluate_run", broken)
+    assert main(["evaluate", str(small_run)]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "KeyError: 'accuracy'" in err
+    assert "this is a bug in chainrule" in err and "chainrule: error:" not in err
+
+
+def test_traceback_flag_shows_an_anticipated_error_in_full(tmp_path):
+    with pytest.raises(cr.runs.RunError, match="not a chainrule run folder"):
+        main(["--traceback", "evaluate", str(tmp_path)])

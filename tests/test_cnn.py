@@ -13,7 +13,7 @@ def composed_batch_norm(x, weight, bias, eps=1e-5):
     axes = (0, *range(2, x.ndim))
     shape = (1, -1) + (1,) * (x.ndim - 2)
     mean = x.mean(axis=axes, keepdims=True)
-    var = x.var(axis=axes, keepdims=True)
+    var = x.var(axis=axes, keepdims=True, correction=0)  # batch norm: the biased variance
     return (x - mean) / cr.sqrt(var + eps) * weight.reshape(shape) + bias.reshape(shape)
 
 

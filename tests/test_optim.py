@@ -103,3 +103,53 @@ def test_optimizer_state_dict_holds_only_plain_values():
     assert state["param_groups"][0]["params"] == [0, 1]
     with pytest.raises(ValueError, match="do not match"):
         optim.SGD([nn.Parameter(np.zeros(2))], lr=0.1).load_state_dict(state)
+
+
+# -- golden three-step values of Adadelta, Adamax, NAdam (from PyTorch 2.13 in float64) ------------
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda ps: optim.Adadelta(ps), [0.9902926865068471, -2.009702553737029]),
+        (
+            lambda ps: optim.Adadelta(ps, lr=0.5, rho=0.8, weight_decay=0.1),
+            [0.99648261028475, -1.996485195720923],
+        ),
+        # a constant gradient keeps Adamax's step at lr g / (|g| + eps): three equal steps
+        (lambda ps: optim.Adamax(ps), P0 - 3 * 2e-3 * G / (np.abs(G) + 1e-8)),
+        (
+            lambda ps: optim.Adamax(ps, lr=0.01, weight_decay=0.1),
+            [0.9699966128199139, -1.9701297148129548],
+        ),
+        (lambda ps: optim.NAdam(ps), [0.9948552935695358, -2.005144706018888]),
+        (
+            lambda ps: optim.NAdam(ps, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+            [0.971308422161717, -2.019700572782717],
+        ),
+    ],
+    ids=["Adadelta", "Adadelta-wd", "Adamax", "Adamax-wd", "NAdam", "NAdam-decoupled"],
+)
+def test_golden_three_steps(make, expected):
+    np.testing.assert_allclose(one_step(make, steps=3), expected, rtol=1e-12)
+
+
+def test_nadam_state_dict_round_trip_continues_identically():
+    def run(split):
+        cr.manual_seed(0)
+        model = nn.Linear(4, 3).double()
+        opt = optim.NAdam(model.parameters(), lr=0.05)
+        x, y = cr.randn(8, 4, dtype="float64"), np.arange(8) % 3
+        for step in range(10):
+            if step == split:
+                model_state, opt_state = model.state_dict(), opt.state_dict()
+                model = nn.Linear(4, 3).double()
+                opt = optim.NAdam(model.parameters(), lr=0.05)
+                model.load_state_dict(model_state)
+                opt.load_state_dict(opt_state)
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        return model.weight.data
+
+    np.testing.assert_array_equal(run(split=None), run(split=5))

@@ -57,7 +57,7 @@ def twin_models(seed=0):
     theirs = torch.nn.Sequential(
         torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)
     ).double()
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     return ours, theirs
 
 
@@ -184,7 +184,7 @@ def test_clip_grad_norm_matches_pytorch(norm_type):
     theirs(torch.tensor(x)).sum().backward()
     total_ours = nn.utils.clip_grad_norm_(ours.parameters(), 0.5, norm_type)
     total_theirs = torch.nn.utils.clip_grad_norm_(theirs.parameters(), 0.5, norm_type)
-    assert total_ours == pytest.approx(float(total_theirs))
+    assert float(total_ours) == pytest.approx(float(total_theirs))
     for p, q in zip(ours.parameters(), theirs.parameters()):
         np.testing.assert_allclose(p.grad, q.grad.numpy(), rtol=1e-9)
     nn.utils.clip_grad_value_(ours.parameters(), 0.01)
@@ -225,3 +225,84 @@ def test_replacing_parameter_data_keeps_the_optimizer_in_step():
                 theirs[0].weight.zero_()
 
     train_side_by_side(ours, theirs, opt_ours, opt_theirs, after_step=reassign)
+
+
+# -- Adadelta, Adamax, NAdam: PyTorch's trajectory to 1e-10 over many steps ------------------------
+
+NEW_OPTIMIZERS = {
+    "Adadelta": ("Adadelta", {}),
+    "Adadelta-wd-rho": ("Adadelta", {"lr": 0.5, "rho": 0.8, "eps": 1e-5, "weight_decay": 0.05}),
+    "Adadelta-maximize": ("Adadelta", {"maximize": True}),
+    "Adamax": ("Adamax", {}),
+    "Adamax-wd-betas": ("Adamax", {"lr": 0.01, "betas": (0.8, 0.95), "weight_decay": 0.1}),
+    "NAdam": ("NAdam", {}),
+    "NAdam-wd-momentum-decay": (
+        "NAdam",
+        {"lr": 0.01, "betas": (0.85, 0.99), "weight_decay": 0.1, "momentum_decay": 0.01},
+    ),
+    "NAdam-decoupled": ("NAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    "NAdam-maximize": ("NAdam", {"maximize": True}),
+}
+
+
+@pytest.fixture
+def torch_float64_scalars():
+    """PyTorch keeps some optimizer scalars (NAdam's mu product, the step) in the default dtype:
+    float64 here, so that both sides compute in float64 throughout."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+@pytest.mark.parametrize("name", NEW_OPTIMIZERS)
+def test_new_optimizers_match_pytorch_to_1e10_over_150_steps(name, torch_float64_scalars):
+    cls, options = NEW_OPTIMIZERS[name]
+    ours, theirs = twin_models()
+    opt_ours = getattr(optim, cls)(ours.parameters(), **options)
+    opt_theirs = getattr(torch.optim, cls)(theirs.parameters(), **options)
+    rng = np.random.default_rng(2)
+    for step in range(150):
+        x, y = rng.standard_normal((16, 5)), rng.integers(0, 3, 16)
+        for model, opt, tensor, loss_fn in (
+            (ours, opt_ours, cr.tensor, nn.functional.cross_entropy),
+            (theirs, opt_theirs, torch.tensor, torch.nn.functional.cross_entropy),
+        ):
+            opt.zero_grad()
+            loss_fn(model(tensor(x)), tensor(y)).backward()
+            if step % 7 == 3:  # some steps without a gradient for one parameter
+                model[2].bias.grad = None
+            opt.step()
+    for (param_name, p), q in zip(ours.named_parameters(), theirs.parameters()):
+        np.testing.assert_allclose(
+            p.data, q.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=param_name
+        )
+    assert opt_ours.param_groups[0]["lr"] == opt_theirs.param_groups[0]["lr"]
+
+
+@pytest.mark.parametrize("cls", ["Adadelta", "Adamax", "NAdam"])
+def test_new_optimizers_have_pytorch_defaults(cls):
+    ours = getattr(optim, cls)([nn.Parameter(np.zeros(2))]).param_groups[0]
+    theirs = getattr(torch.optim, cls)([torch.zeros(2, requires_grad=True)]).param_groups[0]
+    for key, value in ours.items():
+        if key != "params":
+            assert theirs[key] == value, key
+
+
+@pytest.mark.parametrize(
+    "cls, options, message",
+    [
+        ("Adadelta", {"rho": 1.5}, "rho"),
+        ("Adadelta", {"eps": -1.0}, "eps"),
+        ("Adamax", {"betas": (1.0, 0.9)}, "beta1"),
+        ("Adamax", {"weight_decay": -0.1}, "weight_decay"),
+        ("NAdam", {"betas": (0.9, 1.0)}, "beta2"),
+        ("NAdam", {"momentum_decay": -1.0}, "momentum_decay"),
+        ("NAdam", {"lr": -1.0}, "learning rate"),
+    ],
+)
+def test_new_optimizers_refuse_what_pytorch_refuses(cls, options, message):
+    with pytest.raises(ValueError):
+        getattr(torch.optim, cls)([torch.zeros(2, requires_grad=True)], **options)
+    with pytest.raises(ValueError, match=message):
+        getattr(optim, cls)([nn.Parameter(np.zeros(2))], **options)

@@ -1,241 +1,214 @@
-"""The engine: reverse-mode automatic differentiation, i.e. backpropagation by the chain rule.
+"""``cr.autograd``: PyTorch's autograd interface, on chainrule's engine.
 
-Every tensor made by an operation remembers that operation (``tensor._ctx``, a
-:class:`~chainrule.function.Function`) and the operation remembers its inputs. ``backward`` walks
-that graph from the result back to the leaves:
+* :class:`Function` with PyTorch's contract, for operations you write yourself::
 
-1. sort the graph topologically (iteratively, so a chain of 100,000 ops needs no recursion);
-2. visit the nodes from the result backwards; each op turns the upstream gradient dL/dz into one
-   gradient per input, dL/dx = dL/dz * dz/dx (the chain rule);
-3. sum each returned gradient back to its input's shape (undoing NumPy broadcasting) in ONE place,
-   :func:`unbroadcast`;
-4. add it to the input's running total; leaves (tensors made by the user, e.g. weights) keep it in
-   ``.grad``, accumulating across calls;
-5. free the graph's saved arrays unless ``retain_graph=True``.
+      class Exp(cr.autograd.Function):
+          @staticmethod
+          def forward(ctx, x):
+              y = x.exp()
+              ctx.save_for_backward(y)
+              return y
 
-A tracer hook (:func:`trace_backward`) sees every node as it is visited, which is how the chain-rule
-trace of :mod:`chainrule.lens` is built without touching any op.
+          @staticmethod
+          def backward(ctx, grad_output):
+              (y,) = ctx.saved_tensors
+              return grad_output * y
+
+      y = Exp.apply(x)
+
+* :func:`grad` (gradients of outputs with respect to inputs, without touching ``.grad``) and
+  :func:`backward`;
+* the grad-mode switches ``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``inference_mode``.
+
+Deliberately different from PyTorch: no gradients of gradients (``create_graph=True`` raises), and a
+custom ``Function`` returns one tensor.
 """
 
 from __future__ import annotations
 
-import contextlib
 import weakref
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
 
-from .backend import xp
-
-_grad_enabled = True
-_tracer: Callable[[TraceEvent], None] | None = None
-
-
-# -- gradient mode -------------------------------------------------------------------------------
-
-
-def is_grad_enabled() -> bool:
-    """True unless inside :class:`no_grad`."""
-    return _grad_enabled
-
-
-class _GradMode(contextlib.ContextDecorator):
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-
-    def __enter__(self):
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = self.enabled
-        return self
-
-    def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._previous
-        return False
+from . import engine
+from .engine import (  # noqa: F401 - the public names
+    TraceEvent,
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+    topological_order,
+    trace_backward,
+)
+from .function import Function as _Node
+from .tensor import Tensor
 
 
-def no_grad() -> _GradMode:
-    """Context manager and decorator: operations inside record no graph (faster, less memory).
+class FunctionCtx:
+    """What ``forward`` leaves for ``backward``: saved tensors and any attributes you set."""
 
-    Example:
-        >>> with cr.no_grad():
-        ...     prediction = model(x)
-    """
-    return _GradMode(False)
+    def __init__(self, needs_input_grad: tuple):
+        self.needs_input_grad = needs_input_grad
+        self.materialize_grads = True
+        self._saved: tuple = ()
+        self._versions: tuple = ()
+        self.non_differentiable: set = set()
 
+    def save_for_backward(self, *tensors) -> None:
+        """Keep tensors for backward; changing them in place before backward is an error."""
+        for t in tensors:
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(
+                    f"save_for_backward takes tensors (or None), got {type(t).__name__}; "
+                    "store other values as attributes of ctx"
+                )
+        self._saved = tensors
+        self._versions = tuple(None if t is None else t._counter[0] for t in tensors)
 
-def enable_grad() -> _GradMode:
-    """Context manager and decorator that turns graph recording back on inside ``no_grad``."""
-    return _GradMode(True)
+    @property
+    def saved_tensors(self) -> tuple:
+        for k, (t, version) in enumerate(zip(self._saved, self._versions)):
+            if t is not None and t._counter[0] != version:
+                raise RuntimeError(
+                    f"saved tensor {k} was modified by an in-place operation after "
+                    f"save_for_backward (version {version}, now {t._counter[0]})"
+                )
+        return self._saved
 
+    def mark_non_differentiable(self, *tensors) -> None:
+        self.non_differentiable.update(id(t) for t in tensors)
 
-# -- the tracer hook -----------------------------------------------------------------------------
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = value
 
-
-@dataclass
-class TraceEvent:
-    """One node of the backward pass, as seen by a tracer.
-
-    Attributes:
-        op: the Function object (its class name is the operation).
-        output: the tensor the op produced.
-        inputs: the op's inputs (tensors or constants), in order.
-        grad: the upstream gradient dL/d(output).
-        input_grads: dL/d(input) for each input after un-broadcasting (None where not needed).
-    """
-
-    op: Any
-    output: Any
-    inputs: tuple
-    grad: Any
-    input_grads: tuple
-
-
-def set_tracer(tracer: Callable[[TraceEvent], None] | None):
-    """Install ``tracer`` (called once per node during backward); returns the previous one."""
-    global _tracer
-    previous, _tracer = _tracer, tracer
-    return previous
-
-
-@contextlib.contextmanager
-def trace_backward(tracer: Callable[[TraceEvent], None]) -> Iterator[None]:
-    """Call ``tracer(event)`` for every node visited by ``backward()`` inside the block."""
-    previous = set_tracer(tracer)
-    try:
-        yield
-    finally:
-        set_tracer(previous)
-
-
-# -- the engine ----------------------------------------------------------------------------------
-
-
-def unbroadcast(grad, shape: tuple):
-    """Sum ``grad`` down to ``shape``: the adjoint of NumPy broadcasting.
-
-    Broadcasting copies an input along new leading axes and along axes of length 1, so its
-    gradient is the sum over those axes.
-    """
-    if grad.shape == shape:
-        return grad
-    extra = grad.ndim - len(shape)
-    axes = tuple(range(extra)) + tuple(
-        extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
-    )
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape)
-
-
-def topological_order(root) -> list:
-    """Non-leaf tensors that ``root`` depends on (itself included), inputs before outputs.
-
-    Iterative depth-first search with an explicit stack, so depth is limited only by memory.
-    """
-    order, visited = [], set()
-    stack = [(root, False)]
-    while stack:
-        node, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        fn = node._ctx
-        if fn.inputs is None:
-            raise RuntimeError(
-                f"backward() through a graph that was already freed (at a {type(fn).__name__} "
-                "node): the first backward() released its saved values. Call the first "
-                "backward(retain_graph=True) to backpropagate through the same graph twice, "
-                "or recompute the forward pass."
-            )
-        stack.append((node, True))
-        for inp, needs in zip(fn.inputs, fn.needs_grad):
-            if needs and inp._ctx is not None and id(inp) not in visited:
-                stack.append((inp, False))
-    return order
-
-
-def backward(root, grad=None, retain_graph: bool = False) -> None:
-    """Backpropagate from ``root``: add d(root)/d(leaf) (times ``grad``) into every leaf's ``.grad``.
-
-    Args:
-        root: the tensor to differentiate, usually the scalar loss.
-        grad: dL/d(root); may be omitted for a one-element ``root`` (then it is 1).
-        retain_graph: keep the graph's saved values so that backward can run through it again.
-    """
-    if not root.requires_grad:
-        raise RuntimeError(
-            "backward() called on a tensor that does not require grad: no input of the "
-            "computation had requires_grad=True (create the inputs you want gradients for with "
-            "requires_grad=True, and do not compute inside cr.no_grad())."
+    def mark_dirty(self, *tensors) -> None:
+        raise NotImplementedError(
+            "mark_dirty: in-place custom Functions are not supported; return a new tensor"
         )
-    grad = _seed_gradient(root, grad)
-    if root._ctx is None:  # backward on a leaf: its gradient is the seed itself
-        _accumulate_leaf(root, grad, exclusive=True)
-        return
 
-    grads = {id(root): grad}
-    # arrays already given to some tensor in this pass, by id (weak: a freed array's id may be
-    # reused by a new, unshared array)
-    handed_out: dict[int, weakref.ref] = {}
-    for node in reversed(topological_order(root)):
-        grad = grads.pop(id(node), None)
-        if grad is None:
-            continue
-        fn = node._ctx
-        input_grads = fn.backward(grad)
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        summed = tuple(
-            unbroadcast(xp.asarray(g), inp.data.shape) if needs and g is not None else None
-            for inp, g, needs in zip(fn.inputs, input_grads, fn.needs_grad)
-        )
-        if _tracer is not None:
-            _tracer(TraceEvent(fn, node, fn.inputs, grad, summed))
-        for inp, input_grad in zip(fn.inputs, summed):
-            if input_grad is None:
-                continue
-            if inp._ctx is None:
-                seen = handed_out.get(id(input_grad))
-                exclusive = input_grad.flags.owndata and (seen is None or seen() is None)
-                _accumulate_leaf(inp, input_grad, exclusive)
+
+class Function:
+    """Base class of operations with a hand-written backward (PyTorch's contract).
+
+    Subclasses define ``@staticmethod forward(ctx, *args)`` (tensors in, one tensor out) and
+    ``@staticmethod backward(ctx, grad_output)`` returning one gradient per argument of forward
+    (None for non-tensors or inputs needing none); or ``forward(*args)`` plus
+    ``setup_context(ctx, inputs, output)``. Call it with ``MyFunction.apply(*args)``.
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("a custom Function must define forward")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("a custom Function must define backward")
+
+    setup_context = None
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        ctx = FunctionCtx(needs)
+        with engine.no_grad():
+            if cls.setup_context is not None:
+                output = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, output)
             else:
-                previous = grads.get(id(inp))
-                grads[id(inp)] = input_grad if previous is None else previous + input_grad
-            handed_out[id(input_grad)] = weakref.ref(input_grad)
-        if not retain_graph:
-            fn.release()
-
-
-def _seed_gradient(root, grad):
-    if grad is None:
-        if root.data.size != 1:
-            raise RuntimeError(
-                f"backward() on a non-scalar tensor of shape {root.shape} needs grad= "
-                "(dL/d(this tensor), same shape); or reduce it to a scalar first, e.g. "
-                "loss.sum().backward() or loss.mean().backward()."
+                output = cls.forward(ctx, *args, **kwargs)
+        if not isinstance(output, Tensor):
+            raise TypeError(
+                f"{cls.__name__}.forward must return one tensor (chainrule's custom Functions "
+                f"have one output), got {type(output).__name__}"
             )
-        return xp.ones_like(root.data)
-    grad = xp.array(getattr(grad, "data", grad), dtype=root.data.dtype, copy=True)
-    if grad.shape != root.shape:
-        raise ValueError(
-            f"backward(grad=...) got a gradient of shape {grad.shape} for a tensor of shape "
-            f"{root.shape}: they must match"
-        )
-    return grad
+        if not (engine.is_grad_enabled() and any(needs)) or id(output) in ctx.non_differentiable:
+            return output
+        if any(output is a for a in args):  # returned an input: give the result its own identity
+            output = Tensor._make(output.data, False)
+        node = _CustomNode()
+        node.function, node.ctx = cls, ctx
+        node.inputs, node.needs_grad = args, needs
+        node.parents = tuple(a._ctx if isinstance(a, Tensor) else None for a in args)
+        node.output = weakref.ref(output)
+        output._ctx, output.requires_grad = node, True
+        return output
 
 
-def _accumulate_leaf(leaf, grad, exclusive: bool) -> None:
-    """``leaf.grad += grad``; ``.grad`` is always an array that no other tensor shares."""
-    if leaf.grad is None:
-        leaf.grad = (
-            grad
-            if exclusive and grad.dtype == leaf.data.dtype
-            else grad.astype(leaf.data.dtype, copy=True)
+class _CustomNode(_Node):
+    """The engine's node for a user-defined :class:`Function`: converts between the engine's
+    arrays and the user's tensors."""
+
+    def backward(self, grad):
+        with engine.no_grad():
+            grads = self.function.backward(self.ctx, Tensor._make(grad, False))
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        if len(grads) != len(self.inputs):
+            raise RuntimeError(
+                f"{self.function.__name__}.backward returned {len(grads)} gradients, but forward "
+                f"took {len(self.inputs)} arguments: return one per argument (None where none)"
+            )
+        arrays = []
+        for k, (g, inp) in enumerate(zip(grads, self.inputs)):
+            if g is None or not self.needs_grad[k]:
+                arrays.append(None)
+                continue
+            array = g.data if isinstance(g, Tensor) else g
+            if getattr(array, "shape", None) is None or not _broadcastable(array.shape, inp.shape):
+                raise RuntimeError(
+                    f"{self.function.__name__}.backward: gradient {k} has shape "
+                    f"{getattr(array, 'shape', '?')}, but the input has shape {tuple(inp.shape)}"
+                )
+            arrays.append(array)
+        return tuple(arrays)
+
+    def release(self) -> None:
+        super().release()
+        self.ctx = None
+
+
+def _broadcastable(grad_shape, input_shape) -> bool:
+    input_shape = tuple(input_shape)
+    if tuple(grad_shape) == input_shape:
+        return True
+    trimmed = grad_shape[len(grad_shape) - len(input_shape) :] if input_shape else ()
+    return len(grad_shape) >= len(input_shape) and all(
+        n == m or n == 1 for n, m in zip(input_shape, trimmed)
+    )
+
+
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph=None,
+    create_graph: bool = False,
+    allow_unused=None,
+    materialize_grads: bool = False,
+) -> tuple:
+    """The gradients of ``outputs`` with respect to each of ``inputs`` (a tuple of tensors),
+    without accumulating into any ``.grad``."""
+    if create_graph:
+        raise NotImplementedError(
+            "create_graph=True (gradients of gradients) is not supported by chainrule's engine"
         )
-    else:
-        leaf.grad += grad
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    arrays = engine.grad(
+        outputs, inputs, grad_outputs, retain_graph, bool(allow_unused or materialize_grads)
+    )
+    results = []
+    for t, a in zip(inputs, arrays):
+        if a is None and materialize_grads:
+            a = t.data * 0
+        results.append(None if a is None else Tensor._make(a, False))
+    return tuple(results)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, inputs=None) -> None:
+    """Add the gradients of ``tensors`` into the leaves' ``.grad`` (``cr.autograd.backward``)."""
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None:
+        grad_tensors = [None] * len(tensors)
+    elif isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors]
+    engine.backward(tensors, list(grad_tensors), bool(retain_graph), inputs=inputs)

@@ -1,7 +1,8 @@
 """The array backend: the one core module that imports NumPy.
 
-Everything else asks this module for the array module ``xp``, the default float dtype and the
-random generator, so that a later GPU backend (CuPy) changes one file.
+Everything else asks this module for the array module ``xp``, the random generators and the
+few NumPy specifics (strided views, unbuffered adds, float-error states), so that a later GPU
+backend (CuPy) changes one file.
 """
 
 from __future__ import annotations
@@ -15,35 +16,59 @@ xp = np
 """The array module every op computes with."""
 
 ndarray = np.ndarray
-DEFAULT_FLOAT = np.dtype(np.float32)
 
-_rng = np.random.default_rng()
+
+DEFAULT_SEED = 67280421310721
+"""The seed the global stream starts from (PyTorch's, so ``cr.initial_seed()`` agrees)."""
+
+_global_rng = np.random.default_rng(DEFAULT_SEED)
+_global_seed = DEFAULT_SEED
+
+
+def check_seed(seed) -> int:
+    """``seed`` as PyTorch takes it: an integer in [-2^63, 2^64), a negative one counting from 2^64."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"manual_seed expects an integer, got {type(seed).__name__}")
+    seed = int(seed)
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError(f"manual_seed: {seed} is outside [-2^63, 2^64)")
+    return seed % 2**64
 
 
 def manual_seed(seed: int) -> None:
-    """Seed chainrule's global random generator (used by ``randn``, ``rand``, init, dropout)."""
-    global _rng
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"manual_seed expects a non-negative integer, got {seed!r}")
-    _rng = np.random.default_rng(int(seed))
+    """Seed the global stream (used by ``randn``, ``rand``, init, dropout, shuffling)."""
+    set_rng(np.random.default_rng(check_seed(seed)), check_seed(seed))
 
 
 def rng() -> np.random.Generator:
-    """The global random generator seeded by :func:`manual_seed`."""
-    return _rng
+    """The global random stream seeded by :func:`manual_seed`."""
+    return _global_rng
+
+
+def initial_seed() -> int:
+    return _global_seed
+
+
+def set_rng(generator: np.random.Generator, seed: int | None = None) -> None:
+    """Make ``generator`` the global stream (``seed``: the seed it started from, if known)."""
+    global _global_rng, _global_seed
+    _global_rng = generator
+    if seed is not None:
+        _global_seed = seed
 
 
 @contextlib.contextmanager
 def fork_rng() -> Iterator[None]:
-    """Run a block with the global generator's state saved and restored afterwards."""
-    global _rng
-    previous = _rng
-    _rng = np.random.Generator(type(previous.bit_generator)())
-    _rng.bit_generator.state = previous.bit_generator.state
+    """Run a block with the global stream's state saved and restored afterwards."""
+    global _global_rng
+    previous = _global_rng
+    forked = np.random.Generator(type(previous.bit_generator)())
+    forked.bit_generator.state = previous.bit_generator.state
+    _global_rng = forked
     try:
         yield
     finally:
-        _rng = previous
+        _global_rng = previous
 
 
 def set_num_threads(n: int) -> None:
@@ -108,20 +133,6 @@ def ignore_float_errors(**which):
     """Context manager that silences floating-point warnings (``divide``, ``invalid``, ...),
     all of them when none is named."""
     return np.errstate(**(which or {"all": "ignore"}))
-
-
-def as_dtype(dtype) -> np.dtype | None:
-    """Normalise a dtype spelling (``'float32'``, ``np.float64``, ``cr.float64``) or None."""
-    if dtype is None:
-        return None
-    try:
-        return np.dtype(dtype)
-    except TypeError as exc:
-        raise TypeError(f"unknown dtype {dtype!r}") from exc
-
-
-def is_float(dtype: np.dtype) -> bool:
-    return np.issubdtype(dtype, np.floating)
 
 
 def to_numpy(array) -> np.ndarray:

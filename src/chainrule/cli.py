@@ -1,33 +1,32 @@
 """The ``chainrule`` command: train, evaluate, predict, info.
 
-Bad input ends with one line ``chainrule: error: ...`` and exit status 2, never a traceback
-(``--traceback`` shows it for debugging).
+Errors we anticipate (bad settings, bad or missing files and data, a diverging run, a missing
+optional dependency) end with one line ``chainrule: error: ...`` and exit status 2, as argparse's
+own errors do (``--traceback`` shows the traceback for debugging). Anything else is a bug in
+chainrule: it shows its traceback, asks to be reported, and exits with status 70 (EX_SOFTWARE).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
+import traceback
 from pathlib import Path
 
-from . import runs
+from . import distributed, io, runs
 from .backend import keep_freed_memory, set_num_threads
-from .data.idx import DataFileError
-from .io import ChainruleFileError
+from .data.files import DataError, read_capped
 from .lens import commands as lens_commands
-from .train import NonFiniteError
+from .onnx import commands as onnx_commands
+from .train import DivergenceError
 
-EXPECTED_ERRORS = (
-    runs.RunError,
-    ChainruleFileError,
-    DataFileError,
-    FileNotFoundError,
-    NotADirectoryError,
-    ImportError,
-    NonFiniteError,
-)
+# Errors of the user's request, files, data or environment: one line, exit 2. DataError covers
+# every file chainrule reads (data, models, checkpoints, settings); OSError the file system
+# (permissions, a full disk); ImportError a missing optional dependency.
+EXPECTED_ERRORS = (runs.RunError, DataError, DivergenceError, OSError, ImportError, MemoryError)
+BUG_EXIT_STATUS = 70  # EX_SOFTWARE
+MAX_TOML_BYTES = 1 << 20
 
 
 def _batch_size(text: str):
@@ -39,8 +38,15 @@ def _batch_size(text: str):
         raise argparse.ArgumentTypeError(f"expected a number or 'full', got {text!r}") from None
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the problem and where to look, not the whole usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="chainrule",
         description="Train and inspect neural networks built on chainrule's NumPy engine.",
     )
@@ -54,7 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     train.add_argument("--dataset", choices=runs.DATASETS, help="data set (default: digits)")
-    train.add_argument("--data-dir", help="folder with the data set's files (MNIST, Fashion-MNIST)")
+    train.add_argument(
+        "--data", help="your own CSV file (a header row, numbers; the target: --target COLUMN)"
+    )
+    train.add_argument(
+        "--task",
+        choices=runs.TASKS,
+        help="default: what the data says (class labels: classification; numbers: regression)",
+    )
+    train.add_argument(
+        "--data-dir", help="folder with the data set's files (MNIST, Fashion-MNIST, california)"
+    )
     train.add_argument("--download", action="store_true", help="download missing files first")
     train.add_argument(
         "--model",
@@ -62,11 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
         "conv8k3,pool2,fc64 (see chainrule.models)",
     )
     train.add_argument(
-        "--hidden", type=runs.parse_sizes, help="hidden layer sizes (default: 256,128)"
+        "--hidden",
+        help="hidden layer sizes, or none (default: 256,128 for classes, 128 for regression)",
     )
     train.add_argument("--activation", help="relu, leaky_relu, sigmoid, tanh, gelu, softplus")
     train.add_argument("--dropout", type=float, help="dropout after each hidden layer")
-    train.add_argument("--loss", choices=runs.LOSSES, help="default: cross-entropy")
+    train.add_argument(
+        "--loss", choices=runs.LOSSES, help="default: cross-entropy (classes), mse (regression)"
+    )
     train.add_argument("--label-smoothing", type=float, help="for cross-entropy (default 0.1)")
     train.add_argument("--optimizer", choices=list(runs.OPTIMIZERS), help="default: adam")
     train.add_argument("--schedule", choices=runs.SCHEDULES, help="learning-rate schedule")
@@ -75,42 +94,72 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=float)
     train.add_argument("--batch-size", type=_batch_size, help="examples per step, or 'full'")
     train.add_argument("--epochs", type=int, help="passes over the training data (default 30)")
-    train.add_argument("--target", type=int, help="train 'is it a K or not' (one-vs-rest)")
+    train.add_argument(
+        "--target",
+        type=runs.target_choice,
+        help="with --data: the target column (default: the last); else a class K, to train "
+        "'is it a K or not' (one-vs-rest)",
+    )
     train.add_argument("--seed", type=int, help="random seed (default 0)")
     train.add_argument("--val-fraction", type=float, help="training data held out (default 0.1)")
     train.add_argument("--checkpoint-every", type=int, help="also checkpoint every N batches")
     train.add_argument("--out", help="run folder (default: runs/<timestamp>)")
     train.add_argument("--config", help="a TOML file of settings (options given here win)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier run in --out (only chainrule's own files are deleted)",
+    )
+    train.add_argument(
+        "--sync-batchnorm",
+        action="store_true",
+        help="under mpiexec: batch-norm statistics over all processes (default: each its own)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress output")
-    train.add_argument("--threads", type=int, help="BLAS threads (default: all cores)")
+    train.add_argument(
+        "--threads", type=runs.positive_int, help="BLAS threads (default: all cores)"
+    )
 
-    evaluate = commands.add_parser("evaluate", help="test loss and accuracy of a trained run")
+    evaluate = commands.add_parser(
+        "evaluate", help="test loss and accuracy of a trained run (regression: MSE, RMSE, MAE, R^2)"
+    )
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--dataset", choices=runs.DATASETS)
     evaluate.add_argument("--data-dir")
 
-    predict = commands.add_parser("predict", help="classify images (PNG/JPEG) or .npy arrays")
+    predict = commands.add_parser(
+        "predict",
+        help="classify images (PNG/JPEG), .npy arrays or CSV rows; or predict a regression's value",
+    )
     predict.add_argument("run_dir")
-    predict.add_argument("inputs", nargs="+", metavar="IMAGE")
-    predict.add_argument("--top", type=int, default=3, help="how many classes to show")
+    predict.add_argument("inputs", nargs="+", metavar="FILE")
+    predict.add_argument(
+        "--top", type=runs.positive_int, default=3, help="how many classes to show"
+    )
 
     info = commands.add_parser("info", help="architecture, size and results of a run")
     info.add_argument("run_dir")
     COMMANDS.update(lens_commands.add_commands(commands))
+    COMMANDS.update(onnx_commands.add_commands(commands))
     return parser
 
 
 def read_toml(path: str) -> dict:
+    """The settings in a TOML file (a regular file of at most 1 MiB)."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise runs.RunError(f"--config {path}: no such file") from None
+        text = read_capped(path, MAX_TOML_BYTES, "settings file").decode()
+        return tomllib.loads(text)
+    except DataError as exc:
+        raise runs.RunError(f"--config {exc}") from None
+    except UnicodeDecodeError:
+        raise runs.RunError(f"--config {path}: not a text file (not UTF-8)") from None
+    except RecursionError:
+        raise runs.RunError(f"--config {path}: nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         raise runs.RunError(f"--config {path}: not valid TOML ({exc})") from None
 
@@ -118,10 +167,25 @@ def read_toml(path: str) -> dict:
 def command_train(args) -> int:
     options = {k: v for k, v in vars(args).items() if k not in ("command", "traceback")}
     resume, quiet = options.pop("resume", False), options.pop("quiet", False)
+    overwrite = options.pop("overwrite", False)
+    if resume and overwrite:
+        raise runs.RunError("--resume continues a run, --overwrite replaces it: choose one")
+    comm = distributed.init()  # several processes when started by mpiexec -n N (N > 1)
     if "threads" in options:
         set_num_threads(options.pop("threads"))
+    elif comm.world_size > 1:  # the processes on one machine share its cores
+        set_num_threads(distributed.threads_per_process(comm))
     keep_freed_memory()
-    settings = read_toml(options.pop("config")) if "config" in options else {}
+    settings = {}
+    if "config" in options:
+        path = options.pop("config")
+        in_file = read_toml(path)
+        checked = runs.Config.from_dict(in_file, source=path)
+        try:
+            runs.check_choices(checked)
+        except runs.RunError as exc:
+            raise runs.RunError(f"--config {path}: {exc}") from None
+        settings = {k: getattr(checked, k) for k in in_file}
     settings.update(options)
     if resume:
         if "out" not in settings:
@@ -132,25 +196,48 @@ def command_train(args) -> int:
                 f"--resume continues a run as it was; only --epochs may change "
                 f"(got {', '.join(sorted(changed))})"
             )
-        config = dataclasses.replace(runs.saved_config(settings["out"]), **settings)
+        given = runs.Config.from_dict(settings)
+        config = dataclasses.replace(
+            runs.saved_config(settings["out"]), **{k: getattr(given, k) for k in settings}
+        )
     else:
         config = runs.Config.from_dict(settings)
-    metrics = runs.train(config, resume=resume, progress=not quiet)
+    metrics = runs.train(config, resume, progress=not quiet, overwrite=overwrite, comm=comm)
+    if comm.rank != 0:
+        return 0
+    tested = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
     print(
-        f"test accuracy {metrics['test_accuracy']:.4f}  test loss {metrics['test_loss']:.4f}  "
-        f"({metrics['epochs']} epochs, {metrics['train_seconds']:.1f} s)  ->  {metrics['out']}"
+        f"{_results(tested)}  ({metrics['epochs']} epochs, {metrics['train_seconds']:.1f} s)  "
+        f"->  {metrics['out']}"
     )
     return 0
 
 
+def _results(metrics: dict) -> str:
+    """Test results in a line: accuracy and loss, or a regression's errors in its units."""
+    if "r2" in metrics:
+        r2 = (
+            "undefined (all test targets equal)"
+            if metrics["r2"] is None
+            else f"{metrics['r2']:.4f}"
+        )
+        return (
+            f"test R^2 {r2}  RMSE {metrics['rmse']:.4g}  MAE {metrics['mae']:.4g}  "
+            f"MSE {metrics['mse']:.4g}  (loss {metrics['loss']:.4f} on standardised targets)"
+        )
+    return f"test accuracy {metrics['accuracy']:.4f}  test loss {metrics['loss']:.4f}"
+
+
 def command_evaluate(args) -> int:
-    result = runs.evaluate_run(args.run_dir, args.dataset, args.data_dir)
-    print(f"test accuracy {result['accuracy']:.4f}  test loss {result['loss']:.4f}")
+    print(_results(runs.evaluate_run(args.run_dir, args.dataset, args.data_dir)))
     return 0
 
 
 def command_predict(args) -> int:
     for result in runs.predict_files(args.run_dir, args.inputs, args.top):
+        if "top" not in result:  # a regression: the value
+            print(f"{result['file']}: {result['prediction']:.6g}")
+            continue
         top = "  ".join(f"{cls}: {p:.3f}" for cls, p in result["top"])
         print(f"{result['file']}: {result['prediction']}   ({top})")
     return 0
@@ -163,12 +250,20 @@ def command_info(args) -> int:
     shape = (1, *metadata["preprocessing"]["input_shape"])
     print(summary(model, shape))
     print(
-        f"\ntrained on {metadata.get('dataset')} with {config.optimizer} (lr {config.lr or 'default'}),"
-        f" batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}"
+        f"\ntrained on {config.data or metadata.get('dataset')} with {config.optimizer} "
+        f"(lr {config.lr or 'default'}), batch {config.batch_size}, {config.epochs} epochs, "
+        f"seed {config.seed}"
     )
+    print(runs.describe_task(model, metadata))
     metrics_path = Path(args.run_dir) / "metrics.json"
     if metrics_path.exists():
-        print(json.dumps(json.loads(metrics_path.read_text()), indent=2))
+        for key, value in io.read_json(metrics_path).items():
+            print(f"  {key}: {value}")
+    else:
+        print(
+            f"unfinished: no metrics yet (the model is from the last finished epoch); "
+            f"continue with: chainrule train --out {args.run_dir} --resume"
+        )
     return 0
 
 
@@ -188,12 +283,34 @@ def main(argv=None) -> int:
         return 0
     try:
         return COMMANDS[args.command](args)
-    except EXPECTED_ERRORS + (ValueError, KeyError, TypeError, OSError) as exc:
-        if getattr(args, "traceback", False):
+    except EXPECTED_ERRORS as exc:
+        if args.traceback:
             raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"chainrule: error: {message}", file=sys.stderr)
-        return 2
+        print(f"chainrule: error: {_one_line(exc)}", file=sys.stderr)
+        return _stop_all(2, exc)
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        traceback.print_exc()
+        print(
+            "chainrule: internal error: this is a bug in chainrule, not in your input; please "
+            "report it with the command you ran and the traceback above",
+            file=sys.stderr,
+        )
+        return _stop_all(BUG_EXIT_STATUS, exc)
+
+
+def _stop_all(status: int, exc: BaseException) -> int:
+    """Under mpiexec, stop every process (the others would wait for this one forever)."""
+    if distributed.started():
+        distributed.abort_job(_one_line(exc), status)
+    return status
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "not enough memory; try a smaller --batch-size or a smaller model"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return " ".join(str(exc).split())

@@ -100,7 +100,7 @@ def gradcheck(
     if not isinstance(output, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(output).__name__}")
     # a scalar is checked as it is; other outputs through a fixed random weighting of their entries
-    if output.size == 1:
+    if output.numel() == 1:
         weights = xp.ones(output.shape)
     else:
         weights = new_rng(0).standard_normal(output.shape)
@@ -128,7 +128,7 @@ def compare_with_finite_differences(
     rows = []
     with autograd.no_grad():
         for name, t in tensors:
-            analytic = t.grad if t.grad is not None else xp.zeros_like(t.data)
+            analytic = t.grad.data if t.grad is not None else xp.zeros_like(t.data)
             numeric = xp.zeros_like(t.data)
             flat = t.data.reshape(-1)  # a view: nudging it nudges t.data
             for i in range(flat.size):
@@ -172,7 +172,7 @@ def _is_checked(x) -> bool:
 def _upcast(x):
     """A float64 copy of a float tensor or array (a fresh leaf); anything else unchanged."""
     if isinstance(x, Tensor) and x.dtype.kind == "f":
-        return Tensor(x.data.astype(xp.float64), requires_grad=x.requires_grad)
+        return Tensor._make(x.data.astype(xp.float64), x.requires_grad)
     if isinstance(x, xp.ndarray) and x.dtype.kind == "f":
         return x.astype(xp.float64)
     return x

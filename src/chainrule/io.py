@@ -2,19 +2,29 @@
 
 * ``save(model, path)`` writes ``path.safetensors`` (the weights) and ``path.json`` (the
   architecture, rebuilt on load from a registry of known layers, so a file can never run code).
+  The weight file is the model: its header carries the architecture and metadata too, so the model
+  is written in one atomic step. ``path.json`` is a readable copy written just after; a process
+  killed between the two leaves a stale copy, which loading ignores (the header wins) and the next
+  save replaces. A reader therefore always sees one whole model, the old one or the new one.
+* ``save(obj, path)`` for anything else (a state dict, a tensor, dicts and lists of them) writes
+  one file at ``path``, as ``torch.save`` does (:func:`~chainrule.serialization.save_object`);
+  ``load(path)`` tells the two apart, so ``model.load_state_dict(cr.load("model.pth"))`` works.
 * ``save_checkpoint`` / ``load_checkpoint`` keep model, optimizer and training state in one
   safetensors file (arrays as tensors, the rest as JSON in its header) for exact resuming.
 * Every write is atomic: a temporary file in the same folder, fsync, rename. A reader sees the old
   file or the new one, never half of one, even if the process is killed.
-* Loading checks the architecture against the weight file's header before allocating anything.
+* Model and checkpoint files carry a SHA-256 of their content in their header, checked on load:
+  a flipped bit or a truncated copy is refused instead of giving silently wrong weights.
+* Loading checks the architecture against the weight file's header before allocating anything,
+  reads only regular files of bounded size (never a FIFO or ``/dev/zero``), and refuses JSON that
+  is nested absurdly deep or holds NaN/Infinity (not JSON, though Python's parser takes them).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,48 +34,24 @@ from safetensors.numpy import load_file
 from safetensors.numpy import save as safetensors_bytes
 
 from .backend import xp
+from .data.files import (  # noqa: F401 - atomic_write, ChainruleFileError: io's names too
+    ChainruleFileError,
+    DataFileError,
+    atomic_write,
+    read_capped,
+    regular_file_size,
+)
+from .devices import check_device, device
 from .nn import conv as C
 from .nn import layers as L
 from .nn.module import Module, Sequential
+from .serialization import load_object, save_object
+from .tensor import Tensor, as_array
 
 MAX_JSON_BYTES = 16 << 20
+MAX_JSON_DEPTH = 32  # our files nest a few levels; a checkpoint's optimizer state about six
 MAX_DIMENSION = 1 << 24
-
-
-class ChainruleFileError(ValueError):
-    """A saved file is missing, truncated, corrupt, or describes something we will not build."""
-
-
-# -- atomic writes -------------------------------------------------------------------------------
-
-
-def atomic_write(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename (all or nothing)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+DIGEST = "chainrule-sha256"  # header key: SHA-256 of the description and every tensor
 
 
 def write_json(path, obj) -> None:
@@ -73,15 +59,46 @@ def write_json(path, obj) -> None:
 
 
 def read_json(path) -> dict:
-    path = Path(path)
+    """A JSON object from a regular file of at most 16 MiB, nested at most 32 deep."""
+    text = read_capped(path, MAX_JSON_BYTES, "chainrule JSON file", ChainruleFileError)
+    value = parse_json(text, str(path))
+    if not isinstance(value, dict):
+        raise ChainruleFileError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def parse_json(text: str | bytes, source: str):
+    """Strict JSON (no NaN/Infinity), nested at most ``MAX_JSON_DEPTH`` deep."""
+
+    def refuse_constant(name):
+        raise ValueError(f"{name} is not a JSON number")
+
+    def finite_float(digits):
+        value = float(digits)
+        if not math.isfinite(value):  # 1e400 parses as inf
+            raise ValueError(f"{digits[:20]} is too large for a number")
+        return value
+
     try:
-        if path.stat().st_size > MAX_JSON_BYTES:
-            raise ChainruleFileError(f"{path}: too large for a chainrule JSON file")
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ChainruleFileError(f"{path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ChainruleFileError(f"{path}: not valid JSON ({exc})") from None
+        value = json.loads(text, parse_constant=refuse_constant, parse_float=finite_float)
+    except RecursionError:
+        raise ChainruleFileError(f"{source}: JSON nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise ChainruleFileError(f"{source}: not valid JSON ({exc})") from None
+    check_depth(value, MAX_JSON_DEPTH, source)
+    return value
+
+
+def check_depth(value, limit: int, source: str) -> None:
+    """Refuse lists/objects nested more than ``limit`` deep (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                raise ChainruleFileError(f"{source}: nested more than {limit} levels deep")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
 
 
 # -- the layer registry --------------------------------------------------------------------------
@@ -252,7 +269,7 @@ def build(
     layers = arch.get("layers")
     if not isinstance(layers, list):
         raise ChainruleFileError(f"{source}: 'layers' must be a list")
-    specs = []
+    specs, expected_keys = [], set()
     for i, entry in enumerate(layers):
         where = f"{source}: layer {i}"
         if not isinstance(entry, dict) or entry.get("type") not in LAYERS:
@@ -265,6 +282,7 @@ def build(
             raise ChainruleFileError(
                 f"{where} ({entry['type']}): bad arguments {args} ({exc})"
             ) from None
+        expected_keys |= {f"{i}.{name}" for name in expected}
         if weight_shapes is not None:
             for name, shape in expected.items():
                 key = f"{i}.{name}"
@@ -274,6 +292,11 @@ def build(
                         f"{tuple(shape)}, the weight file has {weight_shapes.get(key, 'none')}"
                     )
         specs.append((spec, args))
+    unexpected = sorted(set(weight_shapes or ()) - expected_keys)
+    if unexpected:
+        raise ChainruleFileError(
+            f"{source}: the weight file has tensors no layer uses: {', '.join(unexpected[:5])}"
+        )
     try:
         return Sequential(*(spec.cls(**args) for spec, args in specs))
     except (TypeError, ValueError) as exc:
@@ -285,6 +308,7 @@ def build(
 
 def _read_header(path: Path) -> tuple[dict, dict]:
     """(tensor name -> shape, metadata) from a safetensors header, without reading the data."""
+    regular_file_size(path, ChainruleFileError)
     try:
         with safe_open(str(path), "np") as f:
             shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
@@ -295,11 +319,37 @@ def _read_header(path: Path) -> tuple[dict, dict]:
         raise ChainruleFileError(f"{path}: not a valid safetensors file ({exc})") from None
 
 
-def _read_tensors(path: Path) -> dict:
+def read_header_metadata(path) -> dict:
+    """The string metadata in a safetensors file's header (no tensor data is read)."""
+    return _read_header(Path(path))[1]
+
+
+def _read_tensors(path: Path, described_by: str | None = None) -> dict:
+    """The tensors of a safetensors file; with ``described_by`` (the header text they were
+    saved with), checked against the header's SHA-256 when it has one."""
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ChainruleFileError(f"{path}: corrupt or truncated weight file ({exc})") from None
+    expected = _read_header(path)[1].get(DIGEST)
+    if described_by is not None and expected is not None:
+        if _digest(tensors, described_by) != expected:
+            raise ChainruleFileError(f"{path}: corrupt (its content does not match its SHA-256)")
+    return tensors
+
+
+def _digest(tensors: dict, text: str) -> str:
+    digest = hashlib.sha256(text.encode())
+    for key in sorted(tensors):
+        array = tensors[key]
+        digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(_contiguous(array).tobytes())
+    return digest.hexdigest()
+
+
+def _safetensors_bytes(tensors: dict, key: str, text: str) -> bytes:
+    """A safetensors file whose header holds ``text`` under ``key`` and the SHA-256 of both."""
+    return safetensors_bytes(tensors, metadata={key: text, DIGEST: _digest(tensors, text)})
 
 
 def _stem(path) -> Path:
@@ -307,57 +357,102 @@ def _stem(path) -> Path:
     return path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
 
 
-def save(model: Sequential, path, metadata: dict | None = None) -> Path:
-    """Save ``model`` as ``path.safetensors`` (weights) and ``path.json`` (architecture + metadata).
+def save(obj, path, metadata: dict | None = None) -> Path:
+    """Save a model, or any state, without pickle (``cr.save``, PyTorch's ``torch.save``).
 
-    Returns the weight file's path.
+    * a model (a Sequential of known layers): ``path.safetensors`` (weights, architecture and
+      ``metadata`` in its header) and ``path.json`` (a readable copy); ``cr.load`` rebuilds it;
+    * anything else (a state dict, a tensor, dicts and lists of them with numbers and strings):
+      exactly the file ``path``, safetensors with the structure as JSON in its header
+      (:func:`~chainrule.serialization.save_object`); PyTorch reads its tensors with
+      ``safetensors.torch.load_file``.
+
+    Returns the path of the file holding the tensors.
     """
+    if not isinstance(obj, Module):
+        if metadata is not None:
+            raise TypeError(
+                "cr.save: metadata= goes with a model; put it in the saved dict instead"
+            )
+        return save_object(obj, path)
     stem = _stem(path)
-    description = {**architecture(model), "metadata": metadata or {}}
-    tensors = {k: _contiguous(v) for k, v in model.state_dict().items()}
+    description = {**architecture(obj), "metadata": metadata or {}}
+    tensors = {k: _contiguous(as_array(v)) for k, v in obj.state_dict().items()}
     weights = stem.with_suffix(".safetensors")
-    atomic_write(
-        weights, safetensors_bytes(tensors, metadata={"chainrule": json.dumps(description)})
-    )
+    atomic_write(weights, _safetensors_bytes(tensors, "chainrule", json.dumps(description)))
     write_json(stem.with_suffix(".json"), description)
     return weights
 
 
-def load(path) -> Sequential:
-    """Load a model saved by :func:`save` (from ``path``, ``path.safetensors`` or ``path.json``)."""
+def load(path, map_location=None, weights_only=None, mmap=None):
+    """Load what :func:`save` saved: a model (from ``path``, ``path.safetensors`` or
+    ``path.json``), or the state saved at exactly ``path``. A PyTorch pickle file is refused in
+    one line that says how to convert it; nothing is ever unpickled. ``map_location``,
+    ``weights_only`` and ``mmap`` are PyTorch's arguments: only the CPU exists here."""
+    if isinstance(map_location, (str, device)):
+        check_device(map_location)
+    path = Path(path)
+    if path.suffix != ".json" and path.is_file():
+        try:
+            _, header = _read_header(path)
+        except ChainruleFileError:
+            return load_object(path)  # names what the file is instead (a pickle, .npy, ...)
+        if "chainrule" not in header:
+            return load_object(path)
+    elif not _stem(path).with_suffix(".safetensors").exists():
+        return load_object(path)  # "file not found"
+    return load_model(path)
+
+
+def load_model(path) -> Sequential:
+    """Load a model saved by :func:`save` (from ``path``, ``path.safetensors`` or ``path.json``).
+
+    The architecture comes from the weight file's header; ``path.json`` is used only for weight
+    files written by other tools, which have no chainrule header.
+    """
     stem = _stem(path)
     weights = stem.with_suffix(".safetensors")
-    shapes, metadata = _read_header(weights)
-    description = (
-        read_json(stem.with_suffix(".json")) if stem.with_suffix(".json").exists() else None
-    )
-    if description is None:
-        try:
-            description = json.loads(metadata.get("chainrule", ""))
-        except json.JSONDecodeError:
-            raise ChainruleFileError(
-                f"{weights}: no architecture found (model.json missing)"
-            ) from None
-    model = build(description, shapes, source=str(stem.with_suffix(".json")))
-    model.load_state_dict(_read_tensors(weights))
+    shapes, header = _read_header(weights)
+    description, source = _description(stem)
+    model = build(description, shapes, source=source)
+    model.load_state_dict(_read_tensors(weights, header.get("chainrule")))
     return model
 
 
 def read_metadata(path) -> dict:
-    """The metadata stored with a saved model."""
-    return read_json(_stem(path).with_suffix(".json")).get("metadata", {})
+    """The metadata stored with a saved model (from the weight file's header)."""
+    metadata = _description(_stem(path))[0].get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ChainruleFileError(f"{_stem(path)}: 'metadata' must be an object")
+    return metadata
+
+
+def _description(stem: Path) -> tuple[dict, str]:
+    """(architecture description, where it came from): the weight file's header, else the JSON."""
+    weights = stem.with_suffix(".safetensors")
+    _, header = _read_header(weights)
+    if "chainrule" in header:
+        description = parse_json(header["chainrule"], f"{weights} (header)")
+        if not isinstance(description, dict):
+            raise ChainruleFileError(f"{weights}: the header's model description is not an object")
+        return description, f"{weights} (header)"
+    if not stem.with_suffix(".json").exists():
+        raise ChainruleFileError(
+            f"{weights}: no architecture found (no chainrule header and no {stem.name}.json)"
+        )
+    return read_json(stem.with_suffix(".json")), str(stem.with_suffix(".json"))
 
 
 def save_weights(model: Module, path) -> None:
     """Save any module's parameters and buffers (safetensors; rebuild the module in code)."""
-    tensors = {k: _contiguous(v) for k, v in model.state_dict().items()}
+    tensors = {k: _contiguous(as_array(v)) for k, v in model.state_dict().items()}
     atomic_write(Path(path), safetensors_bytes(tensors))
 
 
 def load_weights(model: Module, path, strict: bool = True) -> Module:
     """Load weights saved by :func:`save_weights` into ``model`` (names and shapes must match)."""
     shapes, _ = _read_header(Path(path))
-    expected = {k: v.shape for k, v in model.state_dict().items()}
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
     if strict and (missing or unexpected):
         raise ChainruleFileError(f"{path}: missing keys {missing}, unexpected keys {unexpected}")
@@ -380,8 +475,8 @@ def _contiguous(array):
 
 def _split_arrays(tree, prefix: str, arrays: dict):
     """Replace arrays in a nested dict/list by {"__array__": key}, collecting them in ``arrays``."""
-    if isinstance(tree, xp.ndarray):
-        arrays[prefix] = _contiguous(tree)
+    if isinstance(tree, (xp.ndarray, Tensor)):
+        arrays[prefix] = _contiguous(as_array(tree))
         return {"__array__": prefix}
     if isinstance(tree, dict):
         return {str(k): _split_arrays(v, f"{prefix}/{k}", arrays) for k, v in tree.items()}
@@ -395,6 +490,8 @@ def _split_arrays(tree, prefix: str, arrays: dict):
 def _join_arrays(tree, arrays: dict):
     if isinstance(tree, dict):
         if set(tree) == {"__array__"}:
+            if tree["__array__"] not in arrays:
+                raise ChainruleFileError(f"names array {tree['__array__']!r:.60}, which is absent")
             return arrays[tree["__array__"]]
         return {k: _join_arrays(v, arrays) for k, v in tree.items()}
     if isinstance(tree, list):
@@ -407,18 +504,19 @@ def save_checkpoint(path, state: dict) -> None:
     one safetensors file, atomically."""
     arrays: dict = {}
     skeleton = _split_arrays(state, "state", arrays)
-    atomic_write(
-        Path(path),
-        safetensors_bytes(arrays, metadata={"chainrule-checkpoint": json.dumps(skeleton)}),
-    )
+    text = json.dumps(skeleton)
+    atomic_write(Path(path), _safetensors_bytes(arrays, "chainrule-checkpoint", text))
 
 
 def load_checkpoint(path) -> dict:
     """Read what :func:`save_checkpoint` wrote."""
     path = Path(path)
     _, metadata = _read_header(path)
+    if "chainrule-checkpoint" not in metadata:
+        raise ChainruleFileError(f"{path}: not a chainrule checkpoint")
+    skeleton = parse_json(metadata["chainrule-checkpoint"], str(path))
+    tensors = _read_tensors(path, metadata["chainrule-checkpoint"])
     try:
-        skeleton = json.loads(metadata["chainrule-checkpoint"])
-    except (KeyError, json.JSONDecodeError):
-        raise ChainruleFileError(f"{path}: not a chainrule checkpoint") from None
-    return _join_arrays(skeleton, _read_tensors(path))
+        return _join_arrays(skeleton, tensors)
+    except ChainruleFileError as exc:
+        raise ChainruleFileError(f"{path}: corrupt checkpoint ({exc})") from None

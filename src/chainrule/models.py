@@ -9,12 +9,21 @@ A spec is a comma-separated list of layers, e.g. LeNet-5 for 28x28 digits:
 * ``fc<N>``: a fully connected layer of N neurons.
 
 Each conv and fc layer is followed by the activation; the output layer is added at the end.
+
+Size checks: :func:`plan` lays a spec out (layer classes, arguments, output shapes) without
+building anything, and :func:`check_memory` compares what it would take (weights, gradients,
+optimizer state, activations of a batch) with the memory free on this machine, so
+``fc100000,fc100000`` gets a clear error instead of an allocation that takes the machine down.
+:func:`footprint_of_model` makes the same walk through a model loaded from a file, refusing
+layers that do not fit together or outputs (a 2^24-wide pooling grid) no machine could hold.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
+from dataclasses import dataclass
 
 from . import nn
 from .ops.conv import output_size
@@ -28,13 +37,31 @@ ACTIVATIONS = {
     "softplus": nn.Softplus,
 }
 LENET5 = "conv6k5p2,pool2,conv16k5,pool2,fc120,fc84"
+MAX_LAYERS = 256
 _CONV = re.compile(r"conv(\d+)(?:k(\d+))?(?:p(\d+|same))?(?:s(\d+))?$")
+ELEMENTWISE = (
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.GELU,
+    nn.Softplus,
+    nn.Softmax,
+    nn.LogSoftmax,
+    nn.Dropout,
+    nn.Dropout2d,
+    nn.Identity,
+)
 
 
 def activation(name: str) -> nn.Module:
+    return _activation_class(name)()
+
+
+def _activation_class(name: str) -> type:
     try:
-        return ACTIVATIONS[name]()
-    except KeyError:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
         raise ValueError(
             f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}"
         ) from None
@@ -49,24 +76,38 @@ def mlp(
 ) -> nn.Sequential:
     """Flatten, then for each hidden size a Linear layer and an activation (and dropout), then a
     Linear output layer: ``mlp((28, 28), (256, 128), 10)`` is 784-256-128-10."""
-    spec = ",".join(
+    return from_spec(mlp_spec(hidden, dropout), input_shape, outputs, activation_name)
+
+
+def mlp_spec(hidden=(256, 128), dropout: float = 0.0) -> str:
+    """The spec of :func:`mlp`: ``fc256,fc128`` (with ``drop<P>`` after each if dropout)."""
+    return ",".join(
         f"fc{size}" + (f",drop{round(dropout * 100)}" if dropout else "") for size in hidden
     )
-    return from_spec(spec, input_shape, outputs, activation_name)
 
 
 def from_spec(spec: str, input_shape, outputs: int, activation_name: str = "relu") -> nn.Sequential:
     """Build a network from a spec (see the module docstring) for inputs of ``input_shape``
     ((H, W) or (C, H, W) images, or (features,))."""
-    shape = tuple(input_shape)
-    layers: list[nn.Module] = []
+    layers = plan(spec, input_shape, outputs, activation_name)
+    return nn.Sequential(*(cls(**args) for cls, args, _ in layers))
+
+
+def plan(
+    spec: str, input_shape, outputs: int, activation_name: str = "relu"
+) -> list[tuple[type, dict, tuple]]:
+    """The layers of a spec as ``(class, arguments, output shape)``, without building them."""
+    act, shape = _activation_class(activation_name), tuple(input_shape)
+    layers: list[tuple[type, dict, tuple]] = []
     tokens = [t.strip() for t in spec.split(",") if t.strip()]
+    if len(tokens) > MAX_LAYERS:
+        raise ValueError(f"model spec: {len(tokens)} layers, more than {MAX_LAYERS}")
     for token in tokens:
         conv = _CONV.match(token)
         if conv or token.startswith(("pool", "avgpool")) or (token == "bn" and len(shape) == 3):
             if len(shape) == 2:  # add the channel axis of a grayscale image
-                layers.append(nn.Unflatten(1, (1, shape[0])))
                 shape = (1, *shape)
+                layers.append((nn.Unflatten, {"dim": 1, "unflattened_size": shape[:2]}, shape))
             if len(shape) != 3:
                 raise ValueError(
                     f"model spec: '{token}' needs image inputs, the input here is {shape}"
@@ -74,38 +115,43 @@ def from_spec(spec: str, input_shape, outputs: int, activation_name: str = "relu
         if conv:
             channels, k = int(conv.group(1)), int(conv.group(2) or 3)
             pad, stride = conv.group(3) or "0", int(conv.group(4) or 1)
+            if min(channels, k, stride) < 1:
+                raise ValueError(f"model spec: '{token}' needs filters, kernel and stride >= 1")
             padding = "same" if pad == "same" else int(pad)
-            layers += [
-                nn.Conv2d(shape[0], channels, k, stride=stride, padding=padding),
-                activation(activation_name),
-            ]
+            args = {"in_channels": shape[0], "out_channels": channels, "kernel_size": k}
+            args |= {"stride": stride, "padding": padding}
             if pad == "same":
                 shape = (channels, shape[1], shape[2])
             else:
                 shape = (channels, *(output_size(n, k, stride, 2 * padding) for n in shape[1:]))
+            layers += [(nn.Conv2d, args, shape), (act, {}, shape)]
         elif token.startswith(("pool", "avgpool")):
             k = _number(token, token.rstrip("0123456789"))
-            layers.append(nn.MaxPool2d(k) if token.startswith("pool") else nn.AvgPool2d(k))
             shape = (shape[0], *(output_size(n, k, k, 0) for n in shape[1:]))
+            pool = nn.MaxPool2d if token.startswith("pool") else nn.AvgPool2d
+            layers.append((pool, {"kernel_size": k}, shape))
         elif token == "bn":
-            layers.append(nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0]))
+            norm = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
+            layers.append((norm, {"num_features": shape[0]}, shape))
         elif token.startswith("drop"):
-            layers.append(nn.Dropout(_number(token, "drop") / 100))
+            layers.append((nn.Dropout, {"p": _number(token, "drop") / 100}, shape))
         elif token.startswith("fc"):
             if len(shape) != 1:
-                layers.append(nn.Flatten())
                 shape = (math.prod(shape),)
+                layers.append((nn.Flatten, {}, shape))
             size = _number(token, "fc")
-            layers += [nn.Linear(shape[0], size), activation(activation_name)]
+            layers.append((nn.Linear, {"in_features": shape[0], "out_features": size}, (size,)))
+            layers.append((act, {}, (size,)))
             shape = (size,)
         else:
             raise ValueError(f"model spec: unknown layer '{token}' (see chainrule.models)")
         if min(shape) < 1:
             raise ValueError(f"model spec: after '{token}' the feature map {shape} is empty")
     if len(shape) != 1:
-        layers.append(nn.Flatten())
         shape = (math.prod(shape),)
-    return nn.Sequential(*layers, nn.Linear(shape[0], outputs))
+        layers.append((nn.Flatten, {}, shape))
+    layers.append((nn.Linear, {"in_features": shape[0], "out_features": outputs}, (outputs,)))
+    return layers
 
 
 def _number(token: str, prefix: str) -> int:
@@ -116,3 +162,185 @@ def _number(token: str, prefix: str) -> int:
     if value < 1:
         raise ValueError(f"model spec: '{token}' needs a positive number")
     return value
+
+
+# -- size checks ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Footprint:
+    """What a network holds, in numbers: ``parameters`` (weights and buffers), ``activations``
+    (every layer's output, per example) and ``scratch`` (the largest convolution unfold, per
+    example)."""
+
+    parameters: int
+    activations: int
+    scratch: int = 0
+
+    def bytes(self, batch_size: int, training: bool = True, itemsize: int = 4) -> int:
+        """About the memory a step needs. Training: weights, gradients and up to three optimizer
+        buffers (5 P), each activation saved for backward plus its gradient and a temporary
+        (3 A per example) and the unfold with its gradient (2 S). Inference: P + batch (A + S)."""
+        if training:
+            per_example = 3 * self.activations + 2 * self.scratch
+            return itemsize * (5 * self.parameters + batch_size * per_example)
+        return itemsize * (self.parameters + batch_size * (self.activations + self.scratch))
+
+
+def footprint_of_plan(layers: list[tuple[type, dict, tuple]], input_shape) -> Footprint:
+    """The footprint of :func:`plan`'s layers, computed from their arguments."""
+    shape, params, activations, scratch = tuple(input_shape), 0, 0, 0
+    for cls, args, out in layers:
+        if cls is nn.Linear:
+            params += (args["in_features"] + 1) * args["out_features"]
+        elif cls is nn.Conv2d:
+            k, channels = args["kernel_size"], args["in_channels"]
+            params += (channels * k * k + 1) * args["out_channels"]
+            scratch = max(scratch, channels * k * k * out[1] * out[2])
+        elif cls in (nn.BatchNorm1d, nn.BatchNorm2d):
+            params += 4 * args["num_features"]
+        activations += math.prod(out)
+        shape = out
+    return Footprint(params, activations + math.prod(shape), scratch)
+
+
+def footprint_of_model(model: nn.Sequential, input_shape) -> Footprint:
+    """The footprint of a built Sequential model for inputs of ``input_shape`` (no batch axis).
+
+    Raises ValueError naming the layer if a layer does not fit the shape it receives, or if the
+    shapes cannot be followed (a layer type this walk does not know: then only the weights count).
+    """
+    shape = tuple(input_shape)
+    params = sum(math.prod(getattr(v, "shape", ())) for v in model.state_dict().values())
+    activations, scratch = math.prod(shape), 0
+    for i, layer in enumerate(model):
+        try:
+            out = output_shape(layer, shape)
+        except ValueError as exc:
+            raise ValueError(f"layer {i} ({layer!r}) gets inputs of shape {shape}: {exc}") from None
+        if out is None:
+            break
+        if isinstance(layer, nn.Conv2d):
+            kh, kw = layer.kernel_size
+            scratch = max(scratch, layer.in_channels * kh * kw * out[1] * out[2])
+        activations += math.prod(out)
+        shape = out
+    return Footprint(params, activations, scratch)
+
+
+def output_shape(layer: nn.Module, shape: tuple) -> tuple | None:
+    """The output shape of ``layer`` for one example of ``shape`` (None: a layer we cannot
+    follow). Raises ValueError when the layer cannot take that shape."""
+    if isinstance(layer, ELEMENTWISE):
+        return shape
+    if isinstance(layer, nn.Linear):
+        if not shape or shape[-1] != layer.in_features:
+            raise ValueError(f"the last dimension must be {layer.in_features}")
+        return (*shape[:-1], layer.out_features)
+    if isinstance(layer, nn.LayerNorm):
+        normalized = tuple(layer.normalized_shape)
+        if shape[len(shape) - len(normalized) :] != normalized:
+            raise ValueError(f"the last dimensions must be {normalized}")
+        return shape
+    if isinstance(layer, nn.Flatten):
+        full = (1, *shape)
+        start, end = (d % len(full) for d in (layer.start_dim, layer.end_dim))
+        if start == 0 or start > end:
+            raise ValueError("can only flatten axes after the batch axis")
+        return (*full[1:start], math.prod(full[start : end + 1]), *full[end + 1 :])
+    if isinstance(layer, nn.Unflatten):
+        full, dim = (1, *shape), layer.dim % (len(shape) + 1)
+        sizes = tuple(layer.unflattened_size)
+        if dim == 0 or math.prod(sizes) != full[dim]:
+            raise ValueError(f"cannot split axis {layer.dim} of {full[dim]} into {sizes}")
+        return (*full[1:dim], *sizes, *full[dim + 1 :])
+    image_layers = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.BatchNorm2d)
+    if isinstance(layer, image_layers) and len(shape) != 3:
+        raise ValueError("needs (channels, height, width) images")
+    if isinstance(layer, nn.BatchNorm1d):  # BatchNorm2d too: (C,), (C, L) or (C, H, W)
+        if not shape or shape[0] != layer.num_features:
+            raise ValueError(f"needs {layer.num_features} channels or features")
+        return shape
+    if isinstance(layer, nn.Conv2d):
+        if shape[0] != layer.in_channels:
+            raise ValueError(f"needs {layer.in_channels} channels")
+        if isinstance(layer.padding, str):  # 'same'
+            return (layer.out_channels, *shape[1:])
+        windows = zip(shape[1:], layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+        return _nonempty(
+            (layer.out_channels, *(output_size(n, k, s, 2 * p, d) for n, k, s, p, d in windows))
+        )
+    if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+        kernel = _pair(layer.kernel_size)
+        stride, padding = _pair(layer.stride or layer.kernel_size), _pair(layer.padding)
+        windows = zip(shape[1:], kernel, stride, padding)
+        return _nonempty((shape[0], *(output_size(n, k, s, 2 * p) for n, k, s, p in windows)))
+    if isinstance(layer, nn.AdaptiveAvgPool2d):
+        size = _pair(layer.output_size)
+        return _nonempty((shape[0], *(n if s is None else s for n, s in zip(shape[1:], size))))
+    return None
+
+
+def _pair(value) -> tuple:
+    return (value, value) if isinstance(value, int) or value is None else tuple(value)
+
+
+def _nonempty(shape: tuple) -> tuple:
+    if min(shape) < 1:
+        raise ValueError(f"the output {shape} would be empty")
+    return shape
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still use: the kernel's MemAvailable, lowered by a
+    cgroup (container) limit if there is one; None where neither can be read."""
+    free = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as f:
+            used = int(f.read())
+        if limit != "max":
+            left = int(limit) - used
+            free = left if free is None else min(free, left)
+    except (OSError, ValueError):
+        pass
+    if free is None and hasattr(os, "sysconf"):
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            pass
+    return free
+
+
+def check_memory(footprint: Footprint, batch_size: int, training: bool = True) -> None:
+    """Raise ValueError if a step would need more memory than is free (see :class:`Footprint`)."""
+    needed = footprint.bytes(batch_size, training)
+    free = available_memory()
+    if free is not None and needed > free:
+        what = "training" if training else "running"
+        raise ValueError(
+            f"{what} it needs about {_gib(needed)} (for batches of {batch_size}: "
+            f"{footprint.parameters:,} weights, {footprint.activations:,} activations per "
+            f"example), more than the {_gib(free)} free on this machine"
+        )
+
+
+def fitting_batch(footprint: Footprint, wanted: int, training: bool = False) -> int:
+    """The largest batch up to ``wanted`` whose step fits in the free memory (at least 1)."""
+    free = available_memory()
+    if free is None or footprint.bytes(wanted, training) <= free:
+        return wanted
+    per_example = footprint.bytes(1, training) - footprint.bytes(0, training)
+    return max(1, min(wanted, (free - footprint.bytes(0, training)) // max(per_example, 1)))
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"

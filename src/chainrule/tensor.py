@@ -1,134 +1,336 @@
 """The Tensor: a NumPy array that remembers how it was made, so that gradients can flow back.
 
-Arithmetic operators and methods such as ``t.exp()`` or ``t.sum(axis=1)`` are defined over the ops
-in :mod:`chainrule.functional`, which attaches them to this class when the package is imported.
+Arithmetic operators and methods such as ``t.exp()`` or ``t.sum(dim=1)`` are defined over the ops
+in :mod:`chainrule.api` and the in-place ones in :mod:`chainrule.inplace`, which attach
+them to this class when the package is imported.
+
+Storage and versions, as in PyTorch: a tensor and its views (``t[0]``, ``t.view(...)``,
+``t.detach()``) share one array and one *version counter*; every in-place change bumps it. An op
+that saves a tensor for its backward pass records the version it saw, and ``backward()`` refuses to
+use a saved value that was changed since (instead of silently computing a wrong gradient).
 """
 
 from __future__ import annotations
 
-from . import autograd
-from .backend import DEFAULT_FLOAT, as_dtype, is_float, rng, xp
+import math
+
+from . import engine
+from .backend import xp
+from .devices import CPU, check_device
+from .dtypes import as_dtype, get_default_dtype, result_type
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple, plus ``numel()`` (PyTorch's ``torch.Size``)."""
+
+    def numel(self) -> int:
+        return math.prod(self)
+
+    def __getitem__(self, key):
+        item = tuple.__getitem__(self, key)
+        return Size(item) if isinstance(key, slice) else item
+
+    def __repr__(self) -> str:
+        return f"Size({list(self)})"
 
 
 class Tensor:
     """An n-dimensional array with an optional gradient.
 
     Attributes:
-        data: the values, a NumPy array (assignable).
-        grad: dL/d(this tensor) as an array of the same shape, ``None`` until ``backward()``
-            reaches it. Only leaves (tensors not made by an op) keep their gradient.
+        data: the values, a NumPy array (assignable; not tracked by autograd).
+        grad: dL/d(this tensor), a tensor of the same shape, ``None`` until ``backward()`` reaches
+            it. Only leaves (tensors not made by an op) keep their gradient, unless
+            ``retain_grad()`` was called.
         requires_grad: whether operations on this tensor are recorded for ``backward()``.
+
+    ``Tensor(2, 3)`` makes a float tensor of that shape and ``Tensor([1, 2])`` one from data, as
+    PyTorch's legacy constructor; ``cr.tensor(data)`` keeps the data's type.
 
     Example:
         >>> w = cr.tensor([1.0, -2.0], requires_grad=True)
         >>> loss = (w * w).sum()
         >>> loss.backward()
         >>> w.grad          # d(sum w^2)/dw = 2w
-        array([ 2., -4.], dtype=float32)
+        tensor([ 2., -4.])
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "name", "__weakref__")
-    __array_ufunc__ = None  # make NumPy defer to our operators: np.float64(2) * t -> Tensor
+    __slots__ = (
+        "_data",
+        "_grad",
+        "requires_grad",
+        "_ctx",
+        "name",
+        "_counter",
+        "_base",
+        "_view_of",
+        "__weakref__",
+    )
 
-    def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
-        array = _to_array(data, as_dtype(dtype))
-        if requires_grad and not is_float(array.dtype):
+    def __init__(self, *args, dtype=None, device=None, requires_grad: bool = False):
+        check_device(device)
+        dtype = as_dtype(dtype)
+        if len(args) == 1 and isinstance(args[0], Tensor) and dtype is None:
+            array = args[0].data  # an alias of the same storage, as PyTorch's Tensor(tensor)
+        elif not args:
+            array = xp.zeros((0,), dtype=dtype or get_default_dtype())
+        elif all(isinstance(a, int) and not isinstance(a, bool) for a in args) or (
+            len(args) == 1 and isinstance(args[0], Size)
+        ):
+            shape = tuple(args[0]) if args and isinstance(args[0], Size) else args
+            array = xp.zeros(shape, dtype=dtype or get_default_dtype())
+        elif len(args) == 1 and not isinstance(args[0], (int, float, bool)):
+            array = xp.array(_plain(args[0]), dtype=dtype or get_default_dtype())
+        else:
             raise TypeError(
-                f"only floating-point tensors can require gradients, got dtype {array.dtype} "
-                "(create it with dtype=cr.float32 or call .float() first)"
+                f"Tensor(...) takes sizes (Tensor(2, 3)) or one sequence of data "
+                f"(Tensor([1, 2])), got {args!r}; use cr.tensor(value) for a number"
             )
-        self.data = array
-        self.grad = None
-        self.requires_grad = bool(requires_grad)
-        self._ctx = None
-        self.name = name
+        _init(self, array, requires_grad)
 
     @classmethod
     def _make(cls, data, requires_grad: bool) -> Tensor:
-        """Fast constructor for op results (no conversion, no checks)."""
+        """Fast constructor for op results: wraps ``data`` (an array) without conversion or copy."""
         t = object.__new__(cls)
-        t.data, t.grad, t.requires_grad, t._ctx, t.name = data, None, requires_grad, None, None
+        t._data, t._grad, t.requires_grad, t._ctx, t.name = data, None, requires_grad, None, None
+        t._counter, t._base, t._view_of = [0], None, None
         return t
 
-    # -- array-like attributes -----------------------------------------------------------------
+    @staticmethod
+    def wrap_array(array) -> Tensor:
+        """A plain tensor around ``array`` (how the engine hands out ``.grad``)."""
+        return Tensor._make(array, False)
+
+    # -- values ----------------------------------------------------------------------------------
     @property
-    def shape(self) -> tuple:
-        return self.data.shape
+    def data(self):
+        """The NumPy array of values (assigning replaces it; changes through it are not tracked)."""
+        return self._data
+
+    @data.setter
+    def data(self, value) -> None:
+        self._data = value._data if isinstance(value, Tensor) else xp.asarray(value)
+
+    @property
+    def grad(self):
+        """dL/d(this tensor) as a tensor sharing the array the engine and optimizers update."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if isinstance(value, xp.ndarray):
+                value = Tensor._make(value, False)
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"assigned grad must be a tensor or None, got {type(value).__name__}"
+                )
+            if value.data.shape != self._data.shape or value.data.dtype != self._data.dtype:
+                raise RuntimeError(
+                    f"assigned grad of shape {value.data.shape} and dtype {value.data.dtype} does "
+                    f"not match the tensor's shape {self._data.shape} and dtype {self._data.dtype}"
+                )
+        self._grad = value
+
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim: int | None = None):
+        """The shape (a :class:`Size`), or the length of dimension ``dim``."""
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_check_dim(dim, self._data.ndim)]
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    ndimension = dim
+
+    def numel(self) -> int:
+        """How many values the tensor holds."""
+        return self._data.size
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self._data.itemsize
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._data.dtype
 
     @property
-    def size(self) -> int:
-        return self.data.size
+    def device(self):
+        return CPU
+
+    is_cuda = False
 
     @property
     def is_leaf(self) -> bool:
         return self._ctx is None
 
-    def numpy(self):
-        """The values as a NumPy array (shares memory; use ``.numpy().copy()`` to keep them)."""
-        return self.data
+    @property
+    def grad_fn(self):
+        """The operation that made this tensor (None for leaves)."""
+        return self._ctx
+
+    @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's storage has seen."""
+        return self._counter[0]
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def is_contiguous(self) -> bool:
+        return self._data.flags.c_contiguous
+
+    def numpy(self, force: bool = False):
+        """The values as a NumPy array (shares memory; use ``.numpy().copy()`` to keep them).
+
+        As in PyTorch, a tensor that requires grad needs ``.detach()`` first (or ``force=True``);
+        ``.data`` is the array in any case."""
+        if self.requires_grad and not force:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. "
+                "Use tensor.detach().numpy() instead."
+            )
+        return self._data
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(
-                f"item() needs a tensor with one element, this one has shape {self.shape}"
+                f"item() needs a tensor with one element, this one has shape {self._data.shape}"
             )
-        return self.data.item()
+        return self._data.item()
 
     def tolist(self):
-        return self.data.tolist()
+        return self._data.tolist()
 
+    # -- graph -----------------------------------------------------------------------------------
     def detach(self) -> Tensor:
-        """The same values, cut off from the graph (no gradient flows through it)."""
-        return Tensor._make(self.data, False)
+        """The same values and storage, cut off from the graph (no gradient flows through it)."""
+        return make_view(self, self._data, False)
+
+    def detach_(self) -> Tensor:
+        self._ctx, self.requires_grad = None, False
+        return self
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and not is_float(self.data.dtype):
-            raise TypeError(f"only floating-point tensors can require gradients, got {self.dtype}")
+        if requires_grad and self._data.dtype.kind != "f":
+            raise RuntimeError(
+                f"only floating-point tensors can require gradients, got dtype {self.dtype} "
+                "(call .float() first)"
+            )
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError(
+                "requires_grad_(False) on a tensor made by an operation: use .detach() instead"
+            )
         self.requires_grad = requires_grad
         return self
 
-    def zero_grad(self) -> None:
-        self.grad = None
+    def retain_grad(self) -> None:
+        """Keep dL/d(this tensor) in ``.grad`` after backward, though it is not a leaf."""
+        if self._ctx is not None:
+            self._ctx.retain(self)
+        elif not self.requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad")
 
-    def backward(self, grad=None, retain_graph: bool = False) -> None:
+    def backward(
+        self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None, grad=None
+    ) -> None:
         """Backpropagate: add d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad.
 
         Args:
-            grad: d(loss)/d(self); omit it for a one-element tensor such as a loss.
+            gradient: d(loss)/d(self); omit it for a one-element tensor such as a loss
+                (``grad=`` is accepted too).
             retain_graph: keep the graph so that ``backward`` can run through it again.
+            inputs: accumulate only into these leaves.
         """
-        autograd.backward(self, grad, retain_graph)
+        if create_graph:
+            raise NotImplementedError(
+                "create_graph=True (gradients of gradients) is not supported by chainrule's engine"
+            )
+        seed = gradient if gradient is not None else grad
+        engine.backward([self], [seed], bool(retain_graph), inputs=inputs)
 
-    # -- Python protocols ----------------------------------------------------------------------
+    # -- conversion ------------------------------------------------------------------------------
+    def to(self, *args, **kwargs) -> Tensor:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``: a tensor of
+        that type on that device (this one when nothing changes and ``copy`` is False)."""
+        dtype, copy = parse_to(args, kwargs)
+        if dtype is None or dtype == self._data.dtype:
+            return self.astype(self._data.dtype) if copy else self
+        return self.astype(dtype)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def cuda(self, *args, **kwargs) -> Tensor:
+        check_device("cuda")
+
+    def type(self, dtype=None):
+        """Without an argument the type's name (``'chainrule.FloatTensor'``); else ``to(dtype)``."""
+        if dtype is None:
+            return f"chainrule.{_TYPE_NAMES.get(self._data.dtype.name, 'Tensor')}"
+        if isinstance(dtype, str) and dtype.endswith("Tensor"):
+            names = {v: k for k, v in _TYPE_NAMES.items()}
+            dtype = names.get(dtype.rsplit(".", 1)[-1], dtype)
+        return self.to(dtype)
+
+    def float(self) -> Tensor:
+        return self.to("float32")
+
+    def double(self) -> Tensor:
+        return self.to("float64")
+
+    def half(self) -> Tensor:
+        return self.to("float16")
+
+    def long(self) -> Tensor:
+        return self.to("int64")
+
+    def int(self) -> Tensor:
+        return self.to("int32")
+
+    def short(self) -> Tensor:
+        return self.to("int16")
+
+    def byte(self) -> Tensor:
+        return self.to("uint8")
+
+    def bool(self) -> Tensor:
+        return self.to("bool")
+
+    # -- Python protocols ------------------------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
         if dtype is None:
-            return self.data
-        return self.data.astype(dtype)
+            return self._data
+        return self._data.astype(dtype)
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
+        return len(self._data)
 
     def __iter__(self):
-        return (self[i] for i in range(len(self)))
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self._data)))
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
-            raise ValueError(
-                f"the truth value of a tensor with {self.data.size} elements is ambiguous; "
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"the truth value of a tensor with {self._data.size} elements is ambiguous; "
                 "use .any() or .all()"
             )
-        return bool(self.data)
+        return bool(self._data)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -136,80 +338,205 @@ class Tensor:
     def __int__(self) -> int:
         return int(self.item())
 
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self._data.item())
+
+    def __format__(self, spec: str) -> str:
+        if spec and self._data.size == 1:
+            return format(self.item(), spec)
+        return format(str(self), spec)
+
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        body = xp.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        body = xp.array2string(
+            self._data,
+            separator=", ",
+            prefix="tensor(",
+            precision=4,
+            floatmode=_float_mode(self._data),
+        )
         extras = []
-        if self.data.dtype != DEFAULT_FLOAT:
-            extras.append(f"dtype={self.data.dtype}")
+        if self._data.dtype not in (get_default_dtype(), xp.int64, xp.bool_):
+            extras.append(f"dtype={self._data.dtype}")
         if self._ctx is not None:
-            extras.append(f"grad_fn={type(self._ctx).__name__}")
+            extras.append(f"grad_fn=<{type(self._ctx).__name__}Backward>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
+    def __deepcopy__(self, memo) -> Tensor:
+        copy = type(self)._make(self._data.copy(), self.requires_grad)
+        if self._grad is not None:
+            copy._grad = Tensor._make(self._grad._data.copy(), False)
+        copy.name = self.name
+        memo[id(self)] = copy
+        return copy
+
+    def __getstate__(self):
+        grad = None if self._grad is None else self._grad._data
+        return {"data": self._data, "requires_grad": self.requires_grad, "grad": grad}
+
+    def __setstate__(self, state) -> None:
+        _init(self, state["data"], state["requires_grad"])
+        if state["grad"] is not None:
+            self._grad = Tensor._make(state["grad"], False)
+
     # -- comparisons (not differentiable: they return boolean tensors) ---------------------------
     def __lt__(self, other):
-        return Tensor._make(self.data < _raw(other), False)
+        return compare(xp.less, self, other)
 
     def __le__(self, other):
-        return Tensor._make(self.data <= _raw(other), False)
+        return compare(xp.less_equal, self, other)
 
     def __gt__(self, other):
-        return Tensor._make(self.data > _raw(other), False)
+        return compare(xp.greater, self, other)
 
     def __ge__(self, other):
-        return Tensor._make(self.data >= _raw(other), False)
+        return compare(xp.greater_equal, self, other)
 
     def __eq__(self, other):
-        return Tensor._make(self.data == _raw(other), False)
+        return compare(xp.equal, self, other)
 
     def __ne__(self, other):
-        return Tensor._make(self.data != _raw(other), False)
-
-    def __setitem__(self, key, value) -> None:
-        if self.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError(
-                "in-place assignment to a tensor that requires grad would corrupt its gradient; "
-                "do it inside cr.no_grad() or assign to .data"
-            )
-        self.data[_raw_key(key)] = _raw(value)
+        return compare(xp.not_equal, self, other)
 
     # -- non-differentiable helpers -------------------------------------------------------------
-    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
+    def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
         """Index of the largest value (for logits: the predicted class)."""
-        axis, keepdims = resolve_axis(axis, dim), resolve_keepdims(keepdims, keepdim)
-        return Tensor._make(xp.argmax(self.data, axis=axis, keepdims=keepdims), False)
+        axis, keepdims = resolve_axis(axis, dim), resolve_keepdims(keepdim, keepdims)
+        return Tensor._make(xp.asarray(xp.argmax(self._data, axis=axis, keepdims=keepdims)), False)
 
-    def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> Tensor:
-        axis, keepdims = resolve_axis(axis, dim), resolve_keepdims(keepdims, keepdim)
-        return Tensor._make(xp.argmin(self.data, axis=axis, keepdims=keepdims), False)
+    def argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+        axis, keepdims = resolve_axis(axis, dim), resolve_keepdims(keepdim, keepdims)
+        return Tensor._make(xp.asarray(xp.argmin(self._data, axis=axis, keepdims=keepdims)), False)
 
-    def any(self) -> bool:
-        return bool(self.data.any())
+    def any(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None) -> Tensor:
+        axis, keepdims = resolve_axis(axis, dim), resolve_keepdims(keepdim, keepdims)
+        return Tensor._make(xp.asarray(xp.any(self._data, axis=axis, keepdims=keepdims)), False)
 
-    def all(self) -> bool:
-        return bool(self.data.all())
+    def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None) -> Tensor:
+        axis, keepdims = resolve_axis(axis, dim), resolve_keepdims(keepdim, keepdims)
+        return Tensor._make(xp.asarray(xp.all(self._data, axis=axis, keepdims=keepdims)), False)
+
+
+def _float_mode(array) -> str:
+    """PyTorch's way to print floats: four decimals for all ("0.2500, 1.0000"), unless every
+    value is whole ("1., 2.")."""
+    if array.dtype.kind != "f":
+        return "maxprec"
+    finite = array[xp.isfinite(array)]
+    return "maxprec_equal" if (finite == xp.round(finite)).all() else "fixed"
+
+
+_TYPE_NAMES = {
+    "float32": "FloatTensor",
+    "float64": "DoubleTensor",
+    "float16": "HalfTensor",
+    "int64": "LongTensor",
+    "int32": "IntTensor",
+    "int16": "ShortTensor",
+    "int8": "CharTensor",
+    "uint8": "ByteTensor",
+    "bool": "BoolTensor",
+}
+
+
+def _init(t: Tensor, array, requires_grad: bool) -> None:
+    if requires_grad and array.dtype.kind != "f":
+        raise RuntimeError(
+            f"only floating-point tensors can require gradients, got dtype {array.dtype} "
+            "(create it with dtype=cr.float32 or call .float() first)"
+        )
+    t._data, t._grad, t.requires_grad, t._ctx, t.name = array, None, bool(requires_grad), None, None
+    t._counter, t._base, t._view_of = [0], None, None
+
+
+def make_view(base: Tensor, array, requires_grad: bool) -> Tensor:
+    """A tensor over (part of) ``base``'s storage: it shares ``base``'s version counter."""
+    view = Tensor._make(array, requires_grad)
+    view._counter = base._counter
+    view._base = base if base._base is None else base._base
+    return view
+
+
+def _plain(data):
+    """Nested lists that may hold tensors, as plain values NumPy can read."""
+    if isinstance(data, Tensor):
+        return data._data
+    if isinstance(data, (list, tuple)) and any(isinstance(d, (Tensor, list, tuple)) for d in data):
+        return [_plain(d) for d in data]
+    return data
+
+
+def parse_to(args, kwargs) -> tuple:
+    """(dtype or None, copy) from the arguments of ``Tensor.to`` / ``Module.to``."""
+    dtype = kwargs.pop("dtype", None)
+    copy = kwargs.pop("copy", False)
+    check_device(kwargs.pop("device", None))
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    if kwargs:
+        raise TypeError(f"to() got unexpected arguments {sorted(kwargs)}")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            dtype = arg.dtype
+        elif isinstance(arg, bool) or arg is None:
+            continue
+        elif _is_dtype_like(arg):
+            dtype = arg
+        else:
+            check_device(arg)
+    return as_dtype(dtype), copy
+
+
+def _is_dtype_like(value) -> bool:
+    if isinstance(value, str):
+        try:
+            as_dtype(value)
+            return True
+        except TypeError:
+            return False
+    return isinstance(value, (type, xp.dtype))
 
 
 # -- helpers shared by the functional layer ------------------------------------------------------
 
 
 def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, Tensor) else x
 
 
 def as_array(x):
     """The array behind a tensor, or ``x`` itself as an array (for gradients, state-dict values
     and buffers, which may be either)."""
-    return x.data if isinstance(x, Tensor) else xp.asarray(x)
+    return x._data if isinstance(x, Tensor) else xp.asarray(x)
 
 
 def _raw_key(key):
     if isinstance(key, tuple):
         return tuple(_raw(k) for k in key)
+    if isinstance(key, list) and any(isinstance(k, Tensor) for k in key):
+        return [_raw(k) for k in key]
     return _raw(key)
+
+
+def compare(ufunc, a, b) -> Tensor:
+    """A boolean tensor from comparing ``a`` and ``b`` in their promoted type."""
+    if not isinstance(b, (Tensor, xp.ndarray, xp.generic, bool, int, float, list, tuple)):
+        return NotImplemented  # let the other object decide (e.g. pytest.approx)
+    dtype = result_type(a, b)
+    return Tensor._make(ufunc(_cast(a, dtype), _cast(b, dtype)), False)
+
+
+def _cast(x, dtype):
+    """``x`` as an array of ``dtype``, except Python numbers, which NumPy already treats weakly."""
+    if isinstance(x, (bool, int, float)):
+        return x
+    array = xp.asarray(_raw(x))
+    return array if array.dtype == dtype else array.astype(dtype)
 
 
 def resolve_axis(axis, dim):
@@ -217,115 +544,24 @@ def resolve_axis(axis, dim):
     if dim is not None:
         if axis is not None:
             raise TypeError("pass either axis= or dim=, not both")
-        return dim
-    return axis
+        return tuple(dim) if isinstance(dim, list) else dim
+    return tuple(axis) if isinstance(axis, list) else axis
 
 
 def resolve_keepdims(keepdims, keepdim):
     return bool(keepdim) if keepdim is not None else bool(keepdims)
 
 
-def _to_array(data, dtype):
-    if isinstance(data, Tensor):
-        data = data.data
-    if dtype is None:
-        array = xp.asarray(data)
-        if (
-            array.dtype.kind == "f"
-            and not isinstance(data, xp.ndarray)
-            and not isinstance(data, xp.generic)
-        ):
-            array = array.astype(DEFAULT_FLOAT)  # Python floats and lists: float32 by default
-        elif array.dtype.kind not in "fiub":
-            raise TypeError(
-                f"cannot make a tensor from {type(data).__name__} of dtype {array.dtype}"
-            )
-        return xp.array(array, copy=True) if array is data else array
-    return xp.array(data, dtype=dtype, copy=True)
+def _check_dim(dim: int, ndim: int) -> int:
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(f"dimension {dim} is out of range for a tensor with {ndim} dimensions")
+    return dim % max(ndim, 1)
 
 
-# -- creation ------------------------------------------------------------------------------------
-
-
-def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
-    """Make a tensor from a number, (nested) list or array.
-
-    float32 by default; float64 when asked for or when given float64 NumPy data; integer and
-    boolean data keep their dtype (and can never require grad).
-    """
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
-
-
-def _float_dtype(dtype):
-    """The requested dtype, float32 if none."""
-    return as_dtype(dtype) or DEFAULT_FLOAT
-
-
-def _shape(shape) -> tuple:
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
-
-
-def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(xp.zeros(_shape(shape), dtype=_float_dtype(dtype)), requires_grad)
-
-
-def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    return Tensor(xp.ones(_shape(shape), dtype=_float_dtype(dtype)), requires_grad)
-
-
-def full(shape, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return Tensor(xp.full(shape, fill_value, dtype=_float_dtype(dtype)), requires_grad)
-
-
-def randn(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from the generator seeded by ``cr.manual_seed``."""
-    data = rng().standard_normal(_shape(shape), dtype=xp.float64).astype(_float_dtype(dtype))
-    return Tensor(data, requires_grad)
-
-
-def rand(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1) from the generator seeded by ``cr.manual_seed``."""
-    data = rng().random(_shape(shape), dtype=xp.float64).astype(_float_dtype(dtype))
-    return Tensor(data, requires_grad)
-
-
-def arange(start, stop=None, step=1, dtype=None, requires_grad: bool = False) -> Tensor:
-    """Like ``np.arange``: integers stay int64 unless a float value or dtype is given."""
-    if stop is None:
-        start, stop = 0, start
-    data = xp.arange(start, stop, step)
-    if dtype is not None:
-        data = data.astype(as_dtype(dtype))
-    elif data.dtype.kind == "f":
-        data = data.astype(DEFAULT_FLOAT)
-    return Tensor(data, requires_grad)
-
-
-def _like(t, fill, dtype, requires_grad):
-    t = _raw(t)
-    return Tensor(xp.full(t.shape, fill, dtype=as_dtype(dtype) or t.dtype), requires_grad)
-
-
-def zeros_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
-    return _like(t, 0, dtype, requires_grad)
-
-
-def ones_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
-    return _like(t, 1, dtype, requires_grad)
-
-
-def full_like(t, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
-    return _like(t, fill_value, dtype, requires_grad)
-
-
-def randn_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
-    t = _raw(t)
-    return randn(*t.shape, dtype=as_dtype(dtype) or t.dtype, requires_grad=requires_grad)
-
-
-def rand_like(t, dtype=None, requires_grad: bool = False) -> Tensor:
-    t = _raw(t)
-    return rand(*t.shape, dtype=as_dtype(dtype) or t.dtype, requires_grad=requires_grad)
+def check_not_recording_leaf(t: Tensor, what: str) -> None:
+    """PyTorch's rule: a leaf that requires grad may change in place only inside ``no_grad``."""
+    if t.requires_grad and t._ctx is None and engine.is_grad_enabled():
+        raise RuntimeError(
+            f"a leaf tensor that requires grad is used in an in-place operation ({what}); "
+            "do it inside `with cr.no_grad():` (as a hand-written update step does)"
+        )

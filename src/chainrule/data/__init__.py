@@ -1,17 +1,35 @@
-"""Data: loaders, real and generated data sets, transforms."""
+"""Data: datasets, samplers and the DataLoader; real and generated data sets (classes and
+numbers); CSV files; transforms."""
 
+from .collate import default_collate, default_convert
+from .csv import CSVData, CSVError, guess_task, read_csv, read_features
+from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
 from .datasets import (
     blobs,
+    bumps,
     circles,
+    line,
+    load_california,
+    load_diabetes,
     load_digits,
     load_faces,
     load_fashion_mnist,
     load_mnist,
     moons,
+    plane,
     spirals,
     xor,
 )
 from .download import cache_dir
+from .files import DataError
 from .idx import DataFileError, read_idx
-from .loader import DataLoader, Dataset, TensorDataset
-from .transforms import Standardizer, one_hot, one_vs_rest, scale, train_val_split
+from .loader import DataLoader, WorkerInfo, get_worker_info
+from .sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
+from .transforms import Standardizer, check_finite, one_hot, one_vs_rest, scale, train_val_split

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..backend import new_rng, xp
-from .download import cache_dir, download_file
+from .download import cache_dir, download_file, sha256_of
 from .idx import DataFileError, read_idx
 
 IDX_FILES = {
@@ -78,6 +78,8 @@ def _load_idx_set(name: str, root, download: bool, mirrors):
                 f"{name}: {stem}.gz (or {stem}) not found in {folder}. Put the four {name} IDX "
                 f"files there, or pass download=True (CLI: --download) to fetch them."
             )
+        if (root is None or download) and path.name in source["sha256"]:
+            _verify_download(path, source["sha256"][path.name])
         arrays[key] = read_idx(path)
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
@@ -86,17 +88,31 @@ def _load_idx_set(name: str, root, download: bool, mirrors):
                 f"{name} in {folder}: {split} images {images.shape} and labels {labels.shape} "
                 "do not match"
             )
-        if labels.max() > 9:
+        if labels.size and labels.max() > 9:
             raise DataFileError(f"{name} in {folder}: {split} labels outside 0..9")
+    if arrays["train_images"].shape[1:] != arrays["test_images"].shape[1:]:
+        raise DataFileError(
+            f"{name} in {folder}: test images are {arrays['test_images'].shape[1:]}, training "
+            f"images {arrays['train_images'].shape[1:]}; both must be the same size"
+        )
     return (
         (arrays["train_images"], arrays["train_labels"]),
         (arrays["test_images"], arrays["test_labels"]),
     )
 
 
+def _verify_download(path: Path, sha256: str) -> None:
+    """A downloaded file is checked every time it is used, not only when it arrived."""
+    if sha256_of(path) != sha256:
+        raise DataFileError(
+            f"{path}: not the file that was downloaded (SHA-256 mismatch: corrupt or replaced); "
+            "delete it and run again with --download to fetch it afresh"
+        )
+
+
 def _find(folder: Path, stem: str) -> Path | None:
     for candidate in (folder / (stem + ".gz"), folder / stem):
-        if candidate.is_file():
+        if candidate.exists():  # not is_file: read_idx names a FIFO or a folder for what it is
             return candidate
     return None
 
@@ -170,3 +186,179 @@ def blobs(n: int = 400, classes: int = 3, spread: float = 1.0, seed: int = 0):
 
     points, labels = make_blobs(n, centers=classes, cluster_std=spread, random_state=seed)
     return points.astype(xp.float32), labels.astype(xp.int64)
+
+
+# -- regression: numbers instead of classes ------------------------------------------------------
+
+
+def line(
+    n: int = 100,
+    a: float = 2.0,
+    b: float = 1.0,
+    noise: float = 0.5,
+    seed: int = 0,
+    x_range: tuple[float, float] = (0.0, 4.0),
+):
+    """Points around a straight line, ``y = a x + b + noise``: ``(x (n, 1) float32, y (n,) float32)``.
+
+    ``x`` is uniform over ``x_range``; the noise is Gaussian with standard deviation ``noise``.
+    """
+    _check_size("line", n)
+    rng = new_rng(seed)
+    x = rng.uniform(x_range[0], x_range[1], n)
+    y = a * x + b + rng.normal(0.0, noise, n)
+    return x[:, None].astype(xp.float32), y.astype(xp.float32)
+
+
+def plane(n: int = 400, noise: float = 0.05, seed: int = 0):
+    """A tilted plane over the square [-1, 1]^2 (the playground's "plane"):
+    ``y = (x1 + x2) / 2 + noise``, in [-1, 1]. Returns ``(points (n, 2), y (n,))``, float32."""
+    _check_size("plane", n)
+    rng = new_rng(seed)
+    points = rng.uniform(-1.0, 1.0, (n, 2))
+    y = points.sum(axis=1) / 2 + rng.normal(0.0, noise, n)
+    return points.astype(xp.float32), y.astype(xp.float32)
+
+
+BUMP_CENTRES = [
+    (-2 / 3, 0.42),
+    (0.0, 0.42),
+    (2 / 3, 0.42),
+    (-2 / 3, -0.42),
+    (0.0, -0.42),
+    (2 / 3, -0.42),
+]
+BUMP_SIGNS = [1.0, -1.0, 1.0, -1.0, 1.0, -1.0]
+
+
+def bumps(n: int = 400, noise: float = 0.05, width: float = 0.2, seed: int = 0):
+    """Six Gaussian bumps over [-1, 1]^2, up and down in turn (the playground's "multi gaussian"):
+    ``y = sum_k sign_k exp(-|p - c_k|^2 / (2 width^2)) + noise``. Returns ``(points (n, 2), y (n,))``.
+    """
+    _check_size("bumps", n)
+    rng = new_rng(seed)
+    points = rng.uniform(-1.0, 1.0, (n, 2))
+    centres = xp.array(BUMP_CENTRES)
+    squared = ((points[:, None, :] - centres[None]) ** 2).sum(axis=2)
+    y = (xp.array(BUMP_SIGNS) * xp.exp(-squared / (2 * width**2))).sum(axis=1)
+    y += rng.normal(0.0, noise, n)
+    return points.astype(xp.float32), y.astype(xp.float32)
+
+
+def _check_size(name: str, n) -> None:
+    if not isinstance(n, (int, xp.integer)) or n < 1:
+        raise ValueError(f"{name}: n must be a positive number of points, got {n!r}")
+
+
+DIABETES_FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+
+
+def load_diabetes():
+    """scikit-learn's diabetes set: 442 patients, 10 standardised measurements
+    (``DIABETES_FEATURES``: age, sex, body mass index, blood pressure, six blood serum values) and
+    a disease-progression score one year later (25..346).
+    Returns ``(x (442, 10) float32, y (442,) float32)``."""
+    from sklearn.datasets import load_diabetes as sklearn_diabetes
+
+    x, y = sklearn_diabetes(return_X_y=True)
+    return x.astype(xp.float32), y.astype(xp.float32)
+
+
+CALIFORNIA = {
+    # The archive scikit-learn's fetch_california_housing downloads (same address and checksum).
+    # download_file asks each mirror for MIRROR/FILE; the '#' makes "/cal_housing.tgz" a URL
+    # fragment, which is never sent, so the request goes to figshare's address as it is.
+    "file": "cal_housing.tgz",
+    "mirrors": ["https://ndownloader.figshare.com/files/5976036#"],
+    "sha256": "aaa5c9a6afe2225cc2aed2723682ae403280c4a3695a2ddda4ffb5d8215ea681",
+    "member": "CaliforniaHousing/cal_housing.data",
+    "max_bytes": 16 << 20,  # the real table is 1.9 MB
+}
+CALIFORNIA_FEATURES = [
+    "MedInc",
+    "HouseAge",
+    "AveRooms",
+    "AveBedrms",
+    "Population",
+    "AveOccup",
+    "Latitude",
+    "Longitude",
+]
+
+
+def load_california(root=None, download: bool = False):
+    """California housing (1990 census): 20,640 districts, 8 features (``CALIFORNIA_FEATURES``:
+    median income, house age, rooms and bedrooms per household, population, occupants per
+    household, latitude, longitude) and the median house value in units of $100,000.
+
+    The same numbers as scikit-learn's ``fetch_california_housing``, from the same archive, but
+    kept as the archive itself (scikit-learn caches a pickle, and loading a pickle can run code).
+
+    Args:
+        root: folder holding ``cal_housing.tgz``. Default: ``$CHAINRULE_DATA/california``
+            (or ``~/.cache/chainrule/california``).
+        download: fetch the archive (checked by SHA-256) into ``root`` first if it is missing.
+
+    Returns:
+        ``(x (20640, 8) float32, y (20640,) float32)``.
+    """
+    folder = Path(root) if root is not None else cache_dir() / "california"
+    archive = folder / CALIFORNIA["file"]
+    if not archive.is_file():
+        if not download:
+            raise FileNotFoundError(
+                f"california: {archive} not found; pass download=True (CLI: --download) to fetch "
+                f"it from {CALIFORNIA['mirrors'][0].rstrip('#')}"
+            )
+        try:
+            download_file(CALIFORNIA["file"], CALIFORNIA["sha256"], folder, CALIFORNIA["mirrors"])
+        except DataFileError as exc:
+            reason = str(exc).splitlines()[-1].strip()
+            raise DataFileError(
+                f"california: could not download the housing data into {folder} (offline?): "
+                f"{reason}"
+            ) from None
+    table = _read_california_table(archive)
+    # The archive's columns: longitude, latitude, age, rooms, bedrooms, population,
+    # households, income, value. Rooms, bedrooms and people become per-household averages.
+    households = table[:, 6]
+    x = xp.stack(
+        [
+            table[:, 7],
+            table[:, 2],
+            table[:, 3] / households,
+            table[:, 4] / households,
+            table[:, 5],
+            table[:, 5] / households,
+            table[:, 1],
+            table[:, 0],
+        ],
+        axis=1,
+    )
+    return x.astype(xp.float32), (table[:, 8] / 100_000.0).astype(xp.float32)
+
+
+def _read_california_table(archive: Path):
+    import tarfile
+
+    member = CALIFORNIA["member"]
+    try:
+        with tarfile.open(archive, mode="r:gz") as tar:
+            info = tar.getmember(member)
+            if not info.isfile() or info.size > CALIFORNIA["max_bytes"]:
+                raise DataFileError(f"california: {archive}: {member} is not a table of data")
+            text = tar.extractfile(info).read().decode("ascii")
+        table = xp.loadtxt(text.splitlines(), delimiter=",", ndmin=2)
+    except (tarfile.TarError, KeyError, OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, DataFileError):
+            raise
+        raise DataFileError(
+            f"california: {archive} is not the housing archive ({type(exc).__name__}: {exc}); "
+            "delete it and download again"
+        ) from None
+    if table.shape[1] != 9 or not xp.isfinite(table).all() or (table[:, 6] <= 0).any():
+        raise DataFileError(
+            f"california: {archive}: expected 9 numeric columns with households > 0, "
+            f"got a table of shape {table.shape}"
+        )
+    return table

@@ -1,15 +1,31 @@
-"""Fetching data files over HTTP with SHA-256 checks and atomic writes into a cache folder."""
+"""Fetching data files over HTTP with SHA-256 checks and atomic writes into a cache folder.
+
+Bounded against a bad mirror: at most ``max_bytes`` per file (a larger ``Content-Length`` is
+refused before reading), each read waits at most ``timeout`` seconds, and the whole download
+(all mirrors) gives up after ``deadline`` seconds, so a mirror that streams forever or drips a byte
+a second cannot hold us. A partial or wrong file never reaches the cache: it is written to a
+temporary file, checked, fsynced and renamed, and removed on any failure (or, after a kill, by
+the next download into that folder).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .idx import DataFileError
+from .files import DataFileError, open_regular, remove_stale_temporaries, temporary_file
+
+MAX_DOWNLOAD_BYTES = (
+    64 << 20
+)  # the largest file we fetch (Fashion-MNIST's training images) is 26 MB
+
+
+class _Refused(Exception):
+    """A mirror broke one of the bounds; the message says which."""
 
 
 def cache_dir() -> Path:
@@ -19,47 +35,82 @@ def cache_dir() -> Path:
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
 def download_file(
-    name: str, sha256: str, folder: Path, mirrors: list[str], timeout: float = 60
+    name: str,
+    sha256: str,
+    folder: Path,
+    mirrors: list[str],
+    timeout: float = 30.0,
+    deadline: float = 600.0,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
 ) -> Path:
     """Download ``name`` from the first mirror that serves it with the right SHA-256.
 
-    The file is written to a temporary file in ``folder``, checked, fsynced and renamed, so the
-    folder never holds a partial or wrong file. Returns the final path.
+    Args:
+        timeout: seconds one read (or connecting) may wait.
+        deadline: seconds the whole download, over all mirrors, may take.
+        max_bytes: the most a mirror may send for this file.
+
+    Returns the final path ``folder / name``. Raises DataFileError listing what each mirror did.
     """
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder, {name})
     target = folder / name
-    if target.exists() and sha256_of(target) == sha256:
+    if target.is_file() and sha256_of(target) == sha256:
         return target
+    give_up_at = time.monotonic() + deadline
     failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + name
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+        if time.monotonic() >= give_up_at:
+            failures.append(f"{url}: not tried, the {deadline:g} s deadline had passed")
+            continue
+        fd, tmp = temporary_file(folder, name)
         try:
-            digest = hashlib.sha256()
-            with (
-                os.fdopen(fd, "wb") as out,
-                urllib.request.urlopen(url, timeout=timeout) as response,
-            ):
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    digest.update(block)
-                    out.write(block)
+            with os.fdopen(fd, "wb") as out:
+                digest = _fetch(url, out, min(timeout, deadline), give_up_at, max_bytes)
                 out.flush()
                 os.fsync(out.fileno())
-            if digest.hexdigest() != sha256:
-                failures.append(f"{url}: SHA-256 mismatch (got {digest.hexdigest()[:12]}...)")
+            if digest != sha256:
+                failures.append(f"{url}: SHA-256 mismatch (got {digest[:12]}...)")
                 continue
             os.replace(tmp, target)
             return target
-        except (urllib.error.URLError, OSError) as exc:
+        except _Refused as exc:
+            failures.append(f"{url}: {exc}")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
             failures.append(f"{url}: {exc}")
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    raise DataFileError(f"could not download {name}:\n  " + "\n  ".join(failures))
+    raise DataFileError(f"could not download {name}: " + "; ".join(failures))
+
+
+def _fetch(url: str, out, timeout: float, give_up_at: float, max_bytes: int) -> str:
+    """Stream ``url`` into ``out`` within the bounds; returns the SHA-256 of what was written."""
+    digest, total = hashlib.sha256(), 0
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise _Refused(f"announces {int(declared):,} bytes, more than {max_bytes:,} allowed")
+        while True:
+            if time.monotonic() >= give_up_at:
+                raise _Refused(f"too slow: {total:,} bytes before the deadline")
+            # read1: return what has arrived, so a slow drip still lets us watch the clock
+            block = response.read1(1 << 16)
+            if not block:
+                if declared.isdigit() and total != int(declared):
+                    raise _Refused(f"sent {total:,} of the {int(declared):,} bytes it announced")
+                return digest.hexdigest()
+            total += len(block)
+            if total > max_bytes:
+                raise _Refused(f"sent more than {max_bytes:,} bytes")
+            digest.update(block)
+            out.write(block)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..backend import new_rng, xp
+from .files import DataError
 
 
 def scale(images, maximum: float | None = None):
@@ -44,7 +45,19 @@ class Standardizer:
 
     @classmethod
     def from_dict(cls, d: dict) -> Standardizer:
-        return cls(xp.asarray(d["mean"], dtype=xp.float32), xp.asarray(d["std"], dtype=xp.float32))
+        """The standardizer saved by :meth:`to_dict`; refuses a std that is zero, negative or not
+        finite, or a mean that is not finite (they would turn every input into NaN or Inf)."""
+        try:
+            mean = xp.asarray(d["mean"], dtype=xp.float32)
+            std = xp.asarray(d["std"], dtype=xp.float32)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"standardisation: needs numbers 'mean' and 'std' ({exc})") from None
+        if not (xp.all(xp.isfinite(mean)) and xp.all(xp.isfinite(std)) and xp.all(std > 0)):
+            raise DataError(
+                "standardisation: 'mean' must be finite and 'std' finite and positive, got "
+                f"mean {d['mean']!r:.60}, std {d['std']!r:.60}"
+            )
+        return cls(mean, std)
 
 
 def _mean_std(x) -> tuple[float, float]:
@@ -59,6 +72,25 @@ def _mean_std(x) -> tuple[float, float]:
         total_sq += float((part * part).sum())
     mean = total / x.size
     return mean, (max(total_sq / x.size - mean * mean, 0.0) ** 0.5) or 1.0
+
+
+def check_finite(array, what: str) -> None:
+    """Raise DataError naming ``what`` if ``array`` holds NaN or infinity.
+
+    Float32 values summed in float64 cannot overflow, so one sum answers for all of them; only
+    when it is not finite do we look for the first bad value to name it.
+    """
+    array = xp.asarray(array)
+    if array.dtype.kind not in "fc" or xp.isfinite(array.sum(dtype=xp.float64)):
+        return
+    bad = ~xp.isfinite(array)
+    if not bad.any():  # float64 values whose sum overflowed: all finite after all
+        return
+    first = tuple(int(i) for i in xp.argwhere(bad)[0])
+    raise DataError(
+        f"{what}: {int(bad.sum()):,} NaN/Inf value(s), the first at index {first} "
+        f"(value {array[first]}); clean the data first"
+    )
 
 
 def one_hot(labels, num_classes: int | None = None):

@@ -4,7 +4,9 @@ pictures need ``pip install 'chainrule[plot]'`` (matplotlib)."""
 from .boundary import boundary_snapshots, plot_boundary
 from .curves import plot_learning_curves, read_history
 from .descent import descent_path, plot_descent
-from .forward import explain_forward, plot_forward
+from .fitline import fit_line_path, least_squares, plot_fit_line
+from .forward import explain_forward
+from .forward_figure import forward_layout, plot_forward
 from .inside import (
     GradientNorms,
     activations_of,
@@ -16,6 +18,8 @@ from .inside import (
     plot_histograms,
 )
 from .landscape import loss_along_line, loss_surface, plot_landscape
+from .loss import LossExplanation, explain_loss, plot_loss
 from .lr_finder import lr_find, plot_lr_find
 from .race import SURFACES, plot_race, run_race, trajectory
-from .trace import ChainRuleTrace, plot_trace, trace_backward, trace_model
+from .trace import ChainRuleTrace, trace_backward, trace_model
+from .trace_figure import plot_trace, trace_layout

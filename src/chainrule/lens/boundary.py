@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .. import autograd, data, nn, optim
 from ..backend import manual_seed, xp
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 from ..train import fit
 
 DATASETS = {
@@ -27,7 +27,7 @@ def grid_for(points, resolution: int = 120):
 
 @autograd.no_grad()
 def predicted_class(model, points):
-    return model(Tensor(points)).data.argmax(axis=1)
+    return model(Tensor._make(as_array(points), False)).data.argmax(axis=1)
 
 
 def boundary_snapshots(

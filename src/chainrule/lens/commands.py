@@ -11,7 +11,21 @@ import dataclasses
 from .. import data, nn, optim, runs
 from ..backend import manual_seed, xp
 from ..train import fit
-from . import boundary, curves, descent, forward, inside, landscape, lr_finder, race, trace
+from . import (
+    boundary,
+    curves,
+    descent,
+    fitline,
+    forward,
+    forward_figure,
+    inside,
+    landscape,
+    loss,
+    lr_finder,
+    race,
+    trace,
+    trace_figure,
+)
 
 
 def tiny_network():
@@ -19,6 +33,12 @@ def tiny_network():
     manual_seed(0)
     model = nn.Sequential(nn.Linear(2, 3), nn.Sigmoid(), nn.Linear(3, 2))
     return model, xp.array([1.0, 0.5], dtype=xp.float32), 1
+
+
+def image_of(x):
+    """A 2-D input (or one channel of it) to draw as a picture; None for a vector."""
+    x = xp.squeeze(xp.asarray(x))
+    return x if x.ndim == 2 else None
 
 
 def digits_flat():
@@ -33,10 +53,13 @@ def add_commands(commands) -> dict:
     which = explain.add_subparsers(dest="view", metavar="VIEW", required=True)
     fwd = which.add_parser("forward", help="weighted sums, activations, prediction for one input")
     fwd.add_argument("run_dir", nargs="?", help="a trained run (default: a tiny 2-3-2 network)")
-    fwd.add_argument("--index", type=int, default=0, help="which test example (with RUN_DIR)")
+    fwd.add_argument(
+        "--index", type=runs.non_negative_int, default=0, help="which test example (with RUN_DIR)"
+    )
     fwd.add_argument("--out", default="forward.png")
     bwd = which.add_parser("backward", help="the chain rule, node by node (tiny network)")
     bwd.add_argument("--out", default="backward.png")
+    add_loss_parser(which)
 
     plot = commands.add_parser("plot", help="pictures of a network learning")
     views = plot.add_subparsers(dest="view", metavar="VIEW", required=True)
@@ -44,15 +67,16 @@ def add_commands(commands) -> dict:
     p.add_argument("--cost", choices=list(descent.COSTS), default="parabola")
     p.add_argument(
         "--lr",
-        type=lambda s: [float(v) for v in s.split(",")],
+        type=lambda s: [runs.positive_float(v) for v in s.split(",")],
         help="three learning rates, e.g. 0.05,0.3,1.02",
     )
-    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--steps", type=runs.positive_int, default=12)
     p.add_argument("--out", default="descent.png")
     p.add_argument("--gif", help="also write an animation")
+    add_fit_line_parser(views)
     p = views.add_parser("race", help="optimizers racing on a 2-D surface")
     p.add_argument("--surface", choices=list(race.SURFACES), default="rosenbrock")
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--steps", type=runs.positive_int, default=300)
     p.add_argument("--out", default="race.png")
     p.add_argument("--gif")
     p = views.add_parser("curves", help="learning curves of a run")
@@ -60,17 +84,17 @@ def add_commands(commands) -> dict:
     p.add_argument("--out", default="curves.png")
     p = views.add_parser("boundary", help="decision boundary of a 2-D data set over time")
     p.add_argument("--dataset", choices=list(boundary.DATASETS), default="spirals")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--every", type=int, default=10)
+    p.add_argument("--epochs", type=runs.positive_int, default=100)
+    p.add_argument("--every", type=runs.positive_int, default=10)
     p.add_argument("--out", default="boundary.png")
     p.add_argument("--gif")
     p = views.add_parser("landscape", help="the loss landscape around a trained MLP (digits)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--resolution", type=int, default=15)
+    p.add_argument("--epochs", type=runs.positive_int, default=5)
+    p.add_argument("--resolution", type=runs.positive_int, default=15)
     p.add_argument("--out", default="landscape.png")
     p = views.add_parser("gradient-flow", help="per-layer gradient norms, sigmoid vs ReLU")
-    p.add_argument("--depth", type=int, default=6)
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--depth", type=runs.positive_int, default=6)
+    p.add_argument("--epochs", type=runs.positive_int, default=2)
     p.add_argument("--out", default="gradient-flow.png")
     p = views.add_parser("weights", help="first-layer weights and histograms of a run")
     p.add_argument("run_dir")
@@ -83,27 +107,33 @@ def add_commands(commands) -> dict:
     lr.add_argument("--dataset", choices=runs.DATASETS, default="digits")
     lr.add_argument("--data-dir")
     lr.add_argument("--optimizer", choices=list(runs.OPTIMIZERS), default="adam")
-    lr.add_argument("--steps", type=int, default=100)
+    lr.add_argument("--steps", type=runs.positive_int, default=100)
     lr.add_argument("--out", default="lr-find.png")
     return {"explain": command_explain, "plot": command_plot, "lr-find": command_lr_find}
 
 
 def command_explain(args: argparse.Namespace) -> int:
+    if args.view == "loss":
+        return explain_loss(args)
     if args.view == "forward":
+        scale = None
         if args.run_dir:
-            model, config, _ = runs.load_run(args.run_dir)
-            prepared = runs.prepare(dataclasses.replace(config, val_fraction=0.0))
-            x = prepared.test[0][args.index]
+            model, metadata, (x_test, _) = test_set_of(args.run_dir)
+            if args.index >= len(x_test):
+                raise runs.RunError(f"--index {args.index}: the test set has {len(x_test)}")
+            x = x_test[args.index]
+            if runs.task_of(metadata) == "regression":
+                scale = tuple(metadata["preprocessing"][k] for k in ("target_mean", "target_std"))
         else:
             model, x, _ = tiny_network()
-        explanation = forward.explain_forward(model, x)
+        explanation = forward.explain_forward(model, x, target_scale=scale)
         print(explanation)
-        print(f"picture: {forward.plot_forward(explanation, args.out)}")
+        print(f"picture: {forward_figure.plot_forward(explanation, args.out, image=image_of(x))}")
     else:
         model, x, label = tiny_network()
         result = trace.trace_model(model, nn.CrossEntropyLoss(), x[None], xp.array([label]))
         print(result)
-        print(f"picture: {trace.plot_trace(result, args.out)}")
+        print(f"picture: {trace_figure.plot_trace(result, args.out)}")
     return 0
 
 
@@ -123,6 +153,8 @@ def command_plot(args: argparse.Namespace) -> int:
                 f"lr {p['lr']:<6} ({name}): w {p['w'][0]:.3f} -> {p['w'][-1]:.4g}, "
                 f"cost {p['cost'][0]:.3f} -> {p['cost'][-1]:.4g}"
             )
+    elif view == "fit-line":
+        out = plot_fit_line(args)
     elif view == "race":
         out, paths = race.plot_race(args.out, args.surface, args.steps, gif=args.gif)
         cost = race.SURFACES[args.surface][0]
@@ -145,18 +177,32 @@ def command_plot(args: argparse.Namespace) -> int:
             print(f"{name:<8}" + "  ".join(f"{v:.2e}" for v in per_layer.values()))
         out = inside.plot_gradient_flow(flow, args.out)
     elif view in ("weights", "confusion"):
-        model, config, metadata = runs.load_run(args.run_dir)
-        prepared = runs.prepare(dataclasses.replace(config, val_fraction=0.0))
-        shape = tuple(metadata["preprocessing"]["input_shape"])
-        x, y = prepared.test
+        model, metadata, (x, y) = test_set_of(args.run_dir)
+        preprocessing = metadata["preprocessing"]
+        shape = tuple(preprocessing["input_shape"])
         if view == "weights":
-            out = inside.plot_first_layer(model, shape, args.out)
+            names = preprocessing.get("feature_names")
+            out = inside.plot_first_layer(model, shape, args.out, feature_names=names)
             inside.plot_histograms(model, x[:500], str(out).replace(".png", "-histograms.png"))
         else:
+            if runs.task_of(metadata) == "regression":
+                raise runs.RunError(
+                    f"plot confusion: {args.run_dir} is a regression (numbers, not classes, so "
+                    f"nothing to confuse); its errors: chainrule evaluate {args.run_dir}, per "
+                    f"epoch: chainrule plot curves {args.run_dir}"
+                )
             out, matrix = inside.plot_confusion(model, x, y, args.out, image_shape=shape)
             print(matrix)
     print(f"picture: {out}")
     return 0
+
+
+def test_set_of(run_dir) -> tuple:
+    """(model, metadata, (x_test, y_test)) of a trained run, its test inputs prepared as in
+    training."""
+    model, config, metadata = runs.load_run(run_dir)
+    config = dataclasses.replace(config, val_fraction=0.0, task=runs.task_of(metadata))
+    return model, metadata, runs.test_data(run_dir, config, metadata).test
 
 
 def plot_landscape_of_digits(args):
@@ -188,16 +234,137 @@ def command_lr_find(args: argparse.Namespace) -> int:
         dataset=args.dataset, data_dir=args.data_dir, optimizer=args.optimizer, val_fraction=0.0
     )
     prepared = runs.prepare(config)
+    config = config.with_task_defaults(prepared.task)
     manual_seed(0)
     model = runs.build_model(config, prepared.input_shape, prepared.outputs)
     optimizer = runs.build_optimizer(config, model.parameters())
     result = lr_finder.lr_find(
         model,
-        runs.build_loss(config, prepared.outputs),
+        runs.build_loss(config, prepared.outputs, prepared.task),
         optimizer,
         prepared.train,
         steps=args.steps,
     )
     print(f"suggested learning rate: {result['suggestion']:.3g} (loss fell fastest there)")
     print(f"picture: {lr_finder.plot_lr_find(result, args.out)}")
+    return 0
+
+
+def learning_rate_choice(text: str):
+    """``--lr``: a preset (too-small, right, too-big) or a number."""
+    preset = text.replace("-", " ")
+    if preset in fitline.PRESETS:
+        return preset
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected too-small, right, too-big or a number, got {text!r}"
+        ) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"the learning rate must be positive, got {text}")
+    return value
+
+
+def add_fit_line_parser(views) -> None:
+    p = views.add_parser(
+        "fit-line", help="gradient descent finds the best-fit line (one neuron, y = w x + b)"
+    )
+    p.add_argument("--optimizer", choices=fitline.OPTIMIZERS, default="gd")
+    p.add_argument(
+        "--lr",
+        type=learning_rate_choice,
+        default="right",
+        help="too-small, right (default), too-big, or a number",
+    )
+    p.add_argument("--batch-size", type=int, help="examples per step (default: all; sgd: 8)")
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--data", help="a CSV file with a header and two columns: x, then y")
+    p.add_argument(
+        "--start",
+        type=lambda text: tuple(float(v) for v in text.split(",")),
+        help="the first line as W,B (default: -1,3 for the built-in points, 0,0 for --data)",
+    )
+    p.add_argument("--out", default="fit-line.png")
+    p.add_argument("--gif", help="also write an animation")
+
+
+def plot_fit_line(args) -> str:
+    if args.steps < 1 or (args.batch_size is not None and args.batch_size < 1):
+        raise runs.RunError("--steps and --batch-size must be at least 1")
+    if args.start is not None and len(args.start) != 2:
+        raise runs.RunError(f"--start takes two numbers, W,B; got {len(args.start)}")
+    x = y = None
+    names = ("x", "y")
+    if args.data:
+        table = data.read_csv(args.data, task="regression")
+        if table.features.shape[1] != 1:
+            columns = ", ".join(table.feature_names + [table.target_name])
+            raise runs.RunError(
+                f"--data {args.data}: fit-line needs two columns (x, then y), got "
+                f"{len(table.feature_names) + 1}: {columns}"
+            )
+        x, y = table.features, table.target
+        names = (table.feature_names[0], table.target_name)
+        print(f"{len(y)} points from {args.data}: x = {names[0]}, y = {names[1]}")
+    else:
+        print("40 points around y = 2 x + 1 (chainrule.data.line, noise 0.5)")
+    out, result = fitline.plot_fit_line(
+        args.out,
+        x,
+        y,
+        args.optimizer,
+        args.lr,
+        args.steps,
+        args.batch_size,
+        start=args.start,
+        gif=args.gif,
+    )
+    preset = f" ({args.lr})" if isinstance(args.lr, str) else ""
+    batch = f", batches of {result['batch_size']}" if args.optimizer == "sgd" else ""
+    print(f"{args.optimizer}, lr {result['lr']:.4g}{preset}{batch}:")
+    last = len(result["cost"]) - 1
+    for k in sorted({0, 1, 2, 5, 10, 20, 50, 100, 200, 500, last}):
+        if k <= last:
+            print(
+                f"  step {k:>4}: w {result['w'][k]:<9.4g} b {result['b'][k]:<9.4g} "
+                f"cost {result['cost'][k]:<9.4g} dJ/dw {result['slope_w'][k]:+.3g}, "
+                f"dJ/db {result['slope_b'][k]:+.3g}"
+            )
+    best_w, best_b = result["least_squares"]
+    print(
+        f"least squares (numpy.linalg.lstsq): w {best_w:.4g}, b {best_b:.4g}, "
+        f"cost {result['least_squares_cost']:.4g}"
+    )
+    if result["diverged"]:
+        print(
+            f"the cost grew from {result['cost'][0]:.4g} to {result['cost'][-1]:.4g} in {last} "
+            "steps: each step overshoots the valley further (it diverges)"
+        )
+    else:
+        distance = ((result["w"][-1] - best_w) ** 2 + (result["b"][-1] - best_b) ** 2) ** 0.5
+        print(f"after {last} steps the line is {distance:.2g} away from it (in (w, b))")
+    if args.gif:
+        print(f"animation: {args.gif}")
+    return out
+
+
+def add_loss_parser(which) -> None:
+    p = which.add_parser("loss", help="each example's loss, the cost as their sum and mean")
+    p.add_argument("--loss", choices=loss.LOSSES, default="mse")
+    p.add_argument("--examples", type=int, default=4, help="the batch size (1 to 8)")
+    p.add_argument("--out", default="loss.png")
+
+
+def explain_loss(args) -> int:
+    if not 1 <= args.examples <= 8:
+        raise runs.RunError(f"--examples {args.examples}: explain loss shows 1 to 8 examples")
+    model, x, y = loss.small_batch(args.loss, args.examples)
+    if args.loss == "mse":
+        print("one neuron, prediction = 1.5 x + 0.5, on points around y = 2 x + 1:")
+    else:
+        print("a softmax classifier Linear(2, 3) on points of three blobs:")
+    explanation = loss.explain_loss(model, args.loss, x, y)
+    print(explanation)
+    print(f"picture: {loss.plot_loss(explanation, args.out)}")
     return 0

@@ -1,4 +1,5 @@
-"""Learning curves: training and validation loss and accuracy, epoch by epoch."""
+"""Learning curves: training and validation loss and accuracy (a regression: RMSE and R^2),
+epoch by epoch."""
 
 from __future__ import annotations
 
@@ -24,20 +25,31 @@ def read_history(source) -> History:
     return History(rows)
 
 
+TITLES = {
+    "loss": "loss",
+    "accuracy": "accuracy",
+    "rmse": "RMSE (in the target's units)",
+    "r2": "R^2 (1 is perfect)",
+}
+
+
 def plot_learning_curves(source, path):
-    """Loss (left) and accuracy (right) per epoch, training solid and validation dashed."""
+    """Loss and accuracy per epoch (a regression: loss, RMSE and R^2), training solid and
+    validation dashed."""
     from .figures import pyplot, save_png
 
     plt = pyplot()
     history = read_history(source)
     epochs = history["epoch"] if "epoch" in history.keys else list(range(1, len(history) + 1))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=80)
-    for ax, metric in ((left, "loss"), (right, "accuracy")):
+    regression = "r2" in history.keys
+    metrics = ("loss", "rmse", "r2") if regression else ("loss", "accuracy")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), dpi=80)
+    for ax, metric in zip(axes, metrics):
         for key, style in ((metric, "-"), (f"val_{metric}", "--")):
             if key in history.keys:
                 ax.plot(epochs, history[key], style, marker="o", ms=3, label=key)
         ax.set_xlabel("epoch")
-        ax.set_title(metric)
+        ax.set_title(TITLES[metric])
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -29,7 +29,7 @@ def descent_path(cost, start: float, lr: float, steps: int) -> dict:
         loss.backward()
         positions.append(float(w.data[0]))
         costs.append(loss.item())
-        slopes.append(float(w.grad[0]))
+        slopes.append(float(w.grad.data[0]))
         if not xp.isfinite(loss.item()) or abs(w.data[0]) > 1e6:
             break
         optimizer.step()  # w <- w - lr * slope: downhill, whatever the slope's sign

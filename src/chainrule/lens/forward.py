@@ -9,7 +9,7 @@ from .. import autograd
 from ..backend import xp
 from ..nn import layers as L
 from ..nn.module import Sequential
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 
 SHOW_ALL = 8  # layers with at most this many neurons are written out value by value
 
@@ -32,13 +32,25 @@ class LayerStep:
 
 @dataclass
 class ForwardExplanation:
+    """The steps of a forward pass; ``target_scale`` ``(mean, std)`` marks a regression, whose
+    prediction is its one output turned back into the target's units, ``output * std + mean``."""
+
     steps: list = field(default_factory=list)
     output: object = None
+    target_scale: tuple | None = None
 
     @property
     def prediction(self) -> int:
-        """The most activated output neuron."""
+        """The most activated output neuron (a regression's only one)."""
+        if self.target_scale is not None:
+            return 0
         return int(xp.argmax(self.output)) if self.output.size > 1 else int(self.output.item() > 0)
+
+    @property
+    def value(self) -> float:
+        """A regression's prediction in the target's units."""
+        mean, std = self.target_scale
+        return float(self.output.ravel()[0]) * std + mean
 
     @property
     def probabilities(self):
@@ -60,6 +72,13 @@ class ForwardExplanation:
                 lines.append(f"  activations  {_values(step.outputs)}")
         out = self.output.ravel()
         lines.append(f"output neurons {_values(out)}")
+        if self.target_scale is not None:
+            mean, std = self.target_scale
+            lines.append(
+                f"prediction: {self.value:.6g} = {out[0]:.4g} * {std:.4g} + {mean:.4g} (the output "
+                "neuron's value, trained on standardised targets, back in the target's units)"
+            )
+            return "\n".join(lines)
         p = self.probabilities[self.prediction]
         if out.size == 1:
             lines.append(
@@ -103,20 +122,21 @@ def _describe_weighted_sum(step: LayerStep) -> list[str]:
 
 
 @autograd.no_grad()
-def explain_forward(model: Sequential, x) -> ForwardExplanation:
+def explain_forward(model: Sequential, x, target_scale: tuple | None = None) -> ForwardExplanation:
     """Run one example through a Sequential model layer by layer, keeping what each layer did.
 
     Args:
         model: a :class:`~chainrule.nn.Sequential` network.
         x: one example (without the batch axis).
+        target_scale: for a regression trained on standardised targets, their ``(mean, std)``.
     """
     if not isinstance(model, Sequential):
         raise TypeError("explain_forward walks a Sequential model layer by layer")
     was_training = model.training
     model.eval()
     try:
-        h = Tensor(xp.asarray(getattr(x, "data", x))[None])
-        explanation = ForwardExplanation()
+        h = Tensor._make(as_array(x)[None], False)
+        explanation = ForwardExplanation(target_scale=target_scale)
         for i, layer in enumerate(model):
             out = layer(h)
             linear = isinstance(layer, L.Linear)
@@ -135,54 +155,3 @@ def explain_forward(model: Sequential, x) -> ForwardExplanation:
     finally:
         model.train(was_training)
     return explanation
-
-
-def plot_forward(explanation: ForwardExplanation, path, max_neurons: int = 16):
-    """Draw the network as columns of neurons coloured by activation; the prediction is circled."""
-    from .figures import pyplot, save_png
-
-    plt = pyplot()
-    columns = [xp.asarray(explanation.steps[0].inputs).ravel()]
-    names = ["input"]
-    for step in explanation.steps:
-        if not step.layer.startswith(("Flatten", "Dropout", "Identity", "Unflatten")):
-            columns.append(xp.asarray(step.outputs).ravel())
-            names.append(step.layer.split("(")[0])
-    fig, ax = plt.subplots(figsize=(1.6 * len(columns) + 1, 5), dpi=80)
-    for c, values in enumerate(columns):
-        shown = values[:max_neurons]
-        ys = xp.linspace(0, 1, len(shown)) if len(shown) > 1 else xp.array([0.5])
-        scale = max(float(xp.abs(shown).max()), 1e-9)
-        ax.scatter(
-            xp.full(len(shown), c),
-            ys,
-            s=260,
-            c=shown / scale,
-            cmap="coolwarm",
-            vmin=-1,
-            vmax=1,
-            edgecolors="k",
-            zorder=3,
-        )
-        if c == len(columns) - 1:
-            for k, y in enumerate(ys):
-                ax.text(c + 0.25, y, str(k), va="center", fontsize=8)
-        if c == len(columns) - 1 and explanation.prediction < len(shown):
-            ax.scatter(
-                [c],
-                [ys[explanation.prediction]],
-                s=600,
-                facecolors="none",
-                edgecolors="green",
-                linewidths=3,
-                zorder=4,
-            )
-        label = names[c]
-        if len(values) > max_neurons:
-            label += f"\n(first {max_neurons} of {len(values)})"
-        ax.text(c, -0.12, label, ha="center", va="top", fontsize=9)
-    ax.set_xlim(-0.6, len(columns) - 0.4)
-    ax.set_ylim(-0.3, 1.1)
-    ax.axis("off")
-    ax.set_title(f"forward propagation: the prediction is neuron {explanation.prediction}")
-    return save_png(fig, path)

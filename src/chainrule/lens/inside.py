@@ -8,7 +8,7 @@ import math
 from .. import autograd, data, nn, optim
 from ..backend import manual_seed, xp
 from ..nn import layers as L
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 from ..train import Callback, fit
 from ..train import metrics as M
 
@@ -22,7 +22,7 @@ class GradientNorms(Callback):
     def on_batch_end(self, run, logs, batch_size):
         for name, p in run.model.named_parameters():
             if name.endswith("weight") and p.grad is not None:
-                self.norms.setdefault(name, []).append(float(xp.linalg.norm(p.grad)))
+                self.norms.setdefault(name, []).append(float(xp.linalg.norm(p.grad.data)))
 
     def mean_per_layer(self) -> dict:
         return {name: float(xp.mean(values)) for name, values in self.norms.items()}
@@ -67,7 +67,7 @@ def activations_of(model, x) -> dict:
     """The output of every activation layer of a Sequential model for inputs ``x``."""
     was_training = model.training
     model.eval()
-    h, found = Tensor(xp.asarray(getattr(x, "data", x))), {}
+    h, found = Tensor._make(as_array(x), False), {}
     try:
         for i, layer in enumerate(model):
             h = layer(h)
@@ -128,10 +128,14 @@ def first_layer_images(model, image_shape) -> list:
     raise ValueError("the model has no Linear layer")
 
 
-def plot_first_layer(model, image_shape, path, count: int = 32):
+def plot_first_layer(model, image_shape, path, count: int = 32, feature_names=None):
+    """The first layer's weights: for images, each neuron's weights as an image (up to
+    ``count``); for vectors of features, one map of every neuron's weight on every feature."""
     from .figures import pyplot, save_png
 
     plt = pyplot()
+    if len(image_shape) == 1:
+        return _plot_weight_matrix(model, image_shape, path, feature_names, plt, save_png)
     images = first_layer_images(model, image_shape)[:count]
     cols = min(8, len(images))
     rows = -(-len(images) // cols)
@@ -145,8 +149,26 @@ def plot_first_layer(model, image_shape, path, count: int = 32):
     return save_png(fig, path)
 
 
+def _plot_weight_matrix(model, shape, path, feature_names, plt, save_png):
+    """The first Linear layer's weights, neurons down and input features across (red +, blue -)."""
+    weights = xp.stack(first_layer_images(model, shape))[:64]
+    limit = float(xp.abs(weights).max()) or 1.0
+    names = feature_names or [f"x{i + 1}" for i in range(shape[0])]
+    fig, ax = plt.subplots(figsize=(min(1.0 + 0.45 * shape[0], 9), 3.2), dpi=70)
+    shown = ax.imshow(weights, cmap="seismic", vmin=-limit, vmax=limit, aspect="auto")
+    if shape[0] <= 32:
+        ax.set_xticks(range(shape[0]), names, rotation=60, fontsize=7)
+    ax.set_xlabel("input feature")
+    ax.set_ylabel("neuron")
+    fig.colorbar(shown, ax=ax)
+    ax.set_title("first-layer weights: how much each neuron takes of each input", fontsize=9)
+    fig.tight_layout()
+    return save_png(fig, path)
+
+
 def plot_confusion(model, x, y, path, image_shape=None, count: int = 16):
-    """Left: the confusion matrix on (x, y). Right: a grid of misclassified examples."""
+    """Left: the confusion matrix on (x, y). Right: a grid of misclassified examples (when the
+    inputs are images)."""
     from ..train import predict
     from .figures import pyplot, save_png
 
@@ -163,7 +185,8 @@ def plot_confusion(model, x, y, path, image_shape=None, count: int = 16):
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"confusion matrix (accuracy {float(xp.trace(matrix)) / matrix.sum():.3f})")
-    if image_shape is not None and len(wrong):
+    images = image_shape is not None and 2 <= len(image_shape) <= 3  # not rows of a table
+    if images and len(wrong):
         cols = 4
         for k, index in enumerate(wrong):
             sub = fig.add_subplot(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .. import autograd
 from ..backend import new_rng, xp
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 
 
 def flat_weights(model):
@@ -16,14 +16,14 @@ def flat_weights(model):
 def set_flat_weights(model, flat) -> None:
     start = 0
     for p in model.parameters():
-        p.data[...] = flat[start : start + p.size].reshape(p.shape)
-        start += p.size
+        p.data[...] = flat[start : start + p.numel()].reshape(p.shape)
+        start += p.numel()
 
 
 @autograd.no_grad()
 def loss_at(model, loss_fn, x, y, flat) -> float:
     set_flat_weights(model, flat)
-    return loss_fn(model(Tensor(x)), y).item()
+    return loss_fn(model(Tensor._make(as_array(x), False)), y).item()
 
 
 def filter_normalized_direction(model, rng):

@@ -64,7 +64,7 @@ def trajectory(cost, start, make_optimizer, steps: int, noise: float = 0.0, seed
         optimizer.zero_grad()
         cost(p).backward()
         if noise:
-            p.grad += noise * (xp.abs(p.grad) + 1.0) * rng.standard_normal(2)
+            p.grad.data += noise * (xp.abs(p.grad.data) + 1.0) * rng.standard_normal(2)
         optimizer.step()
         if not xp.all(xp.isfinite(p.data)) or xp.abs(p.data).max() > 1e3:
             break

@@ -14,7 +14,7 @@ from .. import autograd
 from ..backend import xp
 from ..ops import activations as A
 from ..ops import arithmetic as R
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 
 SHOW_VALUES = 6  # tensors with at most this many numbers are written out
 ELEMENTWISE = (
@@ -160,7 +160,7 @@ def trace_model(model, loss_fn, x, y) -> ChainRuleTrace:
     (the model itself is left untouched); weights are named as in ``named_parameters``."""
     twin = copy.deepcopy(model)
     twin.zero_grad()
-    x = Tensor(xp.asarray(getattr(x, "data", x)))
+    x = Tensor._make(as_array(x), False)
     names = {p: name for name, p in twin.named_parameters()}
     names[x] = "x"
     loss = loss_fn(twin(x), y)
@@ -170,55 +170,3 @@ def trace_model(model, loss_fn, x, y) -> ChainRuleTrace:
 def _formula(fn) -> str:
     doc = (type(fn).__doc__ or "").strip().splitlines()
     return doc[0] if doc else ""
-
-
-def plot_trace(trace: ChainRuleTrace, path):
-    """Draw the graph: leaves on the left, the loss on the right, each node with its gradient."""
-    from .figures import pyplot, save_png
-
-    plt = pyplot()
-    depth: dict = {}
-    parents: dict = {}
-    for step in reversed(trace.steps):  # forward order
-        ins = [r.name for r in step.inputs if r.name != "const"]
-        parents[step.output] = ins
-        depth[step.output] = 1 + max((depth.get(n, 0) for n in ins), default=0)
-        for n in ins:
-            depth.setdefault(n, 0)
-    grads = {s.output: s.upstream for s in trace.steps} | trace.grads
-    columns: dict = {}
-    for name, d in depth.items():
-        columns.setdefault(d, []).append(name)
-    position = {}
-    for d, names in columns.items():
-        for k, name in enumerate(names):
-            position[name] = (d, (k + 1) / (len(names) + 1))
-    fig, ax = plt.subplots(
-        figsize=(2.4 * (max(columns) + 1), 1.2 * max(map(len, columns.values())) + 2), dpi=80
-    )
-    ops = {s.output: s.op for s in trace.steps}
-    for child, ins in parents.items():
-        for parent in ins:
-            (x0, y0), (x1, y1) = position[parent], position[child]
-            ax.annotate(
-                "",
-                xy=(x1, y1),
-                xytext=(x0, y0),
-                arrowprops=dict(arrowstyle="->", color="0.5", shrinkA=25, shrinkB=25),
-            )
-    for name, (x, y) in position.items():
-        text = f"{ops.get(name, 'leaf')}\n{name}\ngrad {fmt(grads.get(name))}"
-        ax.text(
-            x,
-            y,
-            text,
-            ha="center",
-            va="center",
-            fontsize=7,
-            bbox=dict(boxstyle="round", fc="lightyellow" if name in ops else "lightblue"),
-        )
-    ax.set_xlim(-0.7, max(columns) + 0.7)
-    ax.set_ylim(0, 1)
-    ax.axis("off")
-    ax.set_title("the backward pass: each node's gradient dL/d(node), by the chain rule")
-    return save_png(fig, path)

@@ -1,7 +1,9 @@
 """Neural-network building blocks: modules, layers, losses, initialisation."""
 
 from . import functional, init, utils
+from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList
 from .conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout2d, MaxPool2d
+from .embedding import Embedding
 from .layers import (
     GELU,
     BatchNorm1d,

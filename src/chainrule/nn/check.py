@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from ..backend import fork_rng, manual_seed, xp
 from ..gradcheck import GradcheckError, GradcheckReport, compare_with_finite_differences
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 from .module import Module
 
 
@@ -32,7 +32,8 @@ def check_gradients(
         >>> cr.check_gradients(model, cr.nn.CrossEntropyLoss(), x, labels)
     """
     model = copy.deepcopy(module).double()
-    x64 = Tensor(xp.asarray(getattr(x, "data", x), dtype=xp.float64), requires_grad=True)
+    model.zero_grad()
+    x64 = Tensor._make(as_array(x).astype(xp.float64), True)
     y64 = y.data if isinstance(y, Tensor) else y
     if isinstance(y64, xp.ndarray) and y64.dtype.kind == "f":
         y64 = y64.astype(xp.float64)
@@ -43,7 +44,7 @@ def check_gradients(
 
     with fork_rng():
         loss = loss_value()
-        if loss.size != 1:
+        if loss.numel() != 1:
             raise ValueError(f"check_gradients: the loss must be a scalar, got shape {loss.shape}")
         loss.backward()
         tensors = [*model.named_parameters(), ("input", x64)]

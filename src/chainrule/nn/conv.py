@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from ..backend import xp
+from ..dtypes import get_default_dtype
 from . import functional as F
 from . import init
 from .layers import BatchNorm1d
@@ -56,8 +57,8 @@ class Conv2d(Module):
         self.stride, self.dilation = F.pair(stride, "stride"), F.pair(dilation, "dilation")
         self.padding = padding if isinstance(padding, str) else F.pair(padding, "padding")
         shape = (out_channels, in_channels // groups, *self.kernel_size)
-        self.weight = Parameter(xp.empty(shape, dtype="float32"))
-        self.bias = Parameter(xp.empty(out_channels, dtype="float32")) if bias else None
+        self.weight = Parameter(xp.empty(shape, dtype=get_default_dtype()))
+        self.bias = Parameter(xp.empty(out_channels, dtype=get_default_dtype())) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from ..backend import rng, xp
-from ..functional import (  # noqa: F401 - re-exported for F.relu, F.softmax, ...
+import math
+
+from .. import api
+from ..api import (  # noqa: F401 - re-exported for F.relu, F.softmax, ...
+    clamp,
     flatten,
     gelu,
     leaky_relu,
@@ -11,6 +14,7 @@ from ..functional import (  # noqa: F401 - re-exported for F.relu, F.softmax, ..
     log_softmax,
     logsumexp,
     mean,
+    norm,
     relu,
     reshape,
     sigmoid,
@@ -19,10 +23,12 @@ from ..functional import (  # noqa: F401 - re-exported for F.relu, F.softmax, ..
     sqrt,
     tanh,
 )
+from ..backend import rng, xp
 from ..ops import batchnorm_fast, conv, conv_fast, pool_fast
 from ..ops.arithmetic import Mul
 from ..ops.normalization import BatchNorm
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
+from .embedding import embedding  # noqa: F401 - F.embedding
 from .losses import (  # noqa: F401
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -32,6 +38,47 @@ from .losses import (  # noqa: F401
     mse_loss,
     nll_loss,
 )
+
+
+def one_hot(tensor, num_classes: int = -1) -> Tensor:
+    """Class indices (int64, any shape) -> one-hot rows: shape (*, num_classes), int64.
+
+    ``num_classes=-1`` takes the largest index + 1."""
+    labels = xp.asarray(as_array(tensor))
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"one_hot is only applicable to index tensors, got dtype {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        raise RuntimeError("one_hot: class values must be non-negative")
+    if num_classes == -1:
+        num_classes = int(labels.max()) + 1 if labels.size else 0
+    elif labels.size and labels.max() >= num_classes:
+        raise RuntimeError(
+            f"one_hot: class values must be smaller than num_classes={num_classes}, "
+            f"got {int(labels.max())}"
+        )
+    return Tensor._make((labels[..., None] == xp.arange(num_classes)).astype(xp.int64), False)
+
+
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """input / max(||input||_p, eps) along ``dim``: vectors of length 1."""
+    return input / clamp(norm(input, p, dim, keepdim=True), min=eps)
+
+
+def pad(input, pad, mode: str = "constant", value=None) -> Tensor:
+    """PyTorch's padding list, from the last axis backwards: ``(left, right)`` pads the last axis,
+    ``(left, right, top, bottom)`` the last two, ... (constant mode; ``value`` default 0)."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad mode {mode!r}: chainrule pads with a constant only")
+    pad = list(pad)
+    ndim = input.ndim
+    if len(pad) % 2 or len(pad) // 2 > ndim:
+        raise ValueError(f"pad {tuple(pad)} must give (before, after) pairs for <= {ndim} axes")
+    widths = [(0, 0)] * (ndim - len(pad) // 2) + [
+        (pad[2 * k], pad[2 * k + 1]) for k in reversed(range(len(pad) // 2))
+    ]
+    if any(w < 0 for pair in widths for w in pair):
+        raise NotImplementedError("pad: negative padding (cropping) is not supported")
+    return api.pad(input, widths, value=0.0 if value is None else value)
 
 
 def dropout(x, p: float = 0.5, training: bool = True) -> Tensor:
@@ -67,13 +114,15 @@ def batch_norm(
         op = batchnorm_fast.ChannelsLastBatchNorm2d if x.ndim == 4 else BatchNorm
         y = op.apply(x, weight, bias, eps=eps, stats_out=stats)
         if running_mean is not None:
+            mean, var = as_array(running_mean), as_array(running_var)
             batch_mean, batch_var = stats["mean"], stats["var"]
-            count = x.size // x.shape[1]
-            running_mean *= 1 - momentum
-            running_mean += momentum * batch_mean
-            running_var *= 1 - momentum
-            running_var += momentum * batch_var * (count / max(count - 1, 1))
+            count = math.prod(x.shape) // x.shape[1]
+            mean *= 1 - momentum
+            mean += momentum * batch_mean
+            var *= 1 - momentum
+            var += momentum * batch_var * (count / max(count - 1, 1))
         return y
+    running_mean, running_var = as_array(running_mean), as_array(running_var)
     scale = 1 / xp.sqrt(running_var.reshape(channel_shape) + eps)
     normalized = (x - running_mean.reshape(channel_shape)) * scale.astype(x.dtype)
     if weight is not None:

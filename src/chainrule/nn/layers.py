@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 from ..backend import xp
+from ..devices import check_device
+from ..dtypes import as_dtype, get_default_dtype
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -36,11 +38,15 @@ class Linear(Module):
         (32, 128)
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None
+    ):
         super().__init__()
+        check_device(device)
+        dtype = as_dtype(dtype) or get_default_dtype()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(xp.empty((out_features, in_features), dtype=dtype or "float32"))
-        self.bias = Parameter(xp.empty(out_features, dtype=dtype or "float32")) if bias else None
+        self.weight = Parameter(xp.empty((out_features, in_features), dtype=dtype))
+        self.bias = Parameter(xp.empty(out_features, dtype=dtype)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -136,11 +142,13 @@ class BatchNorm1d(Module):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        self.weight = Parameter(xp.ones(num_features, dtype="float32")) if affine else None
-        self.bias = Parameter(xp.zeros(num_features, dtype="float32")) if affine else None
+        self.weight = (
+            Parameter(xp.ones(num_features, dtype=get_default_dtype())) if affine else None
+        )
+        self.bias = Parameter(xp.zeros(num_features, dtype=get_default_dtype())) if affine else None
         if track_running_stats:
-            self.register_buffer("running_mean", xp.zeros(num_features, dtype="float32"))
-            self.register_buffer("running_var", xp.ones(num_features, dtype="float32"))
+            self.register_buffer("running_mean", xp.zeros(num_features, dtype=get_default_dtype()))
+            self.register_buffer("running_var", xp.ones(num_features, dtype=get_default_dtype()))
             self.register_buffer("num_batches_tracked", xp.zeros((), dtype="int64"))
 
     def check(self, x):
@@ -180,8 +188,12 @@ class LayerNorm(Module):
             normalized_shape = (normalized_shape,)
         self.normalized_shape, self.eps = tuple(normalized_shape), eps
         shape = self.normalized_shape
-        self.weight = Parameter(xp.ones(shape, dtype="float32")) if elementwise_affine else None
-        self.bias = Parameter(xp.zeros(shape, dtype="float32")) if elementwise_affine else None
+        self.weight = (
+            Parameter(xp.ones(shape, dtype=get_default_dtype())) if elementwise_affine else None
+        )
+        self.bias = (
+            Parameter(xp.zeros(shape, dtype=get_default_dtype())) if elementwise_affine else None
+        )
 
     def forward(self, x):
         n = len(self.normalized_shape)

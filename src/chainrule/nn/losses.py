@@ -7,7 +7,7 @@ Each loss has a per-example value (``reduction='none'``) and a cost over the bat
 
 from __future__ import annotations
 
-from .. import functional as ops
+from .. import api as ops
 from ..backend import xp
 from ..ops import losses as fused
 from ..tensor import Tensor, _raw

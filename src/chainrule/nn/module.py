@@ -7,22 +7,37 @@ weight before its bias, and nested layers get dotted names such as ``layers.0.we
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator
 
 from ..backend import xp
-from ..tensor import Tensor
+from ..creation import as_tensor
+from ..devices import check_device
+from ..dtypes import as_dtype, get_default_dtype
+from ..engine import no_grad
+from ..tensor import Tensor, _init, parse_to
 
 _call_observer: Callable | None = None  # set by summary() to see every module's output
 
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
 
 class Parameter(Tensor):
-    """A tensor that is a learnable weight of a module (always ``requires_grad=True``)."""
+    """A tensor that is a learnable weight of a module (``requires_grad=True`` by default).
+
+    ``Parameter(t)`` shares ``t``'s storage, as PyTorch's; arrays keep their dtype.
+    """
 
     __slots__ = ()
 
-    def __init__(self, data, requires_grad: bool = True):
-        super().__init__(data, requires_grad=requires_grad)
+    def __init__(self, data=None, requires_grad: bool = True):
+        if data is None:
+            array = xp.empty((0,), dtype=get_default_dtype())
+        elif isinstance(data, Tensor):
+            array = data.data
+        else:
+            array = as_tensor(data).data
+        _init(self, array, requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -47,6 +62,7 @@ class Module:
     def __init__(self):
         self.training = True
         self._buffer_names: list[str] = []
+        self._non_persistent: set[str] = set()
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
@@ -60,30 +76,44 @@ class Module:
     # -- walking the tree ----------------------------------------------------------------------
     def _members(self) -> Iterator[tuple[str, object]]:
         """(name, value) for attributes that may hold parameters or modules, nested containers
-        flattened with dotted names, in definition order."""
+        flattened with dotted names, in definition order. Containers (Sequential, ModuleList, ...)
+        override this one method to name their entries."""
         for name, value in vars(self).items():
             if name.startswith("_"):
                 continue
             yield from _flatten(name, value)
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, parameter) pairs, each parameter once, in definition order."""
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) pairs, as PyTorch orders them: each module's own parameters
+        (in the order they were assigned) before its children's; each parameter once."""
         seen = set()
-        for name, p in self._named(prefix, Parameter):
-            if id(p) not in seen:
-                seen.add(id(p))
-                yield name, p
+        modules = self.named_modules(remove_duplicate=False) if recurse else [("", self)]
+        for module_name, module in modules:
+            path = f"{prefix}{module_name}." if module_name else prefix
+            for name, p in module._own(path, Parameter):
+                if not remove_duplicate or id(p) not in seen:
+                    seen.add(id(p))
+                    yield name, p
 
-    def parameters(self) -> Iterator[Parameter]:
-        for _, p in self.named_parameters():
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, object]]:
-        """Non-learned state such as BatchNorm's running statistics (dotted name, array)."""
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """Non-learned state such as BatchNorm's running statistics (dotted name, tensor)."""
         for name in self._buffer_names:
-            yield prefix + name, getattr(self, name)
-        for child_name, child in self.named_children():
-            yield from child.named_buffers(prefix + child_name + ".")
+            value = getattr(self, name)
+            if value is not None:
+                yield prefix + name, value
+        if recurse:
+            for child_name, child in self.named_children():
+                yield from child.named_buffers(prefix + child_name + ".")
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
         for name, value in self._members():
@@ -94,14 +124,39 @@ class Module:
         for _, child in self.named_children():
             yield child
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        yield prefix.rstrip("."), self
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+        """(dotted name, module) for this module ('') and every module inside it."""
+        memo = set() if memo is None else memo
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
         for name, child in self.named_children():
-            yield from child.named_modules(prefix + name + ".")
+            yield from child.named_modules(
+                memo, f"{prefix}.{name}" if prefix else name, remove_duplicate
+            )
 
     def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
+
+    def apply(self, fn: Callable) -> Module:
+        """Call ``fn(module)`` on every sub-module, then on this one (e.g. to initialise weights)."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def get_submodule(self, target: str) -> Module:
+        """The module at dotted path ``target`` (``'features.0'``); '' is this module."""
+        module = self
+        for part in target.split(".") if target else []:
+            children = dict(module.named_children())
+            if part not in children:
+                raise AttributeError(f"{type(module).__name__} has no submodule {part!r}")
+            module = children[part]
+        return module
 
     def _named(self, prefix, kind):
         for name, value in self._members():
@@ -110,15 +165,38 @@ class Module:
             elif isinstance(value, Module):
                 yield from value._named(prefix + name + ".", kind)
 
-    def register_buffer(self, name: str, value) -> None:
-        """Keep ``value`` (an array) as state that is saved but not learned."""
+    def _own(self, prefix, kind):
+        for name, value in self._members():
+            if isinstance(value, kind):
+                yield prefix + name, value
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {type(module).__name__} is not a Module")
+        setattr(self, name, module)
+
+    register_module = add_module
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {type(param).__name__} is not a Parameter")
+        setattr(self, name, param)
+
+    def register_buffer(self, name: str, value, persistent: bool = True) -> None:
+        """Keep ``value`` (a tensor or array) as state that is saved but not learned."""
         if name not in self._buffer_names:
             self._buffer_names.append(name)
+        if not persistent:
+            self._non_persistent.add(name)
+        if value is not None and not isinstance(value, Tensor):
+            value = as_tensor(value)
         object.__setattr__(self, name, value)
 
     # -- modes and gradients -------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
         """Training mode: dropout drops, batch norm uses batch statistics."""
+        if not isinstance(mode, bool):
+            raise ValueError(f"train(mode) expects a bool, got {mode!r}")
         for m in self.modules():
             m.training = mode
         return self
@@ -127,9 +205,13 @@ class Module:
         """Evaluation mode: dropout off, batch norm uses running statistics."""
         return self.train(False)
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the parameters' gradients (set to None, or zero them in place)."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.data.fill(0)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():
@@ -138,68 +220,101 @@ class Module:
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """How many numbers the network learns (weights and biases)."""
-        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
-    def astype(self, dtype) -> Module:
-        """Convert every parameter and floating buffer to ``dtype`` in place (e.g. float64)."""
-        dtype = xp.dtype(dtype)
-        for p in self.parameters():
-            p.data = p.data.astype(dtype)
-            p.grad = None
-        for m in self.modules():
-            for name in m._buffer_names:
-                value = getattr(m, name)
-                if value.dtype.kind == "f":
-                    object.__setattr__(m, name, value.astype(dtype))
+    # -- types and devices ---------------------------------------------------------------------
+    def to(self, *args, **kwargs) -> Module:
+        """``to(dtype)``, ``to(device)``: convert floating parameters and buffers in place."""
+        dtype, _ = parse_to(args, kwargs)
+        if dtype is not None:
+            if dtype.kind != "f":
+                raise TypeError(f"Module.to only accepts floating-point dtypes, got {dtype}")
+            self._cast_floats(dtype)
+        return self
+
+    def cpu(self) -> Module:
+        return self
+
+    def cuda(self, device=None) -> Module:
+        check_device("cuda")
         return self
 
     def double(self) -> Module:
-        return self.astype(xp.float64)
+        return self._cast_floats(xp.float64)
 
     def float(self) -> Module:
-        return self.astype(xp.float32)
+        return self._cast_floats(xp.float32)
+
+    def half(self) -> Module:
+        return self._cast_floats(xp.float16)
+
+    def type(self, dst_type) -> Module:
+        return self._cast_floats(as_dtype(dst_type))
+
+    def _cast_floats(self, dtype) -> Module:
+        """Convert every floating parameter and buffer to ``dtype``: each parameter keeps its
+        identity (optimizers holding it see the change), as PyTorch's ``module.double()``."""
+        for p in self.parameters():
+            if p.data.dtype.kind == "f" and p.data.dtype != dtype:
+                p.data = p.data.astype(dtype)
+                if p.grad is not None:
+                    p.grad = p.grad.data.astype(dtype)
+        for m in self.modules():
+            for name in m._buffer_names:
+                value = getattr(m, name)
+                if value is not None and value.data.dtype.kind == "f":
+                    value.data = value.data.astype(dtype)
+        return self
 
     # -- state ---------------------------------------------------------------------------------
-    def state_dict(self) -> OrderedDict:
-        """Every parameter and buffer by dotted name, as NumPy array copies."""
-        state = OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
-        for name, value in self.named_buffers():
-            state[name] = xp.array(value, copy=True)
+    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
+        """Every parameter and persistent buffer by dotted name, module by module as PyTorch
+        orders them, as tensors that share the module's storage (copy them, e.g. with
+        ``copy.deepcopy``, to keep a snapshot)."""
+        state = OrderedDict() if destination is None else destination
+        for name, value in self._state_entries():
+            state[prefix + name] = value if keep_vars else value.detach()
         return state
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> list[str]:
-        """Copy arrays into the parameters and buffers with the same names.
+    def _state_entries(self) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, tensor): each module's own parameters, then its persistent buffers."""
+        for module_name, module in self.named_modules(remove_duplicate=False):
+            path = f"{module_name}." if module_name else ""
+            for name, p in module._own("", Parameter):
+                yield path + name, p
+            for name in module._buffer_names:
+                value = getattr(module, name)
+                if name not in module._non_persistent and value is not None:
+                    yield path + name, value
+
+    def load_state_dict(self, state_dict: dict, strict: bool = True, assign: bool = False):
+        """Copy values (tensors or arrays) into the parameters and buffers of the same names.
 
         With ``strict=True`` a missing or unexpected key is an error; a shape mismatch is always
-        one. Returns the list of keys that were missing (non-strict mode).
+        one. Returns ``(missing_keys, unexpected_keys)``.
         """
-        targets = {name: (p, None) for name, p in self.named_parameters()}
-        for module_name, module in self.named_modules():
-            for name in module._buffer_names:
-                full = f"{module_name}.{name}" if module_name else name
-                targets[full] = (module, name)
-        missing = [k for k in targets if k not in state]
-        unexpected = [k for k in state if k not in targets]
+        targets = dict(self._state_entries())
+        missing = [k for k in targets if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in targets]
         if strict and (missing or unexpected):
             raise KeyError(
                 f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
                 f"unexpected keys {unexpected}"
             )
-        for key, (owner, buffer_name) in targets.items():
-            if key not in state:
+        for key, target in targets.items():
+            if key not in state_dict:
                 continue
-            value = xp.asarray(getattr(state[key], "data", state[key]))
-            current = owner.data if buffer_name is None else getattr(owner, buffer_name)
-            if value.shape != current.shape:
+            value = xp.asarray(getattr(state_dict[key], "data", state_dict[key]))
+            if value.shape != target.data.shape:
                 raise ValueError(
                     f"{type(self).__name__}.load_state_dict: '{key}' has shape {value.shape} in "
-                    f"the state dict but {current.shape} in the model"
+                    f"the state dict but {target.data.shape} in the model"
                 )
-            if buffer_name is None:
-                owner.data[...] = value  # in place: an optimizer may hold views of it
-            else:
-                object.__setattr__(owner, buffer_name, value.astype(current.dtype, copy=True))
-        return missing
+        with no_grad():
+            for key, target in targets.items():
+                if key in state_dict:
+                    target.copy_(xp.asarray(getattr(state_dict[key], "data", state_dict[key])))
+        return IncompatibleKeys(missing, unexpected)
 
     # -- display -------------------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -229,38 +344,65 @@ def _flatten(name: str, value) -> Iterator[tuple[str, object]]:
 
 
 class Sequential(Module):
-    """Layers applied one after the other: ``Sequential(Linear(784, 128), ReLU(), Linear(128, 10))``."""
+    """Layers applied one after the other: ``Sequential(Linear(784, 128), ReLU(), Linear(128, 10))``.
 
-    def __init__(self, *layers: Module):
+    Layers are named by position (``0.weight``) or, given an ``OrderedDict``, by their keys
+    (``Sequential(OrderedDict(hidden=Linear(3, 4)))``: ``model.hidden``, ``hidden.weight``);
+    ``append`` and ``add_module`` add a layer at the end, as in PyTorch.
+    """
+
+    def __init__(self, *layers):
         super().__init__()
-        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
-            layers = tuple(layers[0])
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Module):
-                raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Module")
-        self.layers = list(layers)
+        if len(layers) == 1 and isinstance(layers[0], dict):
+            named = list(layers[0].items())
+        else:
+            if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+                layers = tuple(layers[0])
+            named = [(str(i), layer) for i, layer in enumerate(layers)]
+        self._layers: dict[str, Module] = {}
+        for name, layer in named:
+            self.add_module(name, layer)
+
+    def add_module(self, name: str, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(
+                f"Sequential: layer {name!r} is a {type(module).__name__}, not a Module"
+            )
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError("Sequential: a layer name must be a non-empty string without '.'")
+        self._layers[name] = module
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self._layers)), module)
+        return self
+
+    @property
+    def layers(self) -> list:
+        return list(self._layers.values())
 
     def forward(self, x):
-        for layer in self.layers:
+        for layer in self._layers.values():
             x = layer(x)
         return x
 
     def __getitem__(self, i):
-        return Sequential(*self.layers[i]) if isinstance(i, slice) else self.layers[i]
+        layers = list(self._layers.values())
+        return Sequential(*layers[i]) if isinstance(i, slice) else layers[i]
+
+    def __getattr__(self, name: str):
+        layers = self.__dict__.get("_layers", {})
+        if name in layers:
+            return layers[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute or layer {name!r}")
 
     def __len__(self) -> int:
-        return len(self.layers)
+        return len(self._layers)
 
     def __iter__(self):
-        return iter(self.layers)
+        return iter(self._layers.values())
 
-    def named_children(self):
-        for i, layer in enumerate(self.layers):
-            yield str(i), layer
-
-    def _named(self, prefix, kind):
-        for i, layer in enumerate(self.layers):
-            yield from layer._named(f"{prefix}{i}.", kind)
+    def _members(self):
+        yield from self._layers.items()
 
 
 def summary(model: Module, input_shape: tuple, dtype="float32") -> str:
@@ -269,23 +411,21 @@ def summary(model: Module, input_shape: tuple, dtype="float32") -> str:
     Runs one forward pass on zeros of ``input_shape`` (batch axis included) without recording a
     graph.
     """
-    from .. import autograd
-
     global _call_observer
     rows = []
     names = {id(m): name for name, m in model.named_modules()}
 
     def observe(module, output):
         if not list(module.children()):
-            count = sum(p.size for p in module.parameters())
+            count = sum(p.numel() for p in module.parameters())
             rows.append((names.get(id(module), "?"), repr(module), tuple(output.shape), count))
 
     previous, _call_observer = _call_observer, observe
     was_training = model.training
     try:
         model.eval()
-        with autograd.no_grad():
-            model(Tensor(xp.zeros(input_shape, dtype=dtype)))
+        with no_grad():
+            model(Tensor._make(xp.zeros(input_shape, dtype=dtype), False))
     finally:
         _call_observer = previous
         model.train(was_training)

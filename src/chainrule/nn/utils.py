@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ..backend import xp
+from ..tensor import Tensor
 
 
 def _with_grad(parameters):
@@ -15,28 +16,29 @@ def _with_grad(parameters):
 
 def clip_grad_norm_(
     parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False
-) -> float:
+) -> Tensor:
     """Scale all gradients together so that their joint norm is at most ``max_norm``.
 
-    total = ||(g_1, g_2, ...)||_p;  g <- g * min(1, max_norm / (total + 1e-6)). Returns total.
+    total = ||(g_1, g_2, ...)||_p;  g <- g * min(1, max_norm / (total + 1e-6)).
+    Returns total (a one-element tensor, as PyTorch's).
     """
-    params = _with_grad(parameters)
-    if not params:
-        return 0.0
+    grads = [p.grad.data for p in _with_grad(parameters)]
+    if not grads:
+        return Tensor._make(xp.asarray(0.0), False)
     if norm_type == math.inf:
-        total = max(float(xp.abs(p.grad).max()) for p in params)
+        total = max(float(xp.abs(g).max()) for g in grads)
     else:
-        total = sum(float(xp.sum(xp.abs(p.grad) ** norm_type)) for p in params) ** (1 / norm_type)
+        total = sum(float(xp.sum(xp.abs(g) ** norm_type)) for g in grads) ** (1 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"the total gradient norm is {total}: some gradient is NaN or infinite")
     scale = max_norm / (total + 1e-6)
     if scale < 1:
-        for p in params:
-            p.grad *= scale
-    return total
+        for g in grads:
+            g *= scale
+    return Tensor._make(xp.asarray(total, dtype=grads[0].dtype), False)
 
 
 def clip_grad_value_(parameters, clip_value: float) -> None:
     """Clip every gradient element to [-clip_value, clip_value] in place."""
     for p in _with_grad(parameters):
-        xp.clip(p.grad, -clip_value, clip_value, out=p.grad)
+        xp.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)

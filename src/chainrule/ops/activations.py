@@ -45,6 +45,8 @@ def stable_sigmoid(x):
 class Sigmoid(Function):
     """z = 1 / (1 + e^-x).   dz/dx = z (1 - z)."""
 
+    float_result = True
+
     def forward(self, x):
         z = stable_sigmoid(x)
         self.save(z)
@@ -57,6 +59,8 @@ class Sigmoid(Function):
 
 class Tanh(Function):
     """z = tanh(x).   dz/dx = 1 - z^2."""
+
+    float_result = True
 
     def forward(self, x):
         z = xp.tanh(x)
@@ -74,6 +78,8 @@ class GELU(Function):
     ``approximate='tanh'`` uses PyTorch's tanh formula instead of the exact erf:
     z = x/2 (1 + tanh(u)),  u = sqrt(2/pi)(x + 0.044715 x^3).
     """
+
+    float_result = True
 
     def forward(self, x, approximate="none"):
         self.save(x, approximate)
@@ -99,6 +105,8 @@ def _gelu_u(x):
 class Softplus(Function):
     """z = log(1 + e^(beta x)) / beta  (z = x where beta x > threshold).   dz/dx = sigmoid(beta x)."""
 
+    float_result = True
+
     def forward(self, x, beta=1.0, threshold=20.0):
         bx = x * beta
         linear = bx > threshold
@@ -121,6 +129,8 @@ def _logsumexp(x, axis, keepdims=True):
 class Softmax(Function):
     """z_i = e^(x_i) / sum_j e^(x_j).   dz_i/dx_j = z_i ([i = j] - z_j), so dx = z (g - sum(g z))."""
 
+    float_result = True
+
     def forward(self, x, axis=-1):
         z = xp.exp(x - _logsumexp(x, axis))
         self.save(z, axis)
@@ -134,6 +144,8 @@ class Softmax(Function):
 class LogSoftmax(Function):
     """z_i = x_i - log sum_j e^(x_j).   dz_i/dx_j = [i = j] - softmax_j, so dx = g - softmax sum(g)."""
 
+    float_result = True
+
     def forward(self, x, axis=-1):
         z = x - _logsumexp(x, axis)
         self.save(z, axis)
@@ -146,6 +158,8 @@ class LogSoftmax(Function):
 
 class LogSumExp(Function):
     """z = log sum_i e^(x_i) along ``axis``.   dz/dx_i = softmax(x)_i."""
+
+    float_result = True
 
     def forward(self, x, axis=None, keepdims=False):
         z = _logsumexp(x, axis, keepdims=True)

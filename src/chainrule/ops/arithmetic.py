@@ -13,6 +13,8 @@ from ..function import Function
 class Add(Function):
     """z = a + b.   dz/da = 1,  dz/db = 1."""
 
+    promotes, saves_inputs = True, False
+
     def forward(self, a, b):
         return a + b
 
@@ -23,6 +25,8 @@ class Add(Function):
 class Sub(Function):
     """z = a - b.   dz/da = 1,  dz/db = -1."""
 
+    promotes, saves_inputs = True, False
+
     def forward(self, a, b):
         return a - b
 
@@ -32,6 +36,8 @@ class Sub(Function):
 
 class Mul(Function):
     """z = a * b.   dz/da = b,  dz/db = a."""
+
+    promotes = True
 
     def forward(self, a, b):
         self.save(a, b)
@@ -45,7 +51,9 @@ class Mul(Function):
 
 
 class Div(Function):
-    """z = a / b.   dz/da = 1 / b,  dz/db = -a / b^2 = -z / b."""
+    """z = a / b (true division: integers give floats).   dz/da = 1 / b,  dz/db = -a / b^2 = -z / b."""
+
+    promotes, float_result = True, True
 
     def forward(self, a, b):
         z = a / b
@@ -61,6 +69,8 @@ class Div(Function):
 
 class Pow(Function):
     """z = a ** b.   dz/da = b * a^(b-1),  dz/db = z * log(a)  (defined for a > 0)."""
+
+    promotes = True
 
     def forward(self, a, b):
         z = a**b
@@ -79,6 +89,8 @@ class Pow(Function):
 
 class Neg(Function):
     """z = -a.   dz/da = -1."""
+
+    saves_inputs = False
 
     def forward(self, a):
         return -a
@@ -102,6 +114,8 @@ class Abs(Function):
 class Exp(Function):
     """z = e^a.   dz/da = e^a = z."""
 
+    float_result = True
+
     def forward(self, a):
         z = xp.exp(a)
         self.save(z)
@@ -115,6 +129,8 @@ class Exp(Function):
 class Log(Function):
     """z = ln(a).   dz/da = 1 / a."""
 
+    float_result = True
+
     def forward(self, a):
         self.save(a)
         return xp.log(a)
@@ -126,6 +142,8 @@ class Log(Function):
 
 class Sqrt(Function):
     """z = sqrt(a).   dz/da = 1 / (2 sqrt(a)) = 0.5 / z."""
+
+    float_result = True
 
     def forward(self, a):
         z = xp.sqrt(a)
@@ -140,6 +158,8 @@ class Sqrt(Function):
 class Maximum(Function):
     """z = max(a, b).   dz/da = [a > b],  dz/db = [b > a];  ties send half to each (as PyTorch)."""
 
+    promotes = True
+
     def forward(self, a, b):
         self.save(a, b)
         return xp.maximum(a, b)
@@ -152,6 +172,8 @@ class Maximum(Function):
 
 class Minimum(Function):
     """z = min(a, b).   dz/da = [a < b],  dz/db = [b < a];  ties send half to each (as PyTorch)."""
+
+    promotes = True
 
     def forward(self, a, b):
         self.save(a, b)
@@ -173,6 +195,8 @@ def _share(wins, ties, dtype):
 class Clip(Function):
     """z = min(max(a, low), high).   dz/da = [low <= a <= high]  (as PyTorch's clamp)."""
 
+    saves_inputs = False
+
     def forward(self, a, low=None, high=None):
         inside = xp.ones(a.shape, dtype=bool)
         if low is not None:
@@ -190,6 +214,8 @@ class Clip(Function):
 class Where(Function):
     """z = a where cond else b.   dz/da = [cond],  dz/db = [not cond];  cond gets no gradient."""
 
+    saves_inputs = False
+
     def forward(self, cond, a, b):
         cond = xp.asarray(cond, dtype=bool)
         self.save(cond)
@@ -203,6 +229,8 @@ class Where(Function):
 class Cast(Function):
     """z = a converted to another float dtype.   dz/da = 1 (cast back to a's dtype)."""
 
+    saves_inputs = False
+
     def forward(self, a, dtype=None):
         self.save(a.dtype)
         return a.astype(dtype)
@@ -210,3 +238,15 @@ class Cast(Function):
     def backward(self, grad):
         (dtype,) = self.saved
         return grad.astype(dtype)
+
+
+class Clone(Function):
+    """z = a copy of a (new storage).   dz/da = 1."""
+
+    saves_inputs = False
+
+    def forward(self, a):
+        return a.copy()
+
+    def backward(self, grad):
+        return grad

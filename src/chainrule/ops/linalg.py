@@ -58,3 +58,52 @@ class Linear(Function):
         grad_w = grad_2d.T @ x.reshape(-1, x.shape[-1]) if self.needs_grad[1] else None
         grad_b = grad_2d.sum(axis=0) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
         return grad_x, grad_w, grad_b
+
+
+class Einsum(Function):
+    """z = einsum(equation, a, b, ...): products of the operands' elements, summed over every
+    index that is not in the output (``"ij,jk->ik"`` is a matrix product).
+
+    dz/d(operand k) = einsum of dz with the other operands, back to operand k's indices; an index
+    only operand k has (summed away alone) is broadcast back, and a repeated one (a diagonal,
+    ``"ii"``) is written onto that diagonal; an axis of length 1 that was broadcast is summed.
+    ``equation`` is explicit (``"ij,jk->ik"``, no ``...``; ``cr.einsum`` writes it so).
+    """
+
+    promotes = True
+
+    def forward(self, *operands, equation=""):
+        inputs, self.result_subscripts = equation.split("->")
+        self.subscripts = inputs.split(",")
+        self.save(*operands)
+        return xp.einsum(equation, *operands, optimize=len(operands) > 1)
+
+    def backward(self, grad):
+        operands = self.saved
+        return tuple(
+            self._gradient(k, grad, operands) if self.needs_grad[k] else None
+            for k in range(len(operands))
+        )
+
+    def _gradient(self, k: int, grad, operands):
+        own = self.subscripts[k]
+        others = [s for i, s in enumerate(self.subscripts) if i != k]
+        letters = "".join(dict.fromkeys(own))  # each index once, in order
+        shared = "".join(c for c in letters if c in set(self.result_subscripts).union(*others))
+        alone = "".join(c for c in letters if c not in shared)
+        terms = ",".join([self.result_subscripts, *others])
+        partial = xp.einsum(
+            f"{terms}->{shared}",
+            grad,
+            *(o for i, o in enumerate(operands) if i != k),
+            optimize=len(operands) > 1,
+        )
+        partial = partial.reshape(partial.shape + (1,) * len(alone))  # broadcast over `alone`
+        partial = partial.transpose([(shared + alone).index(c) for c in letters])
+        grad_k = xp.zeros(operands[k].shape, dtype=grad.dtype)
+        target = xp.einsum(f"{own}->{letters}", grad_k)  # a view: writing it writes grad_k
+        broadcast = tuple(
+            i for i, (n, m) in enumerate(zip(target.shape, partial.shape)) if n == 1 and m != 1
+        )  # an axis of length 1 that einsum broadcast: its gradient is summed
+        target[...] = partial.sum(axis=broadcast, keepdims=True) if broadcast else partial
+        return grad_k

@@ -2,4 +2,4 @@
 
 from . import lr_scheduler, rules
 from .optimizer import Optimizer
-from .optimizers import GD, SGD, Adagrad, Adam, AdamW, RMSprop
+from .optimizers import GD, SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RMSprop

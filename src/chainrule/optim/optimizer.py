@@ -1,15 +1,17 @@
 """The optimizer base class: parameter groups, per-parameter state, zero_grad, step, state_dict.
 
 A subclass names its hyper-parameters (``defaults``), checks them (``check``), names its state
-arrays (``state_names``) and applies its rule from :mod:`chainrule.optim.rules` (``update``).
-The learning rate of a group is a number, or a schedule ``f(step) -> lr`` called with the 1-based
-step count.
+arrays (``state_names``) and applies its rule from :mod:`chainrule.optim.rules` to one parameter
+(``update``). The learning rate of a group is a number, or a schedule ``f(step) -> lr`` called with
+the 1-based step count.
 
-Speed: the parameters of a group are moved into one flat array (each parameter's ``.data``
-becomes a view of it), and so are their gradients and the optimizer's state. When every
-parameter of a group has a gradient, the rule then runs once over the whole group, a handful of
-whole-array NumPy calls instead of a Python loop over tensors. Otherwise (some gradient missing)
-it runs per parameter on views of the same arrays, with identical results.
+Speed without surprises: the optimizer keeps each group's gradients and state in one flat array
+(:class:`FlatState`), with a view per parameter. A subclass may add ``fused_update``, the same rule
+over the whole group in a handful of whole-array NumPy calls (Adam does); it runs when every
+parameter of the group has a gradient. The parameters themselves are never moved or rebound: the
+fused rule adds each parameter's slice of one flat step to it, so ``p.data`` stays the array the
+user holds. If a parameter's dtype or shape changes (``model.double()``), the optimizer follows
+when it has no state yet, and refuses with a clear error once it has.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import math
 from collections.abc import Iterable
 
 from ..backend import xp
+from ..engine import enable_grad
+from ..tensor import Tensor
 
 
 def check_lr(lr) -> None:
@@ -41,25 +45,23 @@ def check_non_negative(name: str, value) -> None:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
 
 
-class FlatBuffers:
-    """One contiguous array for all parameters of a group, one for their gradients, one per state
-    array; every parameter, gradient and state entry is a view into them."""
+class FlatState:
+    """One contiguous array for the gradients of a group's parameters, one per state array, and
+    a scratch array for a fused rule's temporaries; each parameter gets a view into each."""
 
     def __init__(self, params: list):
+        self.layout = layout(params)
         self.spans, total = [], 0
-        for p in params:
-            self.spans.append((total, total + p.data.size, p.data.shape))
-            total += p.data.size
-        dtype = params[0].data.dtype
-        self.params = xp.empty(total, dtype=dtype)
-        self.grads = xp.zeros(total, dtype=dtype)
-        self.param_views = self.views(self.params)
+        for shape, _ in self.layout:
+            size = math.prod(shape)
+            self.spans.append((total, total + size, shape))
+            total += size
+        self.dtype = params[0].data.dtype
+        self.grads = xp.zeros(total, dtype=self.dtype)
         self.grad_views = self.views(self.grads)
+        self.scratch = xp.empty(total, dtype=self.dtype)
+        self.scratch_views = self.views(self.scratch)
         self.state: dict[str, object] = {}
-        self.scratch = xp.empty(total, dtype=dtype)  # room for an update rule's temporaries
-        for p, view in zip(params, self.param_views):
-            view[...] = p.data
-            p.data = view
 
     @staticmethod
     def usable(params: list) -> bool:
@@ -71,33 +73,41 @@ class FlatBuffers:
 
     def state_array(self, name: str, fill: float):
         if name not in self.state:
-            self.state[name] = xp.full(self.params.size, fill, dtype=self.params.dtype)
+            self.state[name] = xp.full(self.grads.size, fill, dtype=self.dtype)
         return self.state[name]
 
-    def gather(self, params: list) -> bool:
-        """Make each parameter and gradient a view of the flat arrays again (copying in whatever
-        was assigned to ``.data`` or ``.grad`` meanwhile). False if some gradient is missing."""
-        complete = True
-        for p, view, grad_view in zip(params, self.param_views, self.grad_views):
-            if p.data is not view:
-                view[...] = p.data
-                p.data = view
+    def collect_grads(self, params: list) -> bool:
+        """Copy into the flat array every gradient that is not already a view of it (no copy
+        when ``zero_grad(set_to_none=False)`` handed out the views). False if one is missing."""
+        for p, view in zip(params, self.grad_views):
             if p.grad is None:
-                complete = False
-            elif p.grad is not grad_view:
-                grad_view[...] = p.grad
-                p.grad = grad_view
-        return complete
+                return False
+            if p.grad.data is not view:
+                xp.copyto(view, p.grad.data)
+        return True
+
+
+def layout(params: list) -> list:
+    """(shape, dtype) of each parameter: what the optimizer's state was made for."""
+    return [(p.data.shape, p.data.dtype) for p in params]
 
 
 class Optimizer:
     """Base class. ``params``: an iterable of parameters, or of dicts ``{"params": [...], "lr": ...}``
     (parameter groups with their own hyper-parameters)."""
 
+    fused_update = None  # optional: the rule over a whole group at once (see the module docstring)
+
     def __init__(self, params: Iterable, defaults: dict):
         self.defaults = defaults
         self.param_groups: list[dict] = []
-        self.flat: list[FlatBuffers | None] = []
+        self.flat: list[FlatState | None] = []
+        self.layouts: list[list] = []
+        if isinstance(params, Tensor):
+            raise TypeError(
+                f"{type(self).__name__} expects an iterable of parameters (model.parameters()), "
+                "got a single tensor"
+            )
         params = list(params)
         if not params:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
@@ -108,15 +118,22 @@ class Optimizer:
         self.step_count = 0
 
     def add_param_group(self, group: dict) -> None:
-        group = {**self.defaults, **group, "params": list(group["params"])}
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        group = {**self.defaults, **group, "params": params}
         for p in group["params"]:
-            if not getattr(p, "requires_grad", False):
+            if not isinstance(p, Tensor):
+                raise TypeError(
+                    f"{type(self).__name__} can only optimize tensors, got {type(p).__name__}"
+                )
+            if not p.requires_grad:
                 raise ValueError(f"{type(self).__name__}: every parameter must require grad")
         check_lr(group["lr"])
         self.check(group)
         self.param_groups.append(group)
-        usable = group["params"] and FlatBuffers.usable(group["params"])
-        self.flat.append(FlatBuffers(group["params"]) if usable else None)
+        usable = group["params"] and FlatState.usable(group["params"])
+        self.flat.append(FlatState(group["params"]) if usable else None)
+        self.layouts.append(layout(group["params"]))
 
     # -- what a subclass defines ---------------------------------------------------------------
     def check(self, group: dict) -> None:
@@ -130,6 +147,7 @@ class Optimizer:
         return 0.0
 
     def update(self, p, g, state: dict, lr: float, group: dict) -> None:
+        """Apply the rule to one parameter array ``p`` with gradient ``g`` (both arrays)."""
         raise NotImplementedError
 
     # -- the loop ------------------------------------------------------------------------------
@@ -140,44 +158,109 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients of the last step (backward accumulates otherwise).
 
-        ``set_to_none=False`` zeroes them in place instead, which saves reallocating them.
+        ``set_to_none=False`` zeroes them in place instead; a missing gradient then becomes a view
+        of the optimizer's flat gradient array, so backward accumulates straight into it.
         """
-        for group, flat in zip(self.param_groups, self.flat):
+        for index, (group, flat) in enumerate(zip(self.param_groups, self.flat)):
+            params = group["params"]
             if set_to_none:
-                for p in group["params"]:
+                for p in params:
                     p.grad = None
-            elif flat is not None:
-                flat.grads.fill(0)
-                for p, view in zip(group["params"], flat.grad_views):
-                    p.grad = view
-            else:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        p.grad.fill(0)
+                continue
+            flat = flat if flat is not None and self._follow(index) else None
+            for k, p in enumerate(params):
+                if p.grad is not None:
+                    p.grad.data.fill(0)
+                elif flat is not None:
+                    flat.grad_views[k].fill(0)
+                    p.grad = Tensor.wrap_array(flat.grad_views[k])
+                else:
+                    p.grad = Tensor.wrap_array(xp.zeros_like(p.data))
 
-    def step(self) -> None:
-        """Move every parameter that has a gradient one step downhill."""
+    def gather_gradients(self) -> list:
+        """Make every gradient a view of its group's flat gradient array (copying values in) and
+        return those arrays, e.g. to average them across processes in one call each."""
+        arrays = []
+        for index, (group, flat) in enumerate(zip(self.param_groups, self.flat)):
+            if flat is None or not self._follow(index):
+                raise RuntimeError(
+                    f"{type(self).__name__}: parameter group {index} mixes dtypes; it has no "
+                    "flat gradient array"
+                )
+            for k, p in enumerate(group["params"]):
+                view = flat.grad_views[k]
+                if p.grad is None:
+                    view.fill(0)
+                elif p.grad.data is not view:
+                    xp.copyto(view, p.grad.data)
+                if p.grad is None or p.grad.data is not view:
+                    p.grad = Tensor.wrap_array(view)
+            arrays.append(flat.grads)
+        return arrays
+
+    def step(self, closure=None):
+        """Move every parameter that has a gradient one step downhill.
+
+        ``closure``: an optional function that recomputes and returns the loss (as PyTorch's).
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
         self.step_count += 1
         first = 0
-        for group, flat in zip(self.param_groups, self.flat):
+        for index, (group, flat) in enumerate(zip(self.param_groups, self.flat)):
             params = group["params"]
+            self._follow(index)
+            flat = self.flat[index]
             lr = group["lr"](self.step_count) if callable(group["lr"]) else group["lr"]
             indices = range(first, first + len(params))
             first += len(params)
             states = [
                 self._state(i, p, group, flat, k) for k, (i, p) in enumerate(zip(indices, params))
             ]
-            complete = flat is not None and flat.gather(params)
-            if complete and len({s["step"] for s in states}) == 1:
-                whole = {"step": states[0]["step"], "scratch": flat.scratch}
-                whole.update({name: flat.state[name] for name in self.state_names(group)})
-                self.update(flat.params, flat.grads, whole, lr, group)
+            if (
+                self.fused_update is not None
+                and flat is not None
+                and len({s["step"] for s in states}) == 1
+                and flat.collect_grads(params)
+            ):
+                whole = {name: flat.state[name] for name in self.state_names(group)}
+                whole["step"] = states[0]["step"]
+                self.fused_update([p.data for p in params], flat, whole, lr, group)
                 for s in states:
                     s["step"] = whole["step"]
-                continue
-            for p, state in zip(params, states):
+            else:
+                for p, state in zip(params, states):
+                    if p.grad is not None:
+                        self.update(p.data, p.grad.data, state, lr, group)
+            for p in params:
                 if p.grad is not None:
-                    self.update(p.data, p.grad, state, lr, group)
+                    p._counter[0] += 1  # changed in place: saved copies of it are now stale
+        return loss
+
+    def _follow(self, index: int) -> bool:
+        """Check that group ``index``'s parameters still have the shapes and dtypes the state was
+        made for; follow a change while there is no state yet, refuse it afterwards."""
+        group = self.param_groups[index]
+        now = layout(group["params"])
+        if now == self.layouts[index]:
+            return True
+        first = sum(len(g["params"]) for g in self.param_groups[:index])
+        has_state = any(first + k in self.state for k in range(len(group["params"])))
+        if has_state:
+            changed = next(k for k, (a, b) in enumerate(zip(now, self.layouts[index])) if a != b)
+            (shape, dtype), (old_shape, old_dtype) = now[changed], self.layouts[index][changed]
+            raise RuntimeError(
+                f"{type(self).__name__}: parameter {first + changed} changed from {old_dtype} "
+                f"{old_shape} to {dtype} {shape} after the optimizer made its state (e.g. "
+                "model.double() after training started): create the optimizer after changing "
+                "the model"
+            )
+        self.layouts[index] = now
+        params = group["params"]
+        self.flat[index] = FlatState(params) if FlatState.usable(params) else None
+        return True
 
     def _state(self, index: int, p, group: dict, flat, position: int) -> dict:
         state = self.state.get(index)
@@ -220,6 +303,9 @@ class Optimizer:
             )
         for mine, saved in zip(self.param_groups, groups):
             mine.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = {}
+        for index in range(len(self.param_groups)):
+            self._follow(index)
         located = {}
         first = 0
         for group, flat in zip(self.param_groups, self.flat):

@@ -116,7 +116,6 @@ class Adam(Optimizer):
 
     def update(self, p, g, state, lr, group):
         state["step"] += 1
-        beta1, beta2 = group["betas"]
         rules.adam_update(
             p,
             g,
@@ -125,14 +124,34 @@ class Adam(Optimizer):
             state.get("max_exp_avg_sq"),
             step=state["step"],
             lr=lr,
-            beta1=beta1,
-            beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            decoupled=self.decoupled,
-            amsgrad=group["amsgrad"],
-            scratch=state.get("scratch"),
+            **self._hyper(group),
         )
+
+    def fused_update(self, params, flat, state, lr, group):
+        state["step"] += 1
+        rules.adam_update_fused(
+            params,
+            flat.grads,
+            state["exp_avg"],
+            state["exp_avg_sq"],
+            state.get("max_exp_avg_sq"),
+            flat.scratch,
+            flat.scratch_views,
+            step=state["step"],
+            lr=lr,
+            **self._hyper(group),
+        )
+
+    def _hyper(self, group) -> dict:
+        beta1, beta2 = group["betas"]
+        return {
+            "beta1": beta1,
+            "beta2": beta2,
+            "eps": group["eps"],
+            "weight_decay": group["weight_decay"],
+            "decoupled": self.decoupled,
+            "amsgrad": group["amsgrad"],
+        }
 
 
 class AdamW(Adam):
@@ -265,3 +284,186 @@ class Adagrad(Optimizer):
             weight_decay=group["weight_decay"],
             eps=group["eps"],
         )
+
+
+class Adadelta(Optimizer):
+    """Adadelta, as PyTorch's ``Adadelta``: a step size that adapts per weight, from running
+    averages of squared gradients (v) and of squared steps (u).
+
+    g <- g + weight_decay * p                     (g <- -g first if maximize)
+    v <- rho * v + (1 - rho) * g^2
+    delta = sqrt(u + eps) / sqrt(v + eps) * g
+    u <- rho * u + (1 - rho) * delta^2
+    p <- p - lr * delta
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            {
+                "lr": lr,
+                "rho": rho,
+                "eps": eps,
+                "weight_decay": weight_decay,
+                "maximize": maximize,
+            },
+        )
+
+    def check(self, group):
+        check_range("rho", group["rho"], 0.0, 1.0, high_inclusive=True)
+        check_non_negative("eps", group["eps"])
+        check_non_negative("weight_decay", group["weight_decay"])
+
+    def state_names(self, group):
+        return ("square_avg", "acc_delta")
+
+    def update(self, p, g, state, lr, group):
+        state["step"] += 1
+        rules.adadelta_update(
+            p,
+            g,
+            state["square_avg"],
+            state["acc_delta"],
+            lr=lr,
+            rho=group["rho"],
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            maximize=group["maximize"],
+        )
+
+
+class Adamax(Optimizer):
+    """Adamax, as PyTorch's ``Adamax``: Adam with the running maximum of |g| in place of the
+    root mean square.
+
+    g <- g + weight_decay * p                     (g <- -g first if maximize)
+    m <- beta1 * m + (1 - beta1) * g
+    u <- max(beta2 * u, |g| + eps)
+    p <- p - lr / (1 - beta1^t) * m / u
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float = 2e-3,
+        betas: tuple = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            {
+                "lr": lr,
+                "betas": tuple(betas),
+                "eps": eps,
+                "weight_decay": weight_decay,
+                "maximize": maximize,
+            },
+        )
+
+    def check(self, group):
+        check_betas(group)
+
+    def state_names(self, group):
+        return ("exp_avg", "exp_inf")
+
+    def update(self, p, g, state, lr, group):
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        rules.adamax_update(
+            p,
+            g,
+            state["exp_avg"],
+            state["exp_inf"],
+            step=state["step"],
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            maximize=group["maximize"],
+        )
+
+
+class NAdam(Optimizer):
+    """NAdam, as PyTorch's ``NAdam``: Adam whose momentum looks one step ahead (Nesterov), with
+    a momentum coefficient that warms up (``momentum_decay``).
+
+    decoupled_weight_decay: p <- p * (1 - lr * weight_decay),  else  g <- g + weight_decay * p
+    mu_t = beta1 * (1 - 0.5 * 0.96^(t * momentum_decay));   P <- P * mu_t   (P starts at 1)
+    m <- beta1 * m + (1 - beta1) * g;   v <- beta2 * v + (1 - beta2) * g^2
+    d = sqrt(v / (1 - beta2^t)) + eps
+    p <- p - lr * (1 - mu_t) / (1 - P) * g / d - lr * mu_{t+1} / (1 - P * mu_{t+1}) * m / d
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float = 2e-3,
+        betas: tuple = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            {
+                "lr": lr,
+                "betas": tuple(betas),
+                "eps": eps,
+                "weight_decay": weight_decay,
+                "momentum_decay": momentum_decay,
+                "decoupled_weight_decay": decoupled_weight_decay,
+                "maximize": maximize,
+            },
+        )
+
+    def check(self, group):
+        check_betas(group)
+        check_non_negative("momentum_decay", group["momentum_decay"])
+
+    def state_names(self, group):
+        return ("exp_avg", "exp_avg_sq", "mu_product")
+
+    def initial_value(self, name, group):
+        return 1.0 if name == "mu_product" else 0.0
+
+    def update(self, p, g, state, lr, group):
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        rules.nadam_update(
+            p,
+            g,
+            state["exp_avg"],
+            state["exp_avg_sq"],
+            state["mu_product"],
+            step=state["step"],
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            momentum_decay=group["momentum_decay"],
+            decoupled=group["decoupled_weight_decay"],
+            maximize=group["maximize"],
+        )
+
+
+def check_betas(group: dict) -> None:
+    """betas in [0, 1), eps and weight_decay >= 0 (the Adam family's hyper-parameters)."""
+    beta1, beta2 = group["betas"]
+    check_range("beta1", beta1, 0.0, 1.0)
+    check_range("beta2", beta2, 0.0, 1.0)
+    check_non_negative("eps", group["eps"])
+    check_non_negative("weight_decay", group["weight_decay"])

@@ -57,22 +57,63 @@ def adam_update(
     weight_decay: float = 0.0,
     decoupled: bool = False,
     amsgrad: bool = False,
-    scratch=None,
 ) -> None:
-    """Adam (and AdamW when ``decoupled``):
+    """Adam (and AdamW when ``decoupled``), the textbook rule:
 
     AdamW: p <- p (1 - lr wd);  Adam: g <- g + wd p;
     m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2;   (AMSGrad: v_max <- max(v_max, v))
-    p <- p - lr / (1 - b1^t) * m / (sqrt(v or v_max) / sqrt(1 - b2^t) + eps).
-
-    ``scratch``: an optional array like ``p`` to compute in, so that no temporary is allocated.
+    m^ = m / (1 - b1^t);   v^ = v / (1 - b2^t);   p <- p - lr m^ / (sqrt(v^) + eps).
     """
-    s = xp.empty_like(p) if scratch is None else scratch
     if weight_decay:
         if decoupled:
             p *= 1 - lr * weight_decay
         else:
             g = g + weight_decay * p
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * g * g
+    if amsgrad:
+        xp.maximum(v_max, v, out=v_max)
+        v = v_max
+    m_hat = m / (1 - beta1**step)
+    v_hat = v / (1 - beta2**step)
+    p -= lr * m_hat / (xp.sqrt(v_hat) + eps)
+
+
+def adam_update_fused(
+    params: list,
+    g,
+    m,
+    v,
+    v_max,
+    scratch,
+    scratch_views: list,
+    *,
+    step: int,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+    amsgrad: bool = False,
+) -> None:
+    """:func:`adam_update` for a whole parameter group at once, tested equal to it.
+
+    ``g``, ``m``, ``v`` (``v_max``) and ``scratch`` are flat arrays over the group; ``params`` are
+    the parameter arrays and ``scratch_views`` their slices of ``scratch``. The step is computed
+    in ``scratch`` with the constants folded, so that it takes five passes over memory and no
+    temporary: p += m / (sqrt(v) k1 + k2), k1 = -(1 - b1^t) / (lr sqrt(1 - b2^t)),
+    k2 = -(1 - b1^t) eps / lr; then each parameter adds its slice.
+    """
+    if weight_decay:
+        if decoupled:
+            for p in params:
+                p *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * xp.concatenate([p.ravel() for p in params])
+    s = scratch
     m *= beta1
     xp.multiply(g, 1 - beta1, out=s)
     m += s
@@ -84,15 +125,14 @@ def adam_update(
         xp.maximum(v_max, v, out=v_max)
     if lr == 0:
         return
-    # The step, with the constants folded so that it takes five passes over memory:
-    # p += m / (sqrt(v) * k1 + k2),  k1 = -(1 - b1^t) / (lr sqrt(1 - b2^t)),  k2 = -(1 - b1^t) eps / lr
     bias_correction1 = 1 - beta1**step
     bias_correction2_sqrt = (1 - beta2**step) ** 0.5
     xp.sqrt(v_max if amsgrad else v, out=s)
     s *= -bias_correction1 / (lr * bias_correction2_sqrt)
     s -= bias_correction1 * eps / lr
     xp.divide(m, s, out=s)
-    p += s
+    for p, step_of_p in zip(params, scratch_views):
+        p += step_of_p
 
 
 def rmsprop_update(
@@ -149,3 +189,102 @@ def adagrad_update(
     clr = lr / (1 + (step - 1) * lr_decay)
     state_sum += g * g
     p -= clr * (g / (xp.sqrt(state_sum) + eps))
+
+
+def adadelta_update(
+    p,
+    g,
+    square_avg,
+    acc_delta,
+    *,
+    lr: float,
+    rho: float,
+    eps: float,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> None:
+    """Adadelta (Zeiler, 2012):  g <- g + wd p;  v <- rho v + (1 - rho) g^2;
+    d = sqrt(u + eps) / sqrt(v + eps) g;  u <- rho u + (1 - rho) d^2;  p <- p - lr d."""
+    if maximize:
+        g = -g
+    if weight_decay:
+        g = g + weight_decay * p
+    square_avg *= rho
+    square_avg += (1 - rho) * g * g
+    delta = xp.sqrt(acc_delta + eps) / xp.sqrt(square_avg + eps) * g
+    acc_delta *= rho
+    acc_delta += (1 - rho) * delta * delta
+    p -= lr * delta
+
+
+def adamax_update(
+    p,
+    g,
+    exp_avg,
+    exp_inf,
+    *,
+    step: int,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> None:
+    """Adamax (Adam with the infinity norm):  g <- g + wd p;  m <- b1 m + (1 - b1) g;
+    u <- max(b2 u, |g| + eps);  p <- p - lr / (1 - b1^t) m / u."""
+    if maximize:
+        g = -g
+    if weight_decay:
+        g = g + weight_decay * p
+    exp_avg *= beta1
+    exp_avg += (1 - beta1) * g
+    exp_inf *= beta2
+    xp.maximum(exp_inf, xp.abs(g) + eps, out=exp_inf)
+    p -= lr / (1 - beta1**step) * (exp_avg / exp_inf)
+
+
+def nadam_update(
+    p,
+    g,
+    exp_avg,
+    exp_avg_sq,
+    mu_product,
+    *,
+    step: int,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float = 0.0,
+    momentum_decay: float = 4e-3,
+    decoupled: bool = False,
+    maximize: bool = False,
+) -> None:
+    """NAdam (Adam with Nesterov momentum, Dozat 2016), as PyTorch's:
+
+    decoupled: p <- p (1 - lr wd), else g <- g + wd p;
+    mu_t = b1 (1 - 0.5 * 0.96^(t psi));  P <- P mu_t  (P: the product of all mu so far);
+    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;  d = sqrt(v / (1 - b2^t)) + eps;
+    p <- p - lr (1 - mu_t) / (1 - P) g / d - lr mu_{t+1} / (1 - P mu_{t+1}) m / d.
+
+    ``mu_product`` is P, an array like ``p`` whose values are all equal (the optimizer keeps
+    its state as arrays shaped like the parameter).
+    """
+    if maximize:
+        g = -g
+    if weight_decay:
+        if decoupled:
+            p *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * p
+    mu = beta1 * (1 - 0.5 * 0.96 ** (step * momentum_decay))
+    mu_next = beta1 * (1 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+    mu_product *= mu
+    exp_avg *= beta1
+    exp_avg += (1 - beta1) * g
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * g * g
+    denom = xp.sqrt(exp_avg_sq / (1 - beta2**step)) + eps
+    p -= lr * (1 - mu) / (1 - mu_product) * (g / denom)
+    p -= lr * mu_next / (1 - mu_product * mu_next) * (exp_avg / denom)

@@ -3,13 +3,19 @@
 from .callbacks import (
     Callback,
     CSVLogger,
+    DivergenceError,
     EarlyStopping,
-    LRScheduler,
+    LRSchedulerCallback,
     ModelCheckpoint,
     NonFiniteError,
     ProgressBar,
-    ReduceLROnPlateau,
     TerminateOnNaN,
 )
 from .loop import History, evaluate, fit, predict
-from .metrics import accuracy, confusion_matrix, precision_recall, top_k_accuracy
+from .metrics import (
+    accuracy,
+    confusion_matrix,
+    precision_recall,
+    regression_metrics,
+    top_k_accuracy,
+)

@@ -3,8 +3,8 @@
 A callback overrides any of ``on_train_begin(run)``, ``on_epoch_begin(run)``,
 ``on_batch_end(run, logs, batch_size)``, ``on_epoch_end(run, logs)``, ``on_train_end(run)``;
 ``run`` (see :class:`~chainrule.train.loop.Run`) gives the model, optimizer, history and
-``stop_training``. Callbacks with state implement ``state_dict``/``load_state_dict`` so that a
-resumed run continues exactly.
+``stop_training``; ``run.state_dict(next_batch)`` is everything needed to resume. Callbacks with
+state implement ``state_dict``/``load_state_dict`` so that a resumed run continues exactly.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pathlib import Path
 from ..backend import xp
 from ..io import atomic_write, load_checkpoint, save_checkpoint
 from ..optim import lr_scheduler as schedules
-from .loop import training_state
 
 
 class Callback:
@@ -167,7 +166,7 @@ class EarlyStopping(Callback):
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, logs["epoch"], 0
             if self.restore_best:
-                self.best_weights = run.model.state_dict()
+                self.best_weights = {k: v.data.copy() for k, v in run.model.state_dict().items()}
         else:
             self.wait += 1
             if self.wait >= self.patience:
@@ -202,46 +201,78 @@ class ModelCheckpoint(Callback):
     Resume with ``fit(..., resume=ModelCheckpoint.load(path))``.
     """
 
-    def __init__(self, path, every_n_batches: int | None = None):
+    def __init__(self, path, every_n_batches: int | None = None, extra: dict | None = None):
+        if every_n_batches is not None and (
+            not isinstance(every_n_batches, int) or every_n_batches < 1
+        ):
+            raise ValueError(f"every_n_batches must be a positive integer, got {every_n_batches!r}")
         self.path = Path(path)
         self.every_n_batches = every_n_batches
+        self.extra = extra or {}  # e.g. the settings of the run, to check a resume against
 
     def on_batch_end(self, run, logs, batch_size):
         done = run.batch + 1
         if self.every_n_batches and done % self.every_n_batches == 0 and done < run.steps_per_epoch:
-            save_checkpoint(self.path, training_state(run, next_batch=done))
+            self._save(run, done)
 
     def on_epoch_end(self, run, logs):
-        save_checkpoint(self.path, training_state(run, next_batch=run.steps_per_epoch))
+        self._save(run, run.steps_per_epoch)
+
+    def _save(self, run, next_batch: int) -> None:
+        save_checkpoint(self.path, {**run.state_dict(next_batch), "extra": self.extra})
 
     @staticmethod
     def load(path) -> dict:
         return load_checkpoint(path)
 
 
-class LRScheduler(Callback):
-    """Step a learning-rate schedule after every epoch (or batch, ``per="batch"``).
+class LRSchedulerCallback(Callback):
+    """Step a learning-rate scheduler during ``fit``: after every epoch, or every batch with
+    ``per="batch"`` (as :class:`~chainrule.optim.lr_scheduler.OneCycleLR` expects).
 
-    ``schedule``: a scheduler from :mod:`chainrule.optim.lr_scheduler` already attached to the
-    optimizer, or a function ``epoch -> lr``.
+    ``scheduler`` is one of :mod:`chainrule.optim.lr_scheduler`'s, already attached to the
+    optimizer, or a function ``epoch -> lr``. A
+    :class:`~chainrule.optim.lr_scheduler.ReduceLROnPlateau` is stepped with ``logs[monitor]``.
+
+    Example::
+
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        plateau = optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
+        fit(model, loss_fn, opt, data, validation_data=val,
+            callbacks=[LRSchedulerCallback(plateau, monitor="val_loss")])
     """
 
-    def __init__(self, schedule, per: str = "epoch"):
+    def __init__(self, scheduler, per: str = "epoch", monitor: str = "val_loss"):
         if per not in ("epoch", "batch"):
-            raise ValueError(f"LRScheduler per must be 'epoch' or 'batch', got {per!r}")
-        self.schedule, self.per = schedule, per
+            raise ValueError(f"LRSchedulerCallback per must be 'epoch' or 'batch', got {per!r}")
+        self.scheduler, self.per, self.monitor = scheduler, per, monitor
+        self.on_plateau = isinstance(scheduler, schedules.ReduceLROnPlateau)
+        if self.on_plateau and per == "batch":
+            raise ValueError("ReduceLROnPlateau watches a metric per epoch: use per='epoch'")
+        if self.on_plateau and ("acc" in monitor) != (scheduler.mode == "max"):
+            raise ValueError(
+                f"monitor '{monitor}' should go {'up' if 'acc' in monitor else 'down'}, but the "
+                f"ReduceLROnPlateau has mode='{scheduler.mode}'"
+            )
 
-    def _step(self, run, count):
-        if isinstance(self.schedule, schedules.LRScheduler):
-            self.schedule.step()
+    def _step(self, run, count, logs=None):
+        if self.on_plateau:
+            if self.monitor not in logs:
+                raise KeyError(
+                    f"LRSchedulerCallback monitors '{self.monitor}', the logs have {sorted(logs)}"
+                    " (pass validation_data to fit for val_* metrics)"
+                )
+            self.scheduler.step(logs[self.monitor])
+        elif isinstance(self.scheduler, schedules.LRScheduler):
+            self.scheduler.step()
         else:
             for group in run.optimizer.param_groups:
-                group["lr"] = float(self.schedule(count))
+                group["lr"] = float(self.scheduler(count))
 
     def on_train_begin(self, run):
-        if not isinstance(self.schedule, schedules.LRScheduler) and run.epoch == 0:
+        if callable(self.scheduler) and run.epoch == 0:  # a function: apply epoch 0's rate
             for group in run.optimizer.param_groups:
-                group["lr"] = float(self.schedule(0))
+                group["lr"] = float(self.scheduler(0))
 
     def on_batch_end(self, run, logs, batch_size):
         if self.per == "batch":
@@ -249,66 +280,92 @@ class LRScheduler(Callback):
 
     def on_epoch_end(self, run, logs):
         if self.per == "epoch":
-            self._step(run, run.epoch + 1)
+            self._step(run, run.epoch + 1, logs)
 
     def state_dict(self):
-        return self.schedule.state_dict() if hasattr(self.schedule, "state_dict") else {}
+        return self.scheduler.state_dict() if hasattr(self.scheduler, "state_dict") else {}
 
     def load_state_dict(self, state):
-        if state and hasattr(self.schedule, "load_state_dict"):
-            self.schedule.load_state_dict(state)
+        if state and hasattr(self.scheduler, "load_state_dict"):
+            check_like(self.scheduler.state_dict(), state, type(self.scheduler).__name__)
+            self.scheduler.load_state_dict(state)
 
 
-class ReduceLROnPlateau(Callback):
-    """Multiply the learning rate by ``factor`` when ``monitor`` stops improving (see
-    :class:`chainrule.optim.lr_scheduler.ReduceLROnPlateau`)."""
+def check_like(ours, theirs, what: str) -> None:
+    """Refuse a saved state whose keys or value types differ from ``ours`` (ValueError): a
+    resumed scheduler must get numbers where it keeps numbers, lists of the same length..."""
 
-    def __init__(self, monitor: str = "val_loss", **options):
-        self.monitor, self.options, self.scheduler = monitor, options, None
-        self._pending_state = None
+    def kind(value):
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            return type(value).__name__
+        if isinstance(value, (int, float)):
+            return "number"
+        if isinstance(value, (list, tuple)):
+            return ("list", tuple(kind(v) for v in value))
+        if isinstance(value, dict):
+            return ("dict", tuple(sorted((str(k), kind(v)) for k, v in value.items())))
+        return type(value).__name__
 
-    def on_train_begin(self, run):
-        mode = "max" if "acc" in self.monitor else "min"
-        self.scheduler = schedules.ReduceLROnPlateau(
-            run.optimizer, **{"mode": mode, **self.options}
-        )
-        if self._pending_state:
-            self.scheduler.load_state_dict(self._pending_state)
-
-    def on_epoch_end(self, run, logs):
-        if self.monitor not in logs:
-            raise KeyError(f"ReduceLROnPlateau monitors '{self.monitor}', logs have {sorted(logs)}")
-        self.scheduler.step(logs[self.monitor])
-
-    def state_dict(self):
-        return self.scheduler.state_dict() if self.scheduler else {}
-
-    def load_state_dict(self, state):
-        self._pending_state = state
+    if not isinstance(theirs, dict) or kind(ours) != kind(theirs):
+        raise ValueError(f"the saved state of {what} does not fit it")
 
 
-class NonFiniteError(FloatingPointError):
+class DivergenceError(FloatingPointError):
+    """Training blew up: the loss grew without bound, or became NaN or infinite."""
+
+
+class NonFiniteError(DivergenceError):
     """Training produced NaN or infinity."""
 
 
 class TerminateOnNaN(Callback):
-    """Stop with an error naming the first parameter whose gradient or value is not finite."""
+    """Stop with an error when training blows up: the loss is NaN or infinite (naming the first
+    parameter whose gradient or value is not finite), or it diverges while staying finite (it grew
+    past ``divergence_factor`` times the first batch's loss, or 1 if that was smaller; with
+    lr = 1e6 the loss reaches 1e19 long before it overflows)."""
+
+    def __init__(self, divergence_factor: float = 1e4):
+        if not divergence_factor > 1:
+            raise ValueError(f"divergence_factor must be > 1, got {divergence_factor!r}")
+        self.divergence_factor = divergence_factor
+        self.first_loss = None
 
     def on_batch_end(self, run, logs, batch_size):
         loss = logs.get("loss")
+        where = f"epoch {run.epoch + 1}, batch {run.batch + 1}"
         if loss is not None and math.isfinite(loss):
+            if self.first_loss is None:
+                self.first_loss = loss
+            limit = self.divergence_factor * max(abs(self.first_loss), 1.0)
+            if abs(loss) > limit:
+                raise DivergenceError(
+                    f"{where}: training diverged: the loss grew to {loss:.3g} (it started at "
+                    f"{self.first_loss:.3g}); try a smaller learning rate"
+                )
             return
         for name, p in run.model.named_parameters():
-            for what, array in (("gradient", p.grad), ("value", p.data)):
+            for what, array in (
+                ("gradient", None if p.grad is None else p.grad.data),
+                ("value", p.data),
+            ):
                 if array is not None and not xp.all(xp.isfinite(array)):
                     raise NonFiniteError(
-                        f"epoch {run.epoch + 1}, batch {run.batch + 1}: the {what} of parameter "
-                        f"'{name}' became non-finite (loss {loss}); try a smaller learning rate"
+                        f"{where}: the {what} of parameter '{name}' became non-finite "
+                        f"(loss {loss}); try a smaller learning rate"
                     )
         raise NonFiniteError(
-            f"epoch {run.epoch + 1}, batch {run.batch + 1}: the loss is {loss} although every "
-            "parameter and gradient is finite; check the input data and targets"
+            f"{where}: the loss is {loss} although every parameter and gradient is finite; "
+            "check the input data and targets"
         )
+
+    def state_dict(self):
+        return {"first_loss": self.first_loss}
+
+    def load_state_dict(self, state):
+        first = state.get("first_loss", self.first_loss)
+        if first is not None and (isinstance(first, bool) or not isinstance(first, (int, float))):
+            raise ValueError(f"the saved state of TerminateOnNaN has first_loss {first!r}")
+        self.first_loss = first
 
 
 class CSVLogger(Callback):

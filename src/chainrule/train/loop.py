@@ -1,7 +1,9 @@
-"""The fit loop: batch -> forward -> loss -> zero_grad -> backward -> step -> metrics -> callbacks.
+"""The fit loop: batch -> forward -> loss -> zero_grad -> backward -> (all-reduce) -> step ->
+metrics -> callbacks.
 
 Everything optional (progress bar, early stopping, checkpoints, schedules, NaN guard, CSV log) is a
-callback, so the data path below reads on one screen.
+callback, so the data path below reads on one screen. Training over several processes (MPI) goes
+through ``comm`` (see :mod:`.comm`): on one process each of its calls does nothing.
 """
 
 from __future__ import annotations
@@ -11,10 +13,17 @@ from dataclasses import dataclass
 
 from .. import autograd, backend
 from ..backend import xp
-from ..data.loader import DataLoader
+from ..data.loader import DataLoader, TensorDataset
+from ..data.transforms import check_finite
 from ..nn.losses import BCELoss
-from ..tensor import Tensor
+from ..tensor import Tensor, as_array
 from . import metrics as M
+from .callbacks import CallbackList, ProgressBar
+from .comm import SingleProcess
+
+
+class ResumeError(ValueError):
+    """A saved training state that does not fit the run it should continue."""
 
 
 class History:
@@ -51,29 +60,55 @@ class History:
 
 
 class EpochMetrics:
-    """Running sums over an epoch: mean loss and accuracy weighted by batch size."""
+    """Running sums over an epoch: mean loss and accuracy weighted by batch size; for a
+    regression (``target_std`` given) MSE, RMSE, MAE and R^2 instead of accuracy.
 
-    def __init__(self, threshold: float, with_accuracy: bool):
-        self.threshold, self.with_accuracy = threshold, with_accuracy
+    With a ``comm`` of several processes each update sums the batch's numbers over all of them,
+    so that every process sees (and every callback decides on) the numbers of the whole batch.
+    """
+
+    def __init__(
+        self, threshold: float, with_accuracy: bool, target_std: float | None = None, comm=None
+    ):
+        self.threshold, self.with_accuracy = threshold, with_accuracy and target_std is None
+        self.target_std = target_std
+        self.comm = comm or SingleProcess()
+        self.regression = M.RegressionSums(target_std) if target_std is not None else None
         self.loss_sum = self.correct = 0.0
-        self.count = 0
+        self.count = self.last_count = 0
 
     def update(self, loss: float, output, target) -> dict:
         n = len(output)
-        self.loss_sum += loss * n
-        self.count += n
-        if self.with_accuracy:
-            self.correct += M.accuracy(output, target, self.threshold) * n
+        correct = M.accuracy(output, target, self.threshold) * n if self.with_accuracy else 0.0
+        loss_sum, correct, n = self.comm.sum((loss * n, correct, n))
+        self.loss_sum += loss_sum
+        self.correct += correct
+        self.count += int(n)
+        self.last_count = int(n)
+        if self.regression is not None:
+            if self.regression.count == 0:  # one shift for every process: the first batch's mean
+                total, count = self.comm.sum(self.regression.first_batch(target))
+                self.regression.shift = total / max(count, 1)
+            self.regression.add(self.comm.sum(self.regression.batch_sums(output, target)))
         return self.result()
 
     def result(self) -> dict:
         logs = {"loss": self.loss_sum / max(self.count, 1)}
         if self.with_accuracy:
             logs["accuracy"] = self.correct / max(self.count, 1)
+        if self.regression is not None:
+            logs.update(self.regression.result())
         return logs
 
+    def fresh(self) -> EpochMetrics:
+        """Empty sums for the next epoch, counting the same things."""
+        return EpochMetrics(self.threshold, self.with_accuracy, self.target_std, self.comm)
+
     def state_dict(self) -> dict:
-        return {"loss_sum": self.loss_sum, "correct": self.correct, "count": self.count}
+        state = {"loss_sum": self.loss_sum, "correct": self.correct, "count": self.count}
+        if self.regression is not None:
+            state["regression"] = self.regression.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.loss_sum, self.correct, self.count = (
@@ -81,6 +116,8 @@ class EpochMetrics:
             state["correct"],
             state["count"],
         )
+        if self.regression is not None:
+            self.regression.load_state_dict(state["regression"])
 
 
 @dataclass
@@ -100,12 +137,167 @@ class Run:
     metrics: EpochMetrics | None = None
     callbacks: object = None
 
+    def state_dict(self, next_batch: int) -> dict:
+        """Everything needed to continue training exactly from ``next_batch`` of this epoch:
+        weights, optimizer, position, random state, history, callbacks."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "next_batch": next_batch,
+            "steps_per_epoch": self.steps_per_epoch,
+            "samples_per_epoch": self.samples_per_epoch,
+            "rng": backend.rng().bit_generator.state,
+            "history": self.history.rows,
+            "epoch_metrics": self.metrics.state_dict(),
+            "callbacks": self.callbacks.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> int:
+        """Load what :meth:`state_dict` saved; returns the batch to continue from.
+
+        Raises ResumeError naming what does not fit this run (a model of other shapes, another
+        amount of data per epoch, a malformed part), checked before anything is changed where
+        it can be.
+        """
+        check_state_fits(
+            state,
+            self.model,
+            self.optimizer,
+            self.epochs,
+            self.steps_per_epoch,
+            self.samples_per_epoch,
+        )
+        try:  # the state comes from a file: whatever still does not fit is its fault
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            backend.rng().bit_generator.state = state["rng"]
+            self.callbacks.load_state_dict(state["callbacks"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ResumeError(f"the training state does not fit this run ({exc})") from None
+        self.history = History(state["history"])
+        self.epoch = int(state["epoch"])
+        self.metrics.load_state_dict(state["epoch_metrics"])
+        next_batch = int(state["next_batch"])
+        if next_batch >= self.steps_per_epoch:  # saved at the end of an epoch
+            self.epoch, next_batch = self.epoch + 1, 0
+        return next_batch
+
+
+STATE_TYPES = {
+    "model": dict,
+    "optimizer": dict,
+    "epoch": int,
+    "next_batch": int,
+    "rng": dict,
+    "history": list,
+    "epoch_metrics": dict,
+    "callbacks": dict,
+}
+
+
+def check_state_fits(state, model, optimizer, epochs: int, steps_per_epoch: int, samples: int):
+    """Refuse a training state that is malformed or belongs to another model, optimizer or
+    amount of data (ResumeError saying what differs)."""
+    if not isinstance(state, dict):
+        raise ResumeError("the training state must be a dict")
+    for key, kind in STATE_TYPES.items():
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            raise ResumeError(f"the training state's '{key}' is missing or not a {kind.__name__}")
+    if not 0 <= state["epoch"] <= epochs or not 0 <= state["next_batch"] <= steps_per_epoch:
+        raise ResumeError(
+            f"the training state is at epoch {state['epoch']}, batch {state['next_batch']}, "
+            f"outside a run of {epochs} epochs of {steps_per_epoch} batches"
+        )
+    theirs = (
+        state.get("samples_per_epoch", samples),
+        state.get("steps_per_epoch", steps_per_epoch),
+    )
+    if theirs != (samples, steps_per_epoch):
+        raise ResumeError(
+            f"the training state is from {theirs[0]} examples in {theirs[1]} batches per epoch; "
+            f"this run has {samples} in {steps_per_epoch} (other data or batch size)"
+        )
+    _same("architecture", "model", _shapes(model.state_dict()), _shapes(state["model"]))
+    groups = state["optimizer"].get("param_groups")
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise ResumeError("the training state's optimizer has no parameter groups")
+    mine = [sorted(set(g) - {"params"}) for g in optimizer.state_dict()["param_groups"]]
+    _same("optimizer or schedule", "settings", mine, [sorted(set(g) - {"params"}) for g in groups])
+    _check_optimizer_state(state["optimizer"].get("state"), optimizer)
+    _check_records(state)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_optimizer_state(saved, optimizer) -> None:
+    """Every saved per-parameter array must have its parameter's shape."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if not isinstance(saved, dict):
+        raise ResumeError("the training state's optimizer state is not a dict")
+    for index, entry in saved.items():
+        if not (str(index).isdigit() and int(index) < len(params) and isinstance(entry, dict)):
+            raise ResumeError(f"the training state's optimizer has state for parameter {index!r}")
+        shape = tuple(params[int(index)].shape)
+        for key, value in entry.items():
+            ok = as_shape(value) == shape if hasattr(value, "shape") else _is_number(value)
+            if not ok:
+                raise ResumeError(
+                    f"the training state's optimizer '{key}' of parameter {index} is "
+                    f"{as_shape(value) or value!r}, the parameter is {shape}"
+                )
+
+
+def _check_records(state: dict) -> None:
+    """History rows, epoch sums and callback states: plain numbers where numbers belong."""
+    for row in state["history"]:
+        if not isinstance(row, dict) or not all(v is None or _is_number(v) for v in row.values()):
+            raise ResumeError("the training state's history holds a row that is not numbers")
+    sums = state["epoch_metrics"]
+    if not all(_is_number(sums.get(k)) for k in ("loss_sum", "correct", "count")):
+        raise ResumeError("the training state's epoch metrics are not numbers")
+    regression = sums.get("regression", {})
+    if not isinstance(regression, dict) or not all(_is_number(v) for v in regression.values()):
+        raise ResumeError("the training state's regression sums are not numbers")
+    if not all(isinstance(v, dict) for v in state["callbacks"].values()):
+        raise ResumeError("the training state's callback states are not dicts")
+    rng = state["rng"]
+    if (
+        not isinstance(rng.get("state"), dict)
+        or rng.get("bit_generator") != (backend.rng().bit_generator.state["bit_generator"])
+    ):
+        raise ResumeError("the training state's random state is not one this generator can take")
+
+
+def _shapes(tensors: dict) -> dict:
+    return {k: as_shape(v) for k, v in tensors.items()} if isinstance(tensors, dict) else {}
+
+
+def _same(what: str, part: str, ours, theirs) -> None:
+    if ours == theirs:
+        return
+    if isinstance(ours, dict):
+        k = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))[0]
+        detail = f"'{k}' is {theirs.get(k, 'absent')} there, {ours.get(k, 'absent')} here"
+    else:
+        detail = f"{part} {theirs} there, {ours} here"
+    raise ResumeError(f"the training state is from another {what}: {detail}")
+
+
+def as_shape(value) -> tuple:
+    return tuple(getattr(value, "shape", ()))
+
 
 def as_loader(data, batch_size, shuffle: bool = False, seed: int = 0) -> DataLoader:
     """A DataLoader from a DataLoader, a dataset, or a pair ``(x, y)`` of arrays."""
     if isinstance(data, DataLoader):
         return data
-    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, seed=seed)
+    if isinstance(data, (tuple, list)):
+        data = TensorDataset(*data)
+    # batch_size=None: the whole set as one batch (plain gradient descent)
+    return DataLoader(data, batch_size=batch_size or len(data), shuffle=shuffle, seed=seed)
 
 
 def threshold_for(loss_fn) -> float:
@@ -127,6 +319,8 @@ def fit(
     seed: int = 0,
     progress: bool = True,
     resume: dict | None = None,
+    target_std: float | None = None,
+    comm=None,
 ) -> History:
     """Train ``model`` to lower ``loss_fn`` on ``train_data`` with ``optimizer``.
 
@@ -137,18 +331,29 @@ def fit(
         callbacks: e.g. ``EarlyStopping``, ``ModelCheckpoint``, ``LRScheduler``.
         accuracy: also track classification accuracy.
         seed: shuffling seed (batches depend only on it and the epoch).
-        progress: show a progress bar (added unless ``callbacks`` has one).
+        progress: show a progress bar (added unless ``callbacks`` has one; on rank 0 only).
         resume: a training state saved by ``ModelCheckpoint`` (see ``ModelCheckpoint.load``);
             training continues exactly where it stopped.
+        target_std: a regression: track ``mse``, ``rmse``, ``mae`` and ``r2`` instead of
+            accuracy, the errors multiplied by ``target_std`` (the scale the targets were
+            divided by; 1.0 for targets as they are), so they are in the targets' units.
+        comm: the processes to train over (:func:`chainrule.distributed.init`); each takes its
+            share of every batch, and the gradients are averaged over all of them before each
+            step. Default: this process alone.
 
     Returns:
-        A :class:`History` of per-epoch training and validation loss and accuracy.
+        A :class:`History` of per-epoch training and validation loss and accuracy (or
+        regression metrics).
     """
-    from .callbacks import CallbackList, ProgressBar
-
-    loader = as_loader(train_data, batch_size, shuffle, seed)
+    comm = comm or SingleProcess()
+    loader = comm.shard(as_loader(train_data, batch_size, shuffle, seed))
+    for i, values in enumerate(getattr(loader.dataset, "tensors", ())):
+        check_finite(as_array(values), "training data: " + ("inputs", "targets")[i > 0])
+    for i, values in enumerate(validation_data if isinstance(validation_data, tuple) else ()):
+        check_finite(as_array(values), "validation data: " + ("inputs", "targets")[i > 0])
     callbacks = list(callbacks)
-    if progress and not any(isinstance(c, ProgressBar) for c in callbacks):
+    show_bar = progress and comm.rank == 0  # over several processes, rank 0 shows progress
+    if show_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.insert(0, ProgressBar())
     hooks = CallbackList(callbacks)
     run = Run(
@@ -159,10 +364,11 @@ def fit(
         len(loader),
         len(loader.dataset),
         History(),
-        metrics=EpochMetrics(threshold_for(loss_fn), accuracy),
+        metrics=EpochMetrics(threshold_for(loss_fn), accuracy, target_std, comm),
         callbacks=hooks,
     )
-    start_batch = restore(run, resume) if resume is not None else 0
+    start_batch = run.load_state_dict(resume) if resume is not None else 0
+    comm.start(model, optimizer)  # every process starts from rank 0's weights and state
 
     hooks.on_train_begin(run)
     for epoch in range(run.epoch, epochs):
@@ -175,9 +381,10 @@ def fit(
             loss = loss_fn(output, y)  # the cost over the batch
             optimizer.zero_grad(set_to_none=False)  # zero in place: no reallocation
             loss.backward()  # backpropagation: the chain rule, layer by layer
+            comm.allreduce_mean_grads(optimizer, len(x))  # over all processes (one: no-op)
             optimizer.step()  # one step downhill
-            logs = run.metrics.update(loss.item(), output.data, y.data)
-            hooks.on_batch_end(run, logs, len(x))
+            logs = run.metrics.update(loss.item(), output.data, y.data)  # of the whole batch
+            hooks.on_batch_end(run, logs, run.metrics.last_count)
             if run.stop_training:
                 break
         start_batch = 0
@@ -186,9 +393,17 @@ def fit(
             **run.metrics.result(),
             "seconds": time.perf_counter() - started,
         }
-        run.metrics = EpochMetrics(run.metrics.threshold, accuracy)
+        run.metrics = run.metrics.fresh()
+        comm.end_epoch(model, optimizer)  # rank 0's buffers everywhere; weights checked equal
         if validation_data is not None:
-            val = evaluate(model, loss_fn, validation_data, accuracy=accuracy)
+            val = evaluate(
+                model,
+                loss_fn,
+                validation_data,
+                accuracy=accuracy,
+                target_std=target_std,
+                comm=comm,
+            )
             logs.update({f"val_{k}": v for k, v in val.items()})
         lr = optimizer.param_groups[0]["lr"]
         logs["lr"] = lr(optimizer.step_count) if callable(lr) else lr
@@ -202,47 +417,34 @@ def fit(
     return run.history
 
 
-def training_state(run: Run, next_batch: int) -> dict:
-    """Everything needed to continue training exactly: weights, optimizer, position, RNG, logs."""
-    return {
-        "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "epoch": run.epoch,
-        "next_batch": next_batch,
-        "rng": backend.rng().bit_generator.state,
-        "history": run.history.rows,
-        "epoch_metrics": run.metrics.state_dict(),
-        "callbacks": run.callbacks.state_dict(),
-    }
-
-
-def restore(run: Run, state: dict) -> int:
-    """Load a training state into the run; returns the batch to continue from."""
-    run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
-    backend.rng().bit_generator.state = state["rng"]
-    run.history = History(state["history"])
-    run.epoch = int(state["epoch"])
-    run.metrics.load_state_dict(state["epoch_metrics"])
-    run.callbacks.load_state_dict(state["callbacks"])
-    next_batch = int(state["next_batch"])
-    if next_batch >= run.steps_per_epoch:  # saved at the end of an epoch
-        run.epoch, next_batch = run.epoch + 1, 0
-    return next_batch
-
-
 @autograd.no_grad()
-def evaluate(model, loss_fn, data, batch_size: int = 1000, accuracy: bool = True) -> dict:
-    """Mean loss (and accuracy) of ``model`` on ``data``, in evaluation mode, without a graph."""
+def evaluate(
+    model,
+    loss_fn,
+    data,
+    batch_size: int = 1000,
+    accuracy: bool = True,
+    target_std: float | None = None,
+    comm=None,
+) -> dict:
+    """Mean loss and accuracy (or, with ``target_std``, the regression metrics; see :func:`fit`)
+    of ``model`` on ``data``, in evaluation mode, without a graph.
+
+    With ``comm`` (several processes) each evaluates its share of ``data`` and the sums are
+    added up, so that every process returns the result over all of ``data``.
+    """
+    comm = comm or SingleProcess()
     was_training = model.training
     model.eval()
-    tracker = EpochMetrics(threshold_for(loss_fn), accuracy)
+    tracker = EpochMetrics(threshold_for(loss_fn), accuracy, target_std, comm)
     try:
-        for x, y in as_loader(data, batch_size):
+        for x, y in as_loader(comm.shard_data(data), batch_size):
             output = model(x)
             tracker.update(loss_fn(output, y).item(), output.data, y.data)
     finally:
         model.train(was_training)
+    sums = comm.sum((tracker.loss_sum, tracker.correct, tracker.count))
+    tracker.loss_sum, tracker.correct, tracker.count = sums
     return tracker.result()
 
 

@@ -1,7 +1,8 @@
-"""Metrics on predictions: accuracy, top-k accuracy, confusion matrix, per-class precision/recall.
+"""Metrics on predictions: accuracy, top-k accuracy, confusion matrix, per-class precision/recall
+for classes; mean squared and absolute error and R^2 for numbers (regression).
 
 They take plain arrays (or tensors): ``output`` is what the network produced (logits or
-probabilities) and ``target`` the labels.
+probabilities, or predicted values) and ``target`` the labels (or true values).
 """
 
 from __future__ import annotations
@@ -61,3 +62,86 @@ def precision_recall(matrix) -> tuple:
         precision = xp.nan_to_num(hits / matrix.sum(axis=0))
         recall = xp.nan_to_num(hits / matrix.sum(axis=1))
     return precision, recall
+
+
+def regression_metrics(predicted, actual) -> dict:
+    """MSE, RMSE, MAE and R^2 of predicted values against the true ones (float64).
+
+    ``mse = mean((p - y)^2)``, ``rmse = sqrt(mse)``, ``mae = mean(|p - y|)``,
+    ``r2 = 1 - sum((p - y)^2) / sum((y - mean(y))^2)`` (1 is perfect, 0 is no better than
+    always predicting the mean; None where every target is the same and R^2 has no meaning).
+    """
+    sums = RegressionSums()
+    sums.update(predicted, actual)
+    return sums.result()
+
+
+class RegressionSums:
+    """Running sums for :func:`regression_metrics` over batches: squared and absolute errors,
+    and the targets' sum and sum of squares (for R^2's total variation), the targets shifted by
+    the first batch's mean so that a large offset cannot swamp their spread.
+
+    ``scale`` multiplies every error: the standard deviation the targets were divided by, so
+    that MSE, RMSE and MAE come out in the targets' own units (R^2 has no units).
+    """
+
+    KEYS = ("squared", "absolute", "target", "target_squared", "count", "shift")
+
+    def __init__(self, scale: float = 1.0):
+        self.scale = scale
+        self.squared = self.absolute = self.target = self.target_squared = self.shift = 0.0
+        self.count = 0
+
+    def update(self, predicted, actual) -> None:
+        """Add one batch (the first one sets the shift)."""
+        if self.count == 0:
+            total, count = self.first_batch(actual)
+            self.shift = total / max(count, 1)
+        self.add(self.batch_sums(predicted, actual))
+
+    @staticmethod
+    def first_batch(actual) -> tuple:
+        """(sum, count) of a first batch's targets, from which the shift is their mean."""
+        actual = _array(actual).astype(xp.float64).ravel()
+        return float(actual.sum()), len(actual)
+
+    def batch_sums(self, predicted, actual) -> tuple:
+        """One batch's sums: squared and absolute errors, shifted targets and their squares,
+        count (sums from several processes add up)."""
+        predicted = _array(predicted).astype(xp.float64).ravel()
+        actual = _array(actual).astype(xp.float64).ravel()
+        error = predicted - actual
+        shifted = actual - self.shift
+        return (
+            float(error @ error),
+            float(xp.abs(error).sum()),
+            float(shifted.sum()),
+            float(shifted @ shifted),
+            len(actual),
+        )
+
+    def add(self, sums: tuple) -> None:
+        squared, absolute, target, target_squared, count = sums
+        self.squared += squared
+        self.absolute += absolute
+        self.target += target
+        self.target_squared += target_squared
+        self.count += int(count)
+
+    def result(self) -> dict:
+        n = max(self.count, 1)
+        mse = self.squared / n * self.scale**2
+        total = self.target_squared - self.target**2 / n  # sum((y - mean(y))^2)
+        return {
+            "mse": mse,
+            "rmse": mse**0.5,
+            "mae": self.absolute / n * self.scale,
+            "r2": 1.0 - self.squared / total if total > 0 else None,  # all targets equal
+        }
+
+    def state_dict(self) -> dict:
+        return {key: getattr(self, key) for key in self.KEYS}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key in self.KEYS:
+            setattr(self, key, state[key])

@@ -1,0 +1,271 @@
+"""The settings of a training run, each checked for type and range with a message naming it.
+
+Settings come from command-line options, a TOML file (``--config``) or a run folder's
+``config.json``; all three go through :meth:`Config.from_dict`, so ``epochs = true`` in a TOML
+file, ``--checkpoint-every -1`` and a hand-edited ``"lr": "fast"`` get the same clear refusal.
+
+A few settings default to "what the task needs" (``None``): ``hidden`` and ``loss`` are chosen
+once the data has said whether the run is a classification or a regression (see
+:data:`TASK_DEFAULTS`), and the run's ``config.json`` records the values chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+
+MAX_HIDDEN_LAYERS = 256
+MAX_SEED = 2**63 - 1
+TASKS = ("classification", "regression")
+# hidden layers and loss when not given: small tabular regression sets (diabetes: 354 training
+# examples) overfit two wide layers, while one hidden layer of 128 still fits the bumps
+TASK_DEFAULTS = {
+    "classification": {"hidden": (256, 128), "loss": "cross-entropy"},
+    "regression": {"hidden": (128,), "loss": "mse"},
+}
+
+
+class RunError(Exception):
+    """A problem with the user's request (bad option, missing folder): one clear line."""
+
+
+@dataclass
+class Config:
+    """The settings of a training run (command-line options or a TOML file)."""
+
+    dataset: str = "digits"
+    data: str | None = None
+    data_dir: str | None = None
+    download: bool = False
+    task: str | None = None
+    model: str = "mlp"
+    hidden: tuple | None = None
+    activation: str = "relu"
+    dropout: float = 0.0
+    loss: str | None = None
+    label_smoothing: float = 0.1
+    optimizer: str = "adam"
+    lr: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "none"
+    batch_size: int | None = 32
+    epochs: int = 30
+    target: int | str | None = None
+    seed: int = 0
+    val_fraction: float = 0.1
+    checkpoint_every: int | None = None
+    out: str | None = None
+    sync_batchnorm: bool = False
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str | None = None) -> Config:
+        """Settings from a dict, each checked (see :data:`RULES`).
+
+        ``source`` names where they came from (a file) for the messages; without it they are
+        named as command-line options (``--batch-size``). A CSV file (``data``) given without a
+        ``dataset`` makes the data set ``"csv"``; given with another data set, it is refused.
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            where = f"{source}: " if source else ""
+            raise RunError(
+                f"{where}unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        checked = {}
+        for name, value in values.items():
+            label = f"{source}: {name}" if source else "--" + name.replace("_", "-")
+            checked[name] = check_setting(name, value, label)
+        if checked.get("data") is not None:
+            given = checked.setdefault("dataset", "csv")
+            if given != "csv":
+                where = f"{source}: " if source else ""
+                raise RunError(
+                    f"{where}dataset {given} and data {checked['data']}: choose one (data is "
+                    "your own CSV file, dataset a built-in set)"
+                )
+        return cls(**checked)
+
+    def with_task_defaults(self, task: str) -> Config:
+        """These settings with the ``None`` ones that depend on the task filled in."""
+        chosen = {k: v for k, v in TASK_DEFAULTS[task].items() if getattr(self, k) is None}
+        return dataclasses.replace(self, task=task, **chosen)
+
+    def to_dict(self) -> dict:
+        """The settings as JSON values (what ``config.json`` holds)."""
+        values = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def _number(value, integer: bool):
+    """``value`` if it is an int (or, unless ``integer``, a float); None otherwise. Booleans are
+    not numbers here, although Python counts them as ints."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) or (not integer and isinstance(value, float)):
+        return value
+    return None
+
+
+def _range(low=None, high=None, low_open=False, high_open=False):
+    def within(v) -> bool:
+        if low is not None and (v <= low if low_open else v < low):
+            return False
+        return high is None or (v < high if high_open else v <= high)
+
+    return within
+
+
+def _integer(low, high=None):
+    return (
+        "int",
+        _range(low, high),
+        f"a whole number >= {low}" + (f" and <= {high}" if high is not None else ""),
+    )
+
+
+def _real(check, description):
+    return "float", check, description
+
+
+# name -> (kind, range check, what it must be); "optional" adds None
+RULES = {
+    "dataset": ("str", None, "a data set name"),
+    "data": ("optional str", None, "a CSV file"),
+    "data_dir": ("optional str", None, "a folder"),
+    "download": ("bool", None, "true or false"),
+    "task": ("optional str", None, "classification or regression"),
+    "model": ("str", None, "mlp, cnn or a spec such as conv8k3,pool2,fc64"),
+    "hidden": (
+        "optional sizes",
+        None,
+        "hidden layer sizes such as [256, 128], '256,128' or 'none' (no hidden layer)",
+    ),
+    "activation": ("str", None, "an activation name"),
+    "dropout": _real(_range(0, 1, high_open=True), "a number in [0, 1)"),
+    "loss": ("optional str", None, "a loss name"),
+    "label_smoothing": _real(_range(0, 1, high_open=True), "a number in [0, 1)"),
+    "optimizer": ("str", None, "an optimizer name"),
+    "lr": ("optional float", _range(0, low_open=True), "a positive number"),
+    "momentum": _real(_range(0, 1, high_open=True), "a number in [0, 1)"),
+    "weight_decay": _real(_range(0), "a number >= 0"),
+    "schedule": ("str", None, "a schedule name"),
+    "batch_size": ("batch", _range(1), "a whole number >= 1, or 'full'"),
+    "epochs": _integer(1),
+    "target": (
+        "optional target",
+        _range(0),
+        "a class number >= 0 (one-vs-rest), or with data the name of the target column",
+    ),
+    "seed": _integer(0, MAX_SEED),
+    "val_fraction": _real(_range(0, 1, high_open=True), "a number in [0, 1)"),
+    "checkpoint_every": ("optional int", _range(1), "a whole number >= 1"),
+    "out": ("optional str", None, "a folder"),
+    "sync_batchnorm": ("bool", None, "true or false"),
+}
+
+
+def check_setting(name: str, value, label: str):
+    """``value`` checked and normalised for setting ``name``; RunError naming ``label`` if not."""
+    kind, within, description = RULES[name]
+
+    def refuse():
+        shown = json.dumps(value, default=str)
+        raise RunError(f"{label} must be {description}, got {shown[:80]}")
+
+    if kind.startswith("optional"):
+        if value is None:
+            return None
+        kind = kind.removeprefix("optional ")
+    if kind == "batch":
+        if isinstance(value, str) and value in ("full", "all", "none"):
+            return None
+        if value is None:
+            return None
+        kind = "int"
+    if kind == "target":  # a class number, or a column name (a CSV header cell)
+        if isinstance(value, str) and value.strip():
+            return value
+        kind = "int"
+    if kind == "str":
+        if not isinstance(value, str) or not value:
+            refuse()
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            refuse()
+        return value
+    if kind == "sizes":
+        try:
+            sizes = parse_sizes(value) if isinstance(value, str) else value
+        except RunError:
+            refuse()
+        if not isinstance(sizes, (list, tuple)) or len(sizes) > MAX_HIDDEN_LAYERS:
+            refuse()
+        if any(_number(s, integer=True) is None or s < 1 for s in sizes):
+            refuse()
+        return tuple(sizes)
+    number = _number(value, integer=kind == "int")
+    if number is None or (kind == "float" and not math.isfinite(number)):
+        refuse()
+    if within is not None and not within(number):
+        refuse()
+    return float(number) if kind == "float" else number
+
+
+def parse_sizes(text: str) -> tuple:
+    """``"256,128"`` -> ``(256, 128)``; ``"none"`` (or nothing) -> ``()``: no hidden layer."""
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise RunError(
+            f"--hidden must be comma-separated integers like 256,128, got {text!r}"
+        ) from None
+
+
+# -- argparse types: the same rules for options checked by argparse itself ------------------------
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    return _bounded_int(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    return _bounded_int(text, 0)
+
+
+def _bounded_int(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+    return value
+
+
+def target_choice(text: str) -> int | str:
+    """An argparse type for ``--target``: a whole number is a class, anything else a column."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value

@@ -1,0 +1,337 @@
+"""Run folders on disk: which files are chainrule's, claiming a folder to train into, and
+reading a finished (or interrupted) run back without changing anything.
+
+Rules that keep a user's data safe:
+
+* ``train`` writes only into a folder that is new or empty, or, with ``--overwrite``, one that
+  holds an earlier chainrule run: then it first deletes that run's files (so no old model, metrics
+  or checkpoint can be mistaken for the new run's) and leaves every other file alone. A file with
+  one of the run files' names that chainrule did not write is never replaced: the run is refused.
+* A file counts as chainrule's when its content says so: ``config.json`` holds only settings,
+  ``model.json`` and the ``.safetensors`` files carry chainrule's format markers, ``metrics.json``
+  a test accuracy (or R^2), ``history.csv`` starts with its ``epoch`` column.
+* Temporary files of a killed write (``.<name>.<random>.tmp``) are removed when ``train`` next
+  claims the folder. Reading a run (``evaluate``, ``predict``, ``info``) never writes, creates,
+  removes or downloads anything, whatever its ``config.json`` says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+from .. import io, models
+from ..backend import xp
+from ..data import Standardizer
+from ..data.files import DataFileError, open_regular, remove_stale_temporaries
+from ..tensor import as_array
+from ..train import evaluate
+from . import tasks
+from .config import TASKS, Config, RunError
+from .recipe import build_loss, check_choices, prepare
+
+CONFIG, MODEL, HISTORY, METRICS, CHECKPOINT = (
+    "config.json",
+    "model.safetensors",
+    "history.csv",
+    "metrics.json",
+    "checkpoint.safetensors",
+)
+MODEL_JSON = "model.json"
+# deleted in this order by --overwrite: the checkpoint first, so that no kill part-way leaves a
+# folder whose --resume would continue the old run under the new settings
+RUN_FILES = (CHECKPOINT, METRICS, MODEL, MODEL_JSON, HISTORY, CONFIG)
+
+
+def _is_ours(path: Path) -> bool:
+    """Whether ``path`` (one of :data:`RUN_FILES`) was written by chainrule, judged by content."""
+    try:
+        if path.name == CONFIG:
+            Config.from_dict(io.read_json(path))
+            return True
+        if path.name == METRICS:
+            return not {"test_accuracy", "test_r2"}.isdisjoint(io.read_json(path))
+        if path.name == MODEL_JSON:
+            return io.read_json(path).get("format") == "chainrule.Sequential"
+        if path.name in (MODEL, CHECKPOINT):
+            marker = "chainrule" if path.name == MODEL else "chainrule-checkpoint"
+            return marker in io.read_header_metadata(path)
+        if path.name == HISTORY:
+            with open_regular(path) as f:
+                return f.read(6) == b"epoch,"
+    except (DataFileError, RunError, OSError):
+        return False
+    return False
+
+
+def _foreign(folder: Path, names=RUN_FILES) -> list[str]:
+    return [name for name in names if (folder / name).exists() and not _is_ours(folder / name)]
+
+
+def claim(out: Path, overwrite: bool) -> None:
+    """Make ``out`` ready for a new run (see the module docstring), or raise RunError."""
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out}: exists and is not a folder")
+    if not out.exists():
+        out.mkdir(parents=True)
+        return
+    remove_stale_temporaries(out, RUN_FILES)
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return
+    ours = [name for name in RUN_FILES if name in entries and _is_ours(out / name)]
+    foreign = _foreign(out)
+    if foreign:
+        raise RunError(
+            f"--out {out}: holds {', '.join(foreign)}, which is not a chainrule file (or is "
+            "damaged); chainrule will not replace it: move it away or choose another --out"
+        )
+    if not overwrite:
+        held = "an earlier chainrule run" if ours else f"other files ({', '.join(entries[:3])})"
+        raise RunError(
+            f"--out {out}: already holds {held}; continue it with --resume, replace it with "
+            "--overwrite (only chainrule's own files are deleted), or choose another --out"
+        )
+    for name in ours:
+        (out / name).unlink()
+
+
+def claim_for_resume(out: Path) -> None:
+    """Check that ``out`` holds a run to continue whose files are all chainrule's; clean up."""
+    if not (out / CONFIG).is_file():
+        raise RunError(
+            f"--resume: no run to continue in {out} (no {CONFIG}); start one with --out {out}"
+        )
+    # the checkpoint is not judged here: loading it says precisely what is wrong with it
+    foreign = _foreign(out, [name for name in RUN_FILES if name != CHECKPOINT])
+    if foreign:
+        raise RunError(
+            f"--resume: {out} holds {', '.join(foreign)}, which is not a chainrule file (or is "
+            "damaged); chainrule will not replace it: move it away first"
+        )
+    remove_stale_temporaries(out, RUN_FILES)
+
+
+def unique_default_folder(stamp: str) -> Path:
+    """``runs/<stamp>``, or ``runs/<stamp>-2``, ... if that exists already."""
+    out, n = Path("runs") / stamp, 1
+    while out.exists():
+        n += 1
+        out = Path("runs") / f"{stamp}-{n}"
+    return out
+
+
+# -- reading a run (never writes) ----------------------------------------------------------------
+
+
+def saved_config(run_dir) -> Config:
+    """The settings a run folder was trained with (``download`` is always off: reading a run
+    never fetches data)."""
+    path = Path(run_dir) / CONFIG
+    if not Path(run_dir).is_dir():
+        raise RunError(f"{run_dir}: no such folder")
+    if not path.exists():
+        raise RunError(f"{run_dir}: no {CONFIG}, not a chainrule run folder")
+    return dataclasses.replace(
+        Config.from_dict(io.read_json(path), source=str(path)), download=False
+    )
+
+
+def load_run(run_dir) -> tuple:
+    """(model, config, metadata) of a run folder, every part checked: a model whose files do not
+    agree with its preprocessing, whose weights or preprocessing hold NaN/Infinity, or whose
+    standardisation divides by zero is refused; so is a regression whose target scaling (what
+    predictions are multiplied by and shifted by) is not finite or is zero."""
+    run_dir = Path(run_dir)
+    config = saved_config(run_dir)
+    if not (run_dir / MODEL).exists():
+        interrupted = (run_dir / CHECKPOINT).exists() or (run_dir / HISTORY).exists()
+        raise RunError(
+            f"{run_dir}: no trained model yet (training stopped before its first epoch ended); "
+            f"continue it with: chainrule train --out {run_dir} --resume"
+            if interrupted
+            else f"{run_dir}: no trained model here (expected {MODEL})"
+        )
+    model = io.load(run_dir / "model")
+    metadata = io.read_metadata(run_dir / "model")
+    where = f"{run_dir / MODEL}"
+    preprocessing = metadata.get("preprocessing")
+    if not isinstance(preprocessing, dict):
+        raise RunError(
+            f"{where}: no preprocessing recorded; not a model trained by chainrule train"
+        )
+    shape = preprocessing.get("input_shape")
+    if not (isinstance(shape, list) and shape and all(_positive_int(n) for n in shape)):
+        raise RunError(f"{where}: preprocessing input_shape {shape!r:.60} is not a list of sizes")
+    pixel_max = preprocessing.get("pixel_max")
+    if pixel_max is not None and not (_real(pixel_max) and pixel_max > 0):
+        raise RunError(
+            f"{where}: preprocessing pixel_max {pixel_max!r:.60} is not a positive number"
+        )
+    try:
+        Standardizer.from_dict(preprocessing)
+    except ValueError as exc:
+        raise RunError(f"{where}: {exc}") from None
+    _check_task(preprocessing, where)
+    for name, value in model.state_dict().items():
+        if not xp.all(xp.isfinite(as_array(value))):
+            raise RunError(f"{where}: '{name}' holds NaN or Infinity; the model cannot answer")
+    try:
+        footprint = models.footprint_of_model(model, tuple(shape))
+        models.check_memory(footprint, batch_size=1, training=False)
+    except ValueError as exc:
+        raise RunError(f"{where}: {exc}") from None
+    if task_of(metadata) == "regression" and _outputs(model, tuple(shape)) not in (None, (1,)):
+        raise RunError(
+            f"{where}: a regression model has one output neuron, this one has "
+            f"{_outputs(model, tuple(shape))}"
+        )
+    return model, config, metadata
+
+
+def _outputs(model, shape: tuple) -> tuple | None:
+    """The model's output shape for one input (None where a layer cannot be followed)."""
+    for layer in model:
+        shape = models.output_shape(layer, shape)
+        if shape is None:
+            return None
+    return shape
+
+
+def task_of(metadata: dict) -> str:
+    """``"classification"`` or ``"regression"`` (runs from before regression are the former)."""
+    return metadata["preprocessing"].get("task") or "classification"
+
+
+MAX_NAMES = 1 << 16
+
+
+def _check_task(preprocessing: dict, where: str) -> None:
+    """The task and what goes with it: for a regression, a finite target mean and a finite,
+    positive target scale (predictions are ``output * target_std + target_mean``); names of
+    features and classes as short lists of strings (or class numbers)."""
+    task = preprocessing.get("task")
+    if task is not None and task not in TASKS:
+        raise RunError(f"{where}: preprocessing task {task!r:.60} is not one of {', '.join(TASKS)}")
+    if task == "regression":
+        mean, std = preprocessing.get("target_mean"), preprocessing.get("target_std")
+        if not (_real(mean) and _real(std) and std > 0):
+            raise RunError(
+                f"{where}: preprocessing target_mean {mean!r:.40} and target_std {std!r:.40} "
+                "must be finite numbers and target_std above zero; the model cannot undo the "
+                "scaling of its targets"
+            )
+    for key in ("feature_names", "classes"):
+        names = preprocessing.get(key)
+        if names is None:
+            continue
+        if not (isinstance(names, list) and len(names) <= MAX_NAMES):
+            raise RunError(f"{where}: preprocessing {key} is not a list of names")
+        if not all(isinstance(n, str) and len(n) < 256 or _real(n) for n in names):
+            raise RunError(f"{where}: preprocessing {key} holds something other than names")
+    names = preprocessing.get("feature_names")
+    if names is not None and [len(names)] != preprocessing["input_shape"]:
+        raise RunError(
+            f"{where}: preprocessing names {len(names)} features, the input shape is "
+            f"{preprocessing['input_shape']}"
+        )
+
+
+def _positive_int(n) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 1 << 24
+
+
+def _real(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def test_data(run_dir, config: Config, metadata: dict):
+    """The test examples of a trained run's data set (or of ``config.dataset``), prepared with
+    the statistics the run recorded. Refuses a CSV file that changed since the run."""
+    check_choices(config)
+    preprocessing = metadata["preprocessing"]
+    recorded = preprocessing.get("data_sha256")
+    if config.dataset == "csv" and recorded and tasks.sha256_of(Path(config.data)) != recorded:
+        raise RunError(
+            f"{config.data} has changed since {run_dir} was trained (its SHA-256 differs): its "
+            "test rows would not be the ones the run was tested on"
+        )
+    return prepare(config, recorded=preprocessing)
+
+
+def evaluate_run(run_dir, dataset: str | None = None, data_dir: str | None = None) -> dict:
+    """Test loss and accuracy of a trained run (on its own data set, or another of the same
+    shape), or for a regression its test MSE, RMSE, MAE and R^2 in the targets' units."""
+    model, config, metadata = load_run(run_dir)
+    config = dataclasses.replace(
+        config,
+        dataset=dataset or config.dataset,
+        data_dir=data_dir or config.data_dir,
+        val_fraction=0.0,
+        task=task_of(metadata),
+    )
+    prepared = test_data(run_dir, config, metadata)
+    trained_on = tuple(metadata["preprocessing"]["input_shape"])
+    if prepared.input_shape != trained_on:
+        raise RunError(
+            f"{config.dataset} has inputs of shape {prepared.input_shape}, the model in "
+            f"{run_dir} was trained on {trained_on}"
+        )
+    footprint = models.footprint_of_model(model, trained_on)
+    batch = models.fitting_batch(footprint, 1000)
+    loss_fn = build_loss(config, prepared.outputs, prepared.task)
+    return evaluate(model, loss_fn, prepared.test, batch, target_std=prepared.target_std)
+
+
+def describe_task(model, metadata: dict) -> str:
+    """What the run learned to predict, in a line or two (for ``chainrule info``); for a
+    regression without hidden layers, the fitted equation in the data's own units."""
+    preprocessing = metadata["preprocessing"]
+    if task_of(metadata) == "classification":
+        classes = preprocessing.get("classes")
+        if preprocessing.get("target") is not None:
+            return f"task: classification, is it a {preprocessing['target']} or not"
+        if classes:
+            shown = ", ".join(map(str, classes[:20])) + (", ..." if len(classes) > 20 else "")
+            return f"task: classification into {len(classes)} classes: {shown}"
+        return "task: classification"
+    name = preprocessing.get("target_name") or "the target"
+    mean, std = preprocessing["target_mean"], preprocessing["target_std"]
+    lines = [
+        f"task: regression of {name} (trained on (y - {mean:.6g}) / {std:.6g}; predictions and "
+        "metrics are in the units of y)"
+    ]
+    equation = linear_equation(model, preprocessing)
+    if equation is not None:
+        lines.append(f"the fitted function: {equation}")
+    return "\n".join(lines)
+
+
+def linear_equation(model, preprocessing: dict, max_terms: int = 20) -> str | None:
+    """``y = a1 x1 + ... + b`` for a regression network that is one Linear layer, in the data's
+    units: the network computes ``y = std (w . (x / pixel_max - mu) / sigma + c) + mean``, so
+    ``a_i = std w_i / (sigma_i pixel_max)`` and ``b = mean + std (c - sum_i w_i mu_i / sigma_i)``.
+    None for any other network, or one with more than ``max_terms`` inputs."""
+    from ..nn import Linear
+
+    layers = list(model)
+    if len(layers) != 1 or not isinstance(layers[0], Linear) or layers[0].in_features > max_terms:
+        return None
+    linear = layers[0]
+    w = as_array(linear.weight).astype(xp.float64)[0]
+    c = float(as_array(linear.bias)[0]) if linear.bias is not None else 0.0
+    standardizer = Standardizer.from_dict(preprocessing)
+    mu = xp.broadcast_to(xp.asarray(standardizer.mean, dtype=xp.float64), w.shape)
+    sigma = xp.broadcast_to(xp.asarray(standardizer.std, dtype=xp.float64), w.shape)
+    pixel_max = preprocessing.get("pixel_max") or 1.0
+    mean, std = preprocessing["target_mean"], preprocessing["target_std"]
+    slopes = std * w / (sigma * pixel_max)
+    intercept = mean + std * (c - float((w * mu / sigma).sum()))
+    names = preprocessing.get("feature_names") or [f"x{i + 1}" for i in range(len(w))]
+    target = preprocessing.get("target_name") or "y"
+    terms = " ".join(
+        f"{'-' if a < 0 else '+'} {abs(a):.4g} {n}" if i else f"{a:.4g} {n}"
+        for i, (a, n) in enumerate(zip(slopes, names))
+    )
+    return f"{target} = {terms} {'-' if intercept < 0 else '+'} {abs(intercept):.4g}"

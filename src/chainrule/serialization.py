@@ -1,0 +1,269 @@
+"""Saving and loading tensors, arrays, state dicts and nested dicts/lists/tuples of them, without
+pickle: what ``torch.save(obj, path)`` / ``torch.load(path)`` are for, in one safetensors file.
+
+* Every tensor or array is a tensor of the safetensors file; everything else (the dicts, lists
+  and tuples around them, numbers, strings, None, which tensor goes where) is JSON in the file's
+  header metadata. A state dict's tensors keep their names (``layers.0.weight``), so PyTorch reads
+  the file with ``safetensors.torch.load_file(path)``, and a file PyTorch wrote with
+  ``safetensors.torch.save_file(state_dict, path)`` loads here as a dict of tensors.
+* Writing is atomic: a temporary file in the same folder, fsync, rename.
+* Loading never runs code: no pickle, a bounded JSON, and a structure checked before anything
+  is built. A PyTorch pickle file (``torch.save``'s zip or legacy format) is recognised and
+  refused with the one command that converts it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import load_file
+from safetensors.numpy import save as safetensors_bytes
+
+from .backend import xp
+from .data.files import ChainruleFileError, atomic_write, regular_file_size
+from .nn.module import Parameter
+from .tensor import Tensor
+
+OBJECT_KEY = "chainrule.object"
+"""The metadata entry that holds the structure (as JSON)."""
+
+MAX_JSON_BYTES = 16 << 20
+MAX_DEPTH = 64
+_TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # the number torch.save's legacy format starts with
+_CONVERT = (
+    'python -c "import torch, safetensors.torch as st; '
+    "st.save_file(torch.load('{path}'), 'weights.safetensors')\""
+)
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+def save_object(obj, path) -> Path:
+    """Save ``obj`` (a tensor, an array, a state dict, or dicts/lists/tuples of them with
+    numbers, strings and None) to ``path``, atomically. Returns the path.
+
+    A tensor that occurs twice (tied weights) is stored once and loads as one tensor again.
+
+    Example:
+        >>> save_object(model.state_dict(), "model.pth")
+        >>> model.load_state_dict(load_object("model.pth"))
+    """
+    arrays: dict = {}
+    names: dict = {}  # id(tensor or array) -> its name in the file
+    structure = _encode(obj, "", arrays, names, depth=0)
+    metadata = {OBJECT_KEY: json.dumps({"version": 1, "object": structure})}
+    path = Path(path)
+    atomic_write(path, safetensors_bytes(arrays, metadata=metadata))
+    return path
+
+
+def _encode(obj, where: str, arrays: dict, names: dict, depth: int):
+    """The JSON description of ``obj``; its tensors and arrays go into ``arrays``."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"save_object: {_show(where)} is nested more than {MAX_DEPTH} deep")
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, xp.generic):
+        return obj.item()
+    if isinstance(obj, (Tensor, xp.ndarray)):
+        return _encode_array(obj, where, arrays, names)
+    if isinstance(obj, dict):
+        entries = []
+        for key, value in obj.items():
+            if key is not None and not isinstance(key, (bool, int, float, str)):
+                raise TypeError(
+                    f"save_object: the key {key!r} in {_show(where)} is a {type(key).__name__}; "
+                    "keys must be strings, numbers, bools or None"
+                )
+            inner = f"{where}.{key}" if where else str(key)
+            entries.append([key, _encode(value, inner, arrays, names, depth + 1)])
+        return {"dict": entries}
+    if isinstance(obj, (list, tuple)):
+        items = [
+            _encode(v, f"{where}.{i}" if where else str(i), arrays, names, depth + 1)
+            for i, v in enumerate(obj)
+        ]
+        return items if isinstance(obj, list) else {"tuple": items}
+    raise TypeError(
+        f"save_object: cannot save {_show(where)}, a {type(obj).__name__}: only tensors, arrays, "
+        "numbers, strings, None and dicts/lists/tuples of them"
+    )
+
+
+def _encode_array(obj, where: str, arrays: dict, names: dict) -> dict:
+    if id(obj) not in names:
+        array = obj.data if isinstance(obj, Tensor) else obj
+        if array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"save_object: {_show(where)} has dtype {array.dtype}, not a number type"
+            )
+        name = where or "tensor"
+        if name in arrays or name == "__metadata__":
+            name = next(
+                f"{name}#{k}" for k in range(1, len(arrays) + 2) if f"{name}#{k}" not in arrays
+            )
+        arrays[name] = array if array.flags.c_contiguous else array.copy(order="C")
+        names[id(obj)] = name
+    name = names[id(obj)]
+    if not isinstance(obj, Tensor):
+        return {"array": name}
+    entry = {"tensor": name, "requires_grad": bool(obj.requires_grad)}
+    return {**entry, "parameter": True} if isinstance(obj, Parameter) else entry
+
+
+def _show(where: str) -> str:
+    return f"the entry '{where}'" if where else "the object"
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def load_object(path):
+    """Load what :func:`save_object` saved (or any safetensors file: a dict of tensors).
+
+    Raises:
+        ChainruleFileError: the file is missing, is not a safetensors file (a PyTorch pickle
+            file gets the command that converts it), or its structure does not check out.
+    """
+    path = Path(path)
+    refuse_other_formats(path)
+    try:
+        with safe_open(str(path), "np") as f:
+            names, metadata = list(f.keys()), f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ChainruleFileError(f"{path}: not a valid safetensors file ({exc})") from None
+    if OBJECT_KEY not in metadata:  # a plain safetensors file, e.g. from PyTorch
+        return {name: Tensor._make(array, False) for name, array in _read_arrays(path).items()}
+    text = metadata[OBJECT_KEY]
+    if len(text) > MAX_JSON_BYTES:
+        raise ChainruleFileError(f"{path}: the structure is larger than {MAX_JSON_BYTES} bytes")
+    try:
+        header = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ChainruleFileError(f"{path}: the structure is not valid JSON ({exc})") from None
+    if not isinstance(header, dict) or header.get("version") != 1 or "object" not in header:
+        raise ChainruleFileError(f"{path}: unknown chainrule object format")
+    used: set = set()
+    _check(header["object"], set(names), used, path, depth=0)
+    if used != set(names):
+        raise ChainruleFileError(
+            f"{path}: tensors {sorted(set(names) - used)} are stored but not used by the structure"
+        )
+    return _decode(header["object"], _read_arrays(path), {})
+
+
+def _read_arrays(path: Path) -> dict:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, TypeError) as exc:
+        raise ChainruleFileError(
+            f"{path}: cannot read its tensors ({exc}); a bfloat16 tensor needs converting to "
+            "float32 first"
+        ) from None
+
+
+def _check(node, names: set, used: set, path: Path, depth: int) -> None:
+    """Refuse anything but the shapes :func:`_encode` writes, before building anything."""
+    if depth > MAX_DEPTH:
+        raise ChainruleFileError(f"{path}: the structure is nested more than {MAX_DEPTH} deep")
+    if node is None or isinstance(node, (bool, int, float, str)):
+        return
+    if isinstance(node, list):
+        for item in node:
+            _check(item, names, used, path, depth + 1)
+        return
+    if isinstance(node, dict) and set(node) == {"tuple"} and isinstance(node["tuple"], list):
+        for item in node["tuple"]:
+            _check(item, names, used, path, depth + 1)
+        return
+    if isinstance(node, dict) and set(node) == {"dict"} and isinstance(node["dict"], list):
+        for entry in node["dict"]:
+            if not (isinstance(entry, list) and len(entry) == 2) or isinstance(
+                entry[0], (list, dict)
+            ):
+                raise ChainruleFileError(f"{path}: malformed dict entry {str(entry)[:80]}")
+            _check(entry[1], names, used, path, depth + 1)
+        return
+    if isinstance(node, dict) and _is_tensor_entry(node):
+        name = node.get("tensor", node.get("array"))
+        if name not in names:
+            raise ChainruleFileError(f"{path}: the structure names a missing tensor {name!r}")
+        used.add(name)
+        return
+    raise ChainruleFileError(f"{path}: unexpected entry in the structure: {str(node)[:80]}")
+
+
+def _is_tensor_entry(node: dict) -> bool:
+    if set(node) == {"array"}:
+        return isinstance(node["array"], str)
+    keys = set(node) - {"parameter"}
+    return (
+        keys == {"tensor", "requires_grad"}
+        and isinstance(node["tensor"], str)
+        and isinstance(node["requires_grad"], bool)
+        and node.get("parameter", True) is True
+    )
+
+
+def _decode(node, arrays: dict, made: dict):
+    if isinstance(node, list):
+        return [_decode(item, arrays, made) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "tuple" in node:
+        return tuple(_decode(item, arrays, made) for item in node["tuple"])
+    if "dict" in node:
+        return {key: _decode(value, arrays, made) for key, value in node["dict"]}
+    if "array" in node:
+        return arrays[node["array"]]
+    name = node["tensor"]
+    if name not in made:  # one object per stored tensor: tied weights stay tied
+        if node.get("parameter"):
+            made[name] = Parameter(arrays[name], requires_grad=node["requires_grad"])
+        else:
+            made[name] = Tensor._make(arrays[name], node["requires_grad"])
+    return made[name]
+
+
+def refuse_other_formats(path: Path) -> None:
+    """Raise a one-line :class:`ChainruleFileError` for a file that is not safetensors: say what
+    it is (a PyTorch pickle, a NumPy file, ...) and how to convert it. Never unpickles."""
+    regular_file_size(path, ChainruleFileError)  # never wait on a FIFO or read a device
+    with open(path, "rb") as f:
+        start = f.read(16)
+    if start.startswith(b"PK\x03\x04"):
+        with zipfile.ZipFile(path) as archive:
+            members = archive.namelist()
+        if any(m.endswith("data.pkl") for m in members):
+            raise ChainruleFileError(
+                f"{path}: a PyTorch pickle file (torch.save's zip format); chainrule never "
+                f"unpickles (it can run code). Convert a state dict once with PyTorch: "
+                f"{_CONVERT.format(path=path)}"
+            )
+        if members and all(m.endswith(".npy") for m in members):
+            raise ChainruleFileError(
+                f"{path}: a NumPy .npz archive, not a safetensors file; read it with "
+                "numpy.load(path, allow_pickle=False)"
+            )
+        raise ChainruleFileError(f"{path}: a zip archive, not a safetensors file")
+    if start[:1] == b"\x80" and start[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        legacy = start[2:4] == b"\x8a\x0a" and int.from_bytes(start[4:14], "little") == (
+            _TORCH_LEGACY_MAGIC
+        )
+        what = "a PyTorch pickle file (torch.save's legacy format)" if legacy else "a pickle file"
+        raise ChainruleFileError(
+            f"{path}: {what}; chainrule never unpickles (it can run code). Convert a state dict "
+            f"once with PyTorch: {_CONVERT.format(path=path)}"
+        )
+    if start.startswith(b"\x93NUMPY"):
+        raise ChainruleFileError(
+            f"{path}: a NumPy .npy file, not a safetensors file; read it with numpy.load"
+        )
+    header_size = int.from_bytes(start[:8], "little") if len(start) >= 8 else -1
+    if len(start) < 9 or not 2 <= header_size <= os.path.getsize(path) - 8 or start[8:9] != b"{":
+        raise ChainruleFileError(f"{path}: not a safetensors file (nor a known other format)")

@@ -1,0 +1,3 @@
+"""What ``torch.utils`` users import: ``from chainrule.utils.data import DataLoader``."""
+
+from . import data

@@ -1,0 +1,157 @@
+"""Hostile download mirrors: a local HTTP server that drips, streams forever, announces
+terabytes, stalls, redirects in circles or serves the wrong file. Every download ends within
+its deadline with one message saying what each mirror did, and no partial file is left."""
+
+import hashlib
+import http.server
+import threading
+import time
+
+import pytest
+
+from chainrule import data
+from chainrule.data import datasets
+from chainrule.data.download import download_file
+from hostile import refused, time_limit
+
+NAME = "file.gz"
+CONTENT = b"the real file" * 100
+SHA = hashlib.sha256(CONTENT).hexdigest()
+
+
+class Mirror(http.server.BaseHTTPRequestHandler):
+    """Behaves as the first part of the path says."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        kind = self.path.strip("/").split("/")[0]
+        try:
+            getattr(self, "serve_" + kind.replace("-", "_"))()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def headers_for(self, length=None):
+        self.send_response(200)
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        self.end_headers()
+
+    def serve_good(self):
+        self.headers_for(len(CONTENT))
+        self.wfile.write(CONTENT)
+
+    def serve_wrong(self):
+        self.headers_for(5)
+        self.wfile.write(b"wrong")
+
+    def serve_drip(self):  # one byte at a time, forever
+        self.headers_for()
+        while True:
+            self.wfile.write(b"x")
+            self.wfile.flush()
+            time.sleep(0.05)
+
+    def serve_forever(self):  # as fast as it can, forever
+        self.headers_for()
+        block = bytes(1 << 16)
+        while True:
+            self.wfile.write(block)
+
+    def serve_huge(self):  # announces a terabyte
+        self.headers_for(10**12)
+        self.wfile.write(bytes(100))
+
+    def serve_stall(self):  # headers, then nothing
+        self.headers_for(len(CONTENT))
+        time.sleep(10)
+
+    def serve_silent(self):  # not even headers
+        time.sleep(10)
+
+    def serve_missing(self):
+        self.send_error(404)
+
+    def serve_loop(self):  # redirects to itself
+        self.send_response(302)
+        self.send_header("Location", self.path)
+        self.end_headers()
+
+    def serve_short(self):  # promises more than it sends, then hangs up
+        self.headers_for(len(CONTENT))
+        self.wfile.write(CONTENT[:10])
+
+
+@pytest.fixture(scope="module")
+def mirror():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Mirror)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+CASES = {
+    "a mirror dripping a byte every 50 ms": ("drip", "too slow"),
+    "a mirror streaming forever": ("forever", "more than 1,048,576 bytes"),
+    "a mirror announcing a terabyte": ("huge", "announces 1,000,000,000,000 bytes"),
+    "a mirror that stalls after the headers": ("stall", "timed out"),
+    "a mirror that never answers": ("silent", "timed out"),
+    "a missing file (404)": ("missing", "404"),
+    "redirects in a circle": ("loop", "redirect"),
+    "the wrong file": ("wrong", "SHA-256 mismatch"),
+    "a connection cut short": ("short", "sent 10 of the 1,300 bytes"),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"downloads: {c}" for c in CASES])
+def test_a_hostile_mirror_is_given_up_on_in_time(case, mirror, tmp_path):
+    kind, fragment = CASES[case]
+    started = time.monotonic()
+    with time_limit(8), pytest.raises(data.DataFileError, match=fragment):
+        download_file(
+            NAME, SHA, tmp_path, [f"{mirror}/{kind}"], timeout=1, deadline=2, max_bytes=1 << 20
+        )
+    assert time.monotonic() - started < 4  # the deadline, plus at most one read's timeout
+    assert list(tmp_path.iterdir()) == []  # no partial file left behind
+
+
+def test_downloads_refused_before_connecting_and_unreachable(tmp_path):
+    with pytest.raises(data.DataFileError, match="refused|unreachable|Errno"):
+        download_file(NAME, SHA, tmp_path, ["http://127.0.0.1:9/x"], timeout=1, deadline=2)
+    with time_limit(5), pytest.raises(data.DataFileError, match="more than"):
+        download_file("zero", SHA, tmp_path, ["file:///dev"], max_bytes=1 << 20)  # /dev/zero
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_downloads_the_deadline_covers_every_mirror(mirror, tmp_path):
+    mirrors = [f"{mirror}/drip", f"{mirror}/good"]
+    with time_limit(8), pytest.raises(data.DataFileError, match="not tried, the 1 s deadline"):
+        download_file(NAME, SHA, tmp_path, mirrors, timeout=1, deadline=1)
+
+
+def test_downloads_a_good_mirror_after_bad_ones_and_stale_temporaries(mirror, tmp_path):
+    stale = tmp_path / f".{NAME}.abcd1234.tmp"  # left by a download killed earlier
+    stale.write_bytes(b"partial")
+    mine = tmp_path / "notes.tmp"
+    mine.write_text("not chainrule's")
+    mirrors = [f"{mirror}/wrong", f"{mirror}/missing", f"{mirror}/good"]
+    path = download_file(NAME, SHA, tmp_path, mirrors, timeout=1, deadline=5)
+    assert path.read_bytes() == CONTENT
+    assert sorted(p.name for p in tmp_path.iterdir()) == [NAME, "notes.tmp"]
+
+
+def test_downloads_from_the_command_line_fail_in_one_line(mirror, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path / "cache"))
+    source = {**datasets.SOURCES["mnist"], "mirrors": [f"{mirror}/wrong", f"{mirror}/missing"]}
+    monkeypatch.setitem(datasets.SOURCES, "mnist", source)
+    out = tmp_path / "run"
+    refused(
+        capsys,
+        ["train", "--dataset", "mnist", "--download", "--out", out, "--quiet"],
+        "could not download",
+        "SHA-256 mismatch",
+        "404",
+    )
+    assert not out.exists()
