@@ -212,7 +212,7 @@ def lever_table(repeats: int, threads: int) -> list[str]:
             "readable reference (NCHW im2col)": reference_runner(*case),
             "fast path, all levers": run,
             "one worker (BLAS threads only)": with_settings(run, threads=1),
-            "whole batch in one chunk": with_settings(run, chunk_bytes=1 << 40),
+            "whole batch in one chunk": with_settings(run, chunk_bytes=1 << 40, min_chunks=1),
             "no Winograd": with_settings(run, winograd_on=False),
         }
     for name in ("MNIST conv2", "CIFAR 64->128", "LeNet conv2"):

@@ -7,6 +7,7 @@ two threads in one-example chunks, on float64 and float32, on NCHW and channels-
 """
 
 import itertools
+import threading
 
 import numpy as np
 import pytest
@@ -254,11 +255,38 @@ def test_layers_gradcheck_through_the_fast_paths():
 def test_split_batch_covers_every_example_once(n, threads, chunk):
     seen = []
     with batch_split.policy(threads=threads, chunk_bytes=chunk, min_parallel_bytes=0):
-        used = batch_split.split_batch(lambda a, b, t: seen.append((a, b, t)), n, 1)
+        used = batch_split.split_batch(lambda a, b, k: seen.append((a, b, k)), n, 1)
+        expected = batch_split.chunks(n, 1)
     covered = sorted(i for a, b, _ in seen for i in range(a, b))
     assert covered == list(range(n))
     assert all(b - a <= chunk for a, b, _ in seen)
-    assert used == min(threads, n) and {t for *_, t in seen} == set(range(used))
+    assert sorted(seen) == [(a, b, k) for k, (a, b) in enumerate(expected)]  # index: the chunk's
+    assert len(expected) >= min(n, 4)  # at least min_chunks, so a thread can take another's
+    assert used == min(threads, len(expected))
+
+
+def test_a_stalled_thread_does_not_hold_up_the_batch():
+    """The chunks go to whichever thread asks next: while the pool's thread is held up on its
+    first chunk (as if another program had its core), the calling thread takes all the others.
+    (With a fixed half per thread it would wait for the held-up half instead.)"""
+    done_by = {}
+    lock = threading.Lock()
+    others_done = threading.Event()
+
+    def work(start, stop, chunk):
+        me = threading.current_thread().name
+        if me != "MainThread":
+            others_done.wait(timeout=10)  # held up until the caller has done the rest
+        with lock:
+            done_by[chunk] = me
+            if sum(name == "MainThread" for name in done_by.values()) == 7:
+                others_done.set()
+
+    with batch_split.policy(threads=2, chunk_bytes=1, min_parallel_bytes=0):
+        batch_split.split_batch(work, 8, 1)
+    assert sorted(done_by) == list(range(8))
+    assert list(done_by.values()).count("MainThread") >= 7
+    assert others_done.is_set()
 
 
 def test_split_batch_follows_the_blas_setting_and_restores_it():
@@ -281,8 +309,8 @@ def test_split_batch_follows_the_blas_setting_and_restores_it():
 def test_split_batch_passes_errors_on_and_restores_blas():
     before = batch_split.blas_threads()
 
-    def fail_in_the_second_worker(start, stop, worker):
-        if worker == 1:
+    def fail_in_the_second_worker(start, stop, chunk):
+        if chunk == 1:
             raise RuntimeError("worker failed")
 
     with batch_split.policy(threads=2, min_parallel_bytes=0):
@@ -291,11 +319,16 @@ def test_split_batch_passes_errors_on_and_restores_blas():
     assert batch_split.blas_threads() == before
 
 
-def test_threaded_results_are_reproducible():
+@pytest.mark.parametrize("winograd", [False, True])
+def test_results_are_the_same_for_any_thread_count(winograd):
+    """Sums over the batch are added in chunk order, whichever thread did which chunk."""
     rng = np.random.default_rng(0)
-    x, w = rng.standard_normal((6, 3, 7, 7)), rng.standard_normal((4, 3, 3, 3))
-    with batch_split.policy(**THREADED):
-        runs = [values_and_gradients(conv_fast.ChannelsLastConv2d, [x, w]) for _ in range(3)]
+    channels = 16 if winograd else 3  # Winograd from 16 channels on
+    x, w = rng.standard_normal((6, channels, 7, 7)), rng.standard_normal((16, channels, 3, 3))
+    runs = []
+    for threads in (1, 2, 3, 2):
+        with batch_split.policy(threads=threads, chunk_bytes=1, min_parallel_bytes=0):
+            runs.append(values_and_gradients(conv_fast.ChannelsLastConv2d, [x, w]))
     for run in runs[1:]:
         for a, b in zip(runs[0], run):
             np.testing.assert_array_equal(a, b)

@@ -6,16 +6,20 @@ BLAS's own threads never touch run in parallel too. The pool has as many threads
 behind NumPy is allowed (``chainrule.set_num_threads`` / ``--threads``); while the pool runs,
 that BLAS is limited to one thread per worker, so the cores are never oversubscribed.
 
-Each worker walks its share of the batch in chunks of about :attr:`Policy.chunk_bytes` of patch
-matrix, small enough that a chunk's patches are still in cache when the matrix product reads
-them. The split is static (worker t always gets the same examples), so sums over the batch are
-added up in the same order every time: results are reproducible for a given thread count.
+The batch is cut into chunks of about :attr:`Policy.chunk_bytes` of working set (e.g. patch
+matrix), small enough that a chunk's patches are still in cache when the matrix product reads
+them, and at least :attr:`Policy.min_chunks` of them. The workers take the chunks one by one
+from a shared counter: when another program holds one of the cores, the threads that do run
+take the chunks the stalled one would have had (a fixed half per thread would make the whole
+step wait for it). The chunks depend only on the batch and the policy, never on the threads,
+and ``work`` gets each chunk's index: sums over the batch are kept per chunk and added up in
+chunk order, so results are the same for any number of threads and any schedule.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -33,12 +37,15 @@ class Policy:
         threads: worker threads (None: as many as BLAS may use).
         chunk_bytes: the working set of one chunk (e.g. its patch matrix); a few MiB stay in
             the L2/L3 cache between the patch copy and the matrix product.
+        min_chunks: cut the batch into at least this many chunks (if it has as many examples),
+            so that a thread can take over another's share when that one is held up.
         min_parallel_bytes: below this much work in all, one thread does it (a thread hand-off
             costs tens of microseconds).
     """
 
     threads: int | None = None
     chunk_bytes: int = 4 << 20
+    min_chunks: int = 4
     min_parallel_bytes: int = 512 << 10
 
 
@@ -125,34 +132,67 @@ def worker_count(n: int, total_bytes: int) -> int:
     return max(1, min(threads, n))
 
 
+def chunks(n: int, bytes_per_example: int) -> list[tuple[int, int]]:
+    """The (start, stop) chunks that cover examples ``0..n`` under the current policy."""
+    by_cache = _policy.chunk_bytes // max(bytes_per_example, 1)
+    size = max(1, min(n // _policy.min_chunks, by_cache))
+    return [(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+class _Progress:
+    """Counts finished chunks and keeps the first error, for the thread that waits for them."""
+
+    def __init__(self, total: int):
+        self.left = total
+        self.error: BaseException | None = None
+        self.finished = threading.Condition()
+
+    def done(self, error: BaseException | None) -> None:
+        with self.finished:
+            self.left -= 1
+            self.error = self.error or error
+            if self.left == 0:
+                self.finished.notify_all()
+
+    def wait(self) -> None:
+        with self.finished:
+            self.finished.wait_for(lambda: self.left == 0)
+        if self.error is not None:
+            raise self.error
+
+
 def split_batch(work: Callable[[int, int, int], None], n: int, bytes_per_example: int) -> int:
-    """Call ``work(start, stop, worker)`` on chunks that cover examples ``0..n``.
+    """Call ``work(start, stop, chunk)`` for every chunk of examples ``0..n`` (see :func:`chunks`).
 
-    Worker t gets the t-th contiguous share of the batch and walks it in chunks of about
-    ``policy.chunk_bytes / bytes_per_example`` examples. ``work`` must only write to its own
-    examples' slices of the outputs, or to per-worker accumulators indexed by ``worker``.
-    Returns the number of workers used.
+    ``chunk`` is the chunk's index. ``work`` must only write to its own examples' slices of the
+    outputs, or to accumulators indexed by ``chunk`` (to be added up in chunk order). Returns
+    the number of threads used.
     """
-    workers = worker_count(n, n * bytes_per_example)
-    chunk = max(1, min(math.ceil(n / workers), _policy.chunk_bytes // max(bytes_per_example, 1)))
-    bounds = [n * t // workers for t in range(workers + 1)]
-
-    def share(t: int) -> None:
-        for start in range(bounds[t], bounds[t + 1], chunk):
-            work(start, min(start + chunk, bounds[t + 1]), t)
-
+    parts = chunks(n, bytes_per_example)
+    workers = min(worker_count(n, n * bytes_per_example), len(parts))
     if workers == 1 or not _pool_lock.acquire(blocking=False):
-        for start in range(0, n, chunk):  # inline; also when another thread holds the pool
-            work(start, min(start + chunk, n), 0)
+        for index, (start, stop) in enumerate(parts):  # inline; also when the pool is busy
+            work(start, stop, index)
         return 1
     try:
+        taken = itertools.count()  # next() on it is atomic under the GIL: each index once
+        progress = _Progress(len(parts))
+
+        def take_chunks() -> None:
+            while (index := next(taken)) < len(parts):
+                try:
+                    work(*parts[index], index)
+                except BaseException as error:  # handed to the waiting thread
+                    progress.done(error)
+                else:
+                    progress.done(None)
+
         with _single_threaded_blas():
-            futures = [_executor(workers).submit(share, t) for t in range(1, workers)]
-            try:
-                share(0)
-            finally:
-                for future in futures:  # wait for every worker; re-raise the first error
-                    future.result()
+            for _ in range(workers - 1):
+                _executor(workers).submit(take_chunks)
+            take_chunks()
+            # wait for the chunks, not for the threads: one that never got a core took none
+            progress.wait()
     finally:
         _pool_lock.release()
     return workers

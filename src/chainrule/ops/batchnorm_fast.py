@@ -4,7 +4,7 @@ the thread pool (:mod:`~chainrule.ops.batch_split`).
 The same math as the fused :class:`chainrule.ops.normalization.BatchNorm` (the tests hold the two
 equal, values and gradients). Each chunk of examples is read as a (rows, C) matrix, a few hundred
 KiB that stay in cache across the handful of passes made over it, and the sums over the batch
-are matrix-vector products with a vector of ones (per worker, added in worker order). The
+are matrix-vector products with a vector of ones (per chunk, added in chunk order). The
 normalised input is not stored: backward rebuilds it chunk by chunk from x, the mean and
 1/std, as PyTorch does.
 """
@@ -20,10 +20,9 @@ def _column_sums(x_last, count_rows_of, channels, dtype) -> xp.ndarray:
     """Sum over the batch and the image of ``count_rows_of(rows)`` (a (rows, C) matrix per chunk)."""
     partial = {}
 
-    def work(start, stop, worker):
+    def work(start, stop, chunk):
         rows = count_rows_of(x_last[start:stop].reshape(-1, channels), start, stop)
-        total = ones(len(rows), rows.dtype) @ rows
-        partial[worker] = partial[worker] + total if worker in partial else total
+        partial[chunk] = ones(len(rows), rows.dtype) @ rows
 
     split_batch(work, len(x_last), x_last[0].size * x_last.itemsize)
     return sum(partial[t] for t in sorted(partial)).astype(dtype, copy=False)
@@ -56,7 +55,7 @@ class ChannelsLastBatchNorm2d(Function):
         scale = inv_std * weight if weight is not None else inv_std
         out = xp.empty((n, h, w, c), dtype=x.dtype)
 
-        def normalise(start, stop, worker):
+        def normalise(start, stop, chunk):
             y = out[start:stop].reshape(-1, c)
             xp.subtract(x_last[start:stop].reshape(-1, c), mean, out=y)
             y *= scale
@@ -82,15 +81,12 @@ class ChannelsLastBatchNorm2d(Function):
 
         partial = {}
 
-        def sums(start, stop, worker):  # sum(dy) and sum(dy x_hat) in one pass over dy
+        def sums(start, stop, chunk):  # sum(dy) and sum(dy x_hat) in one pass over dy
             g = grad_last[start:stop].reshape(-1, c)
             g_x_hat = normalised(start, stop)
             g_x_hat *= g
             one = ones(len(g), g.dtype)
-            both = (one @ g, one @ g_x_hat)
-            partial[worker] = (
-                [a + b for a, b in zip(partial[worker], both)] if worker in partial else both
-            )
+            partial[chunk] = (one @ g, one @ g_x_hat)
 
         split_batch(sums, n, h * w * c * grad.itemsize)
         sum_grad, sum_grad_x_hat = (sum(partial[t][i] for t in sorted(partial)) for i in (0, 1))
@@ -100,7 +96,7 @@ class ChannelsLastBatchNorm2d(Function):
             per_x_hat, constant = scale * sum_grad_x_hat / count, scale * sum_grad / count
             grad_x = xp.empty((n, h, w, c), dtype=grad.dtype)
 
-            def input_grad(start, stop, worker):
+            def input_grad(start, stop, chunk):
                 dx = grad_x[start:stop].reshape(-1, c)
                 xp.multiply(grad_last[start:stop].reshape(-1, c), scale, out=dx)
                 x_hat = normalised(start, stop)

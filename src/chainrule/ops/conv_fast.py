@@ -11,8 +11,8 @@ differs is where the numbers sit in memory and how the work is cut:
   (N, C, H, W) *view* of that memory: the next convolution or pooling reads it without a copy.
 * The batch is folded into the rows of the product (rows: every output pixel of every example
   of a chunk), so the product is large and not skinny even with few channels.
-* A chunk is a few examples whose patch matrix fits the cache; each worker thread runs its
-  chunks with a one-thread BLAS, so copies, products and scatter-adds all use both cores.
+* A chunk is a few examples whose patch matrix fits the cache; the worker threads take the
+  chunks in turn and run them with a one-thread BLAS, so copies, products and scatter-adds all use both cores.
 * Patches are not kept for the backward pass; each chunk's are rebuilt there (cheaper than the
   products, and the memory stays near PyTorch's, which keeps only the input too).
 """
@@ -100,7 +100,7 @@ class ChannelsLastConv2d(Function):
         if self.winograd:
             u = winograd.filter_transform(weight.transpose(2, 3, 1, 0), dtype)
 
-        def work(start, stop, worker):
+        def work(start, stop, chunk):
             z = out[start:stop].reshape(-1, out_channels)
             if self.winograd:
                 size = winograd.padded_size((ho, wo))
@@ -163,7 +163,7 @@ class ChannelsLastConv2d(Function):
         grad_x = xp.empty((n, h, w, c), dtype=grad.dtype) if need_x else None
         partial_w, partial_b = {}, {}
 
-        def work(start, stop, worker):
+        def work(start, stop, chunk):
             g = grad_last[start:stop]
             if not g.flags.c_contiguous:  # e.g. a gradient coming back through a flatten
                 g_last = xp.empty(g.shape, g.dtype)
@@ -176,10 +176,10 @@ class ChannelsLastConv2d(Function):
             elif need_w:
                 dw = xp.matmul(rows.transpose(0, 2, 1), self.patches(x_last[start:stop]))
             if need_w:
-                partial_w[worker] = partial_w[worker] + dw if worker in partial_w else dw
+                partial_w[chunk] = dw
             if need_b:  # column sums as a matrix-vector product (see batch_split.ones)
                 db = ones(len(rows[0]), g.dtype) @ g.reshape(-1, out_channels)
-                partial_b[worker] = partial_b[worker] + db if worker in partial_b else db
+                partial_b[chunk] = db
             if need_x and self.winograd:
                 (top, _), (left, _) = padding
                 flipped = ((2 - top, 0), (2 - left, 0))
@@ -191,7 +191,7 @@ class ChannelsLastConv2d(Function):
 
         split_batch(work, n, ho * wo * kh * kw * c * x.itemsize)
         grad_w = grad_b = None
-        if need_w:  # per-worker sums, added in worker order: the same result every run
+        if need_w:  # per-chunk sums, added in chunk order: the same result every run
             dw = sum(partial_w[t] for t in sorted(partial_w))
             if self.winograd:  # (16, in, out) -> (3, 3, in, out)
                 dw = winograd.filter_grad_to_taps(dw).transpose(3, 2, 0, 1)

@@ -123,7 +123,7 @@ class ChannelsLastMaxPool2d(Function):
         else:
             winners = (xp.empty((n, ho, wo, c), dtype=_index_dtype(kh * kw)),)
 
-        def work(start, stop, worker):
+        def work(start, stop, chunk):
             z = out[start:stop]
             if not self.tiled:
                 padded = _padded(x_last[start:stop], padding, -xp.inf)
@@ -148,7 +148,7 @@ class ChannelsLastMaxPool2d(Function):
         grad_last = grad.transpose(0, 2, 3, 1)
         grad_x = xp.empty((n, h, w, c), dtype=grad.dtype)
 
-        def work(start, stop, worker):
+        def work(start, stop, chunk):
             g, m = grad_last[start:stop], stop - start
             won = xp.empty(g.shape, bool)
             if not self.tiled:
@@ -187,7 +187,7 @@ class ChannelsLastAvgPool2d(Function):
         out = xp.empty((n, ho, wo, c), dtype=x.dtype)
         scale = x.dtype.type(1 / (kernel[0] * kernel[1]))
 
-        def work(start, stop, worker):
+        def work(start, stop, chunk):
             z = out[start:stop]
             padded = _padded(x_last[start:stop], padding, 0)
             for k, tap in _taps(padded, geometry):
@@ -208,7 +208,7 @@ class ChannelsLastAvgPool2d(Function):
         grad_x = xp.empty((n, h, w, c), dtype=grad.dtype)
         scale = grad.dtype.type(1 / (kh * kw))
 
-        def work(start, stop, worker):
+        def work(start, stop, chunk):
             share = xp.empty(grad_last[start:stop].shape, grad.dtype)
             xp.multiply(grad_last[start:stop], scale, out=share)
             tiles = _tiles(grad_x[start:stop], geometry)
