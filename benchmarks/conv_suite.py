@@ -1,14 +1,20 @@
 """The convolutional part of ``python -m benchmarks``: training speed and peak memory of three
 networks, per-layer times of their biggest convolutions, and the full MNIST example run, all
 chainrule vs PyTorch in one process (memory: one fresh process per framework and network).
+
+``python -m benchmarks.conv_suite --net mnist`` measures only the training rows of some networks
+(interleaved, the same environment as the whole benchmark), for quick iterations.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
 import time
 
-from . import conv_layers, convnets, mnist_example
-from .common import in_subprocess, interleaved_medians, mnist, set_threads, throughput
+from . import conv_layers, convnets, environment, mnist_example
+from .common import MALLOC_ENV, in_subprocess, interleaved_medians, mnist, set_threads, throughput
 
 # label, network, optimizer, dropout
 TRAINING_CASES = [
@@ -30,10 +36,12 @@ def steps_for(net: str, steps: int) -> int:
     }[net]
 
 
-def training_rows(args) -> list[dict]:
-    data = {net: convnets.data(net) for net in ("mnist", "lenet", "cifar")}
+def training_rows(args, nets=("mnist", "lenet", "cifar")) -> list[dict]:
+    data = {net: convnets.data(net) for net in nets}
     rows = []
     for label, net, opt, dropout in TRAINING_CASES:
+        if net not in nets:
+            continue
         x, y = data[net]
         steps = {
             fw: convnets.training_step(fw, net, x, y, opt, dropout)
@@ -187,3 +195,32 @@ def run(args, table: list[str], results: dict) -> None:
             f"{theirs['seconds']:.1f} s ({theirs['accuracy'][0]:.4f}); time ratio "
             f"{full['time_ratio']:.2f} (below 1: chainrule faster)"
         )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.conv_suite")
+    parser.add_argument("--net", action="append", choices=sorted(convnets.BATCH))
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=150)
+    args = parser.parse_args()
+    wanted = {**MALLOC_ENV, **environment.matched_env(), **environment.IDLE_BLAS}
+    if any(os.environ.get(k) != v for k, v in wanted.items()):
+        os.execve(
+            sys.executable,
+            [sys.executable, "-m", "benchmarks.conv_suite", *sys.argv[1:]],
+            {**os.environ, **wanted},
+        )
+    set_threads(args.threads)
+    for row in training_rows(args, tuple(args.net or convnets.BATCH)):
+        if "skipped" in row:
+            print(f"{row['case']:<56} {row['skipped']}")
+        else:
+            print(
+                f"{row['case']:<56} chainrule {row['chainrule']:>8,.0f}  PyTorch "
+                f"{row['pytorch']:>8,.0f}  ratio {row['ratio_vs_pytorch']:.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()
