@@ -140,7 +140,7 @@ def main() -> None:
         args.repeats, args.steps = 3, 60
     threads = set_threads(args.threads)
     train, test, source = mnist()
-    started = time.time()
+    started, load_before = time.time(), os.getloadavg()[0]
     rows: list[dict] = []
     table = [
         f"Machine: {machine()}",
@@ -211,7 +211,11 @@ def main() -> None:
     if args.distributed:
         results["distributed"] = distributed.run(repeats=3 if args.quick else args.repeats)
         table += ["", *distributed.table(results["distributed"])]
-    table.append(f"\n(benchmark took {time.time() - started:.0f} s)")
+    table.append(
+        f"\n(benchmark took {time.time() - started:.0f} s; 1-minute load average before "
+        f"{load_before:.1f}, after {os.getloadavg()[0]:.1f}; the two-thread rows move when other "
+        "programs share the cores)"
+    )
     text = "\n".join(table)
     print(text)
     RESULTS.mkdir(exist_ok=True)
