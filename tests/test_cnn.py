@@ -102,9 +102,9 @@ def test_a_cnn_passes_the_whole_model_gradient_check():
 
 
 @pytest.mark.slow
-def test_the_mnist_example_network_reaches_98_percent_in_one_epoch(mnist_dir):
+def test_the_mnist_example_network_reaches_98_percent_in_one_epoch(full_mnist_dir):
     """PyTorch's examples/mnist network, one epoch at batch 64 through the fast paths."""
-    (x, y), (xt, yt) = data.load_mnist(mnist_dir)
+    (x, y), (xt, yt) = data.load_mnist(full_mnist_dir)
     x, xt = (data.scale(a).reshape(-1, 1, 28, 28) for a in (x, xt))
     cr.manual_seed(0)
     model = nn.Sequential(
