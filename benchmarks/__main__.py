@@ -4,7 +4,9 @@ Prints a table of samples/s, ratios and peak memory, and writes it to
 ``benchmarks/results/latest.md`` and ``latest.json``. Speeds are medians of interleaved
 repetitions in this process; peak memory comes from one fresh process per framework. Unless
 ``--default-malloc`` is given, the run re-executes itself with glibc told to keep freed memory
-(MALLOC_* variables, see PERF-NOTES), the same for every framework.
+(MALLOC_* variables, see PERF-NOTES), the same for every framework; likewise PyTorch gets the
+vector instructions OpenBLAS is pinned to and idle OpenBLAS threads sleep (see environment.py;
+``--native-isa``, ``--spinning-blas``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import cnn, distributed, estimators, mlp, op_overhead
+from . import conv_suite, distributed, environment, estimators, mlp, op_overhead
 from .common import (
     MALLOC_ENV,
     in_subprocess,
@@ -43,6 +45,16 @@ def parse_args():
     parser.add_argument("--steps", type=int, default=150, help="training steps per measurement")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, no time-to-98%%")
     parser.add_argument("--default-malloc", action="store_true")
+    parser.add_argument(
+        "--spinning-blas",
+        action="store_true",
+        help="leave OpenBLAS's idle threads spinning (its default; see environment.py)",
+    )
+    parser.add_argument(
+        "--native-isa",
+        action="store_true",
+        help="let PyTorch use its widest vectors even where OpenBLAS is pinned (see environment.py)",
+    )
     parser.add_argument(
         "--estimators",
         action="store_true",
@@ -113,43 +125,22 @@ def run_mlp(args, train, rows, table):
         )
 
 
-def run_cnn(args) -> dict:
-    x, y, _ = cnn.images()
-    ours, theirs = cnn.chainrule_step(x, y, 128), cnn.torch_step(x, y, 128)
-    steps = max(args.steps // 5, 10)
-    speed = interleaved_medians(
-        {
-            "chainrule": lambda: throughput(ours, 128, steps, warmup=3),
-            "pytorch": lambda: throughput(theirs, 128, steps, warmup=3),
-        },
-        args.repeats,
-    )
-    memory = {
-        fw: in_subprocess("benchmarks.cnn", "--framework", fw, "--threads", str(args.threads))[
-            "peak_rss_mib"
-        ]
-        for fw in ("chainrule", "pytorch")
-    }
-    return {
-        **speed,
-        "ratio_vs_pytorch": speed["chainrule"] / speed["pytorch"],
-        "peak_rss_mib": memory,
-    }
-
-
 def main() -> None:
     args = parse_args()
-    if not args.default_malloc and any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
+    wanted = {} if args.default_malloc else dict(MALLOC_ENV)
+    wanted.update({} if args.native_isa else environment.matched_env())
+    wanted.update({} if args.spinning_blas else environment.IDLE_BLAS)
+    if any(os.environ.get(k) != v for k, v in wanted.items()):
         os.execve(
             sys.executable,
             [sys.executable, "-m", "benchmarks", *sys.argv[1:]],
-            {**os.environ, **MALLOC_ENV},
+            {**os.environ, **wanted},
         )
     if args.quick:
         args.repeats, args.steps = 3, 60
     threads = set_threads(args.threads)
     train, test, source = mnist()
-    started = time.time()
+    started, load_before = time.time(), os.getloadavg()[0]
     rows: list[dict] = []
     table = [
         f"Machine: {machine()}",
@@ -160,6 +151,13 @@ def main() -> None:
             if args.default_malloc
             else "MALLOC_* keep freed memory (all frameworks)"
         ),
+        f"Vector instructions: {environment.describe()}",
+        "Idle OpenBLAS threads: "
+        + (
+            "spin ~0.1 s (OpenBLAS default)"
+            if args.spinning_blas
+            else "sleep after ~0.3 ms (OPENBLAS_THREAD_TIMEOUT=20; NumPy and scikit-learn)"
+        ),
         f"Data: {source}; speeds are medians of {args.repeats} interleaved runs of {args.steps} steps",
         "",
         f"| {'training, samples/s':<40} | {'chainrule':>9} | {'PyTorch':>9} | {'ratio':>6} | "
@@ -167,11 +165,6 @@ def main() -> None:
         f"|{'-' * 42}|{'-' * 11}|{'-' * 11}|{'-' * 8}|{'-' * 19}|{'-' * 9}|",
     ]
     run_mlp(args, train, rows, table)
-    lenet = run_cnn(args)
-    table.append(
-        f"| {'LeNet-5, batch 128':<40} | {lenet['chainrule']:>9,.0f} | {lenet['pytorch']:>9,.0f} | "
-        f"{lenet['ratio_vs_pytorch']:>5.2f}x | {'-':>9} {'-':>7} | {'':>6} |"
-    )
     table.append("(* ratio of whole 60,000-sample epochs, chainrule vs scikit-learn, interleaved)")
     peak = matmul_peak_gflops()
     wide = rows[-1]
@@ -185,9 +178,6 @@ def main() -> None:
         f"{memory['chainrule']:.0f} MiB, PyTorch {memory['pytorch']:.0f} MiB, scikit-learn "
         f"{memory['sklearn']:.0f} MiB "
         f"(ratio chainrule/PyTorch {memory['chainrule'] / memory['pytorch']:.2f})",
-        f"peak RSS, LeNet-5 batch 128: chainrule {lenet['peak_rss_mib']['chainrule']:.0f} MiB, "
-        f"PyTorch {lenet['peak_rss_mib']['pytorch']:.0f} MiB (ratio "
-        f"{lenet['peak_rss_mib']['chainrule'] / lenet['peak_rss_mib']['pytorch']:.2f})",
         f"per-op overhead, (x @ w).relu().sum() forward+backward on 10x10: chainrule "
         f"{overhead['chainrule_us']:.1f} us, PyTorch {overhead['pytorch_us']:.1f} us "
         f"(ratio {overhead['ratio']:.2f}, lower is faster)",
@@ -196,7 +186,6 @@ def main() -> None:
         "machine": machine(),
         "threads": threads,
         "mlp": rows,
-        "lenet": lenet,
         "matmul_peak_gflops": peak,
         "op_overhead": overhead,
     }
@@ -215,13 +204,18 @@ def main() -> None:
                 for fw, r in reach.items()
             )
         )
+    conv_suite.run(args, table, results)
     if args.estimators:
         results["estimators"] = estimators.run(quick=args.quick, progress=lambda _: None)
         table += ["", *estimators.table(results["estimators"])]
     if args.distributed:
         results["distributed"] = distributed.run(repeats=3 if args.quick else args.repeats)
         table += ["", *distributed.table(results["distributed"])]
-    table.append(f"\n(benchmark took {time.time() - started:.0f} s)")
+    table.append(
+        f"\n(benchmark took {time.time() - started:.0f} s; 1-minute load average before "
+        f"{load_before:.1f}, after {os.getloadavg()[0]:.1f}; the two-thread rows move when other "
+        "programs share the cores)"
+    )
     text = "\n".join(table)
     print(text)
     RESULTS.mkdir(exist_ok=True)

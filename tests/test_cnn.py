@@ -99,3 +99,19 @@ def test_a_cnn_passes_the_whole_model_gradient_check():
     )
     x = np.random.default_rng(0).standard_normal((3, 2, 8, 8))
     assert cr.check_gradients(model, nn.CrossEntropyLoss(), x, np.array([0, 3, 1]), verbose=False)
+
+
+@pytest.mark.slow
+def test_the_mnist_example_network_reaches_98_percent_in_one_epoch(full_mnist_dir):
+    """PyTorch's examples/mnist network, one epoch at batch 64 through the fast paths."""
+    (x, y), (xt, yt) = data.load_mnist(full_mnist_dir)
+    x, xt = (data.scale(a).reshape(-1, 1, 28, 28) for a in (x, xt))
+    cr.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Dropout(0.25), nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(128, 10),
+    )  # fmt: skip
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    fit(model, nn.CrossEntropyLoss(), optimizer, (x, y), epochs=1, batch_size=64, progress=False)
+    assert evaluate(model, nn.CrossEntropyLoss(), (xt, yt))["accuracy"] >= 0.98

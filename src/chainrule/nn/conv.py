@@ -1,4 +1,11 @@
-"""Layers for images (NCHW): convolution, pooling, 2-D batch norm and channel dropout."""
+"""Layers for images (NCHW): convolution, pooling, 2-D batch norm and channel dropout.
+
+Convolution, pooling and batch norm run the fast channels-last ops (:mod:`chainrule.ops.conv_fast`,
+:mod:`~chainrule.ops.pool_fast`, :mod:`~chainrule.ops.batchnorm_fast`), split over the BLAS
+threads (``cr.set_num_threads``). Their outputs have the (N, C, H, W) shape and values PyTorch
+gives, stored channels-last, as PyTorch's ``channels_last`` memory format: the next such layer
+reads them without a copy. ``np.ascontiguousarray(y.numpy())`` gives NCHW memory if you need it.
+"""
 
 from __future__ import annotations
 

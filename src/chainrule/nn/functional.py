@@ -24,7 +24,7 @@ from ..api import (  # noqa: F401 - re-exported for F.relu, F.softmax, ...
     tanh,
 )
 from ..backend import rng, xp
-from ..ops import conv
+from ..ops import batchnorm_fast, conv, conv_fast, pool_fast
 from ..ops.arithmetic import Mul
 from ..ops.normalization import BatchNorm
 from ..tensor import Tensor, as_array
@@ -110,7 +110,9 @@ def batch_norm(
     channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if training:
         stats: dict = {}
-        y = BatchNorm.apply(x, weight, bias, eps=eps, stats_out=stats)
+        # images take the fast channels-last op (tested equal to the fused reference BatchNorm)
+        op = batchnorm_fast.ChannelsLastBatchNorm2d if x.ndim == 4 else BatchNorm
+        y = op.apply(x, weight, bias, eps=eps, stats_out=stats)
         if running_mean is not None:
             mean, var = as_array(running_mean), as_array(running_var)
             batch_mean, batch_var = stats["mean"], stats["var"]
@@ -194,7 +196,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 
                 f"conv2d: input of shape {tuple(x.shape)} is smaller than the "
                 f"{kernel[0]}x{kernel[1]} kernel (dilation {dilation}, padding {padding})"
             )
-    return conv.Conv2d.apply(
+    return conv_fast.ChannelsLastConv2d.apply(
         x, weight, bias, stride=stride, padding=pads, dilation=dilation, groups=groups
     )
 
@@ -215,18 +217,25 @@ def _pool(op, name, x, kernel_size, stride, padding) -> Tensor:
 
 def max_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
     """The largest value of each window (stride defaults to the kernel size)."""
-    return _pool(conv.MaxPool2d, "max_pool2d", x, kernel_size, stride, padding)
+    return _pool(pool_fast.ChannelsLastMaxPool2d, "max_pool2d", x, kernel_size, stride, padding)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
     """The mean of each window (padding counted as zeros, as PyTorch's default)."""
-    return _pool(conv.AvgPool2d, "avg_pool2d", x, kernel_size, stride, padding)
+    return _pool(pool_fast.ChannelsLastAvgPool2d, "avg_pool2d", x, kernel_size, stride, padding)
 
 
 def adaptive_avg_pool2d(x, output_size) -> Tensor:
     """Average into an ``output_size`` grid whatever the input size (PyTorch's bins)."""
     _check_image("adaptive_avg_pool2d", x)
-    return conv.AdaptiveAvgPool2d.apply(x, output_size=pair(output_size, "output_size"))
+    out_h, out_w = pair(output_size, "output_size")
+    h, w = x.shape[2:]
+    if h % out_h == 0 and w % out_w == 0:  # equal bins: plain average pooling (e.g. global)
+        kernel = (h // out_h, w // out_w)
+        return pool_fast.ChannelsLastAvgPool2d.apply(
+            x, kernel=kernel, stride=kernel, padding=((0, 0), (0, 0))
+        )
+    return conv.AdaptiveAvgPool2d.apply(x, output_size=(out_h, out_w))
 
 
 def dropout2d(x, p: float = 0.5, training: bool = True) -> Tensor:

@@ -1,9 +1,13 @@
-"""Convolution and pooling over NCHW images, vectorised with im2col.
+"""Convolution and pooling over NCHW images: the readable reference implementations.
 
-im2col: every k x k window of the (padded) input becomes one row of a matrix, read through a
-strided view and copied once; a convolution is then one large matrix product with the filters.
-Its backward pass is two more products, and col2im adds the window gradients back into place
-(one vectorised addition per kernel offset, never a loop over pixels or examples).
+im2col: every k x k window of the (padded) input becomes one column of a matrix, read through a
+strided view and copied once; a convolution is then one matrix product with the filters. Its
+backward pass is two more products, and col2im adds the window gradients back into place (one
+vectorised addition per kernel offset, never a loop over pixels or examples).
+
+The layers use the fast versions in :mod:`~chainrule.ops.conv_fast` and
+:mod:`~chainrule.ops.pool_fast` (channels-last, in chunks on two threads); the tests hold those
+equal to these, values and gradients, for every stride, padding, dilation and groups.
 """
 
 from __future__ import annotations
@@ -32,26 +36,17 @@ def windows(x, kernel, stride, dilation, out_hw):
     return as_strided(x, (n, c, ho, wo, kh, kw), (sn, sc, sh * st_h, sw * st_w, sh * dh, sw * dw))
 
 
-def col2im(cols, padded_shape, kernel, stride, dilation, out_hw, batch_last=False):
+def col2im(cols, padded_shape, kernel, stride, dilation, out_hw):
     """The adjoint of :func:`windows`: add each window's values (N, C, kh, kw, Ho, Wo) back into
-    an array of ``padded_shape``, summing where windows overlap. With ``batch_last`` the arrays
-    are (C, kh, kw, Ho, Wo, N) and (C, Hp, Wp, N)."""
+    an array of ``padded_shape``, summing where windows overlap."""
     out = xp.zeros(padded_shape, dtype=cols.dtype)
     (kh, kw), (st_h, st_w), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
     for i in range(kh):
         for j in range(kw):
             rows = slice(i * dh, i * dh + st_h * (ho - 1) + 1, st_h)
             columns = slice(j * dw, j * dw + st_w * (wo - 1) + 1, st_w)
-            if batch_last:
-                out[:, rows, columns] += cols[:, i, j]
-            else:
-                out[:, :, rows, columns] += cols[:, :, i, j]
+            out[:, :, rows, columns] += cols[:, :, i, j]
     return out
-
-
-def unpad_batch_last(x, padding):
-    (top, bottom), (left, right) = padding
-    return x[:, top : x.shape[1] - bottom, left : x.shape[2] - right]
 
 
 def unpad(x, padding):
@@ -59,31 +54,14 @@ def unpad(x, padding):
     return x[:, :, top : x.shape[2] - bottom, left : x.shape[3] - right]
 
 
-def batch_last_windows(x, kernel, stride, dilation, out_hw):
-    """A strided view (C, kh, kw, Ho, Wo, N) of the windows of x laid out as (C, H, W, N)."""
-    sc, sh, sw, sn = x.strides
-    (kh, kw), (st_h, st_w), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
-    return as_strided(
-        x,
-        (x.shape[0], kh, kw, ho, wo, x.shape[3]),
-        (sc, sh * dh, sw * dw, sh * st_h, sw * st_w, sn),
-    )
-
-
 class Conv2d(Function):
     """z[n, o] = b[o] + sum_{c, i, j} W[o, c, i, j] x_pad[n, c, s*h + d*i, s*w + d*j]
     (per group of channels).
 
-    As matrices, with X the im2col matrix (rows: the filter taps c, i, j; columns: output
-    positions): Z = W X + b, so dW = dZ X^T, db = sum of dZ, dX = W^T dZ (then col2im back to
-    the image). Two layouts of that same computation, chosen by the size of the feature map:
-
-    * large maps (Ho*Wo >= 256): one product per example on NCHW data, no transposes;
-    * small maps: the batch axis moved last, (C, H, W, N), so that the whole minibatch is one wide
-      matrix product and col2im adds long contiguous rows.
+    As matrices, per example and group, with X the im2col matrix (rows: the filter taps c, i, j;
+    columns: output positions): Z = W X + b, so dW = sum over examples of dZ X^T, db = sum of dZ,
+    and dX = W^T dZ, added back to the image by col2im.
     """
-
-    SMALL_MAP = 256
 
     def forward(
         self,
@@ -95,26 +73,16 @@ class Conv2d(Function):
         dilation=(1, 1),
         groups=1,
     ):
-        n, c, h, w = x.shape
+        n = x.shape[0]
         out_channels, c_per_group, kh, kw = weight.shape
-        ho = output_size(h, kh, stride[0], sum(padding[0]), dilation[0])
-        wo = output_size(w, kw, stride[1], sum(padding[1]), dilation[1])
-        taps = c_per_group * kh * kw
-        w_mat = weight.reshape(groups, out_channels // groups, taps)
-        self.batch_last = ho * wo < self.SMALL_MAP
-        if self.batch_last:
-            (top, bottom), (left, right) = padding
-            padded = xp.pad(x.transpose(1, 2, 3, 0), ((0, 0), (top, bottom), (left, right), (0, 0)))
-            win = batch_last_windows(padded, (kh, kw), stride, dilation, (ho, wo))
-            cols = xp.ascontiguousarray(win).reshape(groups, taps, ho * wo * n)
-            z = (w_mat @ cols).reshape(out_channels, ho, wo, n)
-            z = xp.ascontiguousarray(z.transpose(3, 0, 1, 2))
-        else:
-            padded = pad_spatial(x, padding)
-            win = windows(padded, (kh, kw), stride, dilation, (ho, wo))  # (N, C, Ho, Wo, kh, kw)
-            cols = xp.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3))
-            cols = cols.reshape(n, groups, taps, ho * wo)
-            z = (w_mat @ cols).reshape(n, out_channels, ho, wo)
+        ho = output_size(x.shape[2], kh, stride[0], sum(padding[0]), dilation[0])
+        wo = output_size(x.shape[3], kw, stride[1], sum(padding[1]), dilation[1])
+        w_mat = weight.reshape(groups, out_channels // groups, c_per_group * kh * kw)
+        padded = pad_spatial(x, padding)
+        win = windows(padded, (kh, kw), stride, dilation, (ho, wo))  # (N, C, Ho, Wo, kh, kw)
+        cols = xp.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3))  # (N, C, kh, kw, Ho, Wo)
+        cols = cols.reshape(n, groups, c_per_group * kh * kw, ho * wo)
+        z = (w_mat @ cols).reshape(n, out_channels, ho, wo)
         if bias is not None:
             z += bias.reshape(1, -1, 1, 1)
         self.save(cols, w_mat, padded.shape, (kh, kw), stride, dilation, (ho, wo), padding)
@@ -124,31 +92,17 @@ class Conv2d(Function):
         cols, w_mat, padded_shape, kernel, stride, dilation, out_hw, padding = self.saved
         n, out_channels = grad.shape[:2]
         groups, per_group = w_mat.shape[:2]
-        if self.batch_last:  # (g, Og, Ho*Wo*N)
-            g = xp.ascontiguousarray(grad.transpose(1, 2, 3, 0)).reshape(groups, per_group, -1)
-        else:  # (N, g, Og, Ho*Wo)
-            g = grad.reshape(n, groups, per_group, -1)
+        g = grad.reshape(n, groups, per_group, -1)  # (N, groups, out per group, Ho*Wo)
         grad_w = grad_b = grad_x = None
         if self.needs_grad[1]:
-            grad_w = g @ xp.swapaxes(cols, -1, -2)
-            grad_w = (grad_w if self.batch_last else grad_w.sum(axis=0)).reshape(
-                out_channels, -1, *kernel
-            )
+            grad_w = (g @ xp.swapaxes(cols, -1, -2)).sum(axis=0).reshape(out_channels, -1, *kernel)
         if len(self.needs_grad) > 2 and self.needs_grad[2]:
             grad_b = grad.sum(axis=(0, 2, 3))
         if self.needs_grad[0]:
-            grad_cols = xp.swapaxes(w_mat, -1, -2) @ g
-            if self.batch_last:  # col2im with the batch axis last, then back to NCHW
-                grad_cols = grad_cols.reshape(-1, *kernel, *out_hw, n)
-                grad_x = col2im(
-                    grad_cols, padded_shape, kernel, stride, dilation, out_hw, batch_last=True
-                )
-                grad_x = unpad_batch_last(grad_x, padding).transpose(3, 0, 1, 2)
-            else:
-                grad_cols = grad_cols.reshape(n, -1, *kernel, *out_hw)
-                grad_x = unpad(
-                    col2im(grad_cols, padded_shape, kernel, stride, dilation, out_hw), padding
-                )
+            grad_cols = (xp.swapaxes(w_mat, -1, -2) @ g).reshape(n, -1, *kernel, *out_hw)
+            grad_x = unpad(
+                col2im(grad_cols, padded_shape, kernel, stride, dilation, out_hw), padding
+            )
         return grad_x, grad_w, grad_b
 
 
