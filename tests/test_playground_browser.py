@@ -92,12 +92,22 @@ class Page:
         """Wait until every setup the page sent has been answered."""
         self.js("window.playground.requests.then(() => true)")
 
+    def drawn(self):
+        """Wait until the page has drawn its newest frame (it draws at its next animation
+        frame, so the page can lag the stream by one frame)."""
+        self.wait(
+            "window.playground.frame && document.getElementById('epoch').textContent === "
+            "String(window.playground.frame.epoch).padStart(6, '0').replace(/(\\d{3})$/, ',$1')"
+            " && document.getElementById('train-loss').textContent !== ''"
+        )
+
     def train(self, epochs: int):
         """Press step until the epoch counter says ``epochs``."""
         for _ in range(epochs):
             done = self.frame()["epoch"]
             self.page.click("#step")
             self.wait(f"window.playground.frame.epoch >= {done + 1}")
+        self.drawn()
 
     def close(self):
         self.context.close()
@@ -143,6 +153,7 @@ def test_change_the_data_network_and_optimizer_then_play_and_the_loss_falls(page
     assert history["epoch"][0] == 0  # the curve starts at the untrained network
     losses = history["train"]
     assert losses[-1] < 0.5 * losses[0]
+    p.drawn()
     assert p.page.text_content("#train-loss") == f"{p.frame()['train']['loss']:.4f}"
     epoch = f"{p.frame()['epoch']:06d}"
     assert p.page.text_content("#epoch") == f"{epoch[:3]},{epoch[3:]}"
@@ -362,6 +373,7 @@ def test_the_best_fit_line_mode(pages):
     assert fit["w"] == pytest.approx(fit["optimum"][0], abs=1e-3)
     assert fit["b"] == pytest.approx(fit["optimum"][1], abs=1e-3)
     assert len(fit["path"]) > 30
+    p.drawn()
     words = p.page.text_content("#fit-line-text").split()
     assert words[:4] == ["the", "line:", "y", "="]  # y = a x + b around the data's 2 x + 1
     assert float(words[4]) == pytest.approx(2.0, abs=0.05) and words[5] == "x"
