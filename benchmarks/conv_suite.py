@@ -9,6 +9,7 @@ chainrule vs PyTorch in one process (memory: one fresh process per framework and
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -132,7 +133,22 @@ def full_mnist_example(repeats: int) -> dict:
 
 
 def run(args, table: list[str], results: dict) -> None:
-    """Measure everything and append the rows to ``table`` and ``results``."""
+    """Measure everything in a fresh process and append the rows to ``table`` and ``results``.
+
+    A fresh process, because what ran before in this one (the MLP and scikit-learn rows, with
+    their OpenMP and BLAS thread pools) measurably slowed PyTorch's two-thread CNN steps (MNIST
+    net 1,040 samples/s there against 1,650-1,940 alone), which would flatter chainrule."""
+    measured = in_subprocess(
+        "benchmarks.conv_suite",
+        *("--all", "--threads", str(args.threads), "--repeats", str(args.repeats)),
+        *("--steps", str(args.steps), *(["--quick"] if args.quick else [])),
+    )
+    table += measured["table"]
+    results["cnn"] = measured["cnn"]
+
+
+def measure(args, table: list[str], results: dict) -> None:
+    """Measure everything here and append the rows to ``table`` and ``results``."""
     rows = training_rows(args)
     work = work_per_step(args)
     peaks = memory(args)
@@ -203,6 +219,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--all", action="store_true", help="the whole suite; prints JSON last")
+    parser.add_argument("--quick", action="store_true", help="with --all: no full MNIST run")
     args = parser.parse_args()
     wanted = {**MALLOC_ENV, **environment.matched_env(), **environment.IDLE_BLAS}
     if any(os.environ.get(k) != v for k, v in wanted.items()):
@@ -212,6 +230,11 @@ def main() -> None:
             {**os.environ, **wanted},
         )
     set_threads(args.threads)
+    if args.all:
+        table, results = [], {}
+        measure(args, table, results)
+        print(json.dumps({"table": table, "cnn": results["cnn"]}, default=str))
+        return
     for row in training_rows(args, tuple(args.net or convnets.BATCH)):
         if "skipped" in row:
             print(f"{row['case']:<56} {row['skipped']}")
