@@ -303,6 +303,16 @@ def test_a_config_data_path_cannot_leave_the_run_folder(run_copy, capsys, tmp_pa
     refused(capsys, ["evaluate", run_copy], "must be a file in the run folder")
 
 
+def test_a_run_killed_right_after_its_config_says_how_to_continue(run_copy, capsys):
+    for name in ("model.safetensors", "model.json", "checkpoint.safetensors", "history.csv"):
+        (run_copy / name).unlink(missing_ok=True)
+    refused(capsys, ["info", run_copy], "no trained model here")  # metrics.json: it finished
+    (run_copy / "metrics.json").unlink()  # only config.json: killed before its first epoch ended
+    for command in READERS:
+        argv = [command, run_copy] + ([run_copy / "x.npy"] if command == "predict" else [])
+        refused(capsys, argv, "no trained model yet", "--resume")
+
+
 def test_a_stale_model_json_is_ignored_the_header_wins(run_copy, capsys, tmp_path):
     """A kill between writing model.safetensors and model.json leaves the old model.json: the
     weight file is the model, so readers still see one whole model."""

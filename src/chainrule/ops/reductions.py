@@ -20,8 +20,9 @@ def normalize_axes(axis, ndim: int) -> tuple:
 
 
 def reinsert_axes(grad, axes: tuple, keepdims: bool):
-    """Give a reduced gradient back its reduced axes (length 1) so it broadcasts over the input."""
-    return grad if keepdims else xp.expand_dims(grad, axes)
+    """Give a reduced gradient back its reduced axes (length 1) so it broadcasts over the input
+    (a 0-d gradient, from a reduction over every axis, broadcasts as it is)."""
+    return grad if keepdims or grad.ndim == 0 else xp.expand_dims(grad, axes)
 
 
 class Sum(Function):
@@ -32,7 +33,7 @@ class Sum(Function):
     def forward(self, x, axis=None, keepdims=False):
         self.axes = normalize_axes(axis, x.ndim)
         self.save(x.shape, keepdims)
-        return xp.sum(x, axis=self.axes, keepdims=keepdims)
+        return x.sum(axis=self.axes, keepdims=keepdims)
 
     def backward(self, grad):
         shape, keepdims = self.saved
@@ -46,7 +47,7 @@ class Mean(Function):
         self.axes = normalize_axes(axis, x.ndim)
         count = _count(x.shape, self.axes)
         self.save(x.shape, keepdims, count)
-        return xp.mean(x, axis=self.axes, keepdims=keepdims)
+        return x.mean(axis=self.axes, keepdims=keepdims)
 
     def backward(self, grad):
         shape, keepdims, count = self.saved

@@ -202,7 +202,11 @@ def load_run(run_dir) -> tuple:
     run_dir = Path(run_dir)
     config = saved_config(run_dir)
     if not (run_dir / MODEL).exists():
-        interrupted = (run_dir / CHECKPOINT).exists() or (run_dir / HISTORY).exists()
+        # config.json is written first, metrics.json last: a folder with a checkpoint or a
+        # history, or without metrics, is a run cut short
+        interrupted = not (run_dir / METRICS).exists() or any(
+            (run_dir / name).exists() for name in (CHECKPOINT, HISTORY)
+        )
         raise RunError(
             f"{run_dir}: no trained model yet (training stopped before its first epoch ended); "
             f"continue it with: chainrule train --out {run_dir} --resume"
