@@ -251,7 +251,9 @@ def test_layers_gradcheck_through_the_fast_paths():
 # -- the batch split itself ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n, threads, chunk", itertools.product([1, 5, 16], [1, 2, 3], [1, 4, 64]))
+@pytest.mark.parametrize(
+    "n, threads, chunk", list(itertools.product([1, 5, 16], [1, 2, 3], [1, 4, 64]))
+)
 def test_split_batch_covers_every_example_once(n, threads, chunk):
     seen = []
     with batch_split.policy(threads=threads, chunk_bytes=chunk, min_parallel_bytes=0):
