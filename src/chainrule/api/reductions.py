@@ -88,14 +88,7 @@ def var(
 ) -> Tensor:
     """Variance: sum (x - mean)^2 / (N - correction), ``correction=1`` by default (PyTorch's
     unbiased estimate; ``correction=0`` or ``ddof=0`` or ``unbiased=False`` for NumPy's)."""
-    if isinstance(dim, bool):  # var(x, True): PyTorch's older var(input, unbiased)
-        dim, unbiased = None, dim
-    return red.Var.apply(
-        input,
-        axis=resolve_axis(axis, dim),
-        keepdims=resolve_keepdims(keepdim, keepdims),
-        ddof=_correction(correction, ddof, unbiased),
-    )
+    return _spread(red.Var, input, dim, unbiased, keepdim, correction, ddof, axis, keepdims)
 
 
 def std(
@@ -110,9 +103,14 @@ def std(
     keepdims=None,
 ) -> Tensor:
     """Standard deviation: sqrt(var), with ``correction=1`` by default (see :func:`var`)."""
-    if isinstance(dim, bool):
+    return _spread(red.Std, input, dim, unbiased, keepdim, correction, ddof, axis, keepdims)
+
+
+def _spread(op, input, dim, unbiased, keepdim, correction, ddof, axis, keepdims) -> Tensor:
+    """:func:`var` or :func:`std` (``op``) with PyTorch's and NumPy's arguments resolved."""
+    if isinstance(dim, bool):  # var(x, True): PyTorch's older var(input, unbiased)
         dim, unbiased = None, dim
-    return red.Std.apply(
+    return op.apply(
         input,
         axis=resolve_axis(axis, dim),
         keepdims=resolve_keepdims(keepdim, keepdims),

@@ -78,11 +78,7 @@ def read_csv(
     if task not in (None, "classification", "regression"):
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
     with _open_text(path, max_bytes) as f:
-        rows = _rows(f, path, max_bytes, max_columns)
-        header = next(rows, None)
-        if header is None:
-            raise CSVError(f"{path}: empty file; expected a header row and data rows")
-        header = _check_header(path, *header)
+        header, rows = _table(f, path, max_bytes, max_columns)
         target_name = target if target is not None else header[-1]
         if target_name not in header:
             raise CSVError(
@@ -95,11 +91,6 @@ def read_csv(
         # strings: a large file costs little more memory than the array it becomes.
         features, raw_target, line_numbers = array.array("f"), [], []
         for line_number, cells in rows:
-            if len(cells) != len(header):
-                raise CSVError(
-                    f"{path}, line {line_number}: {len(cells)} cells, but the header has "
-                    f"{len(header)} columns ({', '.join(header)})"
-                )
             features.extend(
                 _number(path, line_number, header[k], cell)
                 for k, cell in enumerate(cells)
@@ -142,11 +133,7 @@ def read_features(
     """
     path = Path(path)
     with _open_text(path, max_bytes) as f:
-        rows = _rows(f, path, max_bytes, max_columns)
-        header = next(rows, None)
-        if header is None:
-            raise CSVError(f"{path}: empty file; expected a header row and data rows")
-        header = _check_header(path, *header)
+        header, rows = _table(f, path, max_bytes, max_columns)
         missing = [name for name in columns if name not in header]
         unknown = [name for name in header if name not in columns and name not in ignore]
         if missing or unknown:
@@ -157,11 +144,6 @@ def read_features(
         where = [header.index(name) for name in columns]
         values, line_numbers = array.array("f"), []
         for line_number, cells in rows:
-            if len(cells) != len(header):
-                raise CSVError(
-                    f"{path}, line {line_number}: {len(cells)} cells, but the header has "
-                    f"{len(header)} columns ({', '.join(header)})"
-                )
             values.extend(_number(path, line_number, header[k], cells[k]) for k in where)
             line_numbers.append(line_number)
     if not line_numbers:
@@ -198,6 +180,27 @@ def _open_text(path: Path, max_bytes: int):
     if size > max_bytes:
         raise CSVError(f"{path}: {size:,} bytes is larger than the limit of {max_bytes:,}")
     return io.TextIOWrapper(open_regular(path, CSVError), encoding="utf-8-sig", newline="")
+
+
+def _table(f, path: Path, max_bytes: int, max_columns: int):
+    """``(header, data rows)``: the checked column names, and ``(line number, cells)`` for each
+    data row, refused if it is not as wide as the header."""
+    rows = _rows(f, path, max_bytes, max_columns)
+    first = next(rows, None)
+    if first is None:
+        raise CSVError(f"{path}: empty file; expected a header row and data rows")
+    header = _check_header(path, *first)
+
+    def data_rows():
+        for line_number, cells in rows:
+            if len(cells) != len(header):
+                raise CSVError(
+                    f"{path}, line {line_number}: {len(cells)} cells, but the header has "
+                    f"{len(header)} columns ({', '.join(header)})"
+                )
+            yield line_number, cells
+
+    return header, data_rows()
 
 
 def _rows(f, path: Path, max_bytes: int, max_columns: int):

@@ -34,6 +34,7 @@ def cache_dir() -> Path:
 
 
 def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file (a download, or a run's CSV file: a run can tell it has changed)."""
     digest = hashlib.sha256()
     with open_regular(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -30,10 +30,10 @@ from pathlib import Path
 from .. import io, models
 from ..backend import xp
 from ..data import Standardizer
+from ..data.download import sha256_of
 from ..data.files import DataFileError, atomic_write, open_regular, remove_stale_temporaries
 from ..tensor import as_array
 from ..train import History, evaluate
-from . import tasks
 from .config import TASKS, Config, RunError
 from .recipe import build_loss, check_choices, prepare
 
@@ -312,7 +312,7 @@ def test_data(run_dir, config: Config, metadata: dict):
     check_choices(config)
     preprocessing = metadata["preprocessing"]
     recorded = preprocessing.get("data_sha256")
-    if config.dataset == "csv" and recorded and tasks.sha256_of(Path(config.data)) != recorded:
+    if config.dataset == "csv" and recorded and sha256_of(Path(config.data)) != recorded:
         raise RunError(
             f"{config.data} has changed since {run_dir} was trained (its SHA-256 differs): its "
             "test rows would not be the ones the run was tested on"

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from .. import data
 from ..backend import xp
 from ..data.csv import MAX_CLASSES
 from ..data.datasets import CALIFORNIA_FEATURES, DIABETES_FEATURES
-from ..data.files import open_regular
+from ..data.download import sha256_of
 from .config import TASKS, Config, RunError
 
 TEST_FRACTION = 0.2
@@ -154,12 +153,3 @@ def target_scaling(y_train, where: str, recorded: dict | None = None) -> tuple[f
 def standardised_targets(y, mean: float, std: float):
     """``(y - mean) / std`` as a float32 column (N, 1), the shape of the network's output."""
     return ((xp.asarray(y, dtype=xp.float64) - mean) / std).astype(xp.float32)[:, None]
-
-
-def sha256_of(path: Path) -> str:
-    """The SHA-256 of a data file, so that a run can tell when its file has changed."""
-    digest = hashlib.sha256()
-    with open_regular(path) as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -2,19 +2,7 @@
 // the training bar (output, optimizer and its settings, learning rate, batch, L1, L2, dropout).
 // Each change is reported as a patch of the setup; render() shows a setup.
 
-import { CLASS_COLOURS, css } from "./draw.js";
-
-function el(tag, attributes = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (key === "text") node.textContent = value;
-    else if (key === "background") node.style.background = value; // CSSOM: the policy allows no inline styles
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
+import { CLASS_COLOURS, css, el } from "./draw.js";
 
 // The value of a number field: a number where it is one, else its text (the server names it).
 function numberOf(input) {

@@ -13,6 +13,20 @@ export function bytes(base64) {
   return out;
 }
 
+// An HTML element with attributes (text: its text; background: set through the CSSOM, as the
+// page's policy allows no inline styles; on...: listeners) and children.
+export function el(tag, attributes = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "text") node.textContent = value;
+    else if (key === "background") node.style.background = value; // CSSOM: the policy allows no inline styles
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  node.append(...children);
+  return node;
+}
+
 export function css([r, g, b]) {
   return `rgb(${r}, ${g}, ${b})`;
 }

@@ -2,21 +2,9 @@
 // neuron shows its output over the whole view, each connection is a line coloured by the sign
 // of its weight and as thick as the weight is large. The columns' buttons edit the network.
 
-import { CLASS_COLOURS, css, drawNeuron, NEGATIVE, POSITIVE } from "./draw.js";
+import { CLASS_COLOURS, css, drawNeuron, el, NEGATIVE, POSITIVE } from "./draw.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-
-function el(tag, attributes = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (key === "text") node.textContent = value;
-    else if (key === "background") node.style.background = value; // CSSOM: the policy allows no inline styles
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
 
 export class NetworkView {
   // currentSetup(): the setup the page holds now (edits change it); onChange(patch): an edit.
