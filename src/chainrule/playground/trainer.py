@@ -16,15 +16,15 @@ session keeps a stream of its own (:func:`own_stream`), so tabs do not disturb e
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 import time
 
 from .. import backend
-from ..backend import ignore_float_errors, new_rng, xp
+from ..backend import ignore_float_errors, new_rng
 from ..data.loader import DataLoader
 from ..engine import no_grad
 from ..tensor import Tensor, as_array
+from ..train.metrics import RegressionSums, accuracy
 from . import network
 from .points import Points
 
@@ -133,18 +133,12 @@ class Trainer:
         with no_grad(), ignore_float_errors():
             out = self.model(Tensor._make(x, False))
             loss = float(self.loss_fn(out, Tensor._make(y, False)).item())
-        out = as_array(out).astype(xp.float64)
-        if self.points.task == "regression":
-            error = out[:, 0] - y[:, 0]
-            spread = ((y[:, 0] - y[:, 0].mean()) ** 2).sum()
-            r2 = 1 - float((error**2).sum() / spread) if spread > 0 else None
-            rmse = math.sqrt(float((error**2).mean())) * self.points.target_std
-            return {"loss": loss, "rmse": rmse, "r2": r2}
-        if self.setup.output == "sigmoid":
-            predicted, actual = (out[:, 0] > 0).astype(xp.int64), y[:, 0].astype(xp.int64)
-        else:
-            predicted, actual = out.argmax(axis=1), y
-        return {"loss": loss, "accuracy": float((predicted == actual).mean())}
+        if self.points.task == "regression":  # RMSE in the target's units
+            sums = RegressionSums(scale=self.points.target_std)
+            sums.update(out, y)
+            found = sums.result()
+            return {"loss": loss, "rmse": found["rmse"], "r2": found["r2"]}
+        return {"loss": loss, "accuracy": accuracy(out, y)}
 
     def latest(self, which: str) -> dict | None:
         """The last epoch's numbers for ``train`` or ``test`` (the untrained network's at epoch
