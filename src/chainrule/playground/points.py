@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .. import data
 from ..backend import xp
+from ..runs.tasks import standardised_targets
 
 MAX_UPLOAD_BYTES = 512 << 10
 MAX_UPLOAD_ROWS = 2000
@@ -182,9 +183,7 @@ class Points:
         """Targets as the loss takes them: standardised values (N, 1) for a regression, 0/1
         floats (N, 1) for a single sigmoid output, class indices otherwise."""
         if self.task == "regression":
-            return ((xp.asarray(y, dtype=xp.float64) - self.target_mean) / self.target_std).astype(
-                xp.float32
-            )[:, None]
+            return standardised_targets(y, self.target_mean, self.target_std)
         if one_output:
             return xp.asarray(y, dtype=xp.float32)[:, None]
         return xp.asarray(y, dtype=xp.int64)
