@@ -12,11 +12,9 @@ vector instructions OpenBLAS is pinned to and idle OpenBLAS threads sleep (see e
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from pathlib import Path
 
 from . import conv_suite, distributed, environment, estimators, mlp, op_overhead
 from .common import (
@@ -26,11 +24,11 @@ from .common import (
     machine,
     matmul_peak_gflops,
     mnist,
+    save_results,
     set_threads,
     throughput,
 )
 
-RESULTS = Path(__file__).parent / "results"
 MLP_CASES = [
     ("MLP 784-256-128-10", (784, 256, 128, 10), 128),
     ("MLP 784-256-128-10", (784, 256, 128, 10), 32),
@@ -218,9 +216,7 @@ def main() -> None:
     )
     text = "\n".join(table)
     print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.md").write_text(text + "\n")
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    save_results("latest", text, results)
 
 
 if __name__ == "__main__":

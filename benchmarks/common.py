@@ -182,3 +182,14 @@ def torch_training_step(model, x, y, batch: int, label_smoothing: float = 0.0):
         opt.step()
 
     return step
+
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def save_results(name: str, text: str, data=None) -> None:
+    """Write ``results/NAME.md`` (the printed table) and, given ``data``, ``results/NAME.json``."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.md").write_text(text + "\n")
+    if data is not None:
+        (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")

@@ -16,14 +16,12 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 from . import environment
-from .common import MALLOC_ENV, set_threads
+from .common import MALLOC_ENV, save_results, set_threads
 
-RESULTS = Path(__file__).parent / "results"
 # name, batch, in channels, out channels, kernel, padding, input size
 LAYERS = {
     "MNIST conv2": (64, 32, 64, 3, 0, 26),
@@ -263,8 +261,7 @@ def main() -> None:
     lines.append(f"\nload average after: {os.getloadavg()[0]:.1f}")
     text = "\n".join(lines)
     print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "conv_levers.md").write_text(text + "\n")
+    save_results("conv_levers", text)
 
 
 if __name__ == "__main__":

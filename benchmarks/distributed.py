@@ -33,9 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import MALLOC_ENV, machine, mnist, set_threads
+from .common import MALLOC_ENV, machine, mnist, save_results, set_threads
 
-RESULTS = Path(__file__).parent / "results"
 BATCH = 128
 # name, timed steps, steps per window: the best window is the speed with the least interference
 # from other users of the machine, the whole run's the speed with what interference there was
@@ -323,9 +322,7 @@ def main() -> None:
     lines.append(f"\n(benchmark took {time.time() - started:.0f} s)")
     text = "\n".join(lines)
     print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "distributed.md").write_text(text + "\n")
-    (RESULTS / "distributed.json").write_text(json.dumps(results, indent=1) + "\n")
+    save_results("distributed", text, results)
 
 
 if __name__ == "__main__":

@@ -17,18 +17,14 @@ once per estimator.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-from .common import machine, mnist, set_threads
-
-RESULTS = Path(__file__).parent / "results"
+from .common import machine, mnist, save_results, set_threads
 
 
 def digits():
@@ -186,9 +182,7 @@ def main() -> None:
         ]
     )
     print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "estimators.md").write_text(text + "\n")
-    (RESULTS / "estimators.json").write_text(json.dumps(rows, indent=2) + "\n")
+    save_results("estimators", text, rows)
 
 
 if __name__ == "__main__":
