@@ -94,7 +94,9 @@ def test_layer_matches_pytorch_values_and_gradients(name, training):
         ours.zero_grad()
         theirs.zero_grad()
     for key, value in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-6, err_msg=key)
+        np.testing.assert_allclose(
+            ours.state_dict()[key], value.numpy(), rtol=1e-6, atol=1e-9, err_msg=key
+        )
 
 
 @pytest.mark.parametrize("name", LAYERS)

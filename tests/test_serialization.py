@@ -125,7 +125,9 @@ def test_pytorch_loads_our_state_dict_and_we_load_theirs(torch, tmp_path):
     ours.eval()
     theirs.eval()
     x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
-    np.testing.assert_allclose(ours(cr.tensor(x)).data, theirs(torch.tensor(x)).detach(), rtol=1e-6)
+    np.testing.assert_allclose(
+        ours(cr.tensor(x)).data, theirs(torch.tensor(x)).detach(), rtol=1e-6, atol=1e-6
+    )
 
     torch.manual_seed(2)
     theirs = model(torch)
@@ -135,7 +137,9 @@ def test_pytorch_loads_our_state_dict_and_we_load_theirs(torch, tmp_path):
     assert all(isinstance(v, cr.Tensor) for v in state.values())
     ours.load_state_dict(state)
     theirs.eval()
-    np.testing.assert_allclose(ours(cr.tensor(x)).data, theirs(torch.tensor(x)).detach(), rtol=1e-6)
+    np.testing.assert_allclose(
+        ours(cr.tensor(x)).data, theirs(torch.tensor(x)).detach(), rtol=1e-6, atol=1e-6
+    )
 
 
 @pytest.mark.torch

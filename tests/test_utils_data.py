@@ -471,8 +471,8 @@ def test_a_pytorch_training_loop_with_a_data_loader_gives_pytorch_numbers(torch)
         return losses, np.asarray(model.weight.detach().numpy())
 
     ours, theirs = train(cr, data), train(torch, torch.utils.data)
-    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-10)
-    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-10)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-10, atol=1e-12)
 
 
 # -- Generator --------------------------------------------------------------------------------------
