@@ -261,6 +261,17 @@ def test_gradcheck_catches_a_wrong_derivative_and_reports_where():
     assert not report.passed and report.rows[0].max_abs_error > 0.1
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gradcheck_nudges_inputs_laid_out_in_any_order(dtype):
+    """A transposed (channels-last) input: the finite differences must see every nudge."""
+    values = np.ascontiguousarray(np.random.default_rng(0).standard_normal((2, 3, 4)).T).T
+    x = cr.tensor(values.astype(dtype), requires_grad=True)
+    assert not x.data.flags.c_contiguous
+    assert cr.gradcheck(lambda t: (t * t).sum(), x)
+    with pytest.raises(cr.GradcheckError, match="FAILED"):
+        cr.gradcheck(WrongSquare.apply, x)
+
+
 def test_gradcheck_upcasts_and_leaves_the_inputs_alone():
     x = cr.randn(4, requires_grad=True)
     before = x.data.copy()

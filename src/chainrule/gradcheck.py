@@ -130,15 +130,14 @@ def compare_with_finite_differences(
         for name, t in tensors:
             analytic = t.grad.data if t.grad is not None else xp.zeros_like(t.data)
             numeric = xp.zeros_like(t.data)
-            flat = t.data.reshape(-1)  # a view: nudging it nudges t.data
-            for i in range(flat.size):
-                original = flat[i]
-                flat[i] = original + eps
+            for index in xp.ndindex(t.shape):  # t.data itself, whatever its layout in memory
+                original = t.data[index]
+                t.data[index] = original + eps
                 plus = objective()
-                flat[i] = original - eps
+                t.data[index] = original - eps
                 minus = objective()
-                flat[i] = original
-                numeric.reshape(-1)[i] = (plus - minus) / (2 * eps)
+                t.data[index] = original
+                numeric[index] = (plus - minus) / (2 * eps)
             rows.append(_compare(name, analytic, numeric, atol, rtol))
     report = GradcheckReport(rows, atol, rtol)
     if raise_exception and not report.passed:

@@ -9,18 +9,28 @@ import math
 
 from ..backend import erf, xp
 from ..function import Function
+from .batch_split import elementwise
 
 
 class ReLU(Function):
-    """z = max(x, 0).   dz/dx = [x > 0]."""
+    """z = max(x, 0).   dz/dx = [x > 0].   (Large arrays are done in pieces on the batch pool.)"""
 
     def forward(self, x):
-        self.save(x > 0)
-        return xp.maximum(x, 0)
+        positive, z = xp.empty_like(x, dtype=bool), xp.empty_like(x)
+        elementwise(_relu_passes, x, positive, z)
+        self.save(positive)
+        return z
 
     def backward(self, grad):
         (positive,) = self.saved
-        return grad * positive
+        grad_x = xp.empty_like(positive, dtype=grad.dtype)
+        elementwise(xp.multiply, grad, positive, grad_x)
+        return grad_x
+
+
+def _relu_passes(x, positive, z):
+    xp.greater(x, 0, out=positive)
+    xp.maximum(x, 0, out=z)
 
 
 class LeakyReLU(Function):

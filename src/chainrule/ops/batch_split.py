@@ -204,6 +204,49 @@ def split_batch(work: Callable[[int, int, int], None], n: int, bytes_per_example
     return workers
 
 
+def elementwise(function: Callable, *arrays, **constants) -> None:
+    """``function(*arrays, **constants)``, run on matching pieces of the arrays over the pool
+    when the first array's bytes times the number of arrays reach ``min_parallel_bytes`` (then
+    each piece is a "chunk" as above).
+
+    For functions that treat every element on its own and write their results into the arrays
+    they are given (ReLU's passes, the optimizers' update rules): each element then sees the
+    same operations in the same order, so the result is that of one call, bit for bit. The
+    arrays (a ``None`` is passed on as it is) must share one shape and one layout in memory,
+    contiguous up to an order of the axes (e.g. the (N, C, H, W) view of channels-last
+    images); otherwise, and for small work, it is one call.
+    """
+    if arrays[0].nbytes * len(arrays) < _policy.min_parallel_bytes:  # the common, small case
+        function(*arrays, **constants)
+        return
+    present = [a for a in arrays if a is not None]
+    flat = _flat_in_memory_order(present)
+    if flat is None:
+        function(*arrays, **constants)
+        return
+    pieces = iter(flat)
+    flats = [None if a is None else next(pieces) for a in arrays]
+
+    def work(start, stop, chunk):
+        function(*(None if f is None else f[start:stop] for f in flats), **constants)
+
+    size = present[0].size
+    split_batch(work, size, sum(a.nbytes for a in present) // size)
+
+
+def _flat_in_memory_order(arrays: list) -> list | None:
+    """1-D views of the arrays, element k of each being the k-th in the first one's memory
+    order; None unless all have the same shape and are contiguous in that order."""
+    first = arrays[0]
+    if any(a.shape != first.shape for a in arrays):
+        return None
+    order = sorted(range(first.ndim), key=lambda axis: -abs(first.strides[axis]))
+    in_order = [a.transpose(order) for a in arrays]
+    if not all(a.flags.c_contiguous for a in in_order):
+        return None
+    return [a.reshape(-1) for a in in_order]
+
+
 def ones(n: int, dtype) -> xp.ndarray:
     """A read-only vector of n ones (kept, shared): ``ones(n) @ g`` sums the rows of g with one
     BLAS matrix-vector product, several times faster than ``g.sum(axis=0)`` when g is tall and

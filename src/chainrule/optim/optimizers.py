@@ -1,7 +1,12 @@
-"""The optimizers users know, each a thin class over one rule in :mod:`chainrule.optim.rules`."""
+"""The optimizers users know, each a thin class over one rule in :mod:`chainrule.optim.rules`.
+
+The rules treat every element on its own, so a large parameter is updated in pieces on the
+batch pool (:func:`~chainrule.ops.batch_split.elementwise`), with the result of one call.
+"""
 
 from __future__ import annotations
 
+from ..ops.batch_split import elementwise
 from . import rules
 from .optimizer import Optimizer, check_non_negative, check_range
 
@@ -17,7 +22,7 @@ class GD(Optimizer):
         super().__init__(params, {"lr": lr})
 
     def update(self, p, g, state, lr, group):
-        rules.gd_update(p, g, lr=lr)
+        elementwise(rules.gd_update, p, g, lr=lr)
 
 
 class SGD(Optimizer):
@@ -60,7 +65,8 @@ class SGD(Optimizer):
 
     def update(self, p, g, state, lr, group):
         state["step"] += 1
-        rules.sgd_update(
+        elementwise(
+            rules.sgd_update,
             p,
             g,
             state.get("momentum_buffer"),
@@ -116,7 +122,8 @@ class Adam(Optimizer):
 
     def update(self, p, g, state, lr, group):
         state["step"] += 1
-        rules.adam_update(
+        elementwise(
+            rules.adam_update,
             p,
             g,
             state["exp_avg"],
@@ -218,7 +225,8 @@ class RMSprop(Optimizer):
 
     def update(self, p, g, state, lr, group):
         state["step"] += 1
-        rules.rmsprop_update(
+        elementwise(
+            rules.rmsprop_update,
             p,
             g,
             state["square_avg"],
@@ -274,7 +282,8 @@ class Adagrad(Optimizer):
 
     def update(self, p, g, state, lr, group):
         state["step"] += 1
-        rules.adagrad_update(
+        elementwise(
+            rules.adagrad_update,
             p,
             g,
             state["sum"],
@@ -327,7 +336,8 @@ class Adadelta(Optimizer):
 
     def update(self, p, g, state, lr, group):
         state["step"] += 1
-        rules.adadelta_update(
+        elementwise(
+            rules.adadelta_update,
             p,
             g,
             state["square_avg"],
@@ -379,7 +389,8 @@ class Adamax(Optimizer):
     def update(self, p, g, state, lr, group):
         state["step"] += 1
         beta1, beta2 = group["betas"]
-        rules.adamax_update(
+        elementwise(
+            rules.adamax_update,
             p,
             g,
             state["exp_avg"],
@@ -442,7 +453,8 @@ class NAdam(Optimizer):
     def update(self, p, g, state, lr, group):
         state["step"] += 1
         beta1, beta2 = group["betas"]
-        rules.nadam_update(
+        elementwise(
+            rules.nadam_update,
             p,
             g,
             state["exp_avg"],

@@ -9,6 +9,7 @@ optimizers of the same names (``foreach=False`` variants).
 from __future__ import annotations
 
 from ..backend import xp
+from ..ops.batch_split import elementwise
 
 
 def gd_update(p, g, *, lr: float) -> None:
@@ -105,7 +106,8 @@ def adam_update_fused(
     the parameter arrays and ``scratch_views`` their slices of ``scratch``. The step is computed
     in ``scratch`` with the constants folded, so that it takes five passes over memory and no
     temporary: p += m / (sqrt(v) k1 + k2), k1 = -(1 - b1^t) / (lr sqrt(1 - b2^t)),
-    k2 = -(1 - b1^t) eps / lr; then each parameter adds its slice.
+    k2 = -(1 - b1^t) eps / lr; then each parameter adds its slice. Large arrays are done in
+    pieces on the batch pool (:func:`~chainrule.ops.batch_split.elementwise`).
     """
     if weight_decay:
         if decoupled:
@@ -113,7 +115,17 @@ def adam_update_fused(
                 p *= 1 - lr * weight_decay
         else:
             g = g + weight_decay * xp.concatenate([p.ravel() for p in params])
-    s = scratch
+    constants = dict(step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+    v_max = v_max if amsgrad else None
+    elementwise(_adam_moments_and_step, g, m, v, v_max, scratch, **constants)
+    if lr == 0:
+        return
+    for p, step_of_p in zip(params, scratch_views):
+        elementwise(xp.add, p, step_of_p, p)
+
+
+def _adam_moments_and_step(g, m, v, v_max, s, *, step, lr, beta1, beta2, eps) -> None:
+    """The flat part of :func:`adam_update_fused`: the moments, and the step into ``s``."""
     m *= beta1
     xp.multiply(g, 1 - beta1, out=s)
     m += s
@@ -121,18 +133,16 @@ def adam_update_fused(
     xp.multiply(g, g, out=s)
     s *= 1 - beta2
     v += s
-    if amsgrad:
+    if v_max is not None:
         xp.maximum(v_max, v, out=v_max)
     if lr == 0:
         return
     bias_correction1 = 1 - beta1**step
     bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-    xp.sqrt(v_max if amsgrad else v, out=s)
+    xp.sqrt(v if v_max is None else v_max, out=s)
     s *= -bias_correction1 / (lr * bias_correction2_sqrt)
     s -= bias_correction1 * eps / lr
     xp.divide(m, s, out=s)
-    for p, step_of_p in zip(params, scratch_views):
-        p += step_of_p
 
 
 def rmsprop_update(
