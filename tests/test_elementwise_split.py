@@ -9,7 +9,7 @@ from chainrule import nn, optim
 from chainrule.ops import batch_split
 from chainrule.ops.activations import ReLU
 
-THREADED = {"threads": 2, "chunk_bytes": 64, "min_parallel_bytes": 0}  # many small pieces
+THREADED = {"threads": 2, "chunk_bytes": 64, "min_parallel_bytes": 0, "min_elementwise_bytes": 0}
 
 
 def channels_last(x):

@@ -9,13 +9,16 @@ import math
 
 from ..backend import erf, xp
 from ..function import Function
-from .batch_split import elementwise
+from .batch_split import elementwise, worth_splitting
 
 
 class ReLU(Function):
     """z = max(x, 0).   dz/dx = [x > 0].   (Large arrays are done in pieces on the batch pool.)"""
 
     def forward(self, x):
+        if not worth_splitting(3 * x.nbytes):
+            self.save(x > 0)
+            return xp.maximum(x, 0)
         positive, z = xp.empty_like(x, dtype=bool), xp.empty_like(x)
         elementwise(_relu_passes, x, positive, z)
         self.save(positive)
@@ -23,12 +26,15 @@ class ReLU(Function):
 
     def backward(self, grad):
         (positive,) = self.saved
+        if not worth_splitting(3 * grad.nbytes):
+            return grad * positive
         grad_x = xp.empty_like(positive, dtype=grad.dtype)
         elementwise(xp.multiply, grad, positive, grad_x)
         return grad_x
 
 
 def _relu_passes(x, positive, z):
+    """ReLU's forward into given arrays (for :func:`~chainrule.ops.batch_split.elementwise`)."""
     xp.greater(x, 0, out=positive)
     xp.maximum(x, 0, out=z)
 

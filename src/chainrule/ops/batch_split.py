@@ -45,12 +45,17 @@ class Policy:
             many small NumPy calls then contend for Python's lock more than they gain (LeNet's
             second max pool, 0.8 MiB: 0.37 ms on one thread, 0.55 ms on two; its first, 2.3 MiB:
             1.76 ms on one, 1.36 ms on two).
+        min_elementwise_bytes: the same for :func:`elementwise`: below it, one call. Its passes
+            over memory gain only on large arrays (the MNIST example net's biggest ReLU, 28 MiB
+            in all: 0.88 ms on one thread, 0.51 on two), and cost elsewhere (the Adam step of
+            MLP 784-256-128-10, 4.7 MiB: split, its batch-32 training step took 680 us, not 596).
     """
 
     threads: int | None = None
     chunk_bytes: int = 4 << 20
     min_chunks: int = 2
     min_parallel_bytes: int = 2 << 20
+    min_elementwise_bytes: int = 8 << 20
 
 
 _policy = Policy()
@@ -206,8 +211,8 @@ def split_batch(work: Callable[[int, int, int], None], n: int, bytes_per_example
 
 def elementwise(function: Callable, *arrays, **constants) -> None:
     """``function(*arrays, **constants)``, run on matching pieces of the arrays over the pool
-    when the first array's bytes times the number of arrays reach ``min_parallel_bytes`` (then
-    each piece is a "chunk" as above).
+    when the first array's bytes times the number of arrays reach ``min_elementwise_bytes``
+    (then each piece is a "chunk" as above).
 
     For functions that treat every element on its own and write their results into the arrays
     they are given (ReLU's passes, the optimizers' update rules): each element then sees the
@@ -216,7 +221,7 @@ def elementwise(function: Callable, *arrays, **constants) -> None:
     contiguous up to an order of the axes (e.g. the (N, C, H, W) view of channels-last
     images); otherwise, and for small work, it is one call.
     """
-    if arrays[0].nbytes * len(arrays) < _policy.min_parallel_bytes:  # the common, small case
+    if not worth_splitting(arrays[0].nbytes * len(arrays)):  # the common, small case
         function(*arrays, **constants)
         return
     present = [a for a in arrays if a is not None]
@@ -232,6 +237,12 @@ def elementwise(function: Callable, *arrays, **constants) -> None:
 
     size = present[0].size
     split_batch(work, size, sum(a.nbytes for a in present) // size)
+
+
+def worth_splitting(elementwise_bytes: int) -> bool:
+    """Whether :func:`elementwise` cuts work over this many bytes into pieces (so that an op can
+    keep its plain one-line form for small arrays, where every microsecond counts)."""
+    return elementwise_bytes >= _policy.min_elementwise_bytes
 
 
 def _flat_in_memory_order(arrays: list) -> list | None:
