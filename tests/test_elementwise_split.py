@@ -78,6 +78,14 @@ def test_arrays_that_cannot_be_cut_alike_take_one_call(arrays, pieces):
     assert pieces["splits"] == 0 and len(calls) == 1
 
 
+def test_empty_arrays_are_fine(pieces):
+    x = np.empty((0, 3))
+    with batch_split.policy(**THREADED):
+        batch_split.elementwise(np.multiply, x, x, x)
+        y = ReLU.apply(cr.tensor(x, requires_grad=True))
+    assert y.shape == (0, 3)
+
+
 def test_small_work_takes_one_call(pieces):
     calls = []
     with batch_split.policy(threads=2):  # the default threshold of 2 MiB

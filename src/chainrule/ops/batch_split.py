@@ -14,6 +14,9 @@ take the chunks the stalled one would have had (a fixed half per thread would ma
 step wait for it). The chunks depend only on the batch and the policy, never on the threads,
 and ``work`` gets each chunk's index: sums over the batch are kept per chunk and added up in
 chunk order, so results are the same for any number of threads and any schedule.
+
+:func:`elementwise` runs work that treats each element on its own (ReLU, the optimizers' update
+rules) the same way, on matching pieces of flat arrays in place of examples.
 """
 
 from __future__ import annotations
@@ -235,8 +238,8 @@ def elementwise(function: Callable, *arrays, **constants) -> None:
     def work(start, stop, chunk):
         function(*(None if f is None else f[start:stop] for f in flats), **constants)
 
-    size = present[0].size
-    split_batch(work, size, sum(a.nbytes for a in present) // size)
+    size = max(present[0].size, 1)
+    split_batch(work, present[0].size, sum(a.nbytes for a in present) // size)
 
 
 def worth_splitting(elementwise_bytes: int) -> bool:
