@@ -1,8 +1,15 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+# The tests test this checkout's own source, installed or not (and whatever other copy of
+# chainrule is installed); the programs they start (the CLI, mpiexec workers) inherit it.
+SOURCE = str(Path(__file__).resolve().parents[1] / "src")
+sys.path.insert(0, SOURCE)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SOURCE, os.environ.get("PYTHONPATH")]))
 
 settings.register_profile(
     "default",
