@@ -7,8 +7,9 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 import chainrule as cr
 from chainrule import nn, optim
-from chainrule.train import Callback, ModelCheckpoint, evaluate, fit, predict
+from chainrule.train import ModelCheckpoint, evaluate, fit, predict
 from chainrule.train.metrics import RegressionSums, regression_metrics
+from crashing import Crash, CrashAt
 
 
 def test_regression_metrics_agree_with_scikit_learn():
@@ -72,19 +73,6 @@ def test_fit_reports_regression_metrics_for_training_and_validation():
     assert history["r2"][0] < history["r2"][-1] and history["r2"][-1] > 0.95
     tested = evaluate(model, nn.MSELoss(), val, batch_size=7, target_std=2.0)
     assert tested["r2"] == pytest.approx(history["val_r2"][-1], abs=1e-9)
-
-
-class Crash(Exception):
-    pass
-
-
-class CrashAt(Callback):
-    def __init__(self, epoch, batch):
-        self.epoch, self.batch = epoch, batch
-
-    def on_batch_end(self, run, logs, batch_size):
-        if (run.epoch, run.batch) == (self.epoch, self.batch):
-            raise Crash
 
 
 def test_a_regression_resumed_mid_epoch_ends_where_an_uninterrupted_one_does(tmp_path):

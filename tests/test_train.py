@@ -8,7 +8,6 @@ import pytest
 import chainrule as cr
 from chainrule import data, nn, optim
 from chainrule.train import (
-    Callback,
     CSVLogger,
     EarlyStopping,
     LRSchedulerCallback,
@@ -21,6 +20,7 @@ from chainrule.train import (
     metrics,
     predict,
 )
+from crashing import Crash, CrashAt
 
 
 def digits_split():
@@ -232,21 +232,6 @@ def test_progress_bar_in_a_terminal_shows_rate_and_eta():
     text = stream.getvalue()
     assert "epoch 1/1" in text and "sample/s" in text and "loss" in text and "<" in text
     assert "batch 45/45" in text and "accuracy" in text
-
-
-class Crash(Exception):
-    pass
-
-
-class CrashAt(Callback):
-    """Simulates the process dying at a given batch of a given epoch."""
-
-    def __init__(self, epoch, batch):
-        self.epoch, self.batch = epoch, batch
-
-    def on_batch_end(self, run, logs, batch_size):
-        if (run.epoch, run.batch) == (self.epoch, self.batch):
-            raise Crash
 
 
 @pytest.mark.parametrize("every", [None, 7])

@@ -227,19 +227,16 @@ def elementwise(function: Callable, *arrays, **constants) -> None:
     if not worth_splitting(arrays[0].nbytes * len(arrays)):  # the common, small case
         function(*arrays, **constants)
         return
-    present = [a for a in arrays if a is not None]
-    flat = _flat_in_memory_order(present)
+    flat = _flat_in_memory_order(arrays)
     if flat is None:
         function(*arrays, **constants)
         return
-    pieces = iter(flat)
-    flats = [None if a is None else next(pieces) for a in arrays]
 
     def work(start, stop, chunk):
-        function(*(None if f is None else f[start:stop] for f in flats), **constants)
+        function(*(None if f is None else f[start:stop] for f in flat), **constants)
 
-    size = max(present[0].size, 1)
-    split_batch(work, present[0].size, sum(a.nbytes for a in present) // size)
+    size = arrays[0].size
+    split_batch(work, size, sum(a.nbytes for a in arrays if a is not None) // max(size, 1))
 
 
 def worth_splitting(elementwise_bytes: int) -> bool:
@@ -248,17 +245,15 @@ def worth_splitting(elementwise_bytes: int) -> bool:
     return elementwise_bytes >= _policy.min_elementwise_bytes
 
 
-def _flat_in_memory_order(arrays: list) -> list | None:
-    """1-D views of the arrays, element k of each being the k-th in the first one's memory
-    order; None unless all have the same shape and are contiguous in that order."""
+def _flat_in_memory_order(arrays) -> list | None:
+    """1-D views of the arrays (None stays None), element k of each being the k-th in the first
+    one's memory order; None unless all have the same shape and are contiguous in that order."""
     first = arrays[0]
-    if any(a.shape != first.shape for a in arrays):
-        return None
     order = sorted(range(first.ndim), key=lambda axis: -abs(first.strides[axis]))
-    in_order = [a.transpose(order) for a in arrays]
-    if not all(a.flags.c_contiguous for a in in_order):
+    present = [a for a in arrays if a is not None]
+    if any(a.shape != first.shape or not a.transpose(order).flags.c_contiguous for a in present):
         return None
-    return [a.reshape(-1) for a in in_order]
+    return [None if a is None else a.transpose(order).reshape(-1) for a in arrays]
 
 
 def ones(n: int, dtype) -> xp.ndarray:
