@@ -24,6 +24,17 @@ def check_input(layer: Module, x, min_ndim: int, feature_axis: int | None, featu
         raise ValueError(f"{layer!r} got input of shape {shape}: {where} must be {features}")
 
 
+def same_shape(layer: Module, input_shape: tuple) -> tuple:
+    """The output shape of a layer that works value by value: the input's."""
+    return tuple(input_shape)
+
+
+class Elementwise(Module):
+    """Base of the layers whose output has the input's shape (activations, dropout)."""
+
+    output_shape = same_shape
+
+
 class Linear(Module):
     """A layer of neurons: each output is a weighted sum of the inputs plus a bias.
 
@@ -55,6 +66,21 @@ class Linear(Module):
             bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
+    def config(self) -> dict:
+        bias = self.bias is not None
+        return {"in_features": self.in_features, "out_features": self.out_features, "bias": bias}
+
+    @classmethod
+    def state_shapes(cls, config: dict) -> dict:
+        out = config["out_features"]
+        shapes = {"weight": (out, config["in_features"])}
+        return shapes | ({"bias": (out,)} if config.get("bias", True) else {})
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        if not input_shape or input_shape[-1] != self.in_features:
+            raise ValueError(f"the last dimension must be {self.in_features}")
+        return (*input_shape[:-1], self.out_features)
+
     def forward(self, x):
         check_input(self, x, 1, -1, self.in_features)
         return F.linear(x, self.weight, self.bias)
@@ -65,7 +91,7 @@ class Linear(Module):
         )
 
 
-class Identity(Module):
+class Identity(Elementwise):
     """z = x."""
 
     def forward(self, x):
@@ -79,6 +105,17 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
+    def config(self) -> dict:
+        return {"start_dim": self.start_dim, "end_dim": self.end_dim}
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        n = len(input_shape)
+        start, end = (d % n if -n <= d < n else None for d in (self.start_dim, self.end_dim))
+        if start is None or end is None or start > end:
+            raise ValueError(f"cannot flatten axes {self.start_dim}..{self.end_dim} of {n}")
+        merged = math.prod(input_shape[start : end + 1])
+        return (*input_shape[:start], merged, *input_shape[end + 1 :])
+
     def forward(self, x):
         check_input(self, x, self.start_dim + 1, None, None)
         return F.flatten(x, self.start_dim, self.end_dim)
@@ -90,6 +127,16 @@ class Unflatten(Module):
     def __init__(self, dim: int, unflattened_size):
         super().__init__()
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def config(self) -> dict:
+        return {"dim": self.dim, "unflattened_size": list(self.unflattened_size)}
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        n, sizes = len(input_shape), self.unflattened_size
+        if not -n <= self.dim < n or math.prod(sizes) != input_shape[self.dim % n]:
+            raise ValueError(f"cannot split axis {self.dim} of {tuple(input_shape)} into {sizes}")
+        dim = self.dim % n
+        return (*input_shape[:dim], *sizes, *input_shape[dim + 1 :])
 
     def forward(self, x):
         shape = tuple(x.shape)
@@ -105,7 +152,7 @@ class Unflatten(Module):
         return f"{self.dim}, {self.unflattened_size}"
 
 
-class Dropout(Module):
+class Dropout(Elementwise):
     """Inverted dropout: in training, zero each value with probability p and scale the rest by
     1/(1-p), so that nothing changes at evaluation time (where it does nothing)."""
 
@@ -114,6 +161,9 @@ class Dropout(Module):
         if not 0 <= p < 1:
             raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
         self.p = p
+
+    def config(self) -> dict:
+        return {"p": self.p}
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training)
@@ -150,6 +200,22 @@ class BatchNorm1d(Module):
             self.register_buffer("running_mean", xp.zeros(num_features, dtype=get_default_dtype()))
             self.register_buffer("running_var", xp.ones(num_features, dtype=get_default_dtype()))
             self.register_buffer("num_batches_tracked", xp.zeros((), dtype="int64"))
+
+    def config(self) -> dict:
+        names = ("num_features", "eps", "momentum", "affine", "track_running_stats")
+        return {name: getattr(self, name) for name in names}
+
+    @classmethod
+    def state_shapes(cls, config: dict) -> dict:
+        c = (config["num_features"],)
+        shapes = {"weight": c, "bias": c} if config.get("affine", True) else {}
+        if config.get("track_running_stats", True):
+            shapes |= {"running_mean": c, "running_var": c, "num_batches_tracked": ()}
+        return shapes
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        self.check(_ShapeOnly(input_shape))
+        return tuple(input_shape)
 
     def check(self, x):
         if x.ndim not in (2, 3):
@@ -195,6 +261,24 @@ class LayerNorm(Module):
             Parameter(xp.zeros(shape, dtype=get_default_dtype())) if elementwise_affine else None
         )
 
+    def config(self) -> dict:
+        affine = self.weight is not None
+        return {"normalized_shape": list(self.normalized_shape), "eps": self.eps} | {
+            "elementwise_affine": affine
+        }
+
+    @classmethod
+    def state_shapes(cls, config: dict) -> dict:
+        shape = config["normalized_shape"]
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        return {"weight": shape, "bias": shape} if config.get("elementwise_affine", True) else {}
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        n = len(self.normalized_shape)
+        if len(input_shape) < n or tuple(input_shape[-n:]) != self.normalized_shape:
+            raise ValueError(f"the last dimensions must be {self.normalized_shape}")
+        return tuple(input_shape)
+
     def forward(self, x):
         n = len(self.normalized_shape)
         if tuple(x.shape[-n:]) != self.normalized_shape or x.ndim < n:
@@ -211,19 +295,24 @@ class LayerNorm(Module):
 # -- activation modules --------------------------------------------------------------------------
 
 
-class ReLU(Module):
+class ReLU(Elementwise):
     """max(x, 0)."""
 
     def forward(self, x):
         return F.relu(x)
 
 
-class LeakyReLU(Module):
+class LeakyReLU(Elementwise):
     """x if x > 0 else negative_slope * x."""
 
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)):
+            raise ValueError(f"LeakyReLU: negative_slope must be a number, got {negative_slope!r}")
         self.negative_slope = negative_slope
+
+    def config(self) -> dict:
+        return {"negative_slope": self.negative_slope}
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
@@ -232,48 +321,66 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
-class Sigmoid(Module):
+class Sigmoid(Elementwise):
     """1 / (1 + e^-x)."""
 
     def forward(self, x):
         return F.sigmoid(x)
 
 
-class Tanh(Module):
+class Tanh(Elementwise):
     """tanh(x)."""
 
     def forward(self, x):
         return F.tanh(x)
 
 
-class GELU(Module):
+class GELU(Elementwise):
     """x Phi(x) (exact erf; ``approximate='tanh'`` for the tanh formula)."""
 
     def __init__(self, approximate: str = "none"):
         super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
+
+    def config(self) -> dict:
+        return {"approximate": self.approximate}
 
     def forward(self, x):
         return F.gelu(x, self.approximate)
 
 
-class Softplus(Module):
+class Softplus(Elementwise):
     """log(1 + e^(beta x)) / beta."""
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0):
         super().__init__()
         self.beta, self.threshold = beta, threshold
 
+    def config(self) -> dict:
+        return {"beta": self.beta, "threshold": self.threshold}
+
     def forward(self, x):
         return F.softplus(x, self.beta, self.threshold)
 
 
-class Softmax(Module):
+class Softmax(Elementwise):
     """e^x / sum e^x along ``dim``."""
 
     def __init__(self, dim: int = -1):
         super().__init__()
+        if isinstance(dim, bool) or not isinstance(dim, int):
+            raise ValueError(f"{type(self).__name__}: dim must be an axis number, got {dim!r}")
         self.dim = dim
+
+    def config(self) -> dict:
+        return {"dim": self.dim}
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        if not -len(input_shape) <= self.dim < len(input_shape):
+            raise ValueError(f"dim={self.dim} is not an axis of {len(input_shape)}-d inputs")
+        return tuple(input_shape)
 
     def forward(self, x):
         return F.softmax(x, self.dim)
@@ -287,3 +394,10 @@ class LogSoftmax(Softmax):
 
     def forward(self, x):
         return F.log_softmax(x, self.dim)
+
+
+class _ShapeOnly:
+    """Stands in for an input where only its shape matters (a layer's checks on ``output_shape``)."""
+
+    def __init__(self, shape: tuple):
+        self.shape, self.ndim = tuple(shape), len(shape)
