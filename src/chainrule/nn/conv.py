@@ -13,7 +13,8 @@ import math
 
 from ..backend import xp
 from ..dtypes import get_default_dtype
-from ..ops.conv import output_size
+from ..ops.conv import adaptive_pool_matrix, output_size
+from ..tensor import as_array
 from . import functional as F
 from . import init
 from .layers import BatchNorm1d, Elementwise
@@ -126,6 +127,22 @@ class Conv2d(Module):
         except ValueError as exc:
             raise ValueError(f"{self!r}: {exc}") from None
 
+    def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
+        (top, bottom), (left, right) = F.conv_padding(self.padding, self.kernel_size, self.dilation)
+        inputs = [x, g.weight(f"{path}.weight", as_array(self.weight))]
+        if self.bias is not None:
+            inputs.append(g.weight(f"{path}.bias", as_array(self.bias)))
+        return g.add(
+            "Conv",
+            inputs,
+            path,
+            kernel_shape=list(self.kernel_size),
+            strides=list(self.stride),
+            pads=[top, left, bottom, right],
+            dilations=list(self.dilation),
+            group=self.groups,
+        )
+
     def extra_repr(self) -> str:
         k = "x".join(map(str, self.kernel_size))
         text = f"{self.in_channels} -> {self.out_channels}, {k}"
@@ -142,6 +159,7 @@ class Conv2d(Module):
 
 class _Pool(Module):
     function = None
+    onnx_op = ""  # MaxPool or AveragePool
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
@@ -170,6 +188,15 @@ class _Pool(Module):
         except ValueError as exc:
             raise ValueError(f"{self!r}: {exc}") from None
 
+    def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
+        kernel = F.pair(self.kernel_size, "kernel_size")
+        stride = kernel if self.stride is None else F.pair(self.stride, "stride")
+        ph, pw = F.pair(self.padding, "padding")
+        windows = {"kernel_shape": list(kernel), "strides": list(stride), "pads": [ph, pw, ph, pw]}
+        if self.onnx_op == "AveragePool":  # padding counts as zeros in the mean, as in PyTorch
+            windows["count_include_pad"] = 1
+        return g.add(self.onnx_op, [x], path, **windows)
+
     def extra_repr(self) -> str:
         text = f"kernel_size={self.kernel_size}"
         if self.stride is not None:
@@ -181,12 +208,14 @@ class MaxPool2d(_Pool):
     """Keep the largest value of each window (the strongest response of a feature)."""
 
     function = staticmethod(F.max_pool2d)
+    onnx_op = "MaxPool"
 
 
 class AvgPool2d(_Pool):
     """Keep the mean of each window."""
 
     function = staticmethod(F.avg_pool2d)
+    onnx_op = "AveragePool"
 
 
 class AdaptiveAvgPool2d(Module):
@@ -210,6 +239,19 @@ class AdaptiveAvgPool2d(Module):
         check_image(self, x)
         return F.adaptive_avg_pool2d(x, self.output_size)
 
+    def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
+        """GlobalAveragePool for 1x1, AveragePool when the bins are equal, otherwise the bins as
+        two averaging matrices: z = P_h x P_w^T (as chainrule computes it)."""
+        (oh, ow), (h, w) = F.pair(self.output_size, "output_size"), shape[2:]
+        if (oh, ow) == (1, 1):
+            return g.add("GlobalAveragePool", [x], path)
+        if h % oh == 0 and w % ow == 0:
+            window = [h // oh, w // ow]
+            return g.add("AveragePool", [x], path, kernel_shape=window, strides=window)
+        rows = g.constant(path, "rows", adaptive_pool_matrix(h, oh, g.dtype))
+        columns = g.constant(path, "columns", adaptive_pool_matrix(w, ow, g.dtype).T)
+        return g.add("MatMul", [g.add("MatMul", [rows, x], path), columns], path)
+
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
@@ -223,6 +265,8 @@ class BatchNorm2d(BatchNorm1d):
 
 class Dropout2d(Elementwise):
     """Zero whole channels with probability p in training (scaling the rest by 1/(1-p))."""
+
+    onnx_op = "Identity"  # evaluation mode: dropout does nothing
 
     def __init__(self, p: float = 0.5):
         super().__init__()

@@ -7,6 +7,7 @@ import math
 from ..backend import xp
 from ..devices import check_device
 from ..dtypes import as_dtype, get_default_dtype
+from ..tensor import as_array
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -33,6 +34,32 @@ class Elementwise(Module):
     """Base of the layers whose output has the input's shape (activations, dropout)."""
 
     output_shape = same_shape
+    onnx_op: str | None = None  # the ONNX operator computing the same, where there is one
+
+    def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
+        """The layer's ONNX form (opset 17, evaluation mode): ``g`` is the graph being built,
+        ``x`` the name of the input tensor of ``shape``; returns the output tensor's name."""
+        if self.onnx_op is None:
+            raise ValueError("has no ONNX form")
+        return g.add(self.onnx_op, [x], path)
+
+
+def reshape_onnx(g, x: str, target: list, path: str) -> str:
+    """ONNX Reshape to ``target`` (0 keeps the batch axis as it is, -1 is inferred)."""
+    return g.add("Reshape", [x, g.constant(path, "shape", target, dtype="int64")], path)
+
+
+def scale_and_shift_onnx(g, layer, path: str, shape: tuple) -> list:
+    """A normalisation's weight and bias initializers, or ones and zeros where it has none."""
+    if getattr(layer, "weight", None) is None:
+        return [
+            g.constant(path, "ones", xp.ones(shape)),
+            g.constant(path, "zeros", xp.zeros(shape)),
+        ]
+    return [
+        g.weight(f"{path}.weight", as_array(layer.weight)),
+        g.weight(f"{path}.bias", as_array(layer.bias)),
+    ]
 
 
 class Linear(Module):
@@ -85,6 +112,15 @@ class Linear(Module):
         check_input(self, x, 1, -1, self.in_features)
         return F.linear(x, self.weight, self.bias)
 
+    def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
+        """z = x W^T + b: one Gemm for (N, in) inputs, MatMul and Add for (N, ..., in)."""
+        weight = g.weight(f"{path}.weight", as_array(self.weight))
+        bias = [] if self.bias is None else [g.weight(f"{path}.bias", as_array(self.bias))]
+        if len(shape) == 2:
+            return g.add("Gemm", [x, weight, *bias], path, transB=1)
+        z = g.add("MatMul", [x, g.add("Transpose", [weight], path, perm=[1, 0])], path)
+        return g.add("Add", [z, *bias], path) if bias else z
+
     def extra_repr(self) -> str:
         return f"{self.in_features} -> {self.out_features}" + (
             "" if self.bias is not None else ", bias=False"
@@ -93,6 +129,8 @@ class Linear(Module):
 
 class Identity(Elementwise):
     """z = x."""
+
+    onnx_op = "Identity"
 
     def forward(self, x):
         return x
@@ -119,6 +157,14 @@ class Flatten(Module):
     def forward(self, x):
         check_input(self, x, self.start_dim + 1, None, None)
         return F.flatten(x, self.start_dim, self.end_dim)
+
+    def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
+        start, end = self.start_dim % len(shape), self.end_dim % len(shape)
+        if start == 0:
+            raise ValueError("merges the batch axis into the others; export keeps it symbolic")
+        if start == 1 and end == len(shape) - 1:
+            return g.add("Flatten", [x], path, axis=1)
+        return reshape_onnx(g, x, [0, *shape[1:start], -1, *shape[end + 1 :]], path)
 
 
 class Unflatten(Module):
@@ -148,6 +194,13 @@ class Unflatten(Module):
             )
         return F.reshape(x, *shape[:dim], *self.unflattened_size, *shape[dim + 1 :])
 
+    def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
+        dim = self.dim % len(shape)
+        if dim == 0:
+            raise ValueError("splits the batch axis; export keeps it symbolic")
+        target = [0, *shape[1:dim], *self.unflattened_size, *shape[dim + 1 :]]
+        return reshape_onnx(g, x, target, path)
+
     def extra_repr(self) -> str:
         return f"{self.dim}, {self.unflattened_size}"
 
@@ -155,6 +208,8 @@ class Unflatten(Module):
 class Dropout(Elementwise):
     """Inverted dropout: in training, zero each value with probability p and scale the rest by
     1/(1-p), so that nothing changes at evaluation time (where it does nothing)."""
+
+    onnx_op = "Identity"  # evaluation mode: dropout does nothing
 
     def __init__(self, p: float = 0.5):
         super().__init__()
@@ -240,6 +295,23 @@ class BatchNorm1d(Module):
             eps=self.eps,
         )
 
+    def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
+        """The evaluation form: y = (x - running_mean) / sqrt(running_var + eps) * weight + bias."""
+        if not self.track_running_stats:
+            raise ValueError(
+                "keeps no running statistics, so it uses each batch's own even in evaluation; "
+                "export writes the running-statistics form only"
+            )
+        statistics = [
+            g.weight(f"{path}.running_mean", as_array(self.running_mean)),
+            g.weight(f"{path}.running_var", as_array(self.running_var)),
+        ]
+        inputs = [x, *scale_and_shift_onnx(g, self, path, (self.num_features,)), *statistics]
+        # ONNX's momentum weighs the old running value, PyTorch's and ours the new batch value
+        return g.add(
+            "BatchNormalization", inputs, path, epsilon=float(self.eps), momentum=1 - self.momentum
+        )
+
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
@@ -288,6 +360,11 @@ class LayerNorm(Module):
             )
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
+    def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
+        inputs = [x, *scale_and_shift_onnx(g, self, path, self.normalized_shape)]
+        n = len(self.normalized_shape)
+        return g.add("LayerNormalization", inputs, path, axis=-n, epsilon=float(self.eps))
+
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}"
 
@@ -297,6 +374,8 @@ class LayerNorm(Module):
 
 class ReLU(Elementwise):
     """max(x, 0)."""
+
+    onnx_op = "Relu"
 
     def forward(self, x):
         return F.relu(x)
@@ -317,6 +396,9 @@ class LeakyReLU(Elementwise):
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
 
+    def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
+        return g.add("LeakyRelu", [x], path, alpha=float(self.negative_slope))
+
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
 
@@ -324,12 +406,16 @@ class LeakyReLU(Elementwise):
 class Sigmoid(Elementwise):
     """1 / (1 + e^-x)."""
 
+    onnx_op = "Sigmoid"
+
     def forward(self, x):
         return F.sigmoid(x)
 
 
 class Tanh(Elementwise):
     """tanh(x)."""
+
+    onnx_op = "Tanh"
 
     def forward(self, x):
         return F.tanh(x)
@@ -350,6 +436,22 @@ class GELU(Elementwise):
     def forward(self, x):
         return F.gelu(x, self.approximate)
 
+    def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
+        """Opset 17 has no Gelu: x (1 + erf(x / sqrt 2)) / 2, or with ``approximate='tanh'``
+        x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2, as PyTorch's exporter writes them."""
+        half, one = g.constant(path, "half", 0.5), g.constant(path, "one", 1.0)
+        if self.approximate == "tanh":
+            cube = g.add("Mul", [x, g.add("Mul", [x, x], path)], path)
+            kappa_cube = g.add("Mul", [g.constant(path, "kappa", 0.044715), cube], path)
+            inner = g.add("Add", [x, kappa_cube], path)
+            sqrt_2_over_pi = g.constant(path, "sqrt_2_over_pi", math.sqrt(2 / math.pi))
+            scaled = g.add("Mul", [sqrt_2_over_pi, inner], path)
+            one_plus = g.add("Add", [one, g.add("Tanh", [scaled], path)], path)
+            return g.add("Mul", [half, g.add("Mul", [x, one_plus], path)], path)
+        erf = g.add("Erf", [g.add("Div", [x, g.constant(path, "sqrt2", math.sqrt(2))], path)], path)
+        z = g.add("Mul", [x, g.add("Add", [erf, one], path)], path)
+        return g.add("Mul", [z, half], path)
+
 
 class Softplus(Elementwise):
     """log(1 + e^(beta x)) / beta."""
@@ -363,6 +465,15 @@ class Softplus(Elementwise):
 
     def forward(self, x):
         return F.softplus(x, self.beta, self.threshold)
+
+    def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
+        """z = x where beta x > threshold, else log(1 + e^(beta x)) / beta (ONNX's Softplus is
+        the beta = 1 formula with no threshold)."""
+        beta = g.constant(path, "beta", self.beta)
+        bx = g.add("Mul", [x, beta], path)
+        smooth = g.add("Div", [g.add("Softplus", [bx], path), beta], path)
+        beyond = g.add("Greater", [bx, g.constant(path, "threshold", self.threshold)], path)
+        return g.add("Where", [beyond, x, smooth], path)
 
 
 class Softmax(Elementwise):
@@ -384,6 +495,9 @@ class Softmax(Elementwise):
 
     def forward(self, x):
         return F.softmax(x, self.dim)
+
+    def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
+        return g.add(type(self).__name__, [x], path, axis=self.dim)  # Softmax or LogSoftmax
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
