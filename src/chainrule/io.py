@@ -32,14 +32,14 @@ from safetensors.numpy import load_file
 from safetensors.numpy import save as safetensors_bytes
 
 from .backend import xp
-from .data.files import (  # noqa: F401 - atomic_write, ChainruleFileError: io's names too
+from .devices import check_device, device
+from .files import (  # noqa: F401 - atomic_write, ChainruleFileError: io's names too
     ChainruleFileError,
     DataFileError,
     atomic_write,
     read_capped,
     regular_file_size,
 )
-from .devices import check_device, device
 from .nn.describe import build as build_described
 from .nn.describe import describe
 from .nn.module import Module

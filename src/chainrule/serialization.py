@@ -24,7 +24,7 @@ from safetensors.numpy import load_file
 from safetensors.numpy import save as safetensors_bytes
 
 from .backend import xp
-from .data.files import ChainruleFileError, atomic_write, regular_file_size
+from .files import ChainruleFileError, atomic_write, regular_file_size
 from .nn.module import Parameter
 from .tensor import Tensor
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..backend import xp
-from .files import open_regular
+from ..files import open_regular
 from .idx import DataFileError
 
 MAX_BYTES = 256 << 20  # 256 MiB of text

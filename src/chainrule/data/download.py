@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .files import DataFileError, open_regular, remove_stale_temporaries, temporary_file
+from ..files import DataFileError, open_regular, remove_stale_temporaries, temporary_file
 
 MAX_DOWNLOAD_BYTES = (
     64 << 20

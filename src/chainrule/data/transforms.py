@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..backend import new_rng, xp
-from .files import DataError
+from ..files import DataError
 
 
 def scale(images, maximum: float | None = None):

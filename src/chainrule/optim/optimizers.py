@@ -1,12 +1,12 @@
 """The optimizers users know, each a thin class over one rule in :mod:`chainrule.optim.rules`.
 
 The rules treat every element on its own, so a large parameter is updated in pieces on the
-batch pool (:func:`~chainrule.ops.batch_split.elementwise`), with the result of one call.
+batch pool (:func:`~chainrule.threads.elementwise`), with the result of one call.
 """
 
 from __future__ import annotations
 
-from ..ops.batch_split import elementwise
+from ..threads import elementwise
 from . import rules
 from .optimizer import Optimizer, check_non_negative, check_range
 

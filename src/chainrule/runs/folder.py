@@ -31,7 +31,7 @@ from .. import io, models
 from ..backend import xp
 from ..data import Standardizer
 from ..data.download import sha256_of
-from ..data.files import DataFileError, atomic_write, open_regular, remove_stale_temporaries
+from ..files import DataFileError, atomic_write, open_regular, remove_stale_temporaries
 from ..tensor import as_array
 from ..train import History, evaluate
 from .config import TASKS, Config, RunError
