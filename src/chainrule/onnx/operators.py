@@ -81,8 +81,10 @@ def softplus(op_type, attributes, constants, shape):
 
 @reads("Softmax", "LogSoftmax")
 def softmax(op_type, attributes, constants, shape):
-    layer = L.Softmax if op_type == "Softmax" else L.LogSoftmax
-    return layer(attributes.get("axis", -1))
+    axis = attributes.get("axis", -1)
+    if not -len(shape) <= axis < len(shape):
+        raise Unsupported(f"axis={axis}, but the input has {len(shape)} axes")
+    return (L.Softmax if op_type == "Softmax" else L.LogSoftmax)(axis)
 
 
 @reads("Dropout")
