@@ -119,7 +119,12 @@ def atomic_write(path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file, fsync and rename (all or nothing)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temporary_file(path.parent, path.name)
+    try:
+        fd, tmp = temporary_file(path.parent, path.name)
+    except OSError as exc:  # name the folder: the temporary file was never made
+        raise type(exc)(
+            exc.errno, f"cannot write a file in this folder ({exc.strerror})", str(path.parent)
+        ) from None
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, "wb") as f:
