@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
-from safetensors.numpy import load_file
 from safetensors.numpy import save as safetensors_bytes
 
 from .backend import xp
@@ -45,8 +44,8 @@ from .devices import check_device, device
 from .nn import conv as C
 from .nn import features as FT
 from .nn import layers as L
-from .nn.module import Module, Sequential
-from .serialization import load_object, save_object
+from .nn.module import Module, Sequential, some_keys
+from .serialization import load_object, read_tensors, save_object
 from .tensor import Tensor, as_array
 
 MAX_JSON_BYTES = 16 << 20
@@ -331,10 +330,7 @@ def read_header_metadata(path) -> dict:
 def _read_tensors(path: Path, described_by: str | None = None) -> dict:
     """The tensors of a safetensors file; with ``described_by`` (the header text they were
     saved with), checked against the header's SHA-256 when it has one."""
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ChainruleFileError(f"{path}: corrupt or truncated weight file ({exc})") from None
+    tensors = read_tensors(path)
     expected = _read_header(path)[1].get(DIGEST)
     if described_by is not None and expected is not None:
         if _digest(tensors, described_by) != expected:
@@ -459,7 +455,9 @@ def load_weights(model: Module, path, strict: bool = True) -> Module:
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
     if strict and (missing or unexpected):
-        raise ChainruleFileError(f"{path}: missing keys {missing}, unexpected keys {unexpected}")
+        raise ChainruleFileError(
+            f"{path}: missing keys {some_keys(missing)}, unexpected keys {some_keys(unexpected)}"
+        )
     for key, shape in shapes.items():
         if key in expected and tuple(expected[key]) != shape:
             raise ChainruleFileError(
