@@ -87,7 +87,9 @@ def read_capped(path, max_bytes: int, what: str = "file", error=DataFileError) -
     if size > max_bytes:
         raise error(f"{path}: {size:,} bytes, more than a {what} may have ({max_bytes:,})")
     with open_regular(path, error) as f:
-        data = f.read(max_bytes + 1)
+        data = f.read(size + 1)  # read(n) sets n bytes aside: what stat said, not max_bytes
+        if len(data) > size:  # it grew since: read on, up to the cap
+            data += f.read(max_bytes + 1 - len(data))
     if len(data) > max_bytes:  # it grew while we read
         raise error(f"{path}: more than a {what} may have ({max_bytes:,} bytes)")
     return data

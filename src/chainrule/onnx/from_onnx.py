@@ -24,7 +24,7 @@ from . import require
 from .operators import NODES, PATTERNS, K, Op, Unsupported
 
 onnx = require("onnx")
-from google.protobuf.message import DecodeError  # noqa: E402 - protobuf comes with onnx
+from google.protobuf.message import DecodeError, Message  # noqa: E402 - protobuf comes with onnx
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402 - after the install hint
 
 MAX_FILE_BYTES = 2**31 - 1  # protobuf's limit for one message
@@ -34,7 +34,7 @@ MAX_ELEMENTS = 1 << 28  # in one weight: 1 GiB of float32
 MAX_DIMENSION = 1 << 24
 MAX_AXES = 8  # of the input: chainrule's layers take at most (N, C, H, W)
 MAX_EXAMPLE_ELEMENTS = 1 << 26  # one example, as the input and after each layer
-MAX_NAME = 60  # characters of a name from the file shown in a message
+MAX_NAME = 40  # characters of a name from the file shown in a message
 OPSETS = range(13, 26)  # Softmax is per-axis from 13; after 25 nothing is checked yet
 FOLDABLE = ("Identity", "Transpose")  # computed on constants here (PyTorch writes weights so)
 FLOAT_TYPES = {TensorProto.FLOAT: "float32", TensorProto.DOUBLE: "float64"}
@@ -91,6 +91,8 @@ def read_model(path: Path):
         model = onnx.load_model_from_string(data)
     except (DecodeError, ValueError, OSError) as exc:
         raise ChainruleFileError(f"{path}: not a valid ONNX model ({brief(exc, 160)})") from None
+    if not all_text_is_utf8(model):
+        raise ChainruleFileError(f"{path}: not a valid ONNX model (text not in UTF-8)")
     if len(model.graph.node) > MAX_NODES:
         raise ChainruleFileError(f"{path}: {len(model.graph.node)} nodes (at most {MAX_NODES})")
     tensors = [*model.graph.initializer]
@@ -117,6 +119,21 @@ def read_model(path: Path):
             f"{OPSETS.start}-{OPSETS.stop - 1}"
         )
     return model
+
+
+def all_text_is_utf8(model) -> bool:
+    """Is every string of ``model`` text? Protobuf hands out a string field that is not UTF-8
+    as bytes, which fails later, wherever a name is set or joined."""
+    stack = [model]
+    while stack:
+        for field, value in stack.pop().ListFields():
+            if field.message_type is not None:
+                stack.extend([value] if isinstance(value, Message) else value)
+            elif field.type == field.TYPE_STRING:
+                values = [value] if isinstance(value, (str, bytes)) else value
+                if any(isinstance(v, bytes) for v in values):
+                    return False
+    return True
 
 
 def tensor_bytes(tensor, path: Path) -> int:
@@ -332,11 +349,7 @@ def next_layer(graph: Graph, current: str, shape: tuple) -> tuple:
         )
     builder = NODES.get(node.op_type)
     if builder is None:
-        graph.refuse(
-            node,
-            f"not supported; cr.onnx.load reads {', '.join(sorted(NODES))} "
-            "(and GELU, Softplus, MatMul forms)",
-        )
+        graph.refuse(node, f"not supported (cr.onnx.load reads {', '.join(sorted(NODES))})")
     if node.input[0] != current:
         graph.refuse(
             node,
