@@ -37,6 +37,7 @@ from .data.files import (  # noqa: F401 - atomic_write, ChainruleFileError: io's
     ChainruleFileError,
     DataFileError,
     atomic_write,
+    brief,
     read_capped,
     regular_file_size,
 )
@@ -319,7 +320,9 @@ def _read_header(path: Path) -> tuple[dict, dict]:
     except FileNotFoundError:
         raise ChainruleFileError(f"{path}: file not found") from None
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ChainruleFileError(f"{path}: not a valid safetensors file ({exc})") from None
+        raise ChainruleFileError(
+            f"{path}: not a valid safetensors file ({brief(exc, 160)})"
+        ) from None
 
 
 def read_header_metadata(path) -> dict:

@@ -23,7 +23,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as safetensors_bytes
 
 from .backend import xp
-from .data.files import ChainruleFileError, atomic_write, open_regular, regular_file_size
+from .data.files import ChainruleFileError, atomic_write, brief, open_regular, regular_file_size
 from .nn.module import Parameter, some_keys
 from .tensor import Tensor
 
@@ -135,7 +135,9 @@ def load_object(path):
         with safe_open(str(path), "np") as f:
             names, metadata = list(f.keys()), f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ChainruleFileError(f"{path}: not a valid safetensors file ({exc})") from None
+        raise ChainruleFileError(
+            f"{path}: not a valid safetensors file ({brief(exc, 160)})"
+        ) from None
     if OBJECT_KEY not in metadata:  # a plain safetensors file, e.g. from PyTorch
         return {name: Tensor._make(array, False) for name, array in read_tensors(path).items()}
     text = metadata[OBJECT_KEY]
@@ -205,13 +207,16 @@ def read_tensors(path: Path) -> dict:
             for name, kind in odd.items():
                 if kind not in WIDENED:
                     raise ChainruleFileError(
-                        f"{path}: tensor {name[:60]!r} is {kind}, which chainrule does not read; "
-                        "convert it with PyTorch first: {k: v.float() for k, v in state.items()}"
+                        f"{path}: tensor '{brief(name)}' is {kind}, which chainrule does not "
+                        "read; convert it with PyTorch first: "
+                        "{k: v.float() for k, v in state.items()}"
                     )
             tensors = {name: f.get_tensor(name) for name in types if name not in odd}
         tensors.update(_read_widened(path, odd))
     except (SafetensorError, OSError) as exc:
-        raise ChainruleFileError(f"{path}: corrupt or truncated safetensors file ({exc})") from None
+        raise ChainruleFileError(
+            f"{path}: corrupt or truncated safetensors file ({brief(exc, 160)})"
+        ) from None
     return tensors
 
 
@@ -230,7 +235,7 @@ def _read_widened(path: Path, types: dict) -> dict:
             storage, widen = WIDENED[kind]
             data = f.read(end - begin)
             if len(data) != end - begin:  # it changed since safe_open looked
-                raise ChainruleFileError(f"{path}: truncated at tensor {name[:60]!r}")
+                raise ChainruleFileError(f"{path}: truncated at tensor '{brief(name)}'")
             arrays[name] = widen(xp.frombuffer(data, storage).reshape(header[name]["shape"]))
     return arrays
 
@@ -310,8 +315,9 @@ def refuse_other_formats(path: Path) -> None:
                 members = archive.namelist()
         except (zipfile.BadZipFile, EOFError, ValueError) as exc:
             raise ChainruleFileError(
-                f"{path}: a damaged zip archive ({exc}), perhaps a truncated PyTorch file; "
-                f"convert an intact copy once with PyTorch: {_CONVERT.format(path=path)}"
+                f"{path}: a damaged zip archive ({brief(exc, 80)}), perhaps a truncated "
+                f"PyTorch file; convert an intact copy once with PyTorch: "
+                f"{_CONVERT.format(path=path)}"
             ) from None
         if any(m.endswith("data.pkl") for m in members):
             raise ChainruleFileError(

@@ -46,6 +46,13 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def brief(value, limit: int = 40) -> str:
+    """``value`` as one short line for a message: a name from a file, or a library's error
+    about one, may be any length and hold newlines."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def regular_file_size(path, error: type[Exception] = DataFileError) -> int:
     """The size in bytes of ``path``, after checking that it is a regular file.
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .. import models
 from ..backend import xp
-from ..data.files import open_regular, read_capped, regular_file_size
+from ..data.files import brief, open_regular, read_capped, regular_file_size
 from ..io import ChainruleFileError
 from ..nn.module import Sequential
 from . import require
@@ -34,7 +34,6 @@ MAX_ELEMENTS = 1 << 28  # in one weight: 1 GiB of float32
 MAX_DIMENSION = 1 << 24
 MAX_AXES = 8  # of the input: chainrule's layers take at most (N, C, H, W)
 MAX_EXAMPLE_ELEMENTS = 1 << 26  # one example, as the input and after each layer
-MAX_NAME = 40  # characters of a name from the file shown in a message
 OPSETS = range(13, 26)  # Softmax is per-axis from 13; after 25 nothing is checked yet
 FOLDABLE = ("Identity", "Transpose")  # computed on constants here (PyTorch writes weights so)
 FLOAT_TYPES = {TensorProto.FLOAT: "float32", TensorProto.DOUBLE: "float64"}
@@ -181,12 +180,6 @@ def read_external_data(tensor, path: Path) -> None:
         raise ChainruleFileError(f"{path}: {data_file.name} ends before '{name}'")
     tensor.data_location = TensorProto.DEFAULT
     del tensor.external_data[:]
-
-
-def brief(value, limit: int = MAX_NAME) -> str:
-    """``value`` as one short line: a name or message from the file may be any length."""
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class Graph:
