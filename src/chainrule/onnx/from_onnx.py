@@ -84,7 +84,8 @@ def output_shape(graph, node, layer, shape: tuple) -> tuple:
 
 
 def read_model(path: Path):
-    """The parsed, checked ModelProto; sizes bounded, no external data."""
+    """The parsed, checked ModelProto, its external data read in: the file, each weight's type
+    and shape and all weights together bounded before anything is read or allocated."""
     data = read_capped(path, MAX_FILE_BYTES, "ONNX file", ChainruleFileError)
     try:
         model = onnx.load_model_from_string(data)
