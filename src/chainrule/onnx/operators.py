@@ -261,6 +261,8 @@ def reshape(op_type, attributes, constants, shape):
         raise Unsupported(f"shape {target} with allowzero=1 makes an empty axis")
     if not target or target[0] not in (0, -1, shape[0]):
         raise Unsupported(f"shape {target} does not keep the batch axis first")
+    if 0 in target[len(shape) :]:
+        raise Unsupported(f"shape {target} copies axes the input {shape} does not have (0)")
     rest = [shape[i + 1] if v == 0 else v for i, v in enumerate(target[1:])]
     size = math.prod(shape[1:])
     if rest.count(-1) == 1:
