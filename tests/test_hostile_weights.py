@@ -17,7 +17,7 @@ import pytest
 from safetensors.numpy import load_file
 
 import chainrule as cr
-from chainrule import io
+from chainrule import io, serialization
 from chainrule.cli import main
 from chainrule.io import ChainruleFileError
 from hostile import time_limit
@@ -254,3 +254,15 @@ def test_fuzz_every_mutated_model_header_evaluates_or_is_refused_in_one_line(run
             short_line(err.strip(), weights)
         outcomes[status] += 1
     assert outcomes[2] >= 50, outcomes
+
+
+def test_a_file_changed_after_its_header_was_checked_is_refused(tmp_path):
+    """bfloat16 and float8 tensors are read a second time, as bits: from a file that changed
+    in between, that read refuses in one line instead of reading what the new header says."""
+    path = tmp_path / "swapped.safetensors"
+    safetensors_torch.save_file(linear_state(torch.bfloat16), str(path))
+    data = path.read_bytes()
+    for changed in (data[:-8], struct.pack("<Q", 1 << 40) + data[8:], data.replace(b"bias", b"bi")):
+        path.write_bytes(changed)
+        with pytest.raises(ChainruleFileError, match="changed while being read"):
+            serialization._read_widened(path, {"weight": "BF16", "bias": "BF16"})

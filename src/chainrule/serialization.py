@@ -168,7 +168,7 @@ NUMPY_TYPES = {"BOOL", "U8", "I8", "U16", "I16", "F16", "U32", "I32", "F32", "U6
 
 def _from_bfloat16(bits):
     """A bfloat16 is the upper half of a float32."""
-    return (bits.view(xp.uint16).astype(xp.uint32) << 16).view(xp.float32)
+    return (bits.astype(xp.uint32) << 16).view(xp.float32)
 
 
 def _from_float8_e5m2(bits):
@@ -186,10 +186,10 @@ def _float8_e4m3_values():
 
 
 _FLOAT8_E4M3 = _float8_e4m3_values()
-WIDENED = {  # safetensors type -> (the bits' NumPy type, bits -> float32)
-    "BF16": (xp.uint16, _from_bfloat16),
-    "F8_E5M2": (xp.uint8, _from_float8_e5m2),
-    "F8_E4M3": (xp.uint8, _FLOAT8_E4M3.__getitem__),
+WIDENED = {  # safetensors type -> (the bits' type, little-endian as stored; bits -> float32)
+    "BF16": ("<u2", _from_bfloat16),
+    "F8_E5M2": ("u1", _from_float8_e5m2),
+    "F8_E4M3": ("u1", _FLOAT8_E4M3.__getitem__),
 }
 
 
@@ -225,18 +225,21 @@ def _read_widened(path: Path, types: dict) -> dict:
     ``safe_open`` has checked, widened to float32."""
     if not types:
         return {}
+    arrays = {}
     with open_regular(path, ChainruleFileError) as f:
-        size = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(size))
-        arrays = {}
-        for name, kind in types.items():
-            begin, end = header[name]["data_offsets"]
-            f.seek(8 + size + begin)
-            storage, widen = WIDENED[kind]
-            data = f.read(end - begin)
-            if len(data) != end - begin:  # it changed since safe_open looked
-                raise ChainruleFileError(f"{path}: truncated at tensor '{brief(name)}'")
-            arrays[name] = widen(xp.frombuffer(data, storage).reshape(header[name]["shape"]))
+        try:  # as safe_open found it, unless it changed since: then say so
+            size = int.from_bytes(f.read(8), "little")
+            if size > os.fstat(f.fileno()).st_size:
+                raise ValueError(f"a header of {size} bytes")
+            header = json.loads(f.read(size))
+            for name, kind in types.items():
+                storage, widen = WIDENED[kind]
+                begin, end = header[name]["data_offsets"]
+                f.seek(8 + size + begin)
+                bits = xp.frombuffer(f.read(end - begin), storage)
+                arrays[name] = widen(bits.reshape(header[name]["shape"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ChainruleFileError(f"{path}: changed while being read ({brief(exc)})") from None
     return arrays
 
 
