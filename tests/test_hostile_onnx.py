@@ -478,8 +478,10 @@ def test_export_replaces_an_onnx_file_it_wrote_and_writes_new_ones(run_copy, tmp
     succeeds(capsys, ["export", run_copy, "--out", other])
     assert other.read_bytes() == first
     torch_file = tmp_path / "theirs.onnx"  # an ONNX file another program wrote
-    torch_file.write_bytes(fuzz_base().SerializeToString())
+    theirs = fuzz_base().SerializeToString()
+    torch_file.write_bytes(theirs)
     refused(capsys, ["export", run_copy, "--out", torch_file], "not an ONNX file chainrule wrote")
+    assert torch_file.read_bytes() == theirs
 
 
 def test_export_into_a_folder_it_cannot_write_names_the_folder(run_copy, capsys):
