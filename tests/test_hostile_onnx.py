@@ -482,6 +482,9 @@ def test_export_replaces_an_onnx_file_it_wrote_and_writes_new_ones(run_copy, tmp
     torch_file.write_bytes(theirs)
     refused(capsys, ["export", run_copy, "--out", torch_file], "not an ONNX file chainrule wrote")
     assert torch_file.read_bytes() == theirs
+    for start in (b"", b"\x08", first[:12]):  # short files, chainrule's first bytes or not
+        torch_file.write_bytes(start)
+        refused(capsys, ["export", run_copy, "--out", torch_file], "not an ONNX file")
 
 
 def test_export_into_a_folder_it_cannot_write_names_the_folder(run_copy, capsys):

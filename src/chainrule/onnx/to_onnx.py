@@ -20,7 +20,7 @@ from .. import autograd, io, runs
 from ..api import sigmoid, softmax
 from ..backend import new_rng, xp
 from ..data import Standardizer
-from ..data.files import open_regular, regular_file_size
+from ..data.files import open_regular
 from ..nn import conv as C
 from ..nn import layers as L
 from ..nn.functional import conv_padding, pair
@@ -437,12 +437,11 @@ def check_destination(path: Path) -> None:
     replace by a regular file) stay as they are."""
     if not path.exists():
         return
-    regular_file_size(path, FileExistsError)  # a folder, a FIFO, a device
-    with open_regular(path, FileExistsError) as f:
+    with open_regular(path, FileExistsError) as f:  # not a folder, a FIFO, a device
         start = f.read(13)
     # Protobuf writes fields in number order: ir_version (field 1, a one-byte varint below 128),
     # then producer_name (field 2), which export sets to "chainrule".
-    if not (start[:1] == b"\x08" and start[1] < 0x80 and start[2:] == b"\x12\x09chainrule"):
+    if not (start[:1] == b"\x08" and start[1:2] < b"\x80" and start[2:] == b"\x12\x09chainrule"):
         raise FileExistsError(
             errno.EEXIST,
             "exists and is not an ONNX file chainrule wrote (export writes a new file or "
