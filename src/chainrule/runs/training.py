@@ -109,6 +109,8 @@ def train(
             raise RunError(
                 f"--resume: {out / folder.CHECKPOINT}: {exc}; {_start_afresh(out)}"
             ) from None
+    # what write_model would refuse at the first epoch's end, refused before anything is written
+    folder.check_preprocessing(prepared.preprocessing, f"{out / folder.MODEL}")
     if not resume and writes:
         folder.claim(out, overwrite)
     if writes:
