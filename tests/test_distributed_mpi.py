@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -161,6 +162,39 @@ def test_a_failing_rank_stops_the_job_within_seconds(tmp_path, how):
         assert "rank 1 of 2 failed: ValueError: rank 1 found something wrong" in job.stderr
     else:  # killed without a word: the launcher reports the process that exited
         assert "non-zero status" in job.stderr and "Exit code" in job.stderr
+
+
+def within(seconds: float, n: int, *command) -> subprocess.CompletedProcess:
+    """An MPI job that must end within ``seconds``: one that hangs has its whole process group
+    killed (mpiexec and every rank) and fails the test, rather than outliving it."""
+    job = subprocess.Popen(
+        [MPIEXEC, "-n", str(n), "--oversubscribe", *command],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = job.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.communicate()
+        pytest.fail(f"mpiexec -n {n} {' '.join(command[-1:])} did not end within {seconds} s")
+    return subprocess.CompletedProcess(job.args, job.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_evaluate_with_shards_of_unequal_batch_counts_ends_with_the_right_numbers(tmp_path, n):
+    """Issue 20: evaluate all-reduced per batch, so where one rank had a batch more, the ranks'
+    collectives paired wrongly (a wrong loss on one, a hang on the other). Now each rank sums
+    locally and the sums are reduced once: every rank ends, with the one-process numbers."""
+    out = tmp_path / "results.json"
+    job = within(60, n, sys.executable, str(WORKER), str(out), "evaluate-uneven")
+    assert job.returncode == 0, job.stderr[-3000:]
+    for rank in range(n):
+        found = json.loads(out.with_suffix(f".rank{rank}.json").read_text())
+        assert found["classes"] < 1e-12 and found["regression"] < 1e-9, (rank, found)
 
 
 def chainrule_train(n: int, *args) -> subprocess.CompletedProcess:

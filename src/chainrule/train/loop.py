@@ -100,6 +100,22 @@ class EpochMetrics:
             logs.update(self.regression.result())
         return logs
 
+    def total_over(self, comm) -> None:
+        """Replace this process's sums (kept with no ``comm``) by the sums over every process of
+        ``comm``, in one collective, however many batches each process added: per-batch sums
+        would pair one process's batch with another's next collective where their counts
+        differ, and hang."""
+        own = [self.loss_sum, self.correct, self.count]
+        if self.regression is not None:
+            own += self.regression.moments()
+        slots = [0.0] * (len(own) * comm.world_size)  # each process fills its own row
+        slots[comm.rank * len(own) : (comm.rank + 1) * len(own)] = own
+        rows = xp.asarray(comm.sum(tuple(slots))).reshape(comm.world_size, len(own))
+        self.loss_sum, self.correct = float(rows[:, 0].sum()), float(rows[:, 1].sum())
+        self.count = int(rows[:, 2].sum())
+        if self.regression is not None:
+            self.regression.merge(rows[:, 3:])
+
     def fresh(self) -> EpochMetrics:
         """Empty sums for the next epoch, counting the same things."""
         return EpochMetrics(self.threshold, self.with_accuracy, self.target_std, self.comm)
@@ -430,21 +446,26 @@ def evaluate(
     """Mean loss and accuracy (or, with ``target_std``, the regression metrics; see :func:`fit`)
     of ``model`` on ``data``, in evaluation mode, without a graph.
 
-    With ``comm`` (several processes) each evaluates its share of ``data`` and the sums are
-    added up, so that every process returns the result over all of ``data``.
+    With ``comm`` (several processes) each evaluates its share of ``data``, summing locally, and
+    the sums are added up once at the end (as ChainerMN's evaluator does), so that every process
+    returns the result over all of ``data`` whatever number of batches its share makes.
+
+    Raises:
+        ValueError: ``data`` holds no examples (there is nothing to average).
     """
     comm = comm or SingleProcess()
     was_training = model.training
     model.eval()
-    tracker = EpochMetrics(threshold_for(loss_fn), accuracy, target_std, comm)
+    tracker = EpochMetrics(threshold_for(loss_fn), accuracy, target_std)  # this process's sums
     try:
         for x, y in as_loader(comm.shard_data(data), batch_size):
             output = model(x)
             tracker.update(loss_fn(output, y).item(), output.data, y.data)
     finally:
         model.train(was_training)
-    sums = comm.sum((tracker.loss_sum, tracker.correct, tracker.count))
-    tracker.loss_sum, tracker.correct, tracker.count = sums
+    tracker.total_over(comm)
+    if tracker.count == 0:
+        raise ValueError("evaluate: the data is empty (0 examples); there is nothing to measure")
     return tracker.result()
 
 
