@@ -8,6 +8,7 @@ quickly, resumes. They are skipped, saying why, only where mpi4py or mpiexec is 
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
 import os
@@ -240,3 +241,73 @@ def test_command_line_error_on_one_rank_stops_all(tmp_path):
     job = chainrule_train(2, "--epochs", "1", "--out", str(tmp_path / "taken"))
     assert job.returncode != 0
     assert "rank 0 of 2 failed" in job.stderr and "already holds other files" in job.stderr
+
+
+def _train_command(out, *settings) -> list:
+    return [
+        sys.executable,
+        "-m",
+        "chainrule",
+        "train",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        str(out),
+        *settings,
+    ]
+
+
+DIFFERENT_STARTS = {
+    # processes, what the last n - 1 are started with beyond rank 0's command, what is named
+    "each setting of the issue": (
+        2,
+        [
+            *("--lr", "0.02", "--seed", "3", "--hidden", "8", "--epochs", "2"),
+            *("--optimizer", "sgd", "--dropout", "0.1", "--dataset", "moons"),
+        ],
+        [
+            *("lr differs on rank(s) 1 (rank 0 has None", "seed differs", "hidden differs"),
+            *("epochs differs", "optimizer differs", "dropout differs", "dataset differs"),
+        ],
+    ),
+    "batch size, on two ranks of three (was a hang)": (
+        3,
+        ["--batch-size", "20"],
+        ["batch_size differs on rank(s) 1, 2 (rank 0 has 32"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", DIFFERENT_STARTS)
+def test_processes_started_with_different_settings_are_refused_before_the_first_step(
+    tmp_path, case
+):
+    """Issue 25, section 6: ranks with other settings ended in tracebacks (different batch
+    sizes in a hang; different seeds trained together without a word). Every rank compares its
+    settings with rank 0's before the first step, and the job ends naming them and the ranks."""
+    n, extra, named = DIFFERENT_STARTS[case]
+    out = tmp_path / "run"
+    alike = _train_command(out, "--hidden", "16")
+    other = [*alike, *extra]
+    job = within(60, 1, *alike, ":", "-n", str(n - 1), *other)
+    assert job.returncode != 0
+    assert "were not started alike" in job.stderr and "Traceback" not in job.stderr, job.stderr
+    for fragment in named:
+        assert fragment in job.stderr, job.stderr
+    assert not out.exists()  # refused before the run folder is claimed
+
+
+def test_processes_reading_different_data_are_refused(tmp_path, mnist_dir):
+    """Every setting alike, but rank 1's data folder holds one other label: named as the data."""
+    ours, theirs = (shutil.copytree(mnist_dir, tmp_path / name) for name in ("ours", "theirs"))
+    labels = theirs / "train-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(labels.read_bytes()))
+    raw[8] = (raw[8] + 1) % 10  # the first label
+    labels.write_bytes(gzip.compress(bytes(raw)))
+    out = tmp_path / "run"
+    command = _train_command(out, "--dataset", "mnist", "--hidden", "8", "--data-dir")
+    job = within(60, 1, *command, str(ours), ":", "-n", "1", *command, str(theirs))
+    assert job.returncode != 0
+    assert "the data differs on rank(s) 1" in job.stderr, job.stderr
+    assert "Traceback" not in job.stderr and not out.exists()

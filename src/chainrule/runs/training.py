@@ -22,13 +22,13 @@ metrics are summed over all processes.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from pathlib import Path
 
-from .. import io, models
-from ..backend import ignore_float_errors, manual_seed
+from .. import distributed, io, models
+from ..backend import ignore_float_errors, manual_seed, xp
 from ..data.loader import DataLoader
-from ..distributed import convert_sync_batchnorm
 from ..train import Callback, CSVLogger, ModelCheckpoint, TerminateOnNaN, evaluate, fit
 from ..train.comm import SingleProcess
 from ..train.loop import ResumeError, check_state_fits
@@ -45,6 +45,9 @@ from .recipe import (
 
 # settings a resumed run may take from the command line or an edited config.json
 MAY_CHANGE_ON_RESUME = ("epochs", "out", "data_dir", "download")
+# settings the processes of one run may hold differently: where each finds the data (on its own
+# disk; the data itself is compared) and where rank 0 writes (the others write nothing)
+MAY_DIFFER_BETWEEN_PROCESSES = ("out", "data", "data_dir", "download")
 EVAL_BATCH = 1000
 
 
@@ -91,6 +94,7 @@ def train(
             check_resume(config, state, out)
     prepared = _prepare_one_after_another(config, comm)
     config = config.with_task_defaults(prepared.task)  # config.json says what was trained
+    check_same_everywhere(config, prepared, comm)
     manual_seed(config.seed)
     batch = config.batch_size or len(prepared.train[0])
     model = build_model(config, prepared.input_shape, prepared.outputs, batch)
@@ -130,7 +134,7 @@ def train(
     ]
     callbacks = [TerminateOnNaN(), *schedule, *(writers if writes else [])]
     # synchronised batch norm trains a twin sharing the weights; the plain model is saved
-    trained = convert_sync_batchnorm(model, comm) if config.sync_batchnorm else model
+    trained = distributed.convert_sync_batchnorm(model, comm) if config.sync_batchnorm else model
     started = time.perf_counter()
     try:
         # overflow on the way to a divergence is reported by TerminateOnNaN, not as warnings
@@ -188,6 +192,34 @@ def _prepare_one_after_another(config: Config, comm):
     return first if comm.rank == 0 else prepare(config)
 
 
+def check_same_everywhere(config: Config, prepared, comm) -> None:
+    """Refuse, on every process, a run whose processes were started with different settings or
+    read different data, before the first step: each would otherwise train its own model while
+    the collectives pair up wrongly (a traceback, or a hang where their batch counts differ)."""
+    if comm.world_size == 1:
+        return
+    mine = {k: v for k, v in config.to_dict().items() if k not in MAY_DIFFER_BETWEEN_PROCESSES}
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (*prepared.train, *prepared.test):
+        digest.update(xp.ascontiguousarray(array).data)
+    mine["data"] = digest.hexdigest()
+    differ, theirs = distributed.differences(comm, mine)
+    if not differ:
+        return
+    said = []
+    for key, ranks in differ.items():
+        where = f"on rank(s) {', '.join(map(str, ranks))}"
+        if key != "data":
+            here = f", this rank {_show(mine[key])}" if comm.rank in ranks else ""
+            said.append(f"{key} differs {where} (rank 0 has {_show(theirs[key])}{here})")
+        elif len(differ) == 1:  # with other settings (a seed, a split) the data follows them
+            said.append(f"the data differs {where} (other files under the same settings)")
+    raise RunError(
+        f"the {comm.world_size} processes were not started alike: {'; '.join(said)}; start "
+        "every process with the same command, settings and data"
+    )
+
+
 def _start_afresh(out) -> str:
     return f"start afresh with: chainrule train --out {out} --overwrite"
 
@@ -240,4 +272,4 @@ def check_same_data(state: dict, sha256: str | None, config: Config, out: Path) 
 
 
 def _show(value) -> str:
-    return ",".join(map(str, value)) if isinstance(value, tuple) else repr(value)
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else repr(value)
