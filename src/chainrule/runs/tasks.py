@@ -88,9 +88,15 @@ def load_csv(config: Config) -> Table:
         )
     table = data.read_csv(config.data, target=config.target, task=config.task)
     stratify = table.target if table.task == "classification" else None
-    train, test = data.train_val_split(
-        table.features, table.target, val_fraction=TEST_FRACTION, seed=0, stratify=stratify
-    )
+    try:
+        train, test = data.train_val_split(
+            table.features, table.target, val_fraction=TEST_FRACTION, seed=0, stratify=stratify
+        )
+    except data.DataError:
+        raise RunError(
+            f"{config.data}: {len(table.target)} rows are too few to set {TEST_FRACTION:.0%} of "
+            "them (of each class) aside for testing; the file needs more rows"
+        ) from None
     return Table(
         train,
         test,

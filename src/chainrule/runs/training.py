@@ -2,15 +2,17 @@
 
 Everything that can be refused (settings, data, model size) is checked before the run folder is
 touched. During training the folder always holds a usable run: ``config.json`` first, then at
-every epoch end ``history.csv``, the model (``model.safetensors`` + ``model.json``) and the
-checkpoint, each written atomically, so a kill at any moment leaves a folder that ``evaluate``,
+every epoch end ``history.csv``, the checkpoint and the model (``model.safetensors`` +
+``model.json``), each written atomically, so a kill at any moment leaves a folder that ``evaluate``,
 ``predict`` and ``info`` can read (once an epoch has ended) and ``--resume`` can continue.
 
 Resuming (``--resume``) continues exactly as the run was set up. The checkpoint records the
 settings it was trained with; if ``config.json`` or the checkpoint disagree on anything but
 ``epochs``, ``data_dir`` and ``download``, the resume is refused with one line saying what
 differs (start afresh with ``--overwrite``). ``epochs`` may grow unless a schedule was planned
-over the old number. A run killed before its first checkpoint restarts from its first batch.
+over the old number. A run killed before its first checkpoint restarts from its first batch; a
+folder with a model but no checkpoint (a finished run whose checkpoint was deleted) has nothing
+to resume, and is refused rather than trained over.
 
 Over several processes (``mpiexec -n N chainrule train``, see :mod:`chainrule.distributed`) every
 process trains its share of each batch, and rank 0 alone touches the run folder: it claims it,
@@ -92,6 +94,12 @@ def train(
         if (out / folder.CHECKPOINT).exists():
             state = io.load_checkpoint(out / folder.CHECKPOINT)
             check_resume(config, state, out)
+        elif (out / folder.MODEL).exists():  # retraining from the start would replace it
+            raise RunError(
+                f"--resume: {out} holds a trained model but no {folder.CHECKPOINT} to continue "
+                f"from: nothing to resume; train afresh over it with --overwrite, or choose "
+                "another --out"
+            )
     prepared = _prepare_one_after_another(config, comm)
     config = config.with_task_defaults(prepared.task)  # config.json says what was trained
     check_same_everywhere(config, prepared, comm)
@@ -120,9 +128,10 @@ def train(
     if writes:
         folder.write_config(out, config)
     metadata = {"preprocessing": prepared.preprocessing, "dataset": config.dataset}
+    # the checkpoint before the model: a kill between the two leaves a folder --resume continues
+    # (a model without a checkpoint is a finished run's, which --resume leaves alone)
     writers = [
         CSVLogger(out / folder.HISTORY),
-        SaveModel(out, metadata, model),
         ModelCheckpoint(
             out / folder.CHECKPOINT,
             every_n_batches=config.checkpoint_every,
@@ -131,6 +140,7 @@ def train(
                 "data_sha256": prepared.preprocessing.get("data_sha256"),
             },
         ),
+        SaveModel(out, metadata, model),
     ]
     callbacks = [TerminateOnNaN(), *schedule, *(writers if writes else [])]
     # synchronised batch norm trains a twin sharing the weights; the plain model is saved

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .. import autograd, backend
 from ..backend import xp
+from ..data.files import DataError
 from ..data.loader import DataLoader, TensorDataset
 from ..data.transforms import check_finite
 from ..nn.losses import BCELoss
@@ -316,6 +317,13 @@ def as_loader(data, batch_size, shuffle: bool = False, seed: int = 0) -> DataLoa
     return DataLoader(data, batch_size=batch_size or len(data), shuffle=shuffle, seed=seed)
 
 
+def examples_in(data) -> int:
+    """How many examples a DataLoader, a dataset or a pair ``(x, y)`` holds."""
+    if isinstance(data, DataLoader):
+        return len(data.dataset)
+    return len(data[0]) if isinstance(data, (tuple, list)) else len(data)
+
+
 def threshold_for(loss_fn) -> float:
     """Where a single output neuron says "yes": 0.5 for probabilities (BCELoss), else 0 (logits)."""
     return 0.5 if isinstance(loss_fn, BCELoss) else 0.0
@@ -362,6 +370,9 @@ def fit(
         regression metrics).
     """
     comm = comm or SingleProcess()
+    for what, data in (("training", train_data), ("validation", validation_data)):
+        if data is not None and examples_in(data) == 0:
+            raise DataError(f"fit: the {what} data is empty (0 examples)")
     loader = comm.shard(as_loader(train_data, batch_size, shuffle, seed))
     for i, values in enumerate(getattr(loader.dataset, "tensors", ())):
         check_finite(as_array(values), "training data: " + ("inputs", "targets")[i > 0])
@@ -451,7 +462,7 @@ def evaluate(
     returns the result over all of ``data`` whatever number of batches its share makes.
 
     Raises:
-        ValueError: ``data`` holds no examples (there is nothing to average).
+        DataError: ``data`` holds no examples (there is nothing to average).
     """
     comm = comm or SingleProcess()
     was_training = model.training
@@ -465,16 +476,22 @@ def evaluate(
         model.train(was_training)
     tracker.total_over(comm)
     if tracker.count == 0:
-        raise ValueError("evaluate: the data is empty (0 examples); there is nothing to measure")
+        raise DataError("evaluate: the data is empty (0 examples); there is nothing to measure")
     return tracker.result()
 
 
 @autograd.no_grad()
 def predict(model, x, batch_size: int = 1000):
-    """The model's outputs for ``x`` (an array), as one array, in evaluation mode."""
+    """The model's outputs for ``x`` (an array), as one array, in evaluation mode.
+
+    Raises:
+        DataError: ``x`` holds no examples.
+    """
+    x = xp.asarray(getattr(x, "data", x))
+    if x.ndim == 0 or len(x) == 0:
+        raise DataError(f"predict: the input of shape {x.shape} holds no examples")
     was_training = model.training
     model.eval()
-    x = xp.asarray(getattr(x, "data", x))
     try:
         parts = [
             model(Tensor._make(x[i : i + batch_size], False)).data
