@@ -157,6 +157,19 @@ def diverged(comm) -> dict:
     return {"error": None}
 
 
+def different_batches(comm) -> dict:
+    """Rank 1 asks fit for batches of 20, the others for 25: a hang before the plans were
+    compared (rank 1's epoch had more batches); now every rank raises the same error."""
+    model = build("mlp", "float32")
+    train_data, _ = digits("float32", images=False)
+    try:
+        fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.05), train_data,
+            batch_size=20 if comm.rank == 1 else BATCH, progress=False, comm=comm)  # fmt: skip
+    except RuntimeError as exc:
+        return {"error": str(exc)}
+    return {"error": None}
+
+
 def resume(comm, folder: Path) -> dict:
     """One epoch with a checkpoint (rank 0 writes it), then a second from it on every rank: the
     same weights, bit for bit, as two epochs without a break."""
@@ -242,6 +255,8 @@ def main() -> None:
             results[name] = different_start(comm)
         elif name == "diverged":
             results[name] = diverged(comm)
+        elif name == "different-batches":
+            results[name] = different_batches(comm)
         elif name == "evaluate-uneven":
             evaluate_uneven(comm, out)
         else:

@@ -90,6 +90,7 @@ TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 def two_processes(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("mpi2")
     scenarios = ["bn-per-rank", "bn-sync-float64", "resume", "different-start", "diverged"]
+    scenarios.append("different-batches")
     return run_worker(2, folder, *EQUIVALENT, *scenarios)
 
 
@@ -145,6 +146,13 @@ def test_every_rank_starts_from_rank_0s_weights_buffers_and_optimizer_state(two_
 
 def test_copies_that_differ_are_caught_at_the_epoch_end(two_processes):
     assert two_processes["diverged"]["error"] == "the weights of rank(s) 1 differ from rank 0's"
+
+
+def test_fit_refuses_processes_that_plan_different_batches(two_processes):
+    """A script giving fit other batch sizes on different ranks hung; now every rank raises."""
+    error = two_processes["different-batches"]["error"]
+    assert error.startswith("the processes' training plans differ from rank 0's: batch size on ")
+    assert "batch size on rank(s) 1 (rank 0: 25); batches per epoch on rank(s) 1" in error
 
 
 def test_resume_continues_bit_for_bit(two_processes):

@@ -50,6 +50,18 @@ def differences(comm, mine: dict) -> tuple[dict, dict]:
     return differ, theirs
 
 
+def check_same(comm, mine: dict, what: str) -> None:
+    """Raise the same RuntimeError on every process, naming each key and the ranks where it
+    differs from rank 0's, unless every process holds the same ``mine``."""
+    differ, theirs = differences(comm, mine)
+    if differ:
+        said = "; ".join(
+            f"{key} on rank(s) {', '.join(map(str, ranks))} (rank 0: {theirs[key]})"
+            for key, ranks in differ.items()
+        )
+        raise RuntimeError(f"{what} differ from rank 0's: {said}")
+
+
 def first_difference(mine: dict, theirs: dict) -> str | None:
     """The first key whose value differs, said as 'key' is X here, Y on rank 0."""
     for key in sorted(set(mine) | set(theirs)):

@@ -395,7 +395,10 @@ def fit(
         callbacks=hooks,
     )
     start_batch = run.load_state_dict(resume) if resume is not None else 0
-    comm.start(model, optimizer)  # every process starts from rank 0's weights and state
+    plan = {"epochs": epochs, "first epoch": run.epoch, "first batch": start_batch}
+    plan |= {"batch size": loader.batch_size, "batches per epoch": len(loader)}
+    plan["examples"] = len(loader.dataset)
+    comm.start(model, optimizer, plan)  # every process starts from rank 0's weights and state
 
     hooks.on_train_begin(run)
     for epoch in range(run.epoch, epochs):
