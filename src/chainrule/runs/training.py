@@ -3,8 +3,9 @@
 Everything that can be refused (settings, data, model size) is checked before the run folder is
 touched. During training the folder always holds a usable run: ``config.json`` first, then at
 every epoch end ``history.csv``, the checkpoint and the model (``model.safetensors`` +
-``model.json``), each written atomically, so a kill at any moment leaves a folder that ``evaluate``,
-``predict`` and ``info`` can read (once an epoch has ended) and ``--resume`` can continue.
+``model.json``), each written atomically, so a kill at any moment leaves a folder that
+``evaluate``, ``predict`` and ``info`` can read (once an epoch has ended) and ``--resume`` can
+continue.
 
 Resuming (``--resume``) continues exactly as the run was set up. The checkpoint records the
 settings it was trained with; if ``config.json`` or the checkpoint disagree on anything but
