@@ -34,3 +34,10 @@ from .losses import (
     NLLLoss,
 )
 from .module import Module, Parameter, Sequential, summary
+from .transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)

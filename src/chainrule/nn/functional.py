@@ -215,14 +215,14 @@ def scaled_dot_product_attention(
 def attention_mask(mask, dtype, name: str, true_attends: bool):
     """An additive float mask: a boolean one becomes 0 where attending and -inf elsewhere
     (``true_attends`` says which value of the boolean means attend); a float one is kept as it
-    is (a tensor keeps its gradient)."""
+    is, in the queries' type (a tensor keeps its gradient)."""
     array = xp.asarray(_raw(mask))
     if array.dtype == xp.bool_:
         blocked = ~array if true_attends else array
         return xp.where(blocked, dtype.type(-xp.inf), dtype.type(0))
     if array.dtype.kind != "f":
         raise TypeError(f"{name} must be boolean or floating point, got dtype {array.dtype}")
-    return mask
+    return mask if array.dtype == dtype else api.astype(mask, dtype)
 
 
 def _repeat_heads(t, query_shape):
