@@ -450,6 +450,11 @@ class Transformer(Module):
             norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
             self.decoder = TransformerDecoder(layer, num_decoder_layers, norm)
         self._reset_parameters()
+        self._custom = [
+            k
+            for k, v in (("custom_encoder", custom_encoder), ("custom_decoder", custom_decoder))
+            if v is not None
+        ]
         self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
         self._config = {
             "d_model": d_model,
@@ -485,10 +490,8 @@ class Transformer(Module):
         config = self._config | {
             "activation": _activation_name(_activation(self._config["activation"]))
         }
-        custom = {"custom_encoder": self.encoder, "custom_decoder": self.decoder}
-        for key, part in custom.items():
-            default = type(part) in (TransformerEncoder, TransformerDecoder)
-            config[key] = None if default else describe.layer_entry(part, key)
+        for key, part in (("custom_encoder", self.encoder), ("custom_decoder", self.decoder)):
+            config[key] = describe.layer_entry(part, key) if key in self._custom else None
         return config
 
     @classmethod
