@@ -349,6 +349,22 @@ def test_transformer_subclassed_as_in_the_word_language_model():
     assert ours(cr.randn(4, 2, 8)).shape == (4, 2, 3)
 
 
+def test_activation_given_as_a_module_or_a_function():
+    """PyTorch takes 'relu', 'gelu', F.relu, nn.GELU() or any callable; a model file can name
+    relu and gelu only, and says so for anything else."""
+    x = cr.randn(5, 2, 8)
+    by_name = nn.TransformerEncoderLayer(8, 2, 16, 0.0, "gelu")
+    as_module = nn.TransformerEncoderLayer(8, 2, 16, 0.0, nn.GELU())
+    as_module.load_state_dict(by_name.state_dict())
+    np.testing.assert_array_equal(as_module(x).detach().numpy(), by_name(x).detach().numpy())
+    assert as_module.config()["activation"] == "gelu"
+    assert nn.TransformerDecoderLayer(8, 2, activation=F.relu).config()["activation"] == "relu"
+    custom = nn.TransformerEncoderLayer(8, 2, activation=F.tanh)
+    assert custom(x).shape == (5, 2, 8)
+    with pytest.raises(NotImplementedError, match="only 'relu' and 'gelu'"):
+        custom.config()
+
+
 @pytest.mark.parametrize(
     "make, message",
     [
