@@ -450,11 +450,8 @@ class Transformer(Module):
             norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
             self.decoder = TransformerDecoder(layer, num_decoder_layers, norm)
         self._reset_parameters()
-        self._custom = [
-            k
-            for k, v in (("custom_encoder", custom_encoder), ("custom_decoder", custom_decoder))
-            if v is not None
-        ]
+        custom = {"custom_encoder": custom_encoder, "custom_decoder": custom_decoder}
+        self._custom = [key for key, part in custom.items() if part is not None]
         self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
         self._config = {
             "d_model": d_model,
