@@ -200,16 +200,15 @@ def adaptive_avg_pool(g, layer, x, shape, path):
 
 
 def scale_and_shift(g, layer, path: str, shape: tuple) -> list:
-    """The weight and bias initializers, or ones and zeros for a layer without them (a LayerNorm
-    with ``bias=False`` has a weight but no bias)."""
-    weight, bias = getattr(layer, "weight", None), getattr(layer, "bias", None)
+    """The weight and bias initializers, or ones and zeros for a layer without them."""
+    if getattr(layer, "weight", None) is None:
+        return [
+            g.constant(path, "ones", xp.ones(shape)),
+            g.constant(path, "zeros", xp.zeros(shape)),
+        ]
     return [
-        g.constant(path, "ones", xp.ones(shape))
-        if weight is None
-        else g.weight(f"{path}.weight", as_array(weight)),
-        g.constant(path, "zeros", xp.zeros(shape))
-        if bias is None
-        else g.weight(f"{path}.bias", as_array(bias)),
+        g.weight(f"{path}.weight", as_array(layer.weight)),
+        g.weight(f"{path}.bias", as_array(layer.bias)),
     ]
 
 
