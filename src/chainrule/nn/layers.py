@@ -318,32 +318,42 @@ class BatchNorm1d(Module):
 
 class LayerNorm(Module):
     """Normalise each example over its last dimensions, then scale and shift:
-    y = (x - mean) / sqrt(var + eps) * weight + bias (statistics over ``normalized_shape``)."""
+    y = (x - mean) / sqrt(var + eps) * weight + bias (statistics over ``normalized_shape``;
+    ``bias=False`` leaves the shift out, as PyTorch's)."""
 
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True):
+    def __init__(
+        self,
+        normalized_shape,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
+        check_device(device)
+        dtype = as_dtype(dtype) or get_default_dtype()
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
         self.normalized_shape, self.eps = tuple(normalized_shape), eps
         shape = self.normalized_shape
-        self.weight = (
-            Parameter(xp.ones(shape, dtype=get_default_dtype())) if elementwise_affine else None
-        )
-        self.bias = (
-            Parameter(xp.zeros(shape, dtype=get_default_dtype())) if elementwise_affine else None
-        )
+        self.weight = Parameter(xp.ones(shape, dtype=dtype)) if elementwise_affine else None
+        self.bias = Parameter(xp.zeros(shape, dtype=dtype)) if elementwise_affine and bias else None
 
     def config(self) -> dict:
         affine = self.weight is not None
         return {"normalized_shape": list(self.normalized_shape), "eps": self.eps} | {
-            "elementwise_affine": affine
+            "elementwise_affine": affine,
+            "bias": self.bias is not None or not affine,
         }
 
     @classmethod
     def state_shapes(cls, config: dict) -> dict:
         shape = config["normalized_shape"]
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        return {"weight": shape, "bias": shape} if config.get("elementwise_affine", True) else {}
+        if not config.get("elementwise_affine", True):
+            return {}
+        return {"weight": shape} | ({"bias": shape} if config.get("bias", True) else {})
 
     def output_shape(self, input_shape: tuple) -> tuple:
         n = len(self.normalized_shape)
