@@ -50,15 +50,16 @@ def reshape_onnx(g, x: str, target: list, path: str) -> str:
 
 
 def scale_and_shift_onnx(g, layer, path: str, shape: tuple) -> list:
-    """A normalisation's weight and bias initializers, or ones and zeros where it has none."""
-    if getattr(layer, "weight", None) is None:
-        return [
-            g.constant(path, "ones", xp.ones(shape)),
-            g.constant(path, "zeros", xp.zeros(shape)),
-        ]
+    """A normalisation's weight and bias initializers, or ones and zeros where it has none
+    (a LayerNorm may have a weight and no bias)."""
+    weight, bias = getattr(layer, "weight", None), getattr(layer, "bias", None)
     return [
-        g.weight(f"{path}.weight", as_array(layer.weight)),
-        g.weight(f"{path}.bias", as_array(layer.bias)),
+        g.constant(path, "ones", xp.ones(shape))
+        if weight is None
+        else g.weight(f"{path}.weight", as_array(weight)),
+        g.constant(path, "zeros", xp.zeros(shape))
+        if bias is None
+        else g.weight(f"{path}.bias", as_array(bias)),
     ]
 
 
