@@ -206,36 +206,15 @@ def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) ->
     return self
 
 
-_METHODS = {
-    "add_": _binary("add_", xp.add, F.add, False, scaled=True),
-    "sub_": _binary("sub_", xp.subtract, F.sub, False, scaled=True),
-    "mul_": _binary("mul_", xp.multiply, F.mul, True),
-    "div_": _binary("div_", xp.true_divide, F.div, True),
-    "pow_": _binary("pow_", xp.power, F.pow, True),
-    "neg_": _unary("neg_", xp.negative, F.neg, False),
-    "abs_": _unary("abs_", xp.absolute, F.abs, True),
-    "exp_": _unary("exp_", xp.exp, F.exp, True),
-    "log_": _unary("log_", xp.log, F.log, True),
-    "sqrt_": _unary("sqrt_", xp.sqrt, F.sqrt, True),
-    "relu_": _unary("relu_", _relu, F.relu, True),
-    "fill_": fill_,
-    "zero_": zero_,
-    "copy_": copy_,
-    "clamp_": clamp_,
-    "clip_": clamp_,
-    "masked_fill_": masked_fill_,
-    "normal_": normal_,
-    "uniform_": uniform_,
-    "__setitem__": setitem,
-}
-_METHODS.update(
-    {
-        "__iadd__": _METHODS["add_"],
-        "__isub__": _METHODS["sub_"],
-        "__imul__": _METHODS["mul_"],
-        "__itruediv__": _METHODS["div_"],
-        "__ipow__": _METHODS["pow_"],
-    }
-)
-for _name, _method in _METHODS.items():
-    setattr(Tensor, _name, _method)
+# The methods, named as Tensor's class body finds them; ``x += y`` is ``x.add_(y)``.
+add_ = _binary("add_", xp.add, F.add, False, scaled=True)
+sub_ = _binary("sub_", xp.subtract, F.sub, False, scaled=True)
+mul_ = _binary("mul_", xp.multiply, F.mul, True)
+div_ = _binary("div_", xp.true_divide, F.div, True)
+pow_ = _binary("pow_", xp.power, F.pow, True)
+neg_ = _unary("neg_", xp.negative, F.neg, False)
+abs_ = _unary("abs_", xp.absolute, F.abs, True)
+exp_ = _unary("exp_", xp.exp, F.exp, True)
+log_ = _unary("log_", xp.log, F.log, True)
+sqrt_ = _unary("sqrt_", xp.sqrt, F.sqrt, True)
+relu_ = _unary("relu_", _relu, F.relu, True)

@@ -1,8 +1,8 @@
 """The Tensor: a NumPy array that remembers how it was made, so that gradients can flow back.
 
-Arithmetic operators and methods such as ``t.exp()`` or ``t.sum(dim=1)`` are defined over the ops
-in :mod:`chainrule.api` and the in-place ones in :mod:`chainrule.inplace`, which attach
-them to this class when the package is imported.
+Arithmetic operators and methods such as ``t.exp()`` or ``t.sum(dim=1)`` are listed in the class
+body, each with the module that implements it over the ops (:mod:`chainrule.api`,
+:mod:`chainrule.inplace`).
 
 Storage and versions, as in PyTorch: a tensor and its views (``t[0]``, ``t.view(...)``,
 ``t.detach()``) share one array and one *version counter*; every in-place change bumps it. An op
@@ -13,6 +13,7 @@ use a saved value that was changed since (instead of silently computing a wrong 
 from __future__ import annotations
 
 import math
+from importlib import import_module
 
 from . import engine
 from .backend import xp
@@ -32,6 +33,24 @@ class Size(tuple):
 
     def __repr__(self) -> str:
         return f"Size({list(self)})"
+
+
+class From:
+    """A method of :class:`Tensor` implemented in a later module of the package: the ops are
+    built on Tensor, so Tensor cannot import them. ``add = From("api.math")`` names the module
+    (and the function, where its name differs); on first use the function takes the
+    descriptor's place in the class, so later calls cost what a plain method costs."""
+
+    def __init__(self, module: str, function: str | None = None):
+        self.module, self.function = module, function
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.owner, self.name, self.function = owner, name, self.function or name
+
+    def __get__(self, instance, owner=None):
+        implementation = getattr(import_module(f"chainrule.{self.module}"), self.function)
+        setattr(self.owner, self.name, implementation)
+        return implementation.__get__(instance, owner) if instance is not None else implementation
 
 
 class Tensor:
@@ -420,6 +439,196 @@ class Tensor:
     def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None) -> Tensor:
         axis, keepdims = resolve_axis(axis, dim), resolve_keepdims(keepdim, keepdims)
         return Tensor._make(xp.asarray(xp.all(self._data, axis=axis, keepdims=keepdims)), False)
+
+    # -- the operators and methods of the API -------------------------------------------------
+    # Every differentiable method, as PyTorch's Tensor has it, and the module that implements it
+    # (each op is built on Tensor, so its function lives in a later module; see From).
+    # operators
+    __add__ = From("api.methods", "_add")
+    __radd__ = From("api.methods", "_radd")
+    __sub__ = From("api.methods", "_sub")
+    __rsub__ = From("api.methods", "_rsub")
+    __mul__ = From("api.methods", "_mul")
+    __rmul__ = From("api.methods", "_rmul")
+    __truediv__ = From("api.methods", "_truediv")
+    __rtruediv__ = From("api.methods", "_rtruediv")
+    __floordiv__ = From("api.math", "floor_divide")
+    __rfloordiv__ = From("api.methods", "_rfloordiv")
+    __mod__ = From("api.math", "remainder")
+    __rmod__ = From("api.methods", "_rmod")
+    __pow__ = From("api.math", "pow")
+    __rpow__ = From("api.methods", "_rpow")
+    __matmul__ = From("api.linalg", "matrix_product")
+    __rmatmul__ = From("api.methods", "_rmatmul")
+    __neg__ = From("api.math", "neg")
+    __pos__ = From("api.methods", "_pos")
+    __abs__ = From("api.math", "abs")
+    __invert__ = From("api.comparison", "bitwise_not")
+    __and__ = From("api.comparison", "bitwise_and")
+    __rand__ = From("api.methods", "_rand")
+    __or__ = From("api.comparison", "bitwise_or")
+    __ror__ = From("api.methods", "_ror")
+    __xor__ = From("api.comparison", "bitwise_xor")
+    __rxor__ = From("api.methods", "_rxor")
+    __getitem__ = From("api.methods", "_getitem")
+    # elementwise math
+    add = From("api.math")
+    sub = From("api.math")
+    subtract = From("api.math", "sub")
+    mul = From("api.math")
+    multiply = From("api.math", "mul")
+    div = From("api.math")
+    divide = From("api.math", "div")
+    floor_divide = From("api.math")
+    remainder = From("api.math")
+    pow = From("api.math")
+    square = From("api.math")
+    neg = From("api.math")
+    negative = From("api.math", "neg")
+    reciprocal = From("api.math")
+    abs = From("api.math")
+    absolute = From("api.math", "abs")
+    exp = From("api.math")
+    expm1 = From("api.math")
+    log = From("api.math")
+    log1p = From("api.math")
+    sqrt = From("api.math")
+    rsqrt = From("api.math")
+    sin = From("api.math")
+    cos = From("api.math")
+    tan = From("api.math")
+    sign = From("api.math")
+    floor = From("api.math")
+    ceil = From("api.math")
+    trunc = From("api.math")
+    round = From("api.math")
+    clamp = From("api.math")
+    clip = From("api.math", "clamp")
+    maximum = From("api.math")
+    minimum = From("api.math")
+    where = From("api.methods", "_where")
+    lerp = From("api.math")
+    astype = From("api.math")
+    type_as = From("api.methods")
+    clone = From("api.math")
+    contiguous = From("api.math")
+    new_tensor = From("api.methods")
+    new_full = From("api.methods")
+    new_zeros = From("api.methods")
+    new_ones = From("api.methods")
+    new_empty = From("api.methods")
+    # activations
+    relu = From("api.methods", "_relu")
+    sigmoid = From("api.activations")
+    tanh = From("api.activations")
+    softmax = From("api.activations")
+    log_softmax = From("api.activations")
+    # reductions
+    sum = From("api.reductions")
+    mean = From("api.reductions")
+    prod = From("api.reductions")
+    cumsum = From("api.reductions")
+    var = From("api.reductions")
+    std = From("api.reductions")
+    norm = From("api.reductions")
+    logsumexp = From("api.reductions")
+    amax = From("api.reductions")
+    amin = From("api.reductions")
+    max = From("api.reductions")
+    min = From("api.reductions")
+    count_nonzero = From("api.reductions")
+    # shapes
+    reshape = From("api.shapes")
+    view = From("api.shapes", "reshape")
+    view_as = From("api.shapes")
+    reshape_as = From("api.shapes")
+    flatten = From("api.shapes")
+    unflatten = From("api.shapes")
+    permute = From("api.shapes")
+    transpose = From("api.shapes")
+    swapaxes = From("api.shapes", "transpose")
+    swapdims = From("api.shapes", "transpose")
+    t = From("api.shapes")
+    movedim = From("api.shapes")
+    moveaxis = From("api.shapes", "movedim")
+    expand = From("api.shapes")
+    expand_as = From("api.shapes")
+    broadcast_to = From("api.shapes")
+    squeeze = From("api.shapes")
+    unsqueeze = From("api.shapes")
+    repeat = From("api.shapes")
+    tile = From("api.shapes")
+    flip = From("api.shapes")
+    narrow = From("api.shapes")
+    select = From("api.shapes")
+    unbind = From("api.shapes")
+    split = From("api.shapes")
+    chunk = From("api.shapes")
+    # indexing
+    gather = From("api.indexing")
+    index_select = From("api.indexing")
+    masked_fill = From("api.indexing")
+    masked_select = From("api.indexing")
+    tril = From("api.indexing")
+    triu = From("api.indexing")
+    nonzero = From("api.indexing")
+    # comparisons and sorting
+    eq = From("api.comparison")
+    ne = From("api.comparison")
+    lt = From("api.comparison")
+    le = From("api.comparison")
+    gt = From("api.comparison")
+    ge = From("api.comparison")
+    equal = From("api.comparison")
+    isclose = From("api.comparison")
+    allclose = From("api.comparison")
+    isnan = From("api.comparison")
+    isinf = From("api.comparison")
+    isfinite = From("api.comparison")
+    logical_not = From("api.comparison")
+    logical_and = From("api.comparison")
+    logical_or = From("api.comparison")
+    logical_xor = From("api.comparison")
+    sort = From("api.comparison")
+    argsort = From("api.comparison")
+    topk = From("api.comparison")
+    # linear algebra
+    matmul = From("api.linalg")
+    mm = From("api.linalg")
+    bmm = From("api.linalg")
+    mv = From("api.linalg")
+    dot = From("api.linalg")
+    outer = From("api.linalg")
+    # in place (chainrule.inplace)
+    add_ = From("inplace")
+    sub_ = From("inplace")
+    mul_ = From("inplace")
+    div_ = From("inplace")
+    pow_ = From("inplace")
+    neg_ = From("inplace")
+    abs_ = From("inplace")
+    exp_ = From("inplace")
+    log_ = From("inplace")
+    sqrt_ = From("inplace")
+    relu_ = From("inplace")
+    fill_ = From("inplace")
+    zero_ = From("inplace")
+    copy_ = From("inplace")
+    clamp_ = From("inplace")
+    clip_ = From("inplace", "clamp_")
+    masked_fill_ = From("inplace")
+    normal_ = From("inplace")
+    uniform_ = From("inplace")
+    __setitem__ = From("inplace", "setitem")
+    __iadd__ = From("inplace", "add_")
+    __isub__ = From("inplace", "sub_")
+    __imul__ = From("inplace", "mul_")
+    __itruediv__ = From("inplace", "div_")
+    __ipow__ = From("inplace", "pow_")
+    # NumPy's hook and the transposes
+    __array_ufunc__ = From("api.methods", "_array_ufunc")
+    T = From("api.methods")
+    mT = From("api.methods")
 
 
 def _float_mode(array) -> str:

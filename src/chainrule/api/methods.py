@@ -1,6 +1,7 @@
-"""The functions of this package attached to :class:`~chainrule.tensor.Tensor` as operators and
-methods (``a + b``, ``t.sum(dim=1)``, ``t.max(1)``, ``t.mT``), as PyTorch's Tensor has them, and
-NumPy's hook that lets ``np.exp(t)`` run the differentiable op."""
+"""The operators and methods of :class:`~chainrule.tensor.Tensor` that no other module of this
+package defines under their own name (``a + b``, ``2 - t``, ``t.new_zeros(3)``, ``t.mT``), and
+NumPy's hook that lets ``np.exp(t)`` run the differentiable op. The Tensor class body lists
+every method and where it is implemented."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from . import comparison as cmp
 from . import indexing as ix
 from . import linalg as la
 from . import math as m
-from . import reductions as red
 from . import shapes as sh
 
 
@@ -79,170 +79,25 @@ def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) 
 new_empty = new_zeros
 
 
-METHODS = {
-    # operators
-    "__add__": _add,
-    "__radd__": _swap(_add),
-    "__sub__": _sub,
-    "__rsub__": _swap(_sub),
-    "__mul__": _mul,
-    "__rmul__": _swap(_mul),
-    "__truediv__": _truediv,
-    "__rtruediv__": _swap(_truediv),
-    "__floordiv__": m.floor_divide,
-    "__rfloordiv__": _swap(m.floor_divide),
-    "__mod__": m.remainder,
-    "__rmod__": _swap(m.remainder),
-    "__pow__": m.pow,
-    "__rpow__": _swap(m.pow),
-    "__matmul__": la.matrix_product,
-    "__rmatmul__": _swap(la.matrix_product),
-    "__neg__": m.neg,
-    "__pos__": lambda self: self,
-    "__abs__": m.abs,
-    "__invert__": cmp.bitwise_not,
-    "__and__": cmp.bitwise_and,
-    "__rand__": _swap(cmp.bitwise_and),
-    "__or__": cmp.bitwise_or,
-    "__ror__": _swap(cmp.bitwise_or),
-    "__xor__": cmp.bitwise_xor,
-    "__rxor__": _swap(cmp.bitwise_xor),
-    "__getitem__": _getitem,
-    # elementwise math
-    "add": m.add,
-    "sub": m.sub,
-    "subtract": m.sub,
-    "mul": m.mul,
-    "multiply": m.mul,
-    "div": m.div,
-    "divide": m.div,
-    "floor_divide": m.floor_divide,
-    "remainder": m.remainder,
-    "pow": m.pow,
-    "square": m.square,
-    "neg": m.neg,
-    "negative": m.neg,
-    "reciprocal": m.reciprocal,
-    "abs": m.abs,
-    "absolute": m.abs,
-    "exp": m.exp,
-    "expm1": m.expm1,
-    "log": m.log,
-    "log1p": m.log1p,
-    "sqrt": m.sqrt,
-    "rsqrt": m.rsqrt,
-    "sin": m.sin,
-    "cos": m.cos,
-    "tan": m.tan,
-    "sign": m.sign,
-    "floor": m.floor,
-    "ceil": m.ceil,
-    "trunc": m.trunc,
-    "round": m.round,
-    "clamp": m.clamp,
-    "clip": m.clamp,
-    "maximum": m.maximum,
-    "minimum": m.minimum,
-    "where": lambda self, condition, other: m.where(condition, self, other),
-    "lerp": m.lerp,
-    "astype": m.astype,
-    "type_as": type_as,
-    "clone": m.clone,
-    "contiguous": m.contiguous,
-    "new_tensor": new_tensor,
-    "new_full": new_full,
-    "new_zeros": new_zeros,
-    "new_ones": new_ones,
-    "new_empty": new_empty,
-    # activations
-    "relu": _relu,
-    "sigmoid": act.sigmoid,
-    "tanh": act.tanh,
-    "softmax": act.softmax,
-    "log_softmax": act.log_softmax,
-    # reductions
-    "sum": red.sum,
-    "mean": red.mean,
-    "prod": red.prod,
-    "cumsum": red.cumsum,
-    "var": red.var,
-    "std": red.std,
-    "norm": red.norm,
-    "logsumexp": red.logsumexp,
-    "amax": red.amax,
-    "amin": red.amin,
-    "max": red.max,
-    "min": red.min,
-    "count_nonzero": red.count_nonzero,
-    # shapes
-    "reshape": sh.reshape,
-    "view": sh.reshape,
-    "view_as": sh.view_as,
-    "reshape_as": sh.reshape_as,
-    "flatten": sh.flatten,
-    "unflatten": sh.unflatten,
-    "permute": sh.permute,
-    "transpose": sh.transpose,
-    "swapaxes": sh.transpose,
-    "swapdims": sh.transpose,
-    "t": sh.t,
-    "movedim": sh.movedim,
-    "moveaxis": sh.movedim,
-    "expand": sh.expand,
-    "expand_as": sh.expand_as,
-    "broadcast_to": sh.broadcast_to,
-    "squeeze": sh.squeeze,
-    "unsqueeze": sh.unsqueeze,
-    "repeat": sh.repeat,
-    "tile": sh.tile,
-    "flip": sh.flip,
-    "narrow": sh.narrow,
-    "select": sh.select,
-    "unbind": sh.unbind,
-    "split": sh.split,
-    "chunk": sh.chunk,
-    # indexing
-    "gather": ix.gather,
-    "index_select": ix.index_select,
-    "masked_fill": ix.masked_fill,
-    "masked_select": ix.masked_select,
-    "tril": ix.tril,
-    "triu": ix.triu,
-    "nonzero": ix.nonzero,
-    # comparisons and sorting
-    "eq": cmp.eq,
-    "ne": cmp.ne,
-    "lt": cmp.lt,
-    "le": cmp.le,
-    "gt": cmp.gt,
-    "ge": cmp.ge,
-    "equal": cmp.equal,
-    "isclose": cmp.isclose,
-    "allclose": cmp.allclose,
-    "isnan": cmp.isnan,
-    "isinf": cmp.isinf,
-    "isfinite": cmp.isfinite,
-    "logical_not": cmp.logical_not,
-    "logical_and": cmp.logical_and,
-    "logical_or": cmp.logical_or,
-    "logical_xor": cmp.logical_xor,
-    "sort": cmp.sort,
-    "argsort": cmp.argsort,
-    "topk": cmp.topk,
-    # linear algebra
-    "matmul": la.matmul,
-    "mm": la.mm,
-    "bmm": la.bmm,
-    "mv": la.mv,
-    "dot": la.dot,
-    "outer": la.outer,
-}
+# The reflected operators (``2 - t`` is ``sub(2, t)``) and the few methods with no function of
+# their own name elsewhere.
+_radd, _rsub, _rmul, _rtruediv = _swap(_add), _swap(_sub), _swap(_mul), _swap(_truediv)
+_rfloordiv, _rmod, _rpow = _swap(m.floor_divide), _swap(m.remainder), _swap(m.pow)
+_rmatmul = _swap(la.matrix_product)
+_rand, _ror, _rxor = _swap(cmp.bitwise_and), _swap(cmp.bitwise_or), _swap(cmp.bitwise_xor)
 
-for _name, _fn in METHODS.items():
-    setattr(Tensor, _name, _fn)
 
-Tensor.T = property(lambda self: sh.transpose(self), doc="All axes reversed (a matrix transposed).")
-Tensor.mT = property(sh.matrix_transpose, doc="The last two axes swapped: each matrix transposed.")
+def _pos(self):
+    return self
+
+
+def _where(self, condition, other):
+    """``t.where(condition, other)``: this tensor where ``condition`` holds, else ``other``."""
+    return m.where(condition, self, other)
+
+
+T = property(lambda self: sh.transpose(self), doc="All axes reversed (a matrix transposed).")
+mT = property(sh.matrix_transpose, doc="The last two axes swapped: each matrix transposed.")
 
 
 # -- NumPy functions on tensors ------------------------------------------------------------------
@@ -287,6 +142,3 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     if isinstance(result, tuple):
         return tuple(Tensor._make(xp.asarray(r), False) for r in result)
     return Tensor._make(xp.asarray(result), False)
-
-
-Tensor.__array_ufunc__ = _array_ufunc
