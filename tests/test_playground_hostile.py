@@ -1,0 +1,180 @@
+"""The playground against hostile input, each case generated here: file, column and class names
+that try to break out of the exported script or its data.csv, and uploads holding numbers the
+playground cannot use."""
+
+import ast
+import contextlib
+import csv
+import io
+import runpy
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chainrule import data
+from chainrule.cli import main
+from chainrule.playground.export import DATA_FILE, write_run_folder
+from chainrule.playground.points import PlaygroundError, build_points, read_upload
+from chainrule.playground.script import python_script
+from chainrule.playground.settings import Setup
+from chainrule.playground.trainer import Trainer
+
+# what ends a string, a docstring or a comment, continues a line or formats text
+BREAKERS = [
+    '"""',
+    "'''",
+    '"',
+    "'",
+    "\n",
+    "\r",
+    "\r\n",
+    "\\",
+    "\\n",
+    "#",
+    "{}",
+    "%s",
+    "\u2028",
+    "\t",
+]
+PAYLOAD = "open('canary.txt', 'w').write('ran')"
+# every call the script makes, whatever the names and settings
+SCRIPT_CALLS = {
+    "np.array",
+    "np.concatenate",
+    "Standardizer.fit",
+    "standardize",
+    "train_val_split",
+    "cr.manual_seed",
+    "cr.data.circles",
+    "nn.Sequential",
+    "nn.PlaneFeatures",
+    "nn.Linear",
+    "nn.Tanh",
+    "nn.CrossEntropyLoss",
+    "optim.SGD",
+    "model.parameters",
+    "isinstance",
+    "DataLoader",
+    "range",
+    "model.train",
+    "model.eval",
+    "model",
+    "loss_fn",
+    "optimizer.zero_grad",
+    "loss.backward",
+    "optimizer.step",
+    "cr.no_grad",
+    "cr.tensor",
+    "item",
+    "print",
+}
+SCRIPT_IMPORTS = {"numpy", "chainrule", "chainrule.data"}
+
+
+def names():
+    """Hostile names: pieces of BREAKERS, the payload and any text, between two letters (the
+    CSV reader strips cells, and a column name may not be a number)."""
+    piece = st.sampled_from([*BREAKERS, PAYLOAD]) | st.text(max_size=4)
+    return st.lists(piece, min_size=1, max_size=6).map(lambda parts: "x" + "".join(parts) + "y")
+
+
+def upload_text(columns: list, classes: list, rows: int = 30) -> str:
+    """A CSV file (quoted as CSV requires) with two numeric features and a class column."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for i in range(rows):
+        writer.writerow([i % 7 + 0.5 * (i % 2), i % 5, classes[i % len(classes)]])
+    return buffer.getvalue()
+
+
+def trained_upload(file_name: str, columns: list, classes: list, epochs: int = 1):
+    upload = read_upload(file_name, upload_text(columns, classes))
+    setup = Setup.from_dict({"dataset": "upload", "hidden": [3]}, upload)
+    trainer = Trainer(setup, build_points(setup, upload))
+    for _ in range(epochs):
+        trainer.train_epoch()
+    return trainer, upload
+
+
+def call_names(tree) -> set:
+    """The dotted name of every call in the tree (``np.array``; ``item`` for ``(...).item``)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            parts, func = [], node.func
+            while isinstance(func, ast.Attribute):
+                parts.append(func.attr)
+                func = func.value
+            if isinstance(func, ast.Name):
+                parts.append(func.id)
+            found.add(".".join(reversed(parts)))
+    return found
+
+
+def imported(tree) -> set:
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            modules.add(node.module)
+    return modules
+
+
+@given(
+    file_name=names(),
+    columns=st.lists(names(), min_size=3, max_size=3, unique=True),
+    classes=st.lists(names(), min_size=2, max_size=3, unique=True),
+)
+def test_the_script_of_hostile_names_makes_only_its_own_calls(file_name, columns, classes):
+    trainer, upload = trained_upload(file_name.replace("/", ""), columns, classes)
+    script = python_script(trainer, upload.name)
+    tree = ast.parse(script)
+    assert call_names(tree) <= SCRIPT_CALLS, call_names(tree) - SCRIPT_CALLS
+    assert imported(tree) == SCRIPT_IMPORTS
+    docstring = ast.get_docstring(tree, clean=False)
+    assert upload.name in docstring and all(name in docstring for name in upload.classes)
+    # everything but the docstring: assignments, the loop, the final lines; no other statement
+    kinds = {type(node).__name__ for node in tree.body[1:]}
+    assert kinds <= {"Import", "ImportFrom", "Assign", "For", "Expr", "With"}, kinds
+
+
+def test_a_hostile_name_is_not_run_by_the_script_and_its_run_reads_back(tmp_path, capsys):
+    """The issue's canary: a file name that closes the docstring and writes a file, and column
+    and class names with quotes, commas and line breaks; the exported script runs nothing of
+    them and the exported run's data.csv is read back by ``chainrule evaluate``."""
+    file_name = f'a"""\n{PAYLOAD}\n"""\r\n#{PAYLOAD}\n.csv'
+    columns = ['wid"th, cm', "he\r\night", f"kind\n{PAYLOAD}"]
+    classes = ['c"at, big', "do\rg'''", f"'''\n{PAYLOAD}"]
+    trainer, upload = trained_upload(file_name, columns, classes, epochs=2)
+    assert upload.name == file_name and upload.classes == sorted(classes)
+    script = tmp_path / "train.py"
+    script.write_text(python_script(trainer, upload.name))
+    printed = io.StringIO()
+    with contextlib.chdir(tmp_path), contextlib.redirect_stdout(printed):
+        runpy.run_path(str(script), run_name="__main__")
+    assert not (tmp_path / "canary.txt").exists()
+    words = printed.getvalue().replace(",", "").split()
+    assert float(words[words.index("train") + 2]) == pytest.approx(
+        trainer.history[-1]["loss"], rel=1e-6
+    )
+    run = write_run_folder(trainer, tmp_path / "run", upload.name)
+    table = data.read_csv(run / DATA_FILE)
+    assert table.feature_names == columns[:2] and table.target_name == columns[2]
+    assert table.classes == sorted(classes) and len(table.target) == 30
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert not (tmp_path / "canary.txt").exists()
+
+
+@pytest.mark.parametrize("where", ["feature", "target"])
+@pytest.mark.parametrize("cell", ["Inf", "-inf", "+Infinity", "NaN", "nan", "1e39", "-4e38"])
+def test_uploads_with_values_that_are_not_finite_numbers_are_refused(where, cell):
+    rows = [f"{i},{i % 3},{i * 0.5}" for i in range(30)]
+    rows[7] = f"{cell},1,2.5" if where == "feature" else f"1,1,{cell}"
+    column = "a" if where == "feature" else "c"
+    with pytest.raises(PlaygroundError, match=f"line 9, column '{column}'"):
+        read_upload("f.csv", "a,b,c\n" + "\n".join(rows))
