@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -403,3 +404,55 @@ def test_the_page_loads_nothing_from_elsewhere(pages, server):
     )
     assert "default-src 'self'" in policy and "connect-src 'self'" in policy
     json.dumps(requested)
+
+
+ATTACKER = """<!doctype html><title>another site</title><script>
+window.sent = 0;
+(async () => {
+  for (let i = 0; i < 40; i++) {  // more than the server's cap of sessions
+    // a "simple" request: no preflight, so the browser sends it; its answer stays unreadable
+    await fetch("TARGET/api/sessions", { method: "POST", mode: "no-cors",
+      headers: { "Content-Type": "text/plain" }, body: "" });
+    window.sent += 1;
+  }
+})();
+</script>"""
+
+
+@pytest.fixture
+def attacker(server):
+    """A page of another origin (another port of 127.0.0.1) that posts to the playground."""
+    page = ATTACKER.replace("TARGET", server.url.rstrip("/")).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{other.server_address[1]}/"
+    other.shutdown()
+    other.server_close()
+
+
+def test_a_page_of_another_origin_cannot_start_sessions(browser, server, attacker, pages):
+    before = set(server.registry.sessions)
+    context = browser.new_context()
+    evil = context.new_page()
+    evil.goto(attacker)
+    deadline = time.monotonic() + 20
+    while evil.evaluate("() => window.sent") < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert evil.evaluate("() => window.sent") == 40  # every request was sent and answered
+    context.close()
+    assert set(server.registry.sessions) == before
+    mine = pages("?dataset=xor")  # the user's own page gets its session
+    mine.train(1)
+    assert mine.errors == []
