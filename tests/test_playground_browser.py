@@ -289,7 +289,7 @@ def test_the_exports_are_a_run_folder_and_a_script(pages, tmp_path, capsys):
 
 def test_bad_parameters_show_an_error_and_do_not_crash_the_server(pages, server):
     p = pages("?hidden=99,2", ready=False)
-    p.wait("!document.getElementById('error').hidden")
+    p.wait("document.getElementById('error').textContent.includes('showing the default')")
     assert "hidden layer 1: 1 to 8 neurons, got 99" in p.page.text_content("#error")
     p.page.fill("#lr", "-1")
     p.page.press("#lr", "Tab")
@@ -304,6 +304,26 @@ def test_bad_parameters_show_an_error_and_do_not_crash_the_server(pages, server)
     fine = pages("?dataset=xor")
     fine.train(1)
     assert fine.errors == []
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("?hidden=99,2", "hidden layer 1: 1 to 8 neurons, got 99"),
+        ("?dataset=nosuch&lr=0.1", "dataset must be one of"),
+        ("?lr=abc", "learning rate (lr) must be a number"),
+        ("?colour=red", "unknown setting"),
+    ],
+)
+def test_a_bad_value_in_a_link_shows_the_server_s_message_and_a_network(pages, query, message):
+    p = pages(query)  # ready: the defaults' network is drawn and streaming
+    p.wait("document.getElementById('error').textContent.includes('showing the default')")
+    shown = p.page.text_content("#error")
+    assert shown.startswith("this link's setup was refused: ") and message in shown, shown
+    assert p.js("window.playground.data.columns") == [2, 4, 2, 2]
+    p.train(1)  # play and step work: no "no setup yet"
+    assert "no setup yet" not in p.page.text_content("#error")
+    assert all("status of 400" in e for e in p.errors), p.errors  # the refused link, only
 
 
 def test_tabs_are_independent(pages):
