@@ -1,5 +1,6 @@
 """The engine: tensor creation, backward, accumulation, graph freeing, no_grad, tracer, errors."""
 
+import threading
 import warnings
 
 import numpy as np
@@ -307,3 +308,64 @@ def test_shape_errors_name_the_shapes():
     assert cr.squeeze(cr.randn(2, 3), 0).shape == (2, 3)  # as PyTorch: a longer axis is kept
     with pytest.raises(ValueError, match="cat"):
         cr.concatenate([cr.randn(2, 3), cr.randn(2, 4)], axis=0)
+
+
+def test_grad_mode_is_per_thread():
+    """Two threads interleave their no_grad blocks (forced by barriers): with one process-wide
+    flag, thread A's exit would restore B's 'off' and leave gradients off for everyone."""
+    entered, a_left = threading.Barrier(2), threading.Event()
+    seen = {}
+
+    def thread_a():
+        with cr.no_grad():
+            entered.wait()  # B is inside its own no_grad now
+        a_left.set()
+        seen["a_after"] = cr.is_grad_enabled()
+
+    def thread_b():
+        entered_b = cr.no_grad()
+        entered_b.__enter__()
+        seen["b_inside"] = cr.is_grad_enabled()
+        entered.wait()
+        a_left.wait(5)
+        entered_b.__exit__(None, None, None)
+        seen["b_after"] = cr.is_grad_enabled()
+
+    with cr.no_grad():  # the main thread's mode is its own too: new threads start enabled
+        threads = [threading.Thread(target=f) for f in (thread_a, thread_b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert not cr.is_grad_enabled()
+    assert cr.is_grad_enabled()
+    assert seen == {"b_inside": False, "a_after": True, "b_after": True}
+
+
+def test_no_grad_decorator_is_safe_in_two_threads_at_once():
+    inside = threading.Barrier(2)
+
+    @cr.no_grad()
+    def measure():
+        inside.wait(5)  # both threads are inside the same decorated function
+        return cr.is_grad_enabled()
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(measure())) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    x = cr.ones(2, requires_grad=True)
+    (x * 2).sum().backward()  # gradients are still on in this thread
+    assert results == [False, False] and x.grad.tolist() == [2.0, 2.0]
+
+
+def test_tracer_is_per_thread():
+    events = []
+    x = cr.ones(3, requires_grad=True)
+    with trace_backward(events.append):
+        worker = threading.Thread(target=lambda: (x * 3).sum().backward())
+        worker.start()
+        worker.join(10)
+    assert events == []  # the other thread's backward is not traced by this thread's tracer

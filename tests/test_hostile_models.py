@@ -195,7 +195,7 @@ MODEL_FILES = {
     ),
     "Linear of 10^12 inputs": (
         edit_model(layers([{"type": "Linear", "args": {"in_features": 10**12}}])),
-        "not allowed",
+        "out of range",
     ),
     "a 2^24-wide pooling output": (edit_model(layers(*adaptive_pool_2_24())), "free on this"),
     "sizes given as strings": (
@@ -204,7 +204,7 @@ MODEL_FILES = {
                 [{"type": "Linear", "args": {"in_features": "64", "out_features": 10, "bias": 1}}]
             )
         ),
-        "needs '0.weight'",
+        "bias=1 must be true or false",
     ),
     "arguments missing": (
         edit_model(layers([{"type": "Linear", "args": {"in_features": 64}}])),

@@ -124,7 +124,7 @@ def test_hostile_architectures_are_refused_before_allocating(tmp_path):
     ):
         cr.load(hostile(tmp_path, huge))
     absurd = [{"type": "Linear", "args": {"in_features": 10**12, "out_features": 1}}]
-    with pytest.raises(io.ChainruleFileError, match="not allowed"):
+    with pytest.raises(io.ChainruleFileError, match="out of range"):
         cr.load(hostile(tmp_path, absurd))
     code = [{"type": "os.system", "args": {"command": "rm -rf /"}}]
     with pytest.raises(io.ChainruleFileError, match="unknown layer type"):

@@ -153,3 +153,45 @@ def test_nadam_state_dict_round_trip_continues_identically():
         return model.weight.data
 
     np.testing.assert_array_equal(run(split=None), run(split=5))
+
+
+ALL_OPTIMIZERS = [
+    optim.GD,
+    optim.SGD,
+    optim.Adam,
+    optim.AdamW,
+    optim.RMSprop,
+    optim.Adagrad,
+    optim.Adadelta,
+    optim.Adamax,
+    optim.NAdam,
+]
+
+
+@pytest.mark.parametrize("cls", ALL_OPTIMIZERS, ids=lambda c: c.__name__)
+def test_optimizer_follows_model_double_made_after_it(cls):
+    """model.double() after the optimizer was built: zero_grad(set_to_none=False), the gradient
+    gathering (what MPI all-reduces) and step all use the new float64 layout, and the run ends
+    where one whose optimizer was built after the change ends."""
+    from chainrule.train import fit
+
+    x = np.random.default_rng(0).normal(size=(48, 4))
+    y = np.random.default_rng(1).integers(0, 3, 48)
+    finals = []
+    for build_first in (True, False):
+        cr.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+        if build_first:
+            optimizer = cls(model.parameters(), lr=0.01)
+            model.double()
+        else:
+            model.double()
+            optimizer = cls(model.parameters(), lr=0.01)
+        fit(
+            model, nn.CrossEntropyLoss(), optimizer, (x, y), epochs=2, batch_size=16, progress=False
+        )
+        assert all(g.dtype == np.float64 for g in optimizer.gather_gradients())
+        finals.append([p.data.copy() for p in model.parameters()])
+    for a, b in zip(*finals):
+        assert a.dtype == np.float64
+        np.testing.assert_array_equal(a, b)

@@ -23,6 +23,8 @@ trace of :mod:`chainrule.lens` is built without touching any op. The grad-mode s
 from __future__ import annotations
 
 import contextlib
+import copy
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,21 +32,31 @@ from typing import Any
 
 from .backend import xp
 
-_grad_enabled = True
-_inference_mode = False
-_tracer: Callable[[TraceEvent], None] | None = None
+
+class _ThreadState(threading.local):
+    """Grad mode, inference mode and the tracer, one set per thread (as PyTorch's grad mode is
+    thread-local): a ``no_grad`` block in one thread never switches gradients off in another.
+    The class attributes are each new thread's starting values."""
+
+    grad_enabled = True
+    inference_mode = False
+    tracer: Callable[[TraceEvent], None] | None = None
+
+
+_state = _ThreadState()
 
 
 # -- gradient mode -------------------------------------------------------------------------------
 
 
 def is_grad_enabled() -> bool:
-    """True unless inside :class:`no_grad` (or after ``set_grad_enabled(False)``)."""
-    return _grad_enabled
+    """True unless inside :class:`no_grad` (or after ``set_grad_enabled(False)``) in this
+    thread."""
+    return _state.grad_enabled
 
 
 def is_inference_mode_enabled() -> bool:
-    return _inference_mode
+    return _state.inference_mode
 
 
 class _GradMode(contextlib.ContextDecorator):
@@ -60,16 +72,18 @@ class _GradMode(contextlib.ContextDecorator):
             return self(args[0])
         return self
 
+    def _recreate_cm(self):
+        # as a decorator, each call (in any thread) gets its own copy to save its previous mode in
+        return copy.copy(self)
+
     def __enter__(self):
-        global _grad_enabled, _inference_mode
-        self._previous = (_grad_enabled, _inference_mode)
-        _grad_enabled = self.enabled
-        _inference_mode = self.inference
+        self._previous = (_state.grad_enabled, _state.inference_mode)
+        _state.grad_enabled = self.enabled
+        _state.inference_mode = self.inference
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled, _inference_mode
-        _grad_enabled, _inference_mode = self._previous
+        _state.grad_enabled, _state.inference_mode = self._previous
         return False
 
 
@@ -99,13 +113,12 @@ class inference_mode(_GradMode):  # noqa: N801
     changes nothing."""
 
     def __init__(self, mode: bool = True):
-        self.enabled = not mode and _grad_enabled
+        self.enabled = not mode and _state.grad_enabled
         self.inference = bool(mode)
 
     def __enter__(self):
         if not self.inference:
-            global _inference_mode
-            self._previous = (_grad_enabled, _inference_mode)
+            self._previous = (_state.grad_enabled, _state.inference_mode)
             return self
         return super().__enter__()
 
@@ -115,10 +128,9 @@ class set_grad_enabled(_GradMode):  # noqa: N801
     block (``with cr.set_grad_enabled(is_training):``), restoring the previous mode after it."""
 
     def __init__(self, mode: bool):
-        global _grad_enabled
-        self._previous = (_grad_enabled, _inference_mode)
+        self._previous = (_state.grad_enabled, _state.inference_mode)
         self.enabled = bool(mode)
-        _grad_enabled = self.enabled
+        _state.grad_enabled = self.enabled
 
     def __enter__(self):
         return self
@@ -147,9 +159,9 @@ class TraceEvent:
 
 
 def set_tracer(tracer: Callable[[TraceEvent], None] | None):
-    """Install ``tracer`` (called once per node during backward); returns the previous one."""
-    global _tracer
-    previous, _tracer = _tracer, tracer
+    """Install ``tracer`` (called once per node during backward in this thread); returns the
+    previous one."""
+    previous, _state.tracer = _state.tracer, tracer
     return previous
 
 
@@ -328,8 +340,8 @@ def _run(seeds: list, retain_graph: bool, only=None, capture=None) -> None:
             else _fit(g, inp)
             for inp, g, needs in zip(node.inputs, input_grads, node.needs_grad)
         ]
-        if _tracer is not None:
-            _tracer(TraceEvent(node, node.output(), node.inputs, grad, tuple(summed)))
+        if _state.tracer is not None:
+            _state.tracer(TraceEvent(node, node.output(), node.inputs, grad, tuple(summed)))
         for inp, parent, input_grad in zip(node.inputs, node.parents, summed):
             if input_grad is None:
                 continue

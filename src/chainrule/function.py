@@ -107,7 +107,7 @@ class Function:
             out = xp.asarray(out)  # NumPy returns scalars, not 0-d arrays, from 0-d math
         needs_grad = (
             tuple([isinstance(x, Tensor) and x.requires_grad for x in inputs])
-            if engine._grad_enabled
+            if engine._state.grad_enabled
             else ()
         )
         recording = True in needs_grad

@@ -31,7 +31,7 @@ from .tensor import Tensor, _raw, _raw_key, check_not_recording_leaf
 
 
 def _recording(target: Tensor, *others) -> bool:
-    if not engine._grad_enabled:
+    if not engine._state.grad_enabled:
         return False
     return target.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in others)
 

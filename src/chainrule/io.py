@@ -25,8 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
@@ -42,16 +40,14 @@ from .data.files import (  # noqa: F401 - atomic_write, ChainruleFileError: io's
     regular_file_size,
 )
 from .devices import check_device, device
-from .nn import conv as C
-from .nn import features as FT
-from .nn import layers as L
-from .nn.module import Module, Sequential
+from .nn.describe import build as build_described
+from .nn.describe import describe
+from .nn.module import Module
 from .serialization import load_object, save_object
 from .tensor import Tensor, as_array
 
 MAX_JSON_BYTES = 16 << 20
 MAX_JSON_DEPTH = 32  # our files nest a few levels; a checkpoint's optimizer state about six
-MAX_DIMENSION = 1 << 24
 DIGEST = "chainrule-sha256"  # header key: SHA-256 of the description and every tensor
 
 
@@ -102,209 +98,25 @@ def check_depth(value, limit: int, source: str) -> None:
             stack.extend((child, depth + 1) for child in children)
 
 
-# -- the layer registry --------------------------------------------------------------------------
-
-
-@dataclass
-class LayerSpec:
-    """How to describe a layer as JSON arguments and which parameter shapes those arguments imply."""
-
-    cls: type
-    args: Callable[[Module], dict]
-    shapes: Callable[[dict], dict] = lambda args: {}
-
-
-def _affine(name_count: str, keys=("weight", "bias")):
-    def shapes(args):
-        n = args[name_count]
-        shape = tuple(n) if isinstance(n, list) else (n,)
-        return {k: shape for k in keys}
-
-    return shapes
-
-
-def _batch_norm_args(m) -> dict:
-    return {
-        "num_features": m.num_features,
-        "eps": m.eps,
-        "momentum": m.momentum,
-        "affine": m.affine,
-        "track_running_stats": m.track_running_stats,
-    }
-
-
-def _batch_norm_shapes(args):
-    c = args["num_features"]
-    out = {"weight": (c,), "bias": (c,)} if args["affine"] else {}
-    if args["track_running_stats"]:
-        out.update({"running_mean": (c,), "running_var": (c,), "num_batches_tracked": ()})
-    return out
-
-
-def _pool_args(m) -> dict:
-    return {"kernel_size": m.kernel_size, "stride": m.stride, "padding": m.padding}
-
-
-LAYERS: dict[str, LayerSpec] = {
-    "Linear": LayerSpec(
-        L.Linear,
-        lambda m: {
-            "in_features": m.in_features,
-            "out_features": m.out_features,
-            "bias": m.bias is not None,
-        },
-        lambda a: (
-            {"weight": (a["out_features"], a["in_features"])}
-            | ({"bias": (a["out_features"],)} if a["bias"] else {})
-        ),
-    ),
-    "BatchNorm1d": LayerSpec(
-        L.BatchNorm1d,
-        _batch_norm_args,
-        _batch_norm_shapes,
-    ),
-    "LayerNorm": LayerSpec(
-        L.LayerNorm,
-        lambda m: {
-            "normalized_shape": list(m.normalized_shape),
-            "eps": m.eps,
-            "elementwise_affine": m.weight is not None,
-        },
-        lambda a: _affine("normalized_shape")(a) if a["elementwise_affine"] else {},
-    ),
-    "Dropout": LayerSpec(L.Dropout, lambda m: {"p": m.p}),
-    "Unflatten": LayerSpec(
-        L.Unflatten, lambda m: {"dim": m.dim, "unflattened_size": list(m.unflattened_size)}
-    ),
-    "Conv2d": LayerSpec(
-        C.Conv2d,
-        lambda m: {
-            "in_channels": m.in_channels,
-            "out_channels": m.out_channels,
-            "kernel_size": list(m.kernel_size),
-            "stride": list(m.stride),
-            "padding": m.padding if isinstance(m.padding, str) else list(m.padding),
-            "dilation": list(m.dilation),
-            "groups": m.groups,
-            "bias": m.bias is not None,
-        },
-        lambda a: (
-            {
-                "weight": (
-                    a["out_channels"],
-                    a["in_channels"] // max(a["groups"], 1),
-                    *a["kernel_size"],
-                )
-            }
-            | ({"bias": (a["out_channels"],)} if a["bias"] else {})
-        ),
-    ),
-    "MaxPool2d": LayerSpec(C.MaxPool2d, lambda m: _pool_args(m)),
-    "AvgPool2d": LayerSpec(C.AvgPool2d, lambda m: _pool_args(m)),
-    "AdaptiveAvgPool2d": LayerSpec(C.AdaptiveAvgPool2d, lambda m: {"output_size": m.output_size}),
-    "BatchNorm2d": LayerSpec(
-        C.BatchNorm2d,
-        _batch_norm_args,
-        _batch_norm_shapes,
-    ),
-    "Dropout2d": LayerSpec(C.Dropout2d, lambda m: {"p": m.p}),
-    "Flatten": LayerSpec(L.Flatten, lambda m: {"start_dim": m.start_dim, "end_dim": m.end_dim}),
-    "PlaneFeatures": LayerSpec(
-        FT.PlaneFeatures, lambda m: {"features": list(m.features), "in_features": m.in_features}
-    ),
-    "Identity": LayerSpec(L.Identity, lambda m: {}),
-    "ReLU": LayerSpec(L.ReLU, lambda m: {}),
-    "LeakyReLU": LayerSpec(L.LeakyReLU, lambda m: {"negative_slope": m.negative_slope}),
-    "Sigmoid": LayerSpec(L.Sigmoid, lambda m: {}),
-    "Tanh": LayerSpec(L.Tanh, lambda m: {}),
-    "GELU": LayerSpec(L.GELU, lambda m: {"approximate": m.approximate}),
-    "Softplus": LayerSpec(L.Softplus, lambda m: {"beta": m.beta, "threshold": m.threshold}),
-    "Softmax": LayerSpec(L.Softmax, lambda m: {"dim": m.dim}),
-    "LogSoftmax": LayerSpec(L.LogSoftmax, lambda m: {"dim": m.dim}),
-}
-
-
-def register_layer(name: str, spec: LayerSpec) -> None:
-    """Make a layer class saveable by architecture (for layers defined outside this module)."""
-    LAYERS[name] = spec
+# -- the architecture ------------------------------------------------------------------------------
+# Each layer describes itself (config, state_shapes); chainrule.nn.describe walks a model with it.
 
 
 def architecture(model: Module) -> dict:
-    """The JSON description of a Sequential model of registered layers."""
-    if not isinstance(model, Sequential):
-        raise TypeError(
-            f"cr.save stores the architecture of Sequential models of known layers; "
-            f"{type(model).__name__} is not one. Use cr.save_weights(model, path) and rebuild "
-            "the model in code, then cr.load_weights(model, path)."
-        )
-    described = []
-    for i, layer in enumerate(model):
-        name = type(layer).__name__
-        if LAYERS.get(name) is None or type(layer) is not LAYERS[name].cls:
-            raise TypeError(
-                f"cr.save: layer {i} ({name}) is not a known layer; see io.register_layer"
-            )
-        described.append({"type": name, "args": LAYERS[name].args(layer)})
-    return {"format": "chainrule.Sequential", "version": 1, "layers": described}
-
-
-def _check_args(where: str, args) -> None:
-    if not isinstance(args, dict):
-        raise ChainruleFileError(f"{where}: 'args' must be an object")
-    for key, value in args.items():
-        values = value if isinstance(value, list) else [value]
-        for v in values:
-            if isinstance(v, bool) or v is None or isinstance(v, str):
-                continue
-            if isinstance(v, int) and 0 <= v <= MAX_DIMENSION or isinstance(v, int) and -8 <= v < 0:
-                continue
-            if isinstance(v, float) and math.isfinite(v):
-                continue
-            raise ChainruleFileError(f"{where}: argument {key}={value!r} is not allowed")
+    """The JSON description of a model (see :mod:`chainrule.nn.describe`)."""
+    return describe(model)
 
 
 def build(
-    arch: dict, weight_shapes: dict | None = None, source: str = "architecture"
-) -> Sequential:
+    arch: dict, weight_shapes: dict | None = None, source: str = "architecture", modules=()
+) -> Module:
     """Rebuild a model from :func:`architecture`'s description, checking every parameter shape
-    against ``weight_shapes`` (name -> shape) first, so a hostile file cannot make us allocate."""
-    if not isinstance(arch, dict) or arch.get("format") != "chainrule.Sequential":
-        raise ChainruleFileError(f"{source}: not a chainrule model description")
-    layers = arch.get("layers")
-    if not isinstance(layers, list):
-        raise ChainruleFileError(f"{source}: 'layers' must be a list")
-    specs, expected_keys = [], set()
-    for i, entry in enumerate(layers):
-        where = f"{source}: layer {i}"
-        if not isinstance(entry, dict) or entry.get("type") not in LAYERS:
-            raise ChainruleFileError(f"{where}: unknown layer type {entry!r:.80}")
-        spec, args = LAYERS[entry["type"]], entry.get("args", {})
-        _check_args(where, args)
-        try:
-            expected = spec.shapes(args)
-        except (KeyError, TypeError) as exc:
-            raise ChainruleFileError(
-                f"{where} ({entry['type']}): bad arguments {args} ({exc})"
-            ) from None
-        expected_keys |= {f"{i}.{name}" for name in expected}
-        if weight_shapes is not None:
-            for name, shape in expected.items():
-                key = f"{i}.{name}"
-                if tuple(weight_shapes.get(key, ("missing",))) != tuple(shape):
-                    raise ChainruleFileError(
-                        f"{source}: {entry['type']} layer {i} needs '{key}' of shape "
-                        f"{tuple(shape)}, the weight file has {weight_shapes.get(key, 'none')}"
-                    )
-        specs.append((spec, args))
-    unexpected = sorted(set(weight_shapes or ()) - expected_keys)
-    if unexpected:
-        raise ChainruleFileError(
-            f"{source}: the weight file has tensors no layer uses: {', '.join(unexpected[:5])}"
-        )
+    against ``weight_shapes`` (name -> shape) first, so a hostile file cannot make us allocate.
+    ``modules``: classes of yours the description may name besides the registered ones."""
     try:
-        return Sequential(*(spec.cls(**args) for spec, args in specs))
-    except (TypeError, ValueError) as exc:
-        raise ChainruleFileError(f"{source}: cannot build the model ({exc})") from None
+        return build_described(arch, weight_shapes, modules, source)
+    except ValueError as exc:
+        raise ChainruleFileError(str(exc)) from None
 
 
 # -- weights ---------------------------------------------------------------------------------------
@@ -364,8 +176,9 @@ def _stem(path) -> Path:
 def save(obj, path, metadata: dict | None = None) -> Path:
     """Save a model, or any state, without pickle (``cr.save``, PyTorch's ``torch.save``).
 
-    * a model (a Sequential of known layers): ``path.safetensors`` (weights, architecture and
-      ``metadata`` in its header) and ``path.json`` (a readable copy); ``cr.load`` rebuilds it;
+    * a model (a Sequential, nested or not, of chainrule's layers, or a module of a class of yours
+      marked ``@cr.nn.saveable``): ``path.safetensors`` (weights, architecture and ``metadata``
+      in its header) and ``path.json`` (a readable copy); ``cr.load`` rebuilds it;
     * anything else (a state dict, a tensor, dicts and lists of them with numbers and strings):
       exactly the file ``path``, safetensors with the structure as JSON in its header
       (:func:`~chainrule.serialization.save_object`); PyTorch reads its tensors with
@@ -388,11 +201,12 @@ def save(obj, path, metadata: dict | None = None) -> Path:
     return weights
 
 
-def load(path, map_location=None, weights_only=None, mmap=None):
+def load(path, map_location=None, weights_only=None, mmap=None, modules=()):
     """Load what :func:`save` saved: a model (from ``path``, ``path.safetensors`` or
     ``path.json``), or the state saved at exactly ``path``. A PyTorch pickle file is refused in
     one line that says how to convert it; nothing is ever unpickled. ``map_location``,
-    ``weights_only`` and ``mmap`` are PyTorch's arguments: only the CPU exists here."""
+    ``weights_only`` and ``mmap`` are PyTorch's arguments: only the CPU exists here.
+    ``modules``: module classes of yours the file may name (or mark them ``@cr.nn.saveable``)."""
     if isinstance(map_location, (str, device)):
         check_device(map_location)
     path = Path(path)
@@ -405,10 +219,10 @@ def load(path, map_location=None, weights_only=None, mmap=None):
             return load_object(path)
     elif not _stem(path).with_suffix(".safetensors").exists():
         return load_object(path)  # "file not found"
-    return load_model(path)
+    return load_model(path, modules)
 
 
-def load_model(path) -> Sequential:
+def load_model(path, modules=()) -> Module:
     """Load a model saved by :func:`save` (from ``path``, ``path.safetensors`` or ``path.json``).
 
     The architecture comes from the weight file's header; ``path.json`` is used only for weight
@@ -418,7 +232,7 @@ def load_model(path) -> Sequential:
     weights = stem.with_suffix(".safetensors")
     shapes, header = _read_header(weights)
     description, source = _description(stem)
-    model = build(description, shapes, source=source)
+    model = build(description, shapes, source=source, modules=modules)
     model.load_state_dict(_read_tensors(weights, header.get("chainrule")))
     return model
 

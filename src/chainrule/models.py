@@ -39,19 +39,6 @@ ACTIVATIONS = {
 LENET5 = "conv6k5p2,pool2,conv16k5,pool2,fc120,fc84"
 MAX_LAYERS = 256
 _CONV = re.compile(r"conv(\d+)(?:k(\d+))?(?:p(\d+|same))?(?:s(\d+))?$")
-ELEMENTWISE = (
-    nn.ReLU,
-    nn.LeakyReLU,
-    nn.Sigmoid,
-    nn.Tanh,
-    nn.GELU,
-    nn.Softplus,
-    nn.Softmax,
-    nn.LogSoftmax,
-    nn.Dropout,
-    nn.Dropout2d,
-    nn.Identity,
-)
 
 
 def activation(name: str) -> nn.Module:
@@ -188,17 +175,12 @@ class Footprint:
 
 
 def footprint_of_plan(layers: list[tuple[type, dict, tuple]], input_shape) -> Footprint:
-    """The footprint of :func:`plan`'s layers, computed from their arguments."""
+    """The footprint of :func:`plan`'s layers, computed from their arguments (each layer class
+    says the shapes of its weights and the scratch memory it needs)."""
     shape, params, activations, scratch = tuple(input_shape), 0, 0, 0
     for cls, args, out in layers:
-        if cls is nn.Linear:
-            params += (args["in_features"] + 1) * args["out_features"]
-        elif cls is nn.Conv2d:
-            k, channels = args["kernel_size"], args["in_channels"]
-            params += (channels * k * k + 1) * args["out_channels"]
-            scratch = max(scratch, channels * k * k * out[1] * out[2])
-        elif cls in (nn.BatchNorm1d, nn.BatchNorm2d):
-            params += 4 * args["num_features"]
+        params += sum(math.prod(s) for s in cls.state_shapes(args).values())
+        scratch = max(scratch, cls.scratch_size(args, (1, *out)))
         activations += math.prod(out)
         shape = out
     return Footprint(params, activations + math.prod(shape), scratch)
@@ -207,8 +189,8 @@ def footprint_of_plan(layers: list[tuple[type, dict, tuple]], input_shape) -> Fo
 def footprint_of_model(model: nn.Sequential, input_shape) -> Footprint:
     """The footprint of a built Sequential model for inputs of ``input_shape`` (no batch axis).
 
-    Raises ValueError naming the layer if a layer does not fit the shape it receives, or if the
-    shapes cannot be followed (a layer type this walk does not know: then only the weights count).
+    Raises ValueError naming the layer if a layer does not fit the shape it receives; a layer
+    that does not say its output shape ends the walk (then only the weights count after it).
     """
     shape = tuple(input_shape)
     params = sum(math.prod(getattr(v, "shape", ())) for v in model.state_dict().values())
@@ -220,79 +202,22 @@ def footprint_of_model(model: nn.Sequential, input_shape) -> Footprint:
             raise ValueError(f"layer {i} ({layer!r}) gets inputs of shape {shape}: {exc}") from None
         if out is None:
             break
-        if isinstance(layer, nn.Conv2d):
-            kh, kw = layer.kernel_size
-            scratch = max(scratch, layer.in_channels * kh * kw * out[1] * out[2])
+        scratch = max(scratch, type(layer).scratch_size(layer.config(), (1, *out)))
         activations += math.prod(out)
         shape = out
     return Footprint(params, activations, scratch)
 
 
 def output_shape(layer: nn.Module, shape: tuple) -> tuple | None:
-    """The output shape of ``layer`` for one example of ``shape`` (None: a layer we cannot
-    follow). Raises ValueError when the layer cannot take that shape."""
-    if isinstance(layer, ELEMENTWISE):
-        return shape
-    if isinstance(layer, nn.Linear):
-        if not shape or shape[-1] != layer.in_features:
-            raise ValueError(f"the last dimension must be {layer.in_features}")
-        return (*shape[:-1], layer.out_features)
-    if isinstance(layer, nn.PlaneFeatures):
-        if shape != (layer.in_features,):
-            raise ValueError(f"needs points of {layer.in_features} coordinates")
-        return (layer.out_features,)
-    if isinstance(layer, nn.LayerNorm):
-        normalized = tuple(layer.normalized_shape)
-        if shape[len(shape) - len(normalized) :] != normalized:
-            raise ValueError(f"the last dimensions must be {normalized}")
-        return shape
-    if isinstance(layer, nn.Flatten):
-        full = (1, *shape)
-        start, end = (d % len(full) for d in (layer.start_dim, layer.end_dim))
-        if start == 0 or start > end:
-            raise ValueError("can only flatten axes after the batch axis")
-        return (*full[1:start], math.prod(full[start : end + 1]), *full[end + 1 :])
-    if isinstance(layer, nn.Unflatten):
-        full, dim = (1, *shape), layer.dim % (len(shape) + 1)
-        sizes = tuple(layer.unflattened_size)
-        if dim == 0 or math.prod(sizes) != full[dim]:
-            raise ValueError(f"cannot split axis {layer.dim} of {full[dim]} into {sizes}")
-        return (*full[1:dim], *sizes, *full[dim + 1 :])
-    image_layers = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.BatchNorm2d)
-    if isinstance(layer, image_layers) and len(shape) != 3:
-        raise ValueError("needs (channels, height, width) images")
-    if isinstance(layer, nn.BatchNorm1d):  # BatchNorm2d too: (C,), (C, L) or (C, H, W)
-        if not shape or shape[0] != layer.num_features:
-            raise ValueError(f"needs {layer.num_features} channels or features")
-        return shape
-    if isinstance(layer, nn.Conv2d):
-        if shape[0] != layer.in_channels:
-            raise ValueError(f"needs {layer.in_channels} channels")
-        if isinstance(layer.padding, str):  # 'same'
-            return (layer.out_channels, *shape[1:])
-        windows = zip(shape[1:], layer.kernel_size, layer.stride, layer.padding, layer.dilation)
-        return _nonempty(
-            (layer.out_channels, *(output_size(n, k, s, 2 * p, d) for n, k, s, p, d in windows))
-        )
-    if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
-        kernel = _pair(layer.kernel_size)
-        stride, padding = _pair(layer.stride or layer.kernel_size), _pair(layer.padding)
-        windows = zip(shape[1:], kernel, stride, padding)
-        return _nonempty((shape[0], *(output_size(n, k, s, 2 * p) for n, k, s, p in windows)))
-    if isinstance(layer, nn.AdaptiveAvgPool2d):
-        size = _pair(layer.output_size)
-        return _nonempty((shape[0], *(n if s is None else s for n, s in zip(shape[1:], size))))
-    return None
-
-
-def _pair(value) -> tuple:
-    return (value, value) if isinstance(value, int) or value is None else tuple(value)
-
-
-def _nonempty(shape: tuple) -> tuple:
-    if min(shape) < 1:
-        raise ValueError(f"the output {shape} would be empty")
-    return shape
+    """The output shape of ``layer`` for one example of ``shape`` (no batch axis; None: a layer
+    that does not say). Raises ValueError when the layer cannot take that shape."""
+    try:
+        out = layer.output_shape((1, *shape))
+    except NotImplementedError:
+        return None
+    if not out or out[0] != 1:
+        raise ValueError("it would merge or split the batch axis")
+    return tuple(out[1:])
 
 
 def available_memory() -> int | None:

@@ -1,8 +1,9 @@
 """Neural-network building blocks: modules, layers, losses, initialisation."""
 
-from . import functional, init, utils
+from . import describe, functional, init, utils
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList
 from .conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout2d, MaxPool2d
+from .describe import saveable
 from .embedding import Embedding
 from .features import PlaneFeatures
 from .layers import (

@@ -13,10 +13,27 @@ import math
 
 from ..backend import xp
 from ..dtypes import get_default_dtype
+from ..ops.conv import adaptive_pool_matrix, output_size
+from ..tensor import as_array
 from . import functional as F
 from . import init
-from .layers import BatchNorm1d
+from .layers import BatchNorm1d, Elementwise
 from .module import Module, Parameter
+
+
+def image_shape(layer, input_shape: tuple, channels=None) -> tuple:
+    """(N, C, H, W) checked as :func:`check_image` checks an input (for ``output_shape``)."""
+    if len(input_shape) != 4:
+        raise ValueError("needs (N, channels, height, width) images")
+    if channels is not None and input_shape[1] != channels:
+        raise ValueError(f"needs {channels} channels")
+    return tuple(input_shape)
+
+
+def nonempty(shape: tuple) -> tuple:
+    if min(shape[1:]) < 1:
+        raise ValueError(f"the output {shape} would be empty")
+    return shape
 
 
 def check_image(layer, x, channels=None):
@@ -68,6 +85,39 @@ class Conv2d(Module):
             bound = 1 / math.sqrt(fan_in) if fan_in else 0
             init.uniform_(self.bias, -bound, bound)
 
+    def config(self) -> dict:
+        padding = self.padding if isinstance(self.padding, str) else list(self.padding)
+        return {
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride),
+            "padding": padding,
+            "dilation": list(self.dilation),
+            "groups": self.groups,
+            "bias": self.bias is not None,
+        }
+
+    @classmethod
+    def state_shapes(cls, config: dict) -> dict:
+        kernel, out = F.pair(config["kernel_size"], "kernel_size"), config["out_channels"]
+        per_group = config["in_channels"] // max(config.get("groups", 1), 1)
+        shapes = {"weight": (out, per_group, *kernel)}
+        return shapes | ({"bias": (out,)} if config.get("bias", True) else {})
+
+    @classmethod
+    def scratch_size(cls, config: dict, output_shape: tuple) -> int:
+        """The unfolded patches: C_in kh kw numbers for each output position."""
+        kh, kw = F.pair(config["kernel_size"], "kernel_size")
+        return config["in_channels"] * kh * kw * math.prod(output_shape[-2:])
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        n, _, h, w = image_shape(self, input_shape, self.in_channels)
+        pads = F.conv_padding(self.padding, self.kernel_size, self.dilation)
+        sizes = zip((h, w), self.kernel_size, self.stride, pads, self.dilation)
+        spatial = (output_size(size, k, s, sum(p), d) for size, k, s, p, d in sizes)
+        return nonempty((n, self.out_channels, *spatial))
+
     def forward(self, x):
         check_image(self, x, self.in_channels)
         try:
@@ -76,6 +126,22 @@ class Conv2d(Module):
             )
         except ValueError as exc:
             raise ValueError(f"{self!r}: {exc}") from None
+
+    def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
+        (top, bottom), (left, right) = F.conv_padding(self.padding, self.kernel_size, self.dilation)
+        inputs = [x, g.weight(f"{path}.weight", as_array(self.weight))]
+        if self.bias is not None:
+            inputs.append(g.weight(f"{path}.bias", as_array(self.bias)))
+        return g.add(
+            "Conv",
+            inputs,
+            path,
+            kernel_shape=list(self.kernel_size),
+            strides=list(self.stride),
+            pads=[top, left, bottom, right],
+            dilations=list(self.dilation),
+            group=self.groups,
+        )
 
     def extra_repr(self) -> str:
         k = "x".join(map(str, self.kernel_size))
@@ -93,10 +159,27 @@ class Conv2d(Module):
 
 class _Pool(Module):
     function = None
+    onnx_op = ""  # MaxPool or AveragePool
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def config(self) -> dict:
+        def plain(value):
+            return list(value) if isinstance(value, tuple) else value
+
+        return {"kernel_size": plain(self.kernel_size), "stride": plain(self.stride)} | {
+            "padding": plain(self.padding)
+        }
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        n, c, h, w = image_shape(self, input_shape)
+        kernel = F.pair(self.kernel_size, "kernel_size")
+        stride = kernel if self.stride is None else F.pair(self.stride, "stride")
+        padding = F.pair(self.padding, "padding")
+        sizes = zip((h, w), kernel, stride, padding)
+        return nonempty((n, c, *(output_size(size, k, s, 2 * p) for size, k, s, p in sizes)))
 
     def forward(self, x):
         check_image(self, x)
@@ -104,6 +187,15 @@ class _Pool(Module):
             return type(self).function(x, self.kernel_size, self.stride, self.padding)
         except ValueError as exc:
             raise ValueError(f"{self!r}: {exc}") from None
+
+    def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
+        kernel = F.pair(self.kernel_size, "kernel_size")
+        stride = kernel if self.stride is None else F.pair(self.stride, "stride")
+        ph, pw = F.pair(self.padding, "padding")
+        windows = {"kernel_shape": list(kernel), "strides": list(stride), "pads": [ph, pw, ph, pw]}
+        if self.onnx_op == "AveragePool":  # padding counts as zeros in the mean, as in PyTorch
+            windows["count_include_pad"] = 1
+        return g.add(self.onnx_op, [x], path, **windows)
 
     def extra_repr(self) -> str:
         text = f"kernel_size={self.kernel_size}"
@@ -116,12 +208,14 @@ class MaxPool2d(_Pool):
     """Keep the largest value of each window (the strongest response of a feature)."""
 
     function = staticmethod(F.max_pool2d)
+    onnx_op = "MaxPool"
 
 
 class AvgPool2d(_Pool):
     """Keep the mean of each window."""
 
     function = staticmethod(F.avg_pool2d)
+    onnx_op = "AveragePool"
 
 
 class AdaptiveAvgPool2d(Module):
@@ -131,9 +225,32 @@ class AdaptiveAvgPool2d(Module):
         super().__init__()
         self.output_size = output_size
 
+    def config(self) -> dict:
+        size = self.output_size
+        return {"output_size": list(size) if isinstance(size, tuple) else size}
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        n, c, h, w = image_shape(self, input_shape)
+        size = self.output_size
+        size = (size, size) if isinstance(size, int) or size is None else tuple(size)
+        return nonempty((n, c, *(old if new is None else new for old, new in zip((h, w), size))))
+
     def forward(self, x):
         check_image(self, x)
         return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
+        """GlobalAveragePool for 1x1, AveragePool when the bins are equal, otherwise the bins as
+        two averaging matrices: z = P_h x P_w^T (as chainrule computes it)."""
+        (oh, ow), (h, w) = F.pair(self.output_size, "output_size"), shape[2:]
+        if (oh, ow) == (1, 1):
+            return g.add("GlobalAveragePool", [x], path)
+        if h % oh == 0 and w % ow == 0:
+            window = [h // oh, w // ow]
+            return g.add("AveragePool", [x], path, kernel_shape=window, strides=window)
+        rows = g.constant(path, "rows", adaptive_pool_matrix(h, oh, g.dtype))
+        columns = g.constant(path, "columns", adaptive_pool_matrix(w, ow, g.dtype).T)
+        return g.add("MatMul", [g.add("MatMul", [rows, x], path), columns], path)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -146,14 +263,19 @@ class BatchNorm2d(BatchNorm1d):
         check_image(self, x, self.num_features)
 
 
-class Dropout2d(Module):
+class Dropout2d(Elementwise):
     """Zero whole channels with probability p in training (scaling the rest by 1/(1-p))."""
+
+    onnx_op = "Identity"  # evaluation mode: dropout does nothing
 
     def __init__(self, p: float = 0.5):
         super().__init__()
         if not 0 <= p < 1:
             raise ValueError(f"Dropout2d probability must be in [0, 1), got {p}")
         self.p = p
+
+    def config(self) -> dict:
+        return {"p": self.p}
 
     def forward(self, x):
         check_image(self, x)

@@ -141,6 +141,20 @@ class Embedding(Module):
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0
 
+    def config(self) -> dict:
+        names = ("num_embeddings", "embedding_dim", "padding_idx", "max_norm", "norm_type")
+        return {name: getattr(self, name) for name in names} | {
+            "scale_grad_by_freq": self.scale_grad_by_freq,
+            "sparse": self.sparse,
+        }
+
+    @classmethod
+    def state_shapes(cls, config: dict) -> dict:
+        return {"weight": (config["num_embeddings"], config["embedding_dim"])}
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        return (*input_shape, self.embedding_dim)
+
     def forward(self, input) -> Tensor:
         return embedding(
             input,

@@ -58,6 +58,14 @@ class PlaneFeatures(Module):
             )
         self.features, self.in_features = features, in_features
 
+    def config(self) -> dict:
+        return {"features": list(self.features), "in_features": self.in_features}
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        if len(input_shape) != 2 or input_shape[1] != self.in_features:
+            raise ValueError(f"needs (N, {self.in_features}) points")
+        return (input_shape[0], self.out_features)
+
     def forward(self, points):
         check_input(self, points, 2, -1, self.in_features)
         x = points[:, 0:1]

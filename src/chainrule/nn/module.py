@@ -19,6 +19,9 @@ from ..tensor import Tensor, _init, parse_to
 
 _call_observer: Callable | None = None  # set by summary() to see every module's output
 
+LAYER_CLASSES: dict[str, type] = {}
+"""Module classes a model file may name, by class name (see :mod:`chainrule.nn.describe`)."""
+
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
@@ -58,6 +61,13 @@ class Module:
         ...     def forward(self, x):
         ...         return self.out(self.hidden(x).relu())
     """
+
+    def __init_subclass__(cls, **kwargs):
+        # the layers of chainrule.nn can be named in a model file as soon as they are defined;
+        # a class of yours is registered by @cr.nn.saveable
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("chainrule.nn.") and not cls.__name__.startswith("_"):
+            LAYER_CLASSES[cls.__name__] = cls
 
     def __init__(self):
         self.training = True
@@ -158,13 +168,6 @@ class Module:
             module = children[part]
         return module
 
-    def _named(self, prefix, kind):
-        for name, value in self._members():
-            if isinstance(value, kind):
-                yield prefix + name, value
-            elif isinstance(value, Module):
-                yield from value._named(prefix + name + ".", kind)
-
     def _own(self, prefix, kind):
         for name, value in self._members():
             if isinstance(value, kind):
@@ -221,6 +224,43 @@ class Module:
     def num_parameters(self, trainable_only: bool = False) -> int:
         """How many numbers the network learns (weights and biases)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    # -- describing itself (Keras' get_config / compute_output_shape) ----------------------------
+    def config(self) -> dict:
+        """The constructor's arguments as JSON values: ``type(m).from_config(m.config())`` builds
+        the same layer with fresh weights. A layer whose constructor takes arguments defines it
+        (a module of yours too, to be saved with ``cr.save``; see :func:`chainrule.nn.saveable`)."""
+        if type(self).__init__ is Module.__init__:
+            return {}
+        raise NotImplementedError(
+            f"{type(self).__name__} does not describe its constructor's arguments: define "
+            "config() returning them as a dict of JSON values"
+        )
+
+    @classmethod
+    def from_config(cls, config: dict) -> Module:
+        """Build the layer that :meth:`config` describes (a file's values are checked against
+        the constructor's signature first: :func:`chainrule.nn.describe.checked_arguments`)."""
+        return cls(**config)
+
+    @classmethod
+    def state_shapes(cls, config: dict) -> dict[str, tuple]:
+        """The shapes of the parameters and buffers a layer built from ``config`` holds,
+        computed without building it (a file's shapes are checked before anything is
+        allocated). Layers without weights hold none."""
+        return {}
+
+    @classmethod
+    def scratch_size(cls, config: dict, output_shape: tuple) -> int:
+        """Numbers of working memory one example needs in a step beyond the layer's output
+        (a convolution's unfolded patches); most layers need none."""
+        return 0
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        """The shape of the output for an input of ``input_shape`` (batch axis first), worked
+        out without computing anything. Raises ValueError saying why the layer cannot take
+        that shape."""
+        raise NotImplementedError(f"{type(self).__name__} does not say its output shape")
 
     # -- types and devices ---------------------------------------------------------------------
     def to(self, *args, **kwargs) -> Module:

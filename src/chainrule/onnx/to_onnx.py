@@ -1,7 +1,8 @@
 """Export: a chainrule Sequential as an ONNX graph that onnxruntime runs.
 
 Each layer becomes the ONNX operators (opset 17) that compute what the layer computes in
-evaluation mode; ``EMITTERS`` is the table, one small function per layer. The example input fixes
+evaluation mode: every layer class writes its own form (its ``to_onnx`` method, beside its
+``forward``), this module strings them together. The example input fixes
 every axis but the first, which stays symbolic (``batch``). Before anything is written the graph
 goes through ``onnx.checker`` (with strict shape inference) and, unless ``check=False``,
 onnxruntime runs it on the example input and must give chainrule's outputs.
@@ -12,18 +13,14 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from .. import autograd, io, runs
 from ..api import sigmoid, softmax
 from ..backend import new_rng, xp
 from ..data import Standardizer
-from ..nn import conv as C
-from ..nn import layers as L
-from ..nn.functional import conv_padding, pair
 from ..nn.module import Module, Sequential
-from ..ops.conv import adaptive_pool_matrix
 from ..tensor import Tensor, as_array
 from . import require
 from .graph import GraphBuilder, onnx
@@ -32,213 +29,6 @@ CHECK_TOLERANCE = 1e-4
 """How far onnxruntime may stray from chainrule, relative to the largest output, before
 ``export`` refuses to write (float32 sums in another order differ by about 1e-7)."""
 MAX_PROTOBUF_BYTES = 2**31 - 1
-
-EMITTERS: dict[type, Callable] = {}
-
-
-def emits(*classes):
-    """Register the decorated function as the ONNX form of these layer classes."""
-
-    def register(function):
-        for cls in classes:
-            EMITTERS[cls] = function
-        return function
-
-    return register
-
-
-def refuse(path: str, layer: Module, why: str):
-    raise ValueError(f"cr.onnx.export: layer {path} ({layer!r}) {why}")
-
-
-# -- the layers ------------------------------------------------------------------------------------
-# Each emitter gets the graph, the layer, its input tensor's name, the input's shape (batch
-# first) and the layer's path in the model ("3", or "1.0" inside a nested Sequential), and
-# returns the name of its output tensor.
-
-ELEMENTWISE = {
-    L.ReLU: "Relu",
-    L.Sigmoid: "Sigmoid",
-    L.Tanh: "Tanh",
-    L.Identity: "Identity",
-    L.Dropout: "Identity",  # evaluation mode: dropout does nothing
-    C.Dropout2d: "Identity",
-}
-
-
-@emits(*ELEMENTWISE)
-def elementwise(g, layer, x, shape, path):
-    return g.add(ELEMENTWISE[type(layer)], [x], path)
-
-
-@emits(L.LeakyReLU)
-def leaky_relu(g, layer, x, shape, path):
-    return g.add("LeakyRelu", [x], path, alpha=float(layer.negative_slope))
-
-
-@emits(L.Softmax, L.LogSoftmax)
-def softmax_layer(g, layer, x, shape, path):
-    return g.add(type(layer).__name__, [x], path, axis=layer.dim)
-
-
-@emits(L.Linear)
-def linear(g, layer, x, shape, path):
-    """z = x W^T + b: one Gemm for (N, in) inputs, MatMul and Add for (N, ..., in)."""
-    weight = g.weight(f"{path}.weight", as_array(layer.weight))
-    bias = [] if layer.bias is None else [g.weight(f"{path}.bias", as_array(layer.bias))]
-    if len(shape) == 2:
-        return g.add("Gemm", [x, weight, *bias], path, transB=1)
-    z = g.add("MatMul", [x, g.add("Transpose", [weight], path, perm=[1, 0])], path)
-    return g.add("Add", [z, *bias], path) if bias else z
-
-
-@emits(L.GELU)
-def gelu(g, layer, x, shape, path):
-    """Opset 17 has no Gelu: x (1 + erf(x / sqrt 2)) / 2, or with ``approximate='tanh'``
-    x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2, written as PyTorch's exporter writes them."""
-    if layer.approximate == "tanh":
-        cube = g.add("Mul", [x, g.add("Mul", [x, x], path)], path)
-        kappa_cube = g.add("Mul", [g.constant(path, "kappa", 0.044715), cube], path)
-        inner = g.add("Add", [x, kappa_cube], path)
-        scaled = g.add(
-            "Mul", [g.constant(path, "sqrt_2_over_pi", math.sqrt(2 / math.pi)), inner], path
-        )
-        one_plus = g.add("Add", [g.constant(path, "one", 1.0), g.add("Tanh", [scaled], path)], path)
-        return g.add(
-            "Mul", [g.constant(path, "half", 0.5), g.add("Mul", [x, one_plus], path)], path
-        )
-    if layer.approximate != "none":
-        refuse(path, layer, f"has an unknown approximation {layer.approximate!r}")
-    erf = g.add("Erf", [g.add("Div", [x, g.constant(path, "sqrt2", math.sqrt(2))], path)], path)
-    z = g.add("Mul", [x, g.add("Add", [erf, g.constant(path, "one", 1.0)], path)], path)
-    return g.add("Mul", [z, g.constant(path, "half", 0.5)], path)
-
-
-@emits(L.Softplus)
-def softplus(g, layer, x, shape, path):
-    """z = x where beta x > threshold, else log(1 + e^(beta x)) / beta (ONNX's Softplus is the
-    beta = 1 formula with no threshold)."""
-    beta = g.constant(path, "beta", layer.beta)
-    bx = g.add("Mul", [x, beta], path)
-    smooth = g.add("Div", [g.add("Softplus", [bx], path), beta], path)
-    beyond = g.add("Greater", [bx, g.constant(path, "threshold", layer.threshold)], path)
-    return g.add("Where", [beyond, x, smooth], path)
-
-
-def reshape(g, x, target: list, path: str) -> str:
-    """Reshape to ``target`` (0 keeps the batch axis as it is, -1 is inferred)."""
-    return g.add("Reshape", [x, g.constant(path, "shape", target, dtype="int64")], path)
-
-
-@emits(L.Flatten)
-def flatten(g, layer, x, shape, path):
-    start, end = layer.start_dim % len(shape), layer.end_dim % len(shape)
-    if start == 0:
-        refuse(path, layer, "merges the batch axis into the others; export keeps it symbolic")
-    if start == 1 and end == len(shape) - 1:
-        return g.add("Flatten", [x], path, axis=1)
-    return reshape(g, x, [0, *shape[1:start], -1, *shape[end + 1 :]], path)
-
-
-@emits(L.Unflatten)
-def unflatten(g, layer, x, shape, path):
-    dim = layer.dim % len(shape)
-    if dim == 0:
-        refuse(path, layer, "splits the batch axis; export keeps it symbolic")
-    return reshape(g, x, [0, *shape[1:dim], *layer.unflattened_size, *shape[dim + 1 :]], path)
-
-
-@emits(C.Conv2d)
-def conv2d(g, layer, x, shape, path):
-    (top, bottom), (left, right) = conv_padding(layer.padding, layer.kernel_size, layer.dilation)
-    inputs = [x, g.weight(f"{path}.weight", as_array(layer.weight))]
-    if layer.bias is not None:
-        inputs.append(g.weight(f"{path}.bias", as_array(layer.bias)))
-    return g.add(
-        "Conv",
-        inputs,
-        path,
-        kernel_shape=list(layer.kernel_size),
-        strides=list(layer.stride),
-        pads=[top, left, bottom, right],
-        dilations=list(layer.dilation),
-        group=layer.groups,
-    )
-
-
-def pool_attributes(layer) -> dict:
-    kernel = pair(layer.kernel_size, "kernel_size")
-    stride = kernel if layer.stride is None else pair(layer.stride, "stride")
-    ph, pw = pair(layer.padding, "padding")
-    return {"kernel_shape": list(kernel), "strides": list(stride), "pads": [ph, pw, ph, pw]}
-
-
-@emits(C.MaxPool2d)
-def max_pool(g, layer, x, shape, path):
-    return g.add("MaxPool", [x], path, **pool_attributes(layer))
-
-
-@emits(C.AvgPool2d)
-def avg_pool(g, layer, x, shape, path):
-    # padding counts as zeros in the mean, as in chainrule and PyTorch
-    return g.add("AveragePool", [x], path, count_include_pad=1, **pool_attributes(layer))
-
-
-@emits(C.AdaptiveAvgPool2d)
-def adaptive_avg_pool(g, layer, x, shape, path):
-    """GlobalAveragePool for 1x1, AveragePool when the bins are equal, otherwise the bins as two
-    averaging matrices: z = P_h x P_w^T (as chainrule computes it)."""
-    (oh, ow), (h, w) = pair(layer.output_size, "output_size"), shape[2:]
-    if (oh, ow) == (1, 1):
-        return g.add("GlobalAveragePool", [x], path)
-    if h % oh == 0 and w % ow == 0:
-        window = [h // oh, w // ow]
-        return g.add("AveragePool", [x], path, kernel_shape=window, strides=window)
-    rows = g.constant(path, "rows", adaptive_pool_matrix(h, oh, g.dtype))
-    columns = g.constant(path, "columns", adaptive_pool_matrix(w, ow, g.dtype).T)
-    return g.add("MatMul", [g.add("MatMul", [rows, x], path), columns], path)
-
-
-def scale_and_shift(g, layer, path: str, shape: tuple) -> list:
-    """The weight and bias initializers, or ones and zeros for a layer without them."""
-    if getattr(layer, "weight", None) is None:
-        return [
-            g.constant(path, "ones", xp.ones(shape)),
-            g.constant(path, "zeros", xp.zeros(shape)),
-        ]
-    return [
-        g.weight(f"{path}.weight", as_array(layer.weight)),
-        g.weight(f"{path}.bias", as_array(layer.bias)),
-    ]
-
-
-@emits(L.BatchNorm1d, C.BatchNorm2d)
-def batch_norm(g, layer, x, shape, path):
-    """The evaluation form: y = (x - running_mean) / sqrt(running_var + eps) * weight + bias."""
-    if not layer.track_running_stats:
-        refuse(
-            path,
-            layer,
-            "keeps no running statistics, so it uses each batch's own even in "
-            "evaluation; export writes the running-statistics form only",
-        )
-    statistics = [
-        g.weight(f"{path}.running_mean", as_array(layer.running_mean)),
-        g.weight(f"{path}.running_var", as_array(layer.running_var)),
-    ]
-    inputs = [x, *scale_and_shift(g, layer, path, (layer.num_features,)), *statistics]
-    # ONNX's momentum weighs the old running value, PyTorch's and ours the new batch value
-    return g.add(
-        "BatchNormalization", inputs, path, epsilon=float(layer.eps), momentum=1 - layer.momentum
-    )
-
-
-@emits(L.LayerNorm)
-def layer_norm(g, layer, x, shape, path):
-    inputs = [x, *scale_and_shift(g, layer, path, layer.normalized_shape)]
-    n = len(layer.normalized_shape)
-    return g.add("LayerNormalization", inputs, path, axis=-n, epsilon=float(layer.eps))
-
 
 # -- the model -------------------------------------------------------------------------------------
 
@@ -329,14 +119,15 @@ def build(
         if preprocessing is not None:
             current, h = add_preprocessing(g, current, preprocessing), standardize(x, preprocessing)
         for path, layer in leaves(model):
-            emitter = EMITTERS.get(type(layer))
-            if emitter is None:
-                known = ", ".join(sorted(cls.__name__ for cls in EMITTERS))
+            if not hasattr(layer, "to_onnx"):
                 raise TypeError(
-                    f"cr.onnx.export: layer {path} ({type(layer).__name__}) has no ONNX form; "
-                    f"exportable layers: {known}"
+                    f"cr.onnx.export: layer {path} ({type(layer).__name__}) has no ONNX form "
+                    "(a layer that has one defines to_onnx)"
                 )
-            current = emitter(g, layer, current, h.shape, path)
+            try:
+                current = layer.to_onnx(g, current, h.shape, path)
+            except ValueError as exc:
+                raise ValueError(f"cr.onnx.export: layer {path} ({layer!r}) {exc}") from None
             h = as_array(layer(Tensor._make(h, False)))
     g.output(current, output_name, h.shape)
     expected = {output_name: h}

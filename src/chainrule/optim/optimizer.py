@@ -161,13 +161,13 @@ class Optimizer:
         ``set_to_none=False`` zeroes them in place instead; a missing gradient then becomes a view
         of the optimizer's flat gradient array, so backward accumulates straight into it.
         """
-        for index, (group, flat) in enumerate(zip(self.param_groups, self.flat)):
+        for index, group in enumerate(self.param_groups):
             params = group["params"]
             if set_to_none:
                 for p in params:
                     p.grad = None
                 continue
-            flat = flat if flat is not None and self._follow(index) else None
+            flat = self.flat_state(index)
             for k, p in enumerate(params):
                 if p.grad is not None:
                     p.grad.data.fill(0)
@@ -181,8 +181,9 @@ class Optimizer:
         """Make every gradient a view of its group's flat gradient array (copying values in) and
         return those arrays, e.g. to average them across processes in one call each."""
         arrays = []
-        for index, (group, flat) in enumerate(zip(self.param_groups, self.flat)):
-            if flat is None or not self._follow(index):
+        for index, group in enumerate(self.param_groups):
+            flat = self.flat_state(index)
+            if flat is None:
                 raise RuntimeError(
                     f"{type(self).__name__}: parameter group {index} mixes dtypes; it has no "
                     "flat gradient array"
@@ -209,10 +210,9 @@ class Optimizer:
                 loss = closure()
         self.step_count += 1
         first = 0
-        for index, (group, flat) in enumerate(zip(self.param_groups, self.flat)):
+        for index, group in enumerate(self.param_groups):
             params = group["params"]
-            self._follow(index)
-            flat = self.flat[index]
+            flat = self.flat_state(index)
             lr = group["lr"](self.step_count) if callable(group["lr"]) else group["lr"]
             indices = range(first, first + len(params))
             first += len(params)
@@ -239,13 +239,17 @@ class Optimizer:
                     p._counter[0] += 1  # changed in place: saved copies of it are now stale
         return loss
 
-    def _follow(self, index: int) -> bool:
-        """Check that group ``index``'s parameters still have the shapes and dtypes the state was
-        made for; follow a change while there is no state yet, refuse it afterwards."""
+    def flat_state(self, index: int) -> FlatState | None:
+        """Group ``index``'s flat arrays (None where its dtypes are mixed), for the layout its
+        parameters have *now*: the one place that decides the layout, used by ``zero_grad``,
+        ``gather_gradients``, ``step`` and ``load_state_dict`` alike.
+
+        A change of shape or dtype (``model.double()``) is followed while there is no state yet
+        and refused with a clear error afterwards."""
         group = self.param_groups[index]
         now = layout(group["params"])
         if now == self.layouts[index]:
-            return True
+            return self.flat[index]
         first = sum(len(g["params"]) for g in self.param_groups[:index])
         has_state = any(first + k in self.state for k in range(len(group["params"])))
         if has_state:
@@ -260,7 +264,7 @@ class Optimizer:
         self.layouts[index] = now
         params = group["params"]
         self.flat[index] = FlatState(params) if FlatState.usable(params) else None
-        return True
+        return self.flat[index]
 
     def _state(self, index: int, p, group: dict, flat, position: int) -> dict:
         state = self.state.get(index)
@@ -304,15 +308,13 @@ class Optimizer:
         for mine, saved in zip(self.param_groups, groups):
             mine.update({k: v for k, v in saved.items() if k != "params"})
         self.state = {}
-        for index in range(len(self.param_groups)):
-            self._follow(index)
         located = {}
         first = 0
-        for group, flat in zip(self.param_groups, self.flat):
+        for index, group in enumerate(self.param_groups):
+            flat = self.flat_state(index)
             for k, p in enumerate(group["params"]):
                 located[first + k] = (p, group, flat, k)
             first += len(group["params"])
-        self.state = {}
         for i, saved in state_dict["state"].items():
             i = int(i)
             if i not in located:

@@ -1,0 +1,180 @@
+"""Every layer describes itself: config round trip, save/load, output shape, weight shapes.
+
+The table below must name every layer class that ``chainrule.nn`` exports (a test checks it), so
+a new layer cannot be added without being checked here.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn
+from chainrule.nn import describe
+
+# layer class name -> (a layer, the shape of an input it takes; integer inputs for Embedding)
+EXAMPLES = {
+    "Linear": (lambda: nn.Linear(5, 3), (4, 5)),
+    "Linear without bias": (lambda: nn.Linear(5, 3, bias=False), (2, 7, 5)),
+    "Identity": (lambda: nn.Identity(), (2, 3)),
+    "Flatten": (lambda: nn.Flatten(), (2, 3, 4, 5)),
+    "Flatten of the middle axes": (lambda: nn.Flatten(1, 2), (2, 3, 4, 5)),
+    "Unflatten": (lambda: nn.Unflatten(1, (2, 6)), (3, 12)),
+    "Dropout": (lambda: nn.Dropout(0.3), (2, 3)),
+    "BatchNorm1d": (lambda: nn.BatchNorm1d(4), (5, 4)),
+    "BatchNorm1d without statistics": (
+        lambda: nn.BatchNorm1d(4, affine=False, track_running_stats=False),
+        (5, 4, 3),
+    ),
+    "LayerNorm": (lambda: nn.LayerNorm((3, 4)), (2, 3, 4)),
+    "ReLU": (lambda: nn.ReLU(), (2, 3)),
+    "LeakyReLU": (lambda: nn.LeakyReLU(0.2), (2, 3)),
+    "Sigmoid": (lambda: nn.Sigmoid(), (2, 3)),
+    "Tanh": (lambda: nn.Tanh(), (2, 3)),
+    "GELU": (lambda: nn.GELU("tanh"), (2, 3)),
+    "Softplus": (lambda: nn.Softplus(2.0, 10.0), (2, 3)),
+    "Softmax": (lambda: nn.Softmax(dim=1), (2, 3, 4)),
+    "LogSoftmax": (lambda: nn.LogSoftmax(dim=-1), (2, 3)),
+    "Conv2d": (lambda: nn.Conv2d(2, 4, 3, stride=2, padding=1), (2, 2, 9, 8)),
+    "Conv2d same": (lambda: nn.Conv2d(4, 4, (3, 5), padding="same", groups=2), (1, 4, 6, 7)),
+    "MaxPool2d": (lambda: nn.MaxPool2d(2), (2, 3, 8, 9)),
+    "AvgPool2d": (lambda: nn.AvgPool2d(3, stride=2, padding=1), (2, 3, 8, 9)),
+    "AdaptiveAvgPool2d": (lambda: nn.AdaptiveAvgPool2d((3, 2)), (2, 3, 8, 9)),
+    "BatchNorm2d": (lambda: nn.BatchNorm2d(3), (2, 3, 4, 4)),
+    "Dropout2d": (lambda: nn.Dropout2d(0.25), (2, 3, 4, 4)),
+    "PlaneFeatures": (lambda: nn.PlaneFeatures(["x", "y", "xy", "sinx"]), (6, 2)),
+    "Embedding": (lambda: nn.Embedding(10, 4, padding_idx=0), (2, 5)),
+}
+NOT_LAYERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
+
+
+def exported_layer_classes() -> set:
+    classes = {v for v in vars(nn).values() if isinstance(v, type) and issubclass(v, nn.Module)}
+    losses = {c for c in classes if c.__module__ == "chainrule.nn.losses"}
+    return classes - losses - {nn.Module, *NOT_LAYERS}
+
+
+def test_every_exported_layer_has_an_example_here():
+    covered = {type(make()) for make, _ in EXAMPLES.values()}
+    missing = sorted(c.__name__ for c in exported_layer_classes() - covered)
+    assert not missing, f"add these layers to EXAMPLES: {missing}"
+
+
+def example_input(layer, shape):
+    rng = np.random.default_rng(0)
+    if isinstance(layer, nn.Embedding):
+        return cr.tensor(rng.integers(0, layer.num_embeddings, shape))
+    return cr.tensor(rng.normal(size=shape).astype(np.float32))
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_layer_describes_itself(name, tmp_path):
+    make, shape = EXAMPLES[name]
+    layer = make().eval()
+    cls = type(layer)
+    assert describe.REGISTERED[cls.__name__] is cls
+
+    # config round trip, checked as a file's values are
+    config = layer.config()
+    rebuilt = cls.from_config(describe.checked_arguments(cls, config))
+    assert rebuilt.config() == config
+
+    # weight shapes and count without building, equal to the real ones
+    real = {k: tuple(v.shape) for k, v in layer.state_dict().items()}
+    assert {k: tuple(v) for k, v in cls.state_shapes(config).items()} == real
+    declared = sum(math.prod(s) for s in cls.state_shapes(config).values())
+    assert declared == sum(math.prod(s) for s in real.values())
+
+    # output shape without computing, equal to the real forward's
+    x = example_input(layer, shape)
+    output = layer(x)
+    assert layer.output_shape(shape) == tuple(output.shape)
+
+    # save and load: the same outputs
+    cr.save(nn.Sequential(layer), tmp_path / "model")
+    loaded = cr.load(tmp_path / "model").eval()
+    np.testing.assert_array_equal(loaded(x).detach().numpy(), output.detach().numpy())
+
+
+@pytest.mark.parametrize("name", ["Linear", "Conv2d", "MaxPool2d", "LayerNorm", "PlaneFeatures"])
+def test_output_shape_refuses_what_the_forward_refuses(name):
+    make, shape = EXAMPLES[name]
+    layer = make()
+    wrong = {"MaxPool2d": shape[1:], "Conv2d": (2, 3, 9, 8)}.get(name, (*shape[:-1], shape[-1] + 1))
+    with pytest.raises(ValueError):
+        layer(example_input(layer, wrong))
+    with pytest.raises(ValueError):
+        layer.output_shape(wrong)
+
+
+@nn.saveable
+class TwoBranch(nn.Module):
+    """A module of a user's own: two Linear layers whose outputs are added."""
+
+    def __init__(self, inputs: int, outputs: int = 2, scale: float = 1.0):
+        super().__init__()
+        self.inputs, self.outputs, self.scale = inputs, outputs, scale
+        self.left, self.right = nn.Linear(inputs, outputs), nn.Linear(inputs, outputs)
+
+    def config(self):
+        return {"inputs": self.inputs, "outputs": self.outputs, "scale": self.scale}
+
+    def forward(self, x):
+        return (self.left(x) + self.right(x)) * self.scale
+
+
+def test_a_module_of_your_own_saves_and_loads_by_its_config(tmp_path):
+    model = nn.Sequential(TwoBranch(3, 4, scale=0.5), nn.ReLU(), nn.Linear(4, 2))
+    x = cr.randn(5, 3)
+    cr.save(model, tmp_path / "mine")
+    loaded = cr.load(tmp_path / "mine")
+    np.testing.assert_array_equal(loaded(x).detach().numpy(), model(x).detach().numpy())
+    alone = TwoBranch(3)
+    cr.save(alone, tmp_path / "alone")
+    assert isinstance(cr.load(tmp_path / "alone"), TwoBranch)
+
+
+class NotRegistered(nn.Module):
+    def __init__(self, width: int = 3):
+        super().__init__()
+        self.width = width
+        self.layer = nn.Linear(width, width)
+
+    def config(self):
+        return {"width": self.width}
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+def test_an_unregistered_class_is_saved_only_when_named_on_load(tmp_path):
+    with pytest.raises(TypeError, match="saveable"):
+        cr.save(nn.Sequential(NotRegistered()), tmp_path / "no")
+    describe.REGISTERED.pop("NotRegistered", None)
+    # written by hand as a file would be: loading needs the class passed by name
+    description = {"format": "chainrule.Module", "version": 2, "module": {"type": "NotRegistered"}}
+    with pytest.raises(ValueError, match="unknown layer type 'NotRegistered'"):
+        describe.build(description)
+    model = describe.build(description, modules=[NotRegistered])
+    assert isinstance(model, NotRegistered) and model.width == 3
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        (
+            {"type": "Linear", "args": {"in_features": 2, "out_features": 2, "device": "cuda"}},
+            "device",
+        ),
+        ({"type": "Linear", "args": {"in_features": 2, "out_features": 2, "bias": "no"}}, "bias"),
+        ({"type": "LeakyReLU", "args": {"negative_slope": "abc"}}, "negative_slope"),
+        ({"type": "Linear", "args": {"in_features": 2}}, "missing argument 'out_features'"),
+        ({"type": "Softmax", "args": {"dim": 1.5e300}}, "dim"),
+        ({"type": "os.system", "args": {}}, "unknown layer type"),
+    ],
+)
+def test_values_from_a_file_are_checked_as_the_constructor_takes_them(entry, message):
+    description = {"format": "chainrule.Sequential", "version": 1, "layers": [entry]}
+    with pytest.raises(ValueError, match=message):
+        describe.build(description)
