@@ -187,7 +187,7 @@ def test_sessions_are_capped_per_origin(server):
     for _ in range(3):
         new_session(server)
     status, answer, _ = call(server, "POST", "/api/sessions")
-    assert status == 503 and answer["error"].startswith("cannot start a session: 3 sessions")
+    assert status == 503 and answer["error"].startswith("3 sessions of clients other than a page")
     page = own_origin(server)
     for _ in range(3):
         assert call(server, "POST", "/api/sessions", headers=page)[0] == 200

@@ -182,7 +182,7 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 session = self.server.registry.create(origin)
             except PlaygroundError as exc:
-                raise Refused(503, f"cannot start a session: {exc}") from None
+                raise Refused(503, str(exc)) from None
             return {"id": session.id, "choices": choices()}
         route = SESSION_ROUTE.fullmatch(path)
         if route is None or route.group(3) is not None:
