@@ -19,7 +19,7 @@ import numpy as np
 def measure(repeats: int = 6, calls: int = 30) -> dict:
     from threadpoolctl import threadpool_limits
 
-    from chainrule.ops import batch_split
+    from chainrule import threads as batch_split
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 9216), dtype=np.float32)

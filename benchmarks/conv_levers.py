@@ -91,7 +91,7 @@ def relu_split_bound(shape):
     passes. Times the ReLU op (forward + backward, one thread, as it runs after the convolution)
     against the same passes done in chunks on the pool, as a fused op would do them."""
     import chainrule as cr
-    from chainrule.ops import batch_split
+    from chainrule import threads as batch_split
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape, dtype=np.float32)
@@ -142,7 +142,7 @@ def transposed_input_grad(grad_image, w_flipped, chunk_shape, k):
 
 def input_grad_variants(name):
     """dX of one layer (no padding form): per-tap products (kept) vs col2im vs transposed."""
-    from chainrule.ops.batch_split import split_batch
+    from chainrule.threads import split_batch
 
     batch, c, o, k, _, size = LAYERS[name]
     size = size + 2 * LAYERS[name][4]  # the padded input, so that all three agree
@@ -190,7 +190,7 @@ def winograd(on: bool):
 
 
 def with_settings(run, winograd_on=True, **policy):
-    from chainrule.ops import batch_split
+    from chainrule import threads as batch_split
 
     def wrapped():
         with batch_split.policy(**policy), winograd(winograd_on):
@@ -200,7 +200,7 @@ def with_settings(run, winograd_on=True, **policy):
 
 
 def lever_table(repeats: int, threads: int) -> list[str]:
-    from chainrule.ops import batch_split
+    from chainrule import threads as batch_split
 
     groups = {}
     for name in LAYERS:

@@ -20,7 +20,7 @@ import chainrule as cr
 import chainrule.distributed as dist
 from chainrule import nn, optim
 from chainrule.tensor import as_array
-from chainrule.train import Callback, ModelCheckpoint, fit
+from chainrule.train import Callback, ModelCheckpoint, evaluate, fit
 
 STEPS_PER_EPOCH, BATCH = 25, 25  # 24 batches of 25 and a last one of 10: remainders for any N
 
@@ -157,6 +157,19 @@ def diverged(comm) -> dict:
     return {"error": None}
 
 
+def different_batches(comm) -> dict:
+    """Rank 1 asks fit for batches of 20, the others for 25: a hang before the plans were
+    compared (rank 1's epoch had more batches); now every rank raises the same error."""
+    model = build("mlp", "float32")
+    train_data, _ = digits("float32", images=False)
+    try:
+        fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.05), train_data,
+            batch_size=20 if comm.rank == 1 else BATCH, progress=False, comm=comm)  # fmt: skip
+    except RuntimeError as exc:
+        return {"error": str(exc)}
+    return {"error": None}
+
+
 def resume(comm, folder: Path) -> dict:
     """One epoch with a checkpoint (rank 0 writes it), then a second from it on every rank: the
     same weights, bit for bit, as two epochs without a break."""
@@ -195,6 +208,29 @@ def fail(comm, how: str, note: Path) -> None:
         progress=False, callbacks=[FailAt(how, note)], comm=comm)  # fmt: skip
 
 
+def evaluate_uneven(comm, out: Path) -> None:
+    """Every rank evaluates a set whose shards make different numbers of batches (rank 0's one
+    more: 3 x N x 10 + 1 examples, batches of 10), for classes and for a regression whose targets
+    sit far from 0; each rank writes its largest relative difference from the one-process
+    numbers to OUT.rank<R>.json (no collective after the one under test)."""
+    batch = 10
+    (x, y), _ = digits("float64", images=False)
+    n = 3 * comm.world_size * batch + 1
+    x, y = x[:n], y[:n]
+    model = build("mlp", "float64")
+    cases = {
+        "classes": (nn.CrossEntropyLoss(), y, None),
+        "regression": (nn.MSELoss(), np.eye(10)[y] * 3.0 + 1000.0, 2.0),
+    }
+    found = {}
+    for name, (loss, target, std) in cases.items():
+        ours = evaluate(model, loss, (x, target), batch, target_std=std, comm=comm)
+        alone = evaluate(model, loss, (x, target), batch, target_std=std)
+        assert ours.keys() == alone.keys()
+        found[name] = max(abs(ours[k] - alone[k]) / abs(alone[k]) for k in alone)
+    out.with_suffix(f".rank{comm.rank}.json").write_text(json.dumps(found))
+
+
 SCENARIOS = {
     "mlp-float32-adam": lambda c: equivalence(c, "mlp", "float32", "adam"),
     "mlp-float64-adam": lambda c: equivalence(c, "mlp", "float64", "adam"),
@@ -219,6 +255,10 @@ def main() -> None:
             results[name] = different_start(comm)
         elif name == "diverged":
             results[name] = diverged(comm)
+        elif name == "different-batches":
+            results[name] = different_batches(comm)
+        elif name == "evaluate-uneven":
+            evaluate_uneven(comm, out)
         else:
             results[name] = SCENARIOS[name](comm)
     if comm.rank == 0:

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.ops import batch_split, conv, conv_fast, pool_fast
+from chainrule import threads as batch_split
+from chainrule.ops import conv, conv_fast, pool_fast
 from chainrule.ops.batchnorm_fast import ChannelsLastBatchNorm2d
 from chainrule.ops.normalization import BatchNorm
 

@@ -8,10 +8,12 @@ quickly, resumes. They are skipped, saying why, only where mpi4py or mpiexec is 
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -88,6 +90,7 @@ TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 def two_processes(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("mpi2")
     scenarios = ["bn-per-rank", "bn-sync-float64", "resume", "different-start", "diverged"]
+    scenarios.append("different-batches")
     return run_worker(2, folder, *EQUIVALENT, *scenarios)
 
 
@@ -145,6 +148,13 @@ def test_copies_that_differ_are_caught_at_the_epoch_end(two_processes):
     assert two_processes["diverged"]["error"] == "the weights of rank(s) 1 differ from rank 0's"
 
 
+def test_fit_refuses_processes_that_plan_different_batches(two_processes):
+    """A script giving fit other batch sizes on different ranks hung; now every rank raises."""
+    error = two_processes["different-batches"]["error"]
+    assert error.startswith("the processes' training plans differ from rank 0's: batch size on ")
+    assert "batch size on rank(s) 1 (rank 0: 25); batches per epoch on rank(s) 1" in error
+
+
 def test_resume_continues_bit_for_bit(two_processes):
     assert two_processes["resume"] == {"bit_identical": True, "identical_on_all_ranks": True}
 
@@ -161,6 +171,39 @@ def test_a_failing_rank_stops_the_job_within_seconds(tmp_path, how):
         assert "rank 1 of 2 failed: ValueError: rank 1 found something wrong" in job.stderr
     else:  # killed without a word: the launcher reports the process that exited
         assert "non-zero status" in job.stderr and "Exit code" in job.stderr
+
+
+def within(seconds: float, n: int, *command) -> subprocess.CompletedProcess:
+    """An MPI job that must end within ``seconds``: one that hangs has its whole process group
+    killed (mpiexec and every rank) and fails the test, rather than outliving it."""
+    job = subprocess.Popen(
+        [MPIEXEC, "-n", str(n), "--oversubscribe", *command],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = job.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.communicate()
+        pytest.fail(f"mpiexec -n {n} {' '.join(command[-1:])} did not end within {seconds} s")
+    return subprocess.CompletedProcess(job.args, job.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_evaluate_with_shards_of_unequal_batch_counts_ends_with_the_right_numbers(tmp_path, n):
+    """Issue 20: evaluate all-reduced per batch, so where one rank had a batch more, the ranks'
+    collectives paired wrongly (a wrong loss on one, a hang on the other). Now each rank sums
+    locally and the sums are reduced once: every rank ends, with the one-process numbers."""
+    out = tmp_path / "results.json"
+    job = within(60, n, sys.executable, str(WORKER), str(out), "evaluate-uneven")
+    assert job.returncode == 0, job.stderr[-3000:]
+    for rank in range(n):
+        found = json.loads(out.with_suffix(f".rank{rank}.json").read_text())
+        assert found["classes"] < 1e-12 and found["regression"] < 1e-9, (rank, found)
 
 
 def chainrule_train(n: int, *args) -> subprocess.CompletedProcess:
@@ -206,3 +249,73 @@ def test_command_line_error_on_one_rank_stops_all(tmp_path):
     job = chainrule_train(2, "--epochs", "1", "--out", str(tmp_path / "taken"))
     assert job.returncode != 0
     assert "rank 0 of 2 failed" in job.stderr and "already holds other files" in job.stderr
+
+
+def _train_command(out, *settings) -> list:
+    return [
+        sys.executable,
+        "-m",
+        "chainrule",
+        "train",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        str(out),
+        *settings,
+    ]
+
+
+DIFFERENT_STARTS = {
+    # processes, what the last n - 1 are started with beyond rank 0's command, what is named
+    "each setting of the issue": (
+        2,
+        [
+            *("--lr", "0.02", "--seed", "3", "--hidden", "8", "--epochs", "2"),
+            *("--optimizer", "sgd", "--dropout", "0.1", "--dataset", "moons"),
+        ],
+        [
+            *("lr differs on rank(s) 1 (rank 0 has None", "seed differs", "hidden differs"),
+            *("epochs differs", "optimizer differs", "dropout differs", "dataset differs"),
+        ],
+    ),
+    "batch size, on two ranks of three (was a hang)": (
+        3,
+        ["--batch-size", "20"],
+        ["batch_size differs on rank(s) 1, 2 (rank 0 has 32"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", DIFFERENT_STARTS)
+def test_processes_started_with_different_settings_are_refused_before_the_first_step(
+    tmp_path, case
+):
+    """Issue 25, section 6: ranks with other settings ended in tracebacks (different batch
+    sizes in a hang; different seeds trained together without a word). Every rank compares its
+    settings with rank 0's before the first step, and the job ends naming them and the ranks."""
+    n, extra, named = DIFFERENT_STARTS[case]
+    out = tmp_path / "run"
+    alike = _train_command(out, "--hidden", "16")
+    other = [*alike, *extra]
+    job = within(60, 1, *alike, ":", "-n", str(n - 1), *other)
+    assert job.returncode != 0
+    assert "were not started alike" in job.stderr and "Traceback" not in job.stderr, job.stderr
+    for fragment in named:
+        assert fragment in job.stderr, job.stderr
+    assert not out.exists()  # refused before the run folder is claimed
+
+
+def test_processes_reading_different_data_are_refused(tmp_path, mnist_dir):
+    """Every setting alike, but rank 1's data folder holds one other label: named as the data."""
+    ours, theirs = (shutil.copytree(mnist_dir, tmp_path / name) for name in ("ours", "theirs"))
+    labels = theirs / "train-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(labels.read_bytes()))
+    raw[8] = (raw[8] + 1) % 10  # the first label
+    labels.write_bytes(gzip.compress(bytes(raw)))
+    out = tmp_path / "run"
+    command = _train_command(out, "--dataset", "mnist", "--hidden", "8", "--data-dir")
+    job = within(60, 1, *command, str(ours), ":", "-n", "1", *command, str(theirs))
+    assert job.returncode != 0
+    assert "the data differs on rank(s) 1" in job.stderr, job.stderr
+    assert "Traceback" not in job.stderr and not out.exists()

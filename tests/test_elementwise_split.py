@@ -6,7 +6,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import nn, optim
-from chainrule.ops import batch_split
+from chainrule import threads as batch_split
 from chainrule.ops.activations import ReLU
 
 THREADED = {"threads": 2, "chunk_bytes": 64, "min_parallel_bytes": 0, "min_elementwise_bytes": 0}

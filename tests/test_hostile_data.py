@@ -67,6 +67,12 @@ def replace(path, make):
     make(path)
 
 
+def no_examples(path):
+    """Images and labels that agree: 0 of each."""
+    write_idx(path, np.zeros((0, 28, 28)))
+    write_idx(path.parent / LABELS, np.zeros(0))
+
+
 IDX_CASES = {
     "a decompression bomb": (IMAGES, bomb, "more data than its header"),
     "a header declaring 10^12 bytes": (IMAGES, header_only((10**4, 10**4, 10**4)), "more than"),
@@ -111,6 +117,12 @@ IDX_CASES = {
         "gzip",
     ),
     "a folder in place of the file": (IMAGES, lambda p: replace(p, os.mkdir), "folder"),
+    "headers declaring 0 examples": (IMAGES, no_examples, "images of shape (0, 28, 28) hold no"),
+    "images of 0 pixels": (
+        IMAGES,
+        lambda p: write_idx(p, np.zeros((1000, 0, 28))),
+        "images of shape (1000, 0, 28) hold no data",
+    ),
 }
 
 

@@ -4,14 +4,17 @@ its deadline with one message saying what each mirror did, and no partial file i
 
 import hashlib
 import http.server
+import re
 import threading
 import time
+import urllib.parse
+import urllib.request
 
 import pytest
 
 from chainrule import data
 from chainrule.data import datasets
-from chainrule.data.download import download_file
+from chainrule.data.download import download_file, size_cap
 from hostile import refused, time_limit
 
 NAME = "file.gz"
@@ -26,7 +29,8 @@ class Mirror(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):  # noqa: N802 (http.server's name)
-        kind = self.path.strip("/").split("/")[0]
+        # a request through a proxy names the whole URL: http://host/kind/...
+        kind = urllib.parse.urlsplit(self.path).path.strip("/").split("/")[0]
         try:
             getattr(self, "serve_" + kind.replace("-", "_"))()
         except (BrokenPipeError, ConnectionResetError):
@@ -82,6 +86,19 @@ class Mirror(http.server.BaseHTTPRequestHandler):
         self.headers_for(len(CONTENT))
         self.wfile.write(CONTENT[:10])
 
+    def serve_cut(self):  # chunked, and hangs up in the middle of a chunk
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.write(b"%x\r\n" % len(CONTENT) + CONTENT[:10])
+
+    def serve_slow(self):  # a byte every 0.1 s, forever: alive, but far too slow
+        self.headers_for()
+        while True:
+            self.wfile.write(b"x")
+            self.wfile.flush()
+            time.sleep(0.1)
+
 
 @pytest.fixture(scope="module")
 def mirror():
@@ -102,6 +119,7 @@ CASES = {
     "redirects in a circle": ("loop", "redirect"),
     "the wrong file": ("wrong", "SHA-256 mismatch"),
     "a connection cut short": ("short", "sent 10 of the 1,300 bytes"),
+    "a connection cut mid-chunk": ("cut", "the connection was cut mid-transfer (IncompleteRead"),
 }
 
 
@@ -109,12 +127,48 @@ CASES = {
 def test_a_hostile_mirror_is_given_up_on_in_time(case, mirror, tmp_path):
     kind, fragment = CASES[case]
     started = time.monotonic()
-    with time_limit(8), pytest.raises(data.DataFileError, match=fragment):
+    with time_limit(8), pytest.raises(data.DataFileError, match=re.escape(fragment)) as error:
         download_file(
             NAME, SHA, tmp_path, [f"{mirror}/{kind}"], timeout=1, deadline=2, max_bytes=1 << 20
         )
     assert time.monotonic() - started < 4  # the deadline, plus at most one read's timeout
     assert list(tmp_path.iterdir()) == []  # no partial file left behind
+    assert "\n" not in str(error.value)  # one line (a redirect loop's message had three)
+
+
+def test_a_mirror_far_below_any_usable_speed_is_given_up_on_long_before_the_deadline(
+    mirror, tmp_path
+):
+    """A byte every 0.1 s never trips the read timeout; the rate, judged over slow_after
+    seconds (30 by default, 1 here), does."""
+    started = time.monotonic()
+    with time_limit(8), pytest.raises(data.DataFileError, match=r"too slow: \d+ bytes in 1 s"):
+        download_file(NAME, SHA, tmp_path, [f"{mirror}/slow"], timeout=5, deadline=60, slow_after=1)
+    assert time.monotonic() - started < 3
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_mirror_streaming_without_end_is_cut_off_near_the_files_size(mirror, tmp_path):
+    """With the file's size known, a mirror may send the size plus a margin, not max_bytes."""
+    cap = size_cap(len(CONTENT))
+    assert len(CONTENT) < cap <= len(CONTENT) * 9 // 8 + (1 << 20)
+    with time_limit(8), pytest.raises(data.DataFileError, match=f"sent more than {cap:,} bytes"):
+        download_file(NAME, SHA, tmp_path, [f"{mirror}/forever"], size=len(CONTENT), deadline=5)
+    assert datasets.SOURCES["mnist"]["bytes"]["train-images-idx3-ubyte.gz"] == 9_912_422
+    assert size_cap(9_912_422) < 12 << 20  # not 64 MiB (the issue saw 69 MiB read)
+
+
+def test_a_connection_cut_mid_chunk_through_a_proxy_is_one_line(mirror, tmp_path, monkeypatch):
+    """The local mirror as the HTTP proxy for a host that does not exist (nothing leaves
+    127.0.0.1): the same one line as without the proxy, not an internal error."""
+    monkeypatch.setenv("http_proxy", mirror)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.setattr(urllib.request, "_opener", None)  # urlopen reads the proxy settings once
+    with time_limit(8), pytest.raises(data.DataFileError) as error:
+        download_file(NAME, SHA, tmp_path, ["http://mirror.invalid/cut"], timeout=1, deadline=2)
+    message = str(error.value)
+    assert "http://mirror.invalid/cut/file.gz: the connection was cut mid-transfer" in message
+    assert "\n" not in message and list(tmp_path.iterdir()) == []
 
 
 def test_downloads_refused_before_connecting_and_unreachable(tmp_path):

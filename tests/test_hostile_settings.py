@@ -201,6 +201,17 @@ def test_a_toml_file_that_never_ends_is_refused(make, tmp_path, capsys):
     refused(capsys, ["train", "--config", path, "--quiet"], "not a regular file", seconds=5)
 
 
+@pytest.mark.parametrize("fraction", ["0.9999", "0.99999999"])
+def test_a_val_fraction_that_leaves_nothing_to_train_on_is_refused(fraction, tmp_path, capsys):
+    """Issue 25, section 5: it ended in an internal error (an empty sampler)."""
+    path = tmp_path / "settings.toml"
+    path.write_text(f"val_fraction = {fraction}\nepochs = 1\n")
+    out = tmp_path / "run"
+    argv = ["train", "--config", path, "--out", out, "--quiet"]
+    refused(capsys, argv, f"val_fraction {fraction} of 1438 examples leaves 0 for training")
+    assert not out.exists()
+
+
 def test_toml_settings_that_are_fine_are_taken(tmp_path, capsys):
     path = tmp_path / "settings.toml"
     path.write_text('dataset = "xor"\nhidden = "8,4"\nbatch_size = "full"\nepochs = 2\nlr = 1\n')

@@ -83,6 +83,14 @@ def test_a_run_killed_before_its_first_checkpoint_restarts_from_the_start(
         np.testing.assert_array_equal(a, b)
 
 
+def test_resume_on_a_finished_run_without_its_checkpoint_leaves_the_model_alone(run_copy, capsys):
+    """Issue 25, section 5: it retrained from scratch and replaced model.safetensors."""
+    (run_copy / "checkpoint.safetensors").unlink()
+    before = {p.name: p.read_bytes() for p in run_copy.iterdir()}
+    refused(capsys, ["train", "--out", run_copy, "--resume", "--quiet"], "nothing to resume")
+    assert {p.name: p.read_bytes() for p in run_copy.iterdir()} == before
+
+
 def test_more_epochs_on_resume_equal_a_longer_run(small_run, run_copy, tmp_path, capsys):
     succeeds(capsys, ["train", "--out", run_copy, "--resume", "--epochs", "3", "--quiet"])
     longer = tmp_path / "longer"

@@ -313,3 +313,44 @@ def test_one_name_per_thing_and_no_import_cycle():
         if isinstance(node, ast.ImportFrom)
     ]
     assert "loop" not in imported and not any(m and m.endswith(".loop") for m in imported)
+
+
+def test_empty_data_is_named_not_a_sampler_or_numpy_error():
+    """Issue 25, section 5: fit said "RandomSampler: num_samples must be a positive integer",
+    evaluate returned {"loss": 0.0, "accuracy": 0.0}, predict leaked NumPy's "need at least one
+    array to concatenate"."""
+    model = nn.Sequential(nn.Linear(3, 2))
+    some = (np.zeros((4, 3), np.float32), np.zeros(4, np.int64))
+    none = (np.zeros((0, 3), np.float32), np.zeros(0, np.int64))
+    sgd = optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(data.DataError, match="fit: the training data is empty"):
+        fit(model, nn.CrossEntropyLoss(), sgd, none, progress=False)
+    with pytest.raises(data.DataError, match="fit: the validation data is empty"):
+        fit(model, nn.CrossEntropyLoss(), sgd, some, validation_data=none, progress=False)
+    with pytest.raises(data.DataError, match="evaluate: the data is empty"):
+        evaluate(model, nn.CrossEntropyLoss(), none)
+    with pytest.raises(data.DataError, match=r"predict: the input of shape \(0, 3\) holds no"):
+        predict(model, none[0])
+    assert evaluate(model, nn.CrossEntropyLoss(), some)["loss"] > 0
+
+
+def test_evaluate_sums_locally_and_merges_once():
+    """The sums evaluate reduces once (Chan's merge of the regression moments) give the
+    numbers of the whole set, however it is split: two halves merged equal one pass."""
+    from chainrule.train.loop import EpochMetrics
+
+    rng = np.random.default_rng(0)
+    output, target = rng.normal(size=(50, 1)), 1e6 + rng.normal(size=(50, 1))
+    whole = EpochMetrics(0.0, True, target_std=2.0)
+    whole.update(1.0, output, target)
+    halves = [EpochMetrics(0.0, True, target_std=2.0) for _ in range(2)]
+    halves[0].update(1.0, output[:20], target[:20])
+    halves[1].update(1.0, output[20:], target[20:])
+    rows = [[h.loss_sum, h.correct, h.count, *h.regression.moments()] for h in halves]
+    merged = EpochMetrics(0.0, True, target_std=2.0)
+    merged.regression.merge(np.asarray(rows)[:, 3:])
+    merged.loss_sum, merged.count = sum(r[0] for r in rows), sum(r[2] for r in rows)
+    expected, found = whole.result(), merged.result()
+    assert found.keys() == expected.keys()
+    for key in expected:
+        assert found[key] == pytest.approx(expected[key], rel=1e-9), key

@@ -9,7 +9,7 @@ PyTorch's everyday names work here too (``import chainrule as torch``): see the 
 """
 
 from . import autograd, inplace  # noqa: I001 - inplace attaches the in-place methods to Tensor
-from . import api, data, distributed, io, lens, models, nn, onnx, optim, runs, train, utils
+from . import api, data, io, models, nn, optim, train, utils
 from .autograd import (
     enable_grad,
     inference_mode,
@@ -230,3 +230,16 @@ short, int, long = int16, int32, int64
 bool = bool_
 
 __version__ = "0.1.0"
+
+
+# The applications load when first used (``cr.lens``, ``cr.runs``, ``cr.onnx``, ...), so that
+# ``import chainrule`` loads the library alone.
+APPLICATIONS = ("distributed", "lens", "onnx", "playground", "runs", "sklearn")
+
+
+def __getattr__(name: str):
+    if name in APPLICATIONS:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")

@@ -1,8 +1,17 @@
 """The array backend: the one core module that imports NumPy.
 
 Everything else asks this module for the array module ``xp``, the random generators and the
-few NumPy specifics (strided views, unbuffered adds, float-error states), so that a later GPU
-backend (CuPy) changes one file.
+few NumPy specifics (strided views, unbuffered adds, float-error states); a test keeps those
+specifics here.
+
+What a GPU backend (CuPy) would still need beyond this file, stated so no one takes the seam for
+more than it is: ``xp`` is imported at module load and means host NumPy everywhere (the ops,
+the engine, the optimizers' flat buffers, the thread pool): each would have to ask for the array
+module of its inputs instead (``cupy.get_array_module``); the fast convolution, pooling and
+batch-norm paths (``ops/*_fast.py``, the thread pool in :mod:`chainrule.threads`) are written
+for CPU caches and BLAS threads and would need GPU counterparts; scipy (erf), safetensors'
+NumPy reader, the data loaders and everything that hands arrays to Matplotlib, ONNX or MPI
+expect host arrays, so a device array would be copied at those edges.
 """
 
 from __future__ import annotations
@@ -150,8 +159,3 @@ def ignore_float_errors(**which):
     """Context manager that silences floating-point warnings (``divide``, ``invalid``, ...),
     all of them when none is named."""
     return np.errstate(**(which or {"all": "ignore"}))
-
-
-def to_numpy(array) -> np.ndarray:
-    """Return a NumPy array (a no-op for the NumPy backend)."""
-    return np.asarray(array)

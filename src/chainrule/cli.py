@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import distributed, io, runs
 from .backend import keep_freed_memory, set_num_threads
-from .data.files import DataError, read_capped
+from .files import DataError, read_capped
 from .lens import commands as lens_commands
 from .onnx import commands as onnx_commands
 from .playground import commands as playground_commands

@@ -28,22 +28,22 @@ import math
 from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
-from safetensors.numpy import load_file
 from safetensors.numpy import save as safetensors_bytes
 
 from .backend import xp
-from .data.files import (  # noqa: F401 - atomic_write, ChainruleFileError: io's names too
+from .devices import check_device, device
+from .files import (  # noqa: F401 - atomic_write, ChainruleFileError: io's names too
     ChainruleFileError,
     DataFileError,
     atomic_write,
+    brief,
     read_capped,
     regular_file_size,
 )
-from .devices import check_device, device
 from .nn.describe import build as build_described
 from .nn.describe import describe
-from .nn.module import Module
-from .serialization import load_object, save_object
+from .nn.module import Module, some_keys
+from .serialization import load_object, read_tensors, save_object
 from .tensor import Tensor, as_array
 
 MAX_JSON_BYTES = 16 << 20
@@ -132,7 +132,9 @@ def _read_header(path: Path) -> tuple[dict, dict]:
     except FileNotFoundError:
         raise ChainruleFileError(f"{path}: file not found") from None
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ChainruleFileError(f"{path}: not a valid safetensors file ({exc})") from None
+        raise ChainruleFileError(
+            f"{path}: not a valid safetensors file ({brief(exc, 160)})"
+        ) from None
 
 
 def read_header_metadata(path) -> dict:
@@ -143,10 +145,7 @@ def read_header_metadata(path) -> dict:
 def _read_tensors(path: Path, described_by: str | None = None) -> dict:
     """The tensors of a safetensors file; with ``described_by`` (the header text they were
     saved with), checked against the header's SHA-256 when it has one."""
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ChainruleFileError(f"{path}: corrupt or truncated weight file ({exc})") from None
+    tensors = read_tensors(path)
     expected = _read_header(path)[1].get(DIGEST)
     if described_by is not None and expected is not None:
         if _digest(tensors, described_by) != expected:
@@ -273,7 +272,9 @@ def load_weights(model: Module, path, strict: bool = True) -> Module:
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
     if strict and (missing or unexpected):
-        raise ChainruleFileError(f"{path}: missing keys {missing}, unexpected keys {unexpected}")
+        raise ChainruleFileError(
+            f"{path}: missing keys {some_keys(missing)}, unexpected keys {some_keys(unexpected)}"
+        )
     for key, shape in shapes.items():
         if key in expected and tuple(expected[key]) != shape:
             raise ChainruleFileError(

@@ -20,12 +20,11 @@ import zipfile
 from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
-from safetensors.numpy import load_file
 from safetensors.numpy import save as safetensors_bytes
 
 from .backend import xp
-from .data.files import ChainruleFileError, atomic_write, regular_file_size
-from .nn.module import Parameter
+from .files import ChainruleFileError, atomic_write, brief, open_regular, regular_file_size
+from .nn.module import Parameter, some_keys
 from .tensor import Tensor
 
 OBJECT_KEY = "chainrule.object"
@@ -136,9 +135,11 @@ def load_object(path):
         with safe_open(str(path), "np") as f:
             names, metadata = list(f.keys()), f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ChainruleFileError(f"{path}: not a valid safetensors file ({exc})") from None
+        raise ChainruleFileError(
+            f"{path}: not a valid safetensors file ({brief(exc, 160)})"
+        ) from None
     if OBJECT_KEY not in metadata:  # a plain safetensors file, e.g. from PyTorch
-        return {name: Tensor._make(array, False) for name, array in _read_arrays(path).items()}
+        return {name: Tensor._make(array, False) for name, array in read_tensors(path).items()}
     text = metadata[OBJECT_KEY]
     if len(text) > MAX_JSON_BYTES:
         raise ChainruleFileError(f"{path}: the structure is larger than {MAX_JSON_BYTES} bytes")
@@ -152,19 +153,94 @@ def load_object(path):
     _check(header["object"], set(names), used, path, depth=0)
     if used != set(names):
         raise ChainruleFileError(
-            f"{path}: tensors {sorted(set(names) - used)} are stored but not used by the structure"
+            f"{path}: tensors {some_keys(sorted(set(names) - used))} are stored but not used by "
+            "the structure"
         )
-    return _decode(header["object"], _read_arrays(path), {})
+    return _decode(header["object"], read_tensors(path), {})
 
 
-def _read_arrays(path: Path) -> dict:
+# -- the tensors of a safetensors file -------------------------------------------------------------
+# NumPy has no bfloat16 or float8 type: such tensors are read as their bits and widened exactly to
+# float32, the values PyTorch's load_state_dict copies into a float32 model.
+
+NUMPY_TYPES = {"BOOL", "U8", "I8", "U16", "I16", "F16", "U32", "I32", "F32", "U64", "I64", "F64"}
+
+
+def _from_bfloat16(bits):
+    """A bfloat16 is the upper half of a float32."""
+    return (bits.astype(xp.uint32) << 16).view(xp.float32)
+
+
+def _from_float8_e5m2(bits):
+    """A float8_e5m2 is the upper byte of a float16."""
+    return (bits.astype(xp.uint16) << 8).view(xp.float16).astype(xp.float32)
+
+
+def _float8_e4m3_values():
+    """The 256 values of float8_e4m3fn: bias 7, subnormals, no infinities, S.1111.111 NaN."""
+    bits = xp.arange(256)
+    exponent, fraction = (bits >> 3) & 15, (bits & 7) / 8
+    magnitude = xp.where(exponent, (1 + fraction) * 2.0 ** (exponent - 7), fraction * 2.0**-6)
+    magnitude[(bits & 127) == 127] = xp.nan
+    return xp.where(bits & 128, -magnitude, magnitude).astype(xp.float32)
+
+
+_FLOAT8_E4M3 = _float8_e4m3_values()
+WIDENED = {  # safetensors type -> (the bits' type, little-endian as stored; bits -> float32)
+    "BF16": ("<u2", _from_bfloat16),
+    "F8_E5M2": ("u1", _from_float8_e5m2),
+    "F8_E4M3": ("u1", _FLOAT8_E4M3.__getitem__),
+}
+
+
+def read_tensors(path: Path) -> dict:
+    """Every tensor of a safetensors file as a NumPy array (bfloat16 and float8 as float32).
+
+    Raises:
+        ChainruleFileError: the file is corrupt or truncated, or holds a tensor of a type
+            NumPy cannot hold (named, with the PyTorch line that converts it).
+    """
     try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError, TypeError) as exc:
+        with safe_open(str(path), "np") as f:
+            types = {name: f.get_slice(name).get_dtype() for name in f.keys()}
+            odd = {name: kind for name, kind in types.items() if kind not in NUMPY_TYPES}
+            for name, kind in odd.items():
+                if kind not in WIDENED:
+                    raise ChainruleFileError(
+                        f"{path}: tensor '{brief(name)}' is {kind}, which chainrule does not "
+                        "read; convert it with PyTorch first: "
+                        "{k: v.float() for k, v in state.items()}"
+                    )
+            tensors = {name: f.get_tensor(name) for name in types if name not in odd}
+        tensors.update(_read_widened(path, odd))
+    except (SafetensorError, OSError) as exc:
         raise ChainruleFileError(
-            f"{path}: cannot read its tensors ({exc}); a bfloat16 tensor needs converting to "
-            "float32 first"
+            f"{path}: corrupt or truncated safetensors file ({brief(exc, 160)})"
         ) from None
+    return tensors
+
+
+def _read_widened(path: Path, types: dict) -> dict:
+    """The tensors ``types`` names (bfloat16 or float8), read as bits from a file that
+    ``safe_open`` has checked, widened to float32."""
+    if not types:
+        return {}
+    arrays = {}
+    with open_regular(path, ChainruleFileError) as f:
+        try:  # as safe_open found it, unless it changed since: then say so
+            size = int.from_bytes(f.read(8), "little")
+            if size > os.fstat(f.fileno()).st_size:
+                raise ValueError(f"a header of {size} bytes")
+            header = json.loads(f.read(size))
+            for name, kind in types.items():
+                storage, widen = WIDENED[kind]
+                begin, end = header[name]["data_offsets"]
+                f.seek(8 + size + begin)
+                bits = xp.frombuffer(f.read(end - begin), storage)
+                arrays[name] = widen(bits.reshape(header[name]["shape"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ChainruleFileError(f"{path}: changed while being read ({brief(exc)})") from None
+    return arrays
 
 
 def _check(node, names: set, used: set, path: Path, depth: int) -> None:
@@ -237,8 +313,15 @@ def refuse_other_formats(path: Path) -> None:
     with open(path, "rb") as f:
         start = f.read(16)
     if start.startswith(b"PK\x03\x04"):
-        with zipfile.ZipFile(path) as archive:
-            members = archive.namelist()
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = archive.namelist()
+        except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+            raise ChainruleFileError(
+                f"{path}: a damaged zip archive ({brief(exc, 80)}), perhaps a truncated "
+                f"PyTorch file; convert an intact copy once with PyTorch: "
+                f"{_CONVERT.format(path=path)}"
+            ) from None
         if any(m.endswith("data.pkl") for m in members):
             raise ChainruleFileError(
                 f"{path}: a PyTorch pickle file (torch.save's zip format); chainrule never "

@@ -548,8 +548,9 @@ def resolve_axis(axis, dim):
     return tuple(axis) if isinstance(axis, list) else axis
 
 
-def resolve_keepdims(keepdims, keepdim):
-    return bool(keepdim) if keepdim is not None else bool(keepdims)
+def resolve_keepdims(keepdim, keepdims):
+    """PyTorch's ``keepdim`` or NumPy's ``keepdims`` (NumPy's wins where it is given)."""
+    return bool(keepdims) if keepdims is not None else bool(keepdim)
 
 
 def _check_dim(dim: int, ndim: int) -> int:

@@ -1,6 +1,7 @@
 """Data: datasets, samplers and the DataLoader; real and generated data sets (classes and
 numbers); CSV files; transforms."""
 
+from ..files import DataError
 from .collate import default_collate, default_convert
 from .csv import CSVData, CSVError, guess_task, read_csv, read_features
 from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
@@ -22,7 +23,6 @@ from .datasets import (
     xor,
 )
 from .download import cache_dir
-from .files import DataError
 from .idx import DataFileError, read_idx
 from .loader import DataLoader, WorkerInfo, get_worker_info
 from .sampler import (

@@ -9,7 +9,9 @@ before it parses them, so a hostile file cannot exhaust memory.
 from __future__ import annotations
 
 import array
+import collections
 import csv
+import difflib
 import io
 import math
 import os
@@ -18,13 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..backend import xp
-from .files import open_regular
+from ..files import open_regular
 from .idx import DataFileError
 
 MAX_BYTES = 256 << 20  # 256 MiB of text
 MAX_COLUMNS = 4096
 FLOAT32_MAX = float(xp.finfo(xp.float32).max)
 MAX_CLASSES = 100  # integer targets with more distinct values than this are numbers, not classes
+MAX_NAME = 255  # characters of a column or class name (a run's model file records the names)
+SHOWN_NAMES = 8  # names listed in a message before "... (N in all)"
 
 
 class CSVError(DataFileError):
@@ -82,7 +86,7 @@ def read_csv(
         target_name = target if target is not None else header[-1]
         if target_name not in header:
             raise CSVError(
-                f"{path}: no column '{target_name}' (the columns are {', '.join(header)})"
+                f"{path}: no column '{_shorten(target_name)}' ({_near(target_name, header)})"
             )
         target_column = header.index(target_name)
         if len(header) < 2:
@@ -134,14 +138,16 @@ def read_features(
     path = Path(path)
     with _open_text(path, max_bytes) as f:
         header, rows = _table(f, path, max_bytes, max_columns)
-        missing = [name for name in columns if name not in header]
-        unknown = [name for name in header if name not in columns and name not in ignore]
+        present, wanted = set(header), set(columns).union(ignore)
+        missing = [name for name in columns if name not in present]
+        unknown = [name for name in header if name not in wanted]
         if missing or unknown:
-            wrong = f"no column {', '.join(missing)}" if missing else ""
+            wrong = f"no column {_listed(missing)}" if missing else ""
             wrong += "; " if missing and unknown else ""
-            wrong += f"column {', '.join(unknown)} is not one of them" if unknown else ""
-            raise CSVError(f"{path}: the model takes the columns {', '.join(columns)}: {wrong}")
-        where = [header.index(name) for name in columns]
+            wrong += f"column {_listed(unknown)} is not one of them" if unknown else ""
+            raise CSVError(f"{path}: the model takes the columns {_listed(columns)}: {wrong}")
+        position = {name: k for k, name in enumerate(header)}
+        where = [position[name] for name in columns]
         values, line_numbers = array.array("f"), []
         for line_number, cells in rows:
             values.extend(_number(path, line_number, header[k], cells[k]) for k in where)
@@ -161,6 +167,32 @@ def guess_task(values) -> str:
         return "regression"
     distinct = len(xp.unique(values))
     return "classification" if distinct <= MAX_CLASSES and distinct < values.size else "regression"
+
+
+def _shorten(text: str, length: int = 40) -> str:
+    """``text`` for a one-line message: its first ``length`` characters, line breaks shown."""
+    shown = text if len(text) <= length else text[:length] + "..."
+    return shown.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _listed(names: list[str]) -> str:
+    """The first :data:`SHOWN_NAMES` names, and how many there are in all if more."""
+    shown = ", ".join(_shorten(n) for n in names[:SHOWN_NAMES])
+    return shown if len(names) <= SHOWN_NAMES else f"{shown}, ... ({len(names):,} in all)"
+
+
+def _near(name: str, header: list[str]) -> str:
+    """The columns, or among many, the few whose names are closest to ``name``."""
+    if len(header) <= SHOWN_NAMES:
+        return f"the columns are {', '.join(header)}"
+    close = difflib.get_close_matches(name, header, n=3)
+    near = f"closest: {', '.join(map(_shorten, close))}" if close else "none has a close name"
+    return f"{len(header):,} columns, {near}"
+
+
+def _breaks_lines(name: str) -> bool:
+    """Whether ``name`` would break the one-line messages and outputs that show it."""
+    return name.splitlines() != [name]
 
 
 def _size_of(path: Path) -> int:
@@ -205,7 +237,7 @@ def _table(f, path: Path, max_bytes: int, max_columns: int):
 
 def _rows(f, path: Path, max_bytes: int, max_columns: int):
     """``(line number, cells)`` for each non-blank row (the header first), cells stripped."""
-    reader = csv.reader(_capped(f, path, max_bytes), strict=True)
+    reader = csv.reader(_capped(f, path, max_bytes, max_columns), strict=True)
     try:
         for cells in reader:
             if len(cells) > max_columns:
@@ -221,13 +253,29 @@ def _rows(f, path: Path, max_bytes: int, max_columns: int):
         raise CSVError(f"{path}, line {reader.line_num}: {exc}") from None
 
 
-def _capped(lines, path: Path, max_bytes: int):
+def _capped(lines, path: Path, max_bytes: int, max_columns: int):
+    """The lines, cut off past ``max_bytes`` characters in all, and past ``max_columns`` cells in
+    a row *before* the csv module splits it: a 60 MB row of 3 x 10^7 one-letter cells would
+    otherwise become a list of 3 x 10^7 strings (gigabytes) before its width can be checked."""
     # The size checked before opening can be stale (a growing file, a pipe): cap what is read.
-    read = 0
-    for text in lines:
+    read, cells, quoted = 0, 1, False
+    for line_number, text in enumerate(lines, start=1):
         read += len(text)
         if read > max_bytes:
             raise CSVError(f"{path}: more than the limit of {max_bytes:,} characters")
+        # commas outside quotes separate cells; a quoted cell may run over several lines
+        parts = text.split('"') if '"' in text else [text]
+        for k, part in enumerate(parts):
+            if k:
+                quoted = not quoted
+            if not quoted:
+                cells += part.count(",")
+        if cells > max_columns:
+            raise CSVError(
+                f"{path}, line {line_number}: more than the limit of {max_columns} columns"
+            )
+        if not quoted:
+            cells = 1
         yield text
 
 
@@ -235,6 +283,16 @@ def _check_header(path: Path, line_number: int, names: list[str]) -> list[str]:
     for k, name in enumerate(names):
         if not name:
             raise CSVError(f"{path}, line {line_number}: column {k + 1} of the header has no name")
+        if len(name) > MAX_NAME:
+            raise CSVError(
+                f"{path}, line {line_number}: the name of column {k + 1} ('{_shorten(name)}') is "
+                f"{len(name):,} characters long, more than the limit of {MAX_NAME}"
+            )
+        if _breaks_lines(name):
+            raise CSVError(
+                f"{path}, line {line_number}: the name of column {k + 1} ('{_shorten(name)}') "
+                "holds a line break"
+            )
         try:
             float(name)
         except ValueError:
@@ -243,7 +301,7 @@ def _check_header(path: Path, line_number: int, names: list[str]) -> list[str]:
             f"{path}, line {line_number}: the first row should name the columns, but column "
             f"{k + 1} is the number {name}"
         )
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = sorted(n for n, count in collections.Counter(names).items() if count > 1)
     if duplicates:
         raise CSVError(
             f"{path}, line {line_number}: duplicate column names: {', '.join(duplicates)}"
@@ -257,9 +315,8 @@ def _number(path: Path, line_number: int, column: str, cell: str) -> float:
     try:
         value = float(cell)
     except ValueError:
-        shown = cell if len(cell) <= 40 else cell[:40] + "..."
         raise CSVError(
-            f"{path}, line {line_number}, column '{column}': '{shown}' is not a number"
+            f"{path}, line {line_number}, column '{column}': '{_shorten(cell)}' is not a number"
         ) from None
     if not math.isfinite(value):
         raise CSVError(f"{path}, line {line_number}, column '{column}': {cell} is not finite")
@@ -270,6 +327,14 @@ def _number(path: Path, line_number: int, column: str, cell: str) -> float:
     return value
 
 
+def _is_float(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
 def _fill_target(result: CSVData, cells: list[str], line_numbers: list[int], task) -> None:
     """Numbers for the target column: real values for regression, class indices otherwise."""
     path, name = result.path, result.target_name
@@ -278,14 +343,25 @@ def _fill_target(result: CSVData, cells: list[str], line_numbers: list[int], tas
         try:
             numeric.append(_number(path, line_number, name, cell))
         except CSVError:
-            if task == "regression" or not cell or numeric:
-                raise
+            if task == "regression" or not cell or numeric or _is_float(cell):
+                raise  # "nan" or "inf" is a number that cannot be learned, not a class name
             numeric = None  # class names such as "setosa": a class column
             break
     if numeric is None:
         for line_number, cell in zip(line_numbers, cells):
             if not cell:
                 raise CSVError(f"{path}, line {line_number}, column '{name}': empty cell")
+            if len(cell) > MAX_NAME:
+                raise CSVError(
+                    f"{path}, line {line_number}, column '{name}': the class name "
+                    f"'{_shorten(cell)}' is {len(cell):,} characters long, more than the limit "
+                    f"of {MAX_NAME}"
+                )
+            if _breaks_lines(cell):
+                raise CSVError(
+                    f"{path}, line {line_number}, column '{name}': the class name "
+                    f"'{_shorten(cell)}' holds a line break"
+                )
         result.task = "classification"
         result.classes = sorted(set(cells))
         if len(result.classes) > MAX_CLASSES:

@@ -33,6 +33,12 @@ SOURCES = {
             "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
             "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
         },
+        "bytes": {
+            "train-images-idx3-ubyte.gz": 9_912_422,
+            "train-labels-idx1-ubyte.gz": 28_881,
+            "t10k-images-idx3-ubyte.gz": 1_648_877,
+            "t10k-labels-idx1-ubyte.gz": 4_542,
+        },
     },
     "fashion-mnist": {
         "mirrors": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
@@ -41,6 +47,12 @@ SOURCES = {
             "train-labels-idx1-ubyte.gz": "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc",
             "t10k-images-idx3-ubyte.gz": "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
             "t10k-labels-idx1-ubyte.gz": "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
+        },
+        "bytes": {
+            "train-images-idx3-ubyte.gz": 26_421_880,
+            "train-labels-idx1-ubyte.gz": 29_515,
+            "t10k-images-idx3-ubyte.gz": 4_422_102,
+            "t10k-labels-idx1-ubyte.gz": 5_148,
         },
     },
 }
@@ -69,7 +81,8 @@ def _load_idx_set(name: str, root, download: bool, mirrors):
     if download:
         for file_name, sha in source["sha256"].items():
             if _find(folder, file_name.removesuffix(".gz")) is None:
-                download_file(file_name, sha, folder, mirrors or source["mirrors"])
+                size = source.get("bytes", {}).get(file_name)  # caps what a mirror may send
+                download_file(file_name, sha, folder, mirrors or source["mirrors"], size=size)
     arrays = {}
     for key, stem in IDX_FILES.items():
         path = _find(folder, stem)
@@ -88,7 +101,11 @@ def _load_idx_set(name: str, root, download: bool, mirrors):
                 f"{name} in {folder}: {split} images {images.shape} and labels {labels.shape} "
                 "do not match"
             )
-        if labels.size and labels.max() > 9:
+        if 0 in images.shape:  # a header may declare 0 examples, or images of 0 pixels
+            raise DataFileError(
+                f"{name} in {folder}: {split} images of shape {images.shape} hold no data"
+            )
+        if labels.max() > 9:
             raise DataFileError(f"{name} in {folder}: {split} labels outside 0..9")
     if arrays["train_images"].shape[1:] != arrays["test_images"].shape[1:]:
         raise DataFileError(

@@ -18,7 +18,7 @@ import zlib
 from pathlib import Path
 
 from ..backend import xp
-from .files import DataFileError, open_regular, regular_file_size
+from ..files import DataFileError, open_regular, regular_file_size
 
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_BYTES = 1 << 30  # 1 GiB: the largest IDX data set we know (EMNIST) is well below

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..backend import new_rng, xp
-from .files import DataError
+from ..files import DataError
 
 
 def scale(images, maximum: float | None = None):
@@ -114,6 +114,9 @@ def train_val_split(*arrays, val_fraction: float = 0.1, seed: int = 0, stratify=
 
     Returns ``(train_arrays, val_arrays)``. With ``stratify`` (labels), each class is split in the
     same proportion.
+
+    Raises:
+        DataError: one of the parts would be empty (too few examples for ``val_fraction``).
     """
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
@@ -133,4 +136,9 @@ def train_val_split(*arrays, val_fraction: float = 0.1, seed: int = 0, stratify=
             train_parts.append(members[n_val:])
         val_idx = rng.permutation(xp.concatenate(val_parts))
         train_idx = rng.permutation(xp.concatenate(train_parts))
+    if not (len(train_idx) and len(val_idx)):  # an empty part would fail later, far from here
+        raise DataError(
+            f"val_fraction {val_fraction} of {n} examples leaves {len(train_idx)} for training "
+            f"and {len(val_idx)} for validation; each part needs at least one example"
+        )
     return tuple(a[train_idx] for a in arrays), tuple(a[val_idx] for a in arrays)

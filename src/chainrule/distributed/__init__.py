@@ -34,6 +34,7 @@ from .batchnorm import SyncBatchNorm, convert_sync_batchnorm
 from .mpi import MPIComm, abort_job, init, launched_size, started, threads_per_process
 from .shard import ShardedLoader, shard_bounds, shard_dataset
 from .state import check_identical as _check_identical
+from .state import differences
 
 
 def rank() -> int:
@@ -96,6 +97,7 @@ __all__ = [
     "broadcast_training_state",
     "check_identical",
     "convert_sync_batchnorm",
+    "differences",
     "init",
     "is_distributed",
     "launched_size",

@@ -163,9 +163,12 @@ class MPIComm(SingleProcess):
     def shard_data(self, data):
         return shard_dataset(data, self.rank, self.world_size)
 
-    def start(self, model, optimizer) -> None:
+    def start(self, model, optimizer, plan: dict | None = None) -> None:
         """Every process takes rank 0's weights, buffers and optimizer state (after checking that
-        all of them hold the same model and optimizer)."""
+        all of them hold the same model and optimizer, and the same ``plan``: processes that
+        would run different numbers of batches pair their collectives wrongly, or hang)."""
+        if plan is not None:
+            state.check_same(self, plan, "the processes' training plans")
         state.broadcast_model(self, model)
         state.broadcast_optimizer(self, optimizer)
 

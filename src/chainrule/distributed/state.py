@@ -2,6 +2,7 @@
 
 * :func:`broadcast_model` and :func:`broadcast_optimizer`: at the start, every process takes rank
   0's parameters, buffers and optimizer state (after checking that all hold the same shapes);
+* :func:`differences`: which settings (any JSON values) differ from rank 0's, and where;
 * :func:`check_identical`: afterwards the copies stay identical by construction (same start, same
   averaged gradients, same update rule); this checks it, bit for bit, by comparing digests.
 
@@ -12,6 +13,7 @@ process raises the same error instead of some waiting for the others forever.
 from __future__ import annotations
 
 import hashlib
+import json
 
 from ..backend import xp
 from ..tensor import as_array
@@ -30,6 +32,34 @@ def agree(comm, problem: str | None, what: str) -> None:
         ranks = ", ".join(str(r) for r in xp.flatnonzero(flags).tolist())
         detail = f": {problem}" if problem else ""
         raise RuntimeError(f"{what} of rank(s) {ranks} differ from rank 0's{detail}")
+
+
+def differences(comm, mine: dict) -> tuple[dict, dict]:
+    """Compare every process's ``mine`` (JSON values) with rank 0's, in one broadcast and one
+    ``Allreduce``: returns ``({key: [ranks whose value differs]}, rank 0's dict)``, the same on
+    every process, so that all can refuse together, naming the keys and the ranks."""
+    mine = json.loads(json.dumps(mine))  # tuples as lists, as rank 0's arrive
+    theirs = comm.broadcast_json(mine)
+    keys = sorted(theirs)
+    flags = xp.zeros((comm.world_size, len(keys)), dtype=xp.int64)
+    flags[comm.rank] = [mine.get(key) != theirs[key] for key in keys]
+    comm.all_reduce(flags)
+    differ = {
+        key: xp.flatnonzero(flags[:, k]).tolist() for k, key in enumerate(keys) if flags[:, k].any()
+    }
+    return differ, theirs
+
+
+def check_same(comm, mine: dict, what: str) -> None:
+    """Raise the same RuntimeError on every process, naming each key and the ranks where it
+    differs from rank 0's, unless every process holds the same ``mine``."""
+    differ, theirs = differences(comm, mine)
+    if differ:
+        said = "; ".join(
+            f"{key} on rank(s) {', '.join(map(str, ranks))} (rank 0: {theirs[key]})"
+            for key, ranks in differ.items()
+        )
+        raise RuntimeError(f"{what} differ from rank 0's: {said}")
 
 
 def first_difference(mine: dict, theirs: dict) -> str | None:

@@ -7,7 +7,7 @@ import csv
 import io
 from pathlib import Path
 
-from ..data.files import DataFileError, read_capped
+from ..files import DataFileError, read_capped
 from ..train.loop import History
 
 MAX_HISTORY_BYTES = 64 * 2**20  # a million epochs of a dozen columns fit in far less

@@ -338,8 +338,8 @@ class Module:
         unexpected = [k for k in state_dict if k not in targets]
         if strict and (missing or unexpected):
             raise KeyError(
-                f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
-                f"unexpected keys {unexpected}"
+                f"{type(self).__name__}.load_state_dict: missing keys {some_keys(missing)}, "
+                f"unexpected keys {some_keys(unexpected)}"
             )
         for key, target in targets.items():
             if key not in state_dict:
@@ -370,6 +370,12 @@ class Module:
             lines.append(f"  ({name}): {child_repr}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def some_keys(keys: list, shown: int = 5) -> str:
+    """``keys`` for a message: the first few, and how many more (a file may hold thousands)."""
+    text = str([str(key)[:60] for key in keys[:shown]])
+    return text + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
 
 
 def _flatten(name: str, value) -> Iterator[tuple[str, object]]:

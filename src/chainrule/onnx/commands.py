@@ -21,7 +21,11 @@ def add_commands(commands) -> dict:
     )
     export.add_argument("run_dir")
     export.add_argument("--format", choices=FORMATS, default="onnx", help="default: onnx")
-    export.add_argument("--out", help="the file to write (default: RUN_DIR/model.onnx)")
+    export.add_argument(
+        "--out",
+        help="the file to write (default: RUN_DIR/model.onnx); a file already there is replaced "
+        "only if it is an ONNX file chainrule wrote",
+    )
     return {"export": command_export}
 
 

@@ -15,26 +15,33 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from .. import autograd
+from .. import models
 from ..backend import xp
+from ..files import brief, open_regular, read_capped, regular_file_size
 from ..io import ChainruleFileError
 from ..nn.module import Sequential
-from ..tensor import Tensor, as_array
 from . import require
 from .operators import NODES, PATTERNS, K, Op, Unsupported
 
 onnx = require("onnx")
-from google.protobuf.message import DecodeError  # noqa: E402 - protobuf comes with onnx
+from google.protobuf.message import DecodeError, Message  # noqa: E402 - protobuf comes with onnx
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402 - after the install hint
 
 MAX_FILE_BYTES = 2**31 - 1  # protobuf's limit for one message
+MAX_WEIGHT_BYTES = MAX_FILE_BYTES  # all weights, external ones too: onnx.checker sees one message
 MAX_NODES = 100_000
 MAX_ELEMENTS = 1 << 28  # in one weight: 1 GiB of float32
 MAX_DIMENSION = 1 << 24
-MAX_EXAMPLE_ELEMENTS = 1 << 26  # one input example
+MAX_AXES = 8  # of the input: chainrule's layers take at most (N, C, H, W)
+MAX_EXAMPLE_ELEMENTS = 1 << 26  # one example, as the input and after each layer
 OPSETS = range(13, 26)  # Softmax is per-axis from 13; after 25 nothing is checked yet
 FOLDABLE = ("Identity", "Transpose")  # computed on constants here (PyTorch writes weights so)
 FLOAT_TYPES = {TensorProto.FLOAT: "float32", TensorProto.DOUBLE: "float64"}
+READ_TYPES = {  # the tensor types weights and constants may have (NumPy has a type for each)
+    getattr(TensorProto, name)
+    for name in ("FLOAT", "DOUBLE", "FLOAT16", "BOOL", "INT8", "INT16", "INT32", "INT64")
+    + ("UINT8", "UINT16", "UINT32", "UINT64")
+}
 
 
 def load(path) -> Sequential:
@@ -45,84 +52,133 @@ def load(path) -> Sequential:
     export`` starts with the run's preprocessing: that is left out (as ``cr.load`` leaves it in
     the run's ``model.json``), so the model takes standardised inputs.
 
+    Each layer's output shape is worked out from its settings, not by running it, so loading
+    allocates no activations, however large the file says its examples are.
+
     Raises:
         ChainruleFileError: the file is missing, not ONNX, too large, or uses an operator or
             setting chainrule's layers do not have (the message names the node).
     """
     graph = Graph(read_model(Path(path)), str(path))
-    layers, current = [], graph.input_name
-    example = xp.zeros((1, *graph.input_shape[1:]), dtype=graph.dtype)
-    with autograd.no_grad():
-        current = graph.skip_preprocessing(current)
-        while current != graph.output_name:
-            layer, current, node = next_layer(graph, current, example.shape)
-            layer.to(graph.dtype).eval()
-            try:
-                example = as_array(layer(Tensor._make(example, False)))
-            except ValueError as exc:
-                graph.refuse(node, f"the layer it becomes does not fit its input ({exc})")
-            layers.append(layer)
+    layers, current, shape = [], graph.input_name, (1, *graph.input_shape[1:])
+    current = graph.skip_preprocessing(current)
+    while current != graph.output_name:
+        layer, current, node = next_layer(graph, current, shape)
+        layer.to(graph.dtype).eval()
+        shape = output_shape(graph, node, layer, shape)
+        layers.append(layer)
     return Sequential(*layers).eval()
 
 
+def output_shape(graph, node, layer, shape: tuple) -> tuple:
+    """The shape (batch first) ``layer``, built from ``node``, gives for inputs of ``shape``."""
+    try:
+        out = models.output_shape(layer, shape[1:])
+    except ValueError as exc:
+        graph.refuse(node, f"the layer it becomes does not fit its input ({exc})")
+    if out is None:  # a layer without a shape rule: a bug here, not in the file
+        raise TypeError(f"cr.onnx.load built a {type(layer).__name__}, whose shape is unknown")
+    if math.prod(out) > MAX_EXAMPLE_ELEMENTS:
+        graph.refuse(node, f"its output has shape {out} per example, too large")
+    return (shape[0], *out)
+
+
 def read_model(path: Path):
-    """The parsed, checked ModelProto; sizes bounded, no external data."""
+    """The parsed, checked ModelProto, its external data read in: the file, each weight's type
+    and shape and all weights together bounded before anything is read or allocated."""
+    data = read_capped(path, MAX_FILE_BYTES, "ONNX file", ChainruleFileError)
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ChainruleFileError(f"{path}: file not found") from None
-    if size > MAX_FILE_BYTES:
-        raise ChainruleFileError(f"{path}: {size} bytes, larger than an ONNX file can be")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load_model_from_string(data)
     except (DecodeError, ValueError, OSError) as exc:
-        raise ChainruleFileError(f"{path}: not a valid ONNX model ({exc})") from None
+        raise ChainruleFileError(f"{path}: not a valid ONNX model ({brief(exc, 160)})") from None
+    if not all_text_is_utf8(model):
+        raise ChainruleFileError(f"{path}: not a valid ONNX model (text not in UTF-8)")
+    if len(model.graph.node) > MAX_NODES:
+        raise ChainruleFileError(f"{path}: {len(model.graph.node)} nodes (at most {MAX_NODES})")
     tensors = [*model.graph.initializer]
     tensors += [a.t for n in model.graph.node for a in n.attribute if a.HasField("t")]
+    total = 0
     for tensor in tensors:
-        dims = list(tensor.dims)
-        if any(d < 0 or d > MAX_DIMENSION for d in dims) or math.prod(dims) > MAX_ELEMENTS:
-            raise ChainruleFileError(f"{path}: '{tensor.name}' has shape {dims}, too large")
+        total += tensor_bytes(tensor, path)
+        if total > MAX_WEIGHT_BYTES:
+            raise ChainruleFileError(
+                f"{path}: its weights take more than {MAX_WEIGHT_BYTES:,} bytes (at '"
+                f"{brief(tensor.name)}'); cr.onnx.load reads models of up to 2 GiB"
+            )
+    for tensor in tensors:
         if tensor.data_location == TensorProto.EXTERNAL:
             read_external_data(tensor, path)
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, ValueError) as exc:
-        raise ChainruleFileError(f"{path}: not a valid ONNX model ({exc})") from None
+        raise ChainruleFileError(f"{path}: not a valid ONNX model ({brief(exc, 160)})") from None
     opsets = {o.domain: o.version for o in model.opset_import}
     if opsets.get("", opsets.get("ai.onnx")) not in OPSETS:
         raise ChainruleFileError(
-            f"{path}: opset {opsets}; cr.onnx.load reads opsets {OPSETS.start}-{OPSETS.stop - 1}"
+            f"{path}: opset {brief(opsets)}; cr.onnx.load reads opsets "
+            f"{OPSETS.start}-{OPSETS.stop - 1}"
         )
-    if len(model.graph.node) > MAX_NODES:
-        raise ChainruleFileError(f"{path}: {len(model.graph.node)} nodes (at most {MAX_NODES})")
     return model
+
+
+def all_text_is_utf8(model) -> bool:
+    """Is every string of ``model`` text? Protobuf hands out a string field that is not UTF-8
+    as bytes, which fails later, wherever a name is set or joined."""
+    stack = [model]
+    while stack:
+        for field, value in stack.pop().ListFields():
+            if field.message_type is not None:
+                stack.extend([value] if isinstance(value, Message) else value)
+            elif field.type == field.TYPE_STRING:
+                values = [value] if isinstance(value, (str, bytes)) else value
+                if any(isinstance(v, bytes) for v in values):
+                    return False
+    return True
+
+
+def tensor_bytes(tensor, path: Path) -> int:
+    """The bytes a weight's shape and type need; refuses a type or size it will not read."""
+    if tensor.data_type not in READ_TYPES:
+        known = tensor.data_type in TensorProto.DataType.values()
+        kind = TensorProto.DataType.Name(tensor.data_type) if known else "an unknown type"
+        raise ChainruleFileError(
+            f"{path}: '{brief(tensor.name)}' is {kind} ({tensor.data_type}); cr.onnx.load reads "
+            "float, integer and bool tensors"
+        )
+    dims = list(tensor.dims)
+    if any(d < 0 or d > MAX_DIMENSION for d in dims) or math.prod(dims) > MAX_ELEMENTS:
+        raise ChainruleFileError(f"{path}: '{brief(tensor.name)}' has shape {dims}, too large")
+    return math.prod(dims) * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
 
 
 def read_external_data(tensor, path: Path) -> None:
     """Read a weight kept in a file beside the model (as PyTorch's default exporter writes
-    them): only from a file in the model's own folder, exactly the bytes the shape needs."""
+    them): only from a regular file in the model's own folder, exactly the bytes the shape
+    needs, checked against the file's size before reading."""
     info = {entry.key: entry.value for entry in tensor.external_data}
+    name, location = brief(tensor.name), brief(info.get("location"))
     folder = path.resolve().parent
     data_file = (folder / info.get("location", "")).resolve()
-    if data_file.parent != folder or not data_file.is_file():
+    if data_file.parent != folder:
         raise ChainruleFileError(
-            f"{path}: '{tensor.name}' is stored in {info.get('location')!r}; cr.onnx.load reads "
-            "weight files only from the model's own folder"
+            f"{path}: '{name}' is stored in {location!r}; cr.onnx.load reads weight files only "
+            "from the model's own folder"
         )
+    size = regular_file_size(data_file, ChainruleFileError)
     try:
         offset, length = int(info.get("offset", 0)), int(info.get("length", -1))
-        itemsize = helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
-    except (ValueError, KeyError, TypeError):
-        raise ChainruleFileError(f"{path}: '{tensor.name}': bad external data {info}") from None
-    needed = math.prod(tensor.dims) * itemsize
-    if length not in (-1, needed) or offset < 0 or offset + needed > data_file.stat().st_size:
+    except ValueError:
+        raise ChainruleFileError(f"{path}: '{name}': bad external data {brief(info)}") from None
+    needed = tensor_bytes(tensor, path)
+    if length not in (-1, needed) or offset < 0 or offset + needed > size:
         raise ChainruleFileError(
-            f"{path}: '{tensor.name}' needs {needed} bytes at offset {offset} of {data_file.name}"
+            f"{path}: '{name}' needs {needed} bytes at offset {offset} of {data_file.name}"
         )
-    with open(data_file, "rb") as f:
+    with open_regular(data_file, ChainruleFileError) as f:
         f.seek(offset)
         tensor.raw_data = f.read(needed)
+    if len(tensor.raw_data) != needed:  # it shrank since we looked
+        raise ChainruleFileError(f"{path}: {data_file.name} ends before '{name}'")
     tensor.data_location = TensorProto.DEFAULT
     del tensor.external_data[:]
 
@@ -143,9 +199,11 @@ class Graph:
         inputs = [i for i in graph.input if i.name not in self.constants]
         if len(inputs) != 1:
             raise ChainruleFileError(
-                f"{source}: {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
+                f"{source}: {len(inputs)} inputs ({brief(', '.join(i.name for i in inputs))}); "
                 "a Sequential model has one"
             )
+        if not graph.output:
+            raise ChainruleFileError(f"{source}: the graph has no output")
         self.input_name, self.input_shape, self.dtype = self.describe_input(inputs[0])
         self.output_name = graph.output[0].name
         self.outputs = {o.name for o in graph.output}
@@ -153,27 +211,34 @@ class Graph:
         self.preprocessed = "chainrule.preprocessing" in metadata
 
     def refuse(self, node, why: str):
-        raise ChainruleFileError(f"{self.source}: node '{node.name}' ({node.op_type}): {why}")
+        raise ChainruleFileError(
+            f"{self.source}: node '{brief(node.name)}' ({brief(node.op_type, 30)}): {why}"
+        )
 
     def tensor(self, proto, where: str):
-        """A TensorProto's values (its size was checked by ``read_model``)."""
+        """A TensorProto's values (its type and size were checked by ``read_model``)."""
         try:
             return numpy_helper.to_array(proto)
         except (ValueError, TypeError) as exc:
-            raise ChainruleFileError(f"{self.source}: '{where}' cannot be read ({exc})") from None
+            raise ChainruleFileError(
+                f"{self.source}: '{brief(where)}' cannot be read ({brief(exc, 160)})"
+            ) from None
 
     def add(self, node) -> None:
         """Record a node: a constant (computed here), or a node reading the data."""
         if node.domain not in ("", "ai.onnx"):
-            self.refuse(node, f"operator domain '{node.domain}' is not the standard ONNX one")
-        inputs = [t for t in node.input if t]
+            self.refuse(node, f"operator domain '{brief(node.domain)}' is not the standard one")
+        inputs = list(dict.fromkeys(t for t in node.input if t))  # a node reads a tensor once
         if node.op_type == "Constant":
             self.constants[node.output[0]] = self.constant_value(node)
         elif node.op_type in FOLDABLE and inputs and all(t in self.constants for t in inputs):
             value = self.constants[inputs[0]]
             if node.op_type == "Transpose":
                 perm = self.attributes(node).get("perm")
-                value = value.transpose(perm) if perm else value.T
+                try:
+                    value = value.transpose(perm) if perm else value.T
+                except ValueError as exc:
+                    self.refuse(node, f"perm={brief(perm)} does not fit its input ({exc})")
             self.constants[node.output[0]] = value
         else:
             for output in node.output:
@@ -204,23 +269,28 @@ class Graph:
             if isinstance(value, bytes):
                 value = value.decode("utf-8", "replace")
             elif not all(isinstance(v, (int, float)) for v in numbers):
-                self.refuse(node, f"attribute {attribute.name} is not a number or text")
+                self.refuse(node, f"attribute {brief(attribute.name)} is not a number or text")
             elif not all(math.isfinite(v) and abs(v) <= MAX_DIMENSION for v in numbers):
-                self.refuse(node, f"attribute {attribute.name}={value} is out of range")
+                self.refuse(
+                    node, f"attribute {brief(attribute.name)}={brief(value)} is out of range"
+                )
             values[attribute.name] = value
         return values
 
     def describe_input(self, value_info) -> tuple:
-        tensor_type = value_info.type.tensor_type
+        tensor_type, name = value_info.type.tensor_type, brief(value_info.name)
         if tensor_type.elem_type not in FLOAT_TYPES:
+            raise ChainruleFileError(f"{self.source}: input '{name}' is not float32 or float64")
+        if len(tensor_type.shape.dim) > MAX_AXES:
             raise ChainruleFileError(
-                f"{self.source}: input '{value_info.name}' is not float32 or float64"
+                f"{self.source}: input '{name}' has {len(tensor_type.shape.dim)} axes; "
+                f"cr.onnx.load reads inputs of at most {MAX_AXES}"
             )
         dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
         per_example = dims[1:]
         if not dims or not all(isinstance(d, int) and 0 < d <= MAX_DIMENSION for d in per_example):
             raise ChainruleFileError(
-                f"{self.source}: input '{value_info.name}' has shape {dims}; every axis but the "
+                f"{self.source}: input '{name}' has shape {dims}; every axis but the "
                 "first (the batch) needs a fixed size"
             )
         if math.prod(per_example) > MAX_EXAMPLE_ELEMENTS:
@@ -244,8 +314,8 @@ def next_layer(graph: Graph, current: str, shape: tuple) -> tuple:
     readers = graph.readers[current]
     if not readers:
         raise ChainruleFileError(
-            f"{graph.source}: nothing reads '{current}', so the output "
-            f"'{graph.output_name}' does not follow from the input through a chain of layers"
+            f"{graph.source}: nothing reads '{brief(current)}', so the output "
+            f"'{brief(graph.output_name)}' does not follow from the input through a chain of layers"
         )
     for pattern in PATTERNS:
         found = find_pattern(graph, pattern.expression, current)
@@ -253,51 +323,50 @@ def next_layer(graph: Graph, current: str, shape: tuple) -> tuple:
             root = found["nodes"][-1]
             try:
                 return pattern.build(found, shape), root.output[0], root
-            except Unsupported as exc:
-                graph.refuse(root, f"reads as {pattern.name}, but {exc}")
+            except (Unsupported, ValueError, TypeError) as exc:
+                graph.refuse(root, f"reads as {pattern.name}, but {brief(exc, 160)}")
     node = readers[0]
     for reader in readers:
         if reader.op_type == "Shape":
             graph.refuse(
                 reader,
-                f"reads the shape of '{current}' at run time (PyTorch writes this for "
+                f"reads the shape of '{brief(current)}' at run time (PyTorch writes this for "
                 "x.view(x.size(0), -1) or flatten(x, 1, 2)); cr.onnx.load reads reshapes to "
                 "a fixed shape: use nn.Flatten() or a constant shape such as view(-1, 400)",
             )
     if len(readers) > 1:
         names = ", ".join(f"'{n.name}' ({n.op_type})" for n in readers)
         raise ChainruleFileError(
-            f"{graph.source}: '{current}' is read by {len(readers)} nodes ({names}); "
-            "cr.onnx.load reads chains of layers (Sequential models), not branches"
+            f"{graph.source}: '{brief(current)}' is read by {len(readers)} nodes "
+            f"({brief(names, 100)}); cr.onnx.load reads chains of layers (Sequential models), "
+            "not branches"
         )
     builder = NODES.get(node.op_type)
     if builder is None:
-        graph.refuse(
-            node,
-            f"not supported; cr.onnx.load reads {', '.join(sorted(NODES))} "
-            "and the GELU, Softplus, MatMul forms chainrule and PyTorch export",
-        )
+        graph.refuse(node, f"not supported (cr.onnx.load reads {', '.join(sorted(NODES))})")
     if node.input[0] != current:
         graph.refuse(
             node,
-            f"reads '{current}' as input {list(node.input).index(current)}, not as its data input",
+            f"reads '{brief(current)}' as input {list(node.input).index(current)}, not as its "
+            "data input",
         )
     for extra in node.output[1:]:
         if extra and (graph.readers[extra] or extra in graph.outputs):
-            graph.refuse(node, f"its second output '{extra}' is used; only the first is read")
+            graph.refuse(node, f"its output '{brief(extra)}' is used; only the first is read")
     constants = []
     for name in node.input[1:]:
         if name and name not in graph.constants:
             graph.refuse(
                 node,
-                f"input '{name}' is computed at run time; it must be a constant "
+                f"input '{brief(name)}' is computed at run time; it must be a constant "
                 "(weights, a fixed shape)",
             )
         constants.append(graph.constants[name] if name else None)
+    attributes = graph.attributes(node)
     try:
-        return builder(node.op_type, graph.attributes(node), constants, shape), node.output[0], node
-    except Unsupported as exc:
-        graph.refuse(node, str(exc))
+        return builder(node.op_type, attributes, constants, shape), node.output[0], node
+    except (Unsupported, ValueError, TypeError) as exc:  # the layer refuses its arguments
+        graph.refuse(node, brief(exc, 160))
 
 
 def find_pattern(graph: Graph, expression: Op, current: str) -> dict | None:

@@ -81,8 +81,10 @@ def softplus(op_type, attributes, constants, shape):
 
 @reads("Softmax", "LogSoftmax")
 def softmax(op_type, attributes, constants, shape):
-    layer = L.Softmax if op_type == "Softmax" else L.LogSoftmax
-    return layer(attributes.get("axis", -1))
+    axis = attributes.get("axis", -1)
+    if not -len(shape) <= axis < len(shape):
+        raise Unsupported(f"axis={axis}, but the input has {len(shape)} axes")
+    return (L.Softmax if op_type == "Softmax" else L.LogSoftmax)(axis)
 
 
 @reads("Dropout")
@@ -259,6 +261,8 @@ def reshape(op_type, attributes, constants, shape):
         raise Unsupported(f"shape {target} with allowzero=1 makes an empty axis")
     if not target or target[0] not in (0, -1, shape[0]):
         raise Unsupported(f"shape {target} does not keep the batch axis first")
+    if 0 in target[len(shape) :]:
+        raise Unsupported(f"shape {target} copies axes the input {shape} does not have (0)")
     rest = [shape[i + 1] if v == 0 else v for i, v in enumerate(target[1:])]
     size = math.prod(shape[1:])
     if rest.count(-1) == 1:

@@ -11,6 +11,7 @@ onnxruntime runs it on the example input and must give chainrule's outputs.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from .. import autograd, io, runs
 from ..api import sigmoid, softmax
 from ..backend import new_rng, xp
 from ..data import Standardizer
+from ..files import open_regular
 from ..nn.module import Module, Sequential
 from ..tensor import Tensor, as_array
 from . import require
@@ -189,7 +191,13 @@ def export(
 
     Returns:
         The path written.
+
+    Raises:
+        FileExistsError: ``path`` is something else than an ONNX file chainrule wrote (a run's
+            weights, a FIFO, a device): export writes a new file or replaces one it wrote.
     """
+    path = Path(path)
+    check_destination(path)
     x = as_example(example_input)
     proto, expected = build(
         model, x, preprocessing, probabilities, input_name, output_name, target_scale
@@ -210,9 +218,27 @@ def export(
                 f"cr.onnx.export: onnxruntime's outputs differ from chainrule's by {difference:.2g} "
                 f"(relative to the largest output; allowed {CHECK_TOLERANCE}); not written"
             )
-    path = Path(path)
     io.atomic_write(path, data)
     return path
+
+
+def check_destination(path: Path) -> None:
+    """Refuse to write over anything but an ONNX file chainrule wrote: the weights of the run
+    being exported, another program's file, a FIFO or a device (which the atomic rename would
+    replace by a regular file) stay as they are."""
+    if not path.exists():
+        return
+    with open_regular(path, FileExistsError) as f:  # not a folder, a FIFO, a device
+        start = f.read(13)
+    # Protobuf writes fields in number order: ir_version (field 1, a one-byte varint below 128),
+    # then producer_name (field 2), which export sets to "chainrule".
+    if not (start[:1] == b"\x08" and start[1:2] < b"\x80" and start[2:] == b"\x12\x09chainrule"):
+        raise FileExistsError(
+            errno.EEXIST,
+            "exists and is not an ONNX file chainrule wrote (export writes a new file or "
+            "replaces one it wrote); remove it or choose another name",
+            str(path),
+        )
 
 
 def onnxruntime_difference(model, inputs: dict, expected: dict) -> float:

@@ -9,7 +9,7 @@ import math
 
 from ..backend import erf, xp
 from ..function import Function
-from .batch_split import elementwise, worth_splitting
+from ..threads import elementwise, worth_splitting
 
 
 class ReLU(Function):
@@ -34,7 +34,7 @@ class ReLU(Function):
 
 
 def _relu_passes(x, positive, z):
-    """ReLU's forward into given arrays (for :func:`~chainrule.ops.batch_split.elementwise`)."""
+    """ReLU's forward into given arrays (for :func:`~chainrule.threads.elementwise`)."""
     xp.greater(x, 0, out=positive)
     xp.maximum(x, 0, out=z)
 

@@ -1,5 +1,5 @@
 """Fast batch normalisation of images in training mode: channels-last, in chunks of the batch on
-the thread pool (:mod:`~chainrule.ops.batch_split`).
+the thread pool (:mod:`~chainrule.threads`).
 
 The same math as the fused :class:`chainrule.ops.normalization.BatchNorm` (the tests hold the two
 equal, values and gradients). Each chunk of examples is read as a (rows, C) matrix, a few hundred
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..backend import xp
 from ..function import Function
-from .batch_split import ones, split_batch
+from ..threads import ones, split_batch
 
 
 def _column_sums(x_last, count_rows_of, channels, dtype) -> xp.ndarray:

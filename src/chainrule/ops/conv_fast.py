@@ -1,5 +1,5 @@
 """The fast 2-D convolution: channels-last patches, one matrix product per chunk of the batch,
-chunks spread over a small thread pool (:mod:`~chainrule.ops.batch_split`).
+chunks spread over a small thread pool (:mod:`~chainrule.threads`).
 
 It computes exactly what the readable :class:`chainrule.ops.conv.Conv2d` computes (the tests hold
 the two equal, values and gradients, for every stride, padding, dilation and groups); what
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from ..backend import as_strided, xp
 from ..function import Function
+from ..threads import ones, split_batch
 from . import winograd
-from .batch_split import ones, split_batch
 from .conv import output_size
 
 
@@ -177,7 +177,7 @@ class ChannelsLastConv2d(Function):
                 dw = xp.matmul(rows.transpose(0, 2, 1), self.patches(x_last[start:stop]))
             if need_w:
                 partial_w[chunk] = dw
-            if need_b:  # column sums as a matrix-vector product (see batch_split.ones)
+            if need_b:  # column sums as a matrix-vector product (see threads.ones)
                 db = ones(len(rows[0]), g.dtype) @ g.reshape(-1, out_channels)
                 partial_b[chunk] = db
             if need_x and self.winograd:

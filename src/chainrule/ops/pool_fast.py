@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..backend import xp
 from ..function import Function
-from .batch_split import split_batch
+from ..threads import split_batch
 from .conv import output_size
 
 

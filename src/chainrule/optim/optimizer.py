@@ -92,11 +92,29 @@ def layout(params: list) -> list:
     return [(p.data.shape, p.data.dtype) for p in params]
 
 
+OPTIMIZER_CLASSES: dict[str, type] = {}
+"""chainrule's optimizers by their lower-case name (``adam``), registered as they are defined."""
+
+
 class Optimizer:
     """Base class. ``params``: an iterable of parameters, or of dicts ``{"params": [...], "lr": ...}``
-    (parameter groups with their own hyper-parameters)."""
+    (parameter groups with their own hyper-parameters).
+
+    A subclass describes itself (see :mod:`chainrule.optim.spec`): ``settings``, its
+    hyper-parameters with their ranges and help; ``suggested_lr``, a learning rate that trains
+    small networks well (where the command line and the playground start); ``presets``, named
+    variants (SGD's ``momentum`` and ``nesterov``).
+    """
 
     fused_update = None  # optional: the rule over a whole group at once (see the module docstring)
+    settings: tuple = ()
+    suggested_lr: float = 1e-3
+    presets: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("chainrule.optim.") and not cls.__name__.startswith("_"):
+            OPTIMIZER_CLASSES[cls.__name__.lower()] = cls
 
     def __init__(self, params: Iterable, defaults: dict):
         self.defaults = defaults

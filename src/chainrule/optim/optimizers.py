@@ -1,14 +1,15 @@
 """The optimizers users know, each a thin class over one rule in :mod:`chainrule.optim.rules`.
 
 The rules treat every element on its own, so a large parameter is updated in pieces on the
-batch pool (:func:`~chainrule.ops.batch_split.elementwise`), with the result of one call.
+batch pool (:func:`~chainrule.threads.elementwise`), with the result of one call.
 """
 
 from __future__ import annotations
 
-from ..ops.batch_split import elementwise
+from ..threads import elementwise
 from . import rules
 from .optimizer import Optimizer, check_non_negative, check_range
+from .spec import BETA1, BETA2, EPS, LR, MAXIMIZE, MOMENTUM, WEIGHT_DECAY, Setting
 
 
 class GD(Optimizer):
@@ -17,6 +18,9 @@ class GD(Optimizer):
     With the whole data set as one batch (``batch_size=None`` in ``fit``) this is classic
     gradient descent; with mini-batches it is SGD without momentum.
     """
+
+    settings = (LR,)
+    suggested_lr = 0.5
 
     def __init__(self, params, lr: float = 0.1):
         super().__init__(params, {"lr": lr})
@@ -33,6 +37,16 @@ class SGD(Optimizer):
     step = g + momentum * b  if nesterov  else  b  (step = g without momentum)
     p <- p - lr * step
     """
+
+    settings = (
+        LR,
+        MOMENTUM,
+        Setting("dampening", 0.0, 1.0, "how much of each new gradient the momentum leaves out"),
+        Setting("nesterov", help="look ahead along the momentum before taking the gradient"),
+        WEIGHT_DECAY,
+    )
+    suggested_lr = 0.05
+    presets = {"momentum": {"momentum": 0.9}, "nesterov": {"momentum": 0.9, "nesterov": True}}
 
     def __init__(
         self,
@@ -87,6 +101,16 @@ class Adam(Optimizer):
     v <- beta2 * v + (1 - beta2) * g^2            (amsgrad: v_max <- max(v_max, v))
     p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
     """
+
+    settings = (
+        LR,
+        BETA1,
+        BETA2,
+        EPS,
+        WEIGHT_DECAY,
+        Setting("amsgrad", help="divide by the largest squared-gradient mean seen so far"),
+    )
+    suggested_lr = 1e-3
 
     decoupled = False
 
@@ -190,6 +214,16 @@ class RMSprop(Optimizer):
     otherwise:    p <- p - lr * g / d
     """
 
+    settings = (
+        LR,
+        Setting("alpha", 0.0, 1.0, "decay of the squared gradient's running mean"),
+        EPS,
+        WEIGHT_DECAY,
+        MOMENTUM,
+        Setting("centered", help="divide by the gradient's variance instead of its square"),
+    )
+    suggested_lr = 1e-3
+
     def __init__(
         self,
         params,
@@ -250,6 +284,15 @@ class Adagrad(Optimizer):
     p <- p - lr_t * g / (sqrt(S) + eps)
     """
 
+    settings = (
+        LR,
+        Setting("lr_decay", 0.0, 1.0, "how fast the learning rate shrinks with the steps"),
+        WEIGHT_DECAY,
+        Setting("initial_accumulator_value", help="where the sum of squared gradients starts"),
+        EPS,
+    )
+    suggested_lr = 1e-2
+
     def __init__(
         self,
         params,
@@ -306,6 +349,15 @@ class Adadelta(Optimizer):
     p <- p - lr * delta
     """
 
+    settings = (
+        LR,
+        Setting("rho", 0.0, 1.0, "decay of the running means of squared gradients and steps"),
+        EPS,
+        WEIGHT_DECAY,
+        MAXIMIZE,
+    )
+    suggested_lr = 1.0
+
     def __init__(
         self,
         params,
@@ -359,6 +411,9 @@ class Adamax(Optimizer):
     u <- max(beta2 * u, |g| + eps)
     p <- p - lr / (1 - beta1^t) * m / u
     """
+
+    settings = (LR, BETA1, BETA2, EPS, WEIGHT_DECAY, MAXIMIZE)
+    suggested_lr = 2e-3
 
     def __init__(
         self,
@@ -415,6 +470,22 @@ class NAdam(Optimizer):
     d = sqrt(v / (1 - beta2^t)) + eps
     p <- p - lr * (1 - mu_t) / (1 - P) * g / d - lr * mu_{t+1} / (1 - P * mu_{t+1}) * m / d
     """
+
+    settings = (
+        LR,
+        BETA1,
+        BETA2,
+        EPS,
+        WEIGHT_DECAY,
+        Setting(
+            "momentum_decay", help="how the look-ahead momentum's weight changes with the steps"
+        ),
+        Setting(
+            "decoupled_weight_decay", help="shrink the weights apart from the gradient (AdamW)"
+        ),
+        MAXIMIZE,
+    )
+    suggested_lr = 2e-3
 
     def __init__(
         self,

@@ -9,7 +9,7 @@ optimizers of the same names (``foreach=False`` variants).
 from __future__ import annotations
 
 from ..backend import xp
-from ..ops.batch_split import elementwise
+from ..threads import elementwise
 
 
 def gd_update(p, g, *, lr: float) -> None:
@@ -107,7 +107,7 @@ def adam_update_fused(
     in ``scratch`` with the constants folded, so that it takes five passes over memory and no
     temporary: p += m / (sqrt(v) k1 + k2), k1 = -(1 - b1^t) / (lr sqrt(1 - b2^t)),
     k2 = -(1 - b1^t) eps / lr; then each parameter adds its slice. Large arrays are done in
-    pieces on the batch pool (:func:`~chainrule.ops.batch_split.elementwise`).
+    pieces on the batch pool (:func:`~chainrule.threads.elementwise`).
     """
     if weight_decay:
         if decoupled:

@@ -38,7 +38,6 @@ from .script import python_script
 
 FOLDER = "playground-run"
 DATA_FILE = "data.csv"
-RUNS_OPTIMIZER = {"gd": "gd", "sgd": "sgd"}  # the rest keep their names
 
 
 def run_folder_zip(trainer, upload_name: str | None = None) -> bytes:

@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import urlsplit
 
-from ..data.files import DataError
+from ..files import DataError
 from ..io import parse_json
 from ..runs.config import RunError
 from .export import run_folder_zip

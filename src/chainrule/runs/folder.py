@@ -30,8 +30,9 @@ from pathlib import Path
 from .. import io, models
 from ..backend import xp
 from ..data import Standardizer
+from ..data.csv import MAX_NAME
 from ..data.download import sha256_of
-from ..data.files import DataFileError, atomic_write, open_regular, remove_stale_temporaries
+from ..files import DataFileError, atomic_write, open_regular, remove_stale_temporaries
 from ..tensor import as_array
 from ..train import History, evaluate
 from .config import TASKS, Config, RunError
@@ -134,7 +135,9 @@ def write_history(out: Path, history: History) -> None:
 
 def write_model(out: Path, model, metadata: dict) -> None:
     """``model.safetensors`` + ``model.json``: weights, architecture and ``metadata`` (the
-    preprocessing ``predict`` needs: see :func:`load_run`)."""
+    preprocessing ``predict`` needs: see :func:`load_run`), once the preprocessing is known to
+    be readable (the reader's checks, made before anything is written)."""
+    check_preprocessing(metadata.get("preprocessing"), f"{Path(out) / MODEL}")
     io.save(model, Path(out) / "model", metadata=metadata)
 
 
@@ -216,7 +219,27 @@ def load_run(run_dir) -> tuple:
     model = io.load(run_dir / "model")
     metadata = io.read_metadata(run_dir / "model")
     where = f"{run_dir / MODEL}"
-    preprocessing = metadata.get("preprocessing")
+    check_preprocessing(metadata.get("preprocessing"), where)
+    shape = metadata["preprocessing"]["input_shape"]
+    for name, value in model.state_dict().items():
+        if not xp.all(xp.isfinite(as_array(value))):
+            raise RunError(f"{where}: '{name}' holds NaN or Infinity; the model cannot answer")
+    try:
+        footprint = models.footprint_of_model(model, tuple(shape))
+        models.check_memory(footprint, batch_size=1, training=False)
+    except ValueError as exc:
+        raise RunError(f"{where}: {exc}") from None
+    if task_of(metadata) == "regression" and _outputs(model, tuple(shape)) not in (None, (1,)):
+        raise RunError(
+            f"{where}: a regression model has one output neuron, this one has "
+            f"{_outputs(model, tuple(shape))}"
+        )
+    return model, config, metadata
+
+
+def check_preprocessing(preprocessing, where: str) -> None:
+    """Refuse preprocessing that ``predict`` could not apply: the checks :func:`load_run`
+    makes, and :func:`write_model` too, so that a run is never written that cannot be read."""
     if not isinstance(preprocessing, dict):
         raise RunError(
             f"{where}: no preprocessing recorded; not a model trained by chainrule train"
@@ -234,20 +257,6 @@ def load_run(run_dir) -> tuple:
     except ValueError as exc:
         raise RunError(f"{where}: {exc}") from None
     _check_task(preprocessing, where)
-    for name, value in model.state_dict().items():
-        if not xp.all(xp.isfinite(as_array(value))):
-            raise RunError(f"{where}: '{name}' holds NaN or Infinity; the model cannot answer")
-    try:
-        footprint = models.footprint_of_model(model, tuple(shape))
-        models.check_memory(footprint, batch_size=1, training=False)
-    except ValueError as exc:
-        raise RunError(f"{where}: {exc}") from None
-    if task_of(metadata) == "regression" and _outputs(model, tuple(shape)) not in (None, (1,)):
-        raise RunError(
-            f"{where}: a regression model has one output neuron, this one has "
-            f"{_outputs(model, tuple(shape))}"
-        )
-    return model, config, metadata
 
 
 def _outputs(model, shape: tuple) -> tuple | None:
@@ -288,7 +297,7 @@ def _check_task(preprocessing: dict, where: str) -> None:
             continue
         if not (isinstance(names, list) and len(names) <= MAX_NAMES):
             raise RunError(f"{where}: preprocessing {key} is not a list of names")
-        if not all(isinstance(n, str) and len(n) < 256 or _real(n) for n in names):
+        if not all(isinstance(n, str) and len(n) <= MAX_NAME or _real(n) for n in names):
             raise RunError(f"{where}: preprocessing {key} holds something other than names")
     names = preprocessing.get("feature_names")
     if names is not None and [len(names)] != preprocessing["input_shape"]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .. import data
 from ..backend import ignore_float_errors, xp
-from ..data.files import DataFileError, open_regular, regular_file_size
+from ..files import DataFileError, open_regular, regular_file_size
 from ..train import predict
 from .config import RunError
 from .folder import load_run, task_of

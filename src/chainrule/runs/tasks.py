@@ -88,9 +88,15 @@ def load_csv(config: Config) -> Table:
         )
     table = data.read_csv(config.data, target=config.target, task=config.task)
     stratify = table.target if table.task == "classification" else None
-    train, test = data.train_val_split(
-        table.features, table.target, val_fraction=TEST_FRACTION, seed=0, stratify=stratify
-    )
+    try:
+        train, test = data.train_val_split(
+            table.features, table.target, val_fraction=TEST_FRACTION, seed=0, stratify=stratify
+        )
+    except data.DataError:
+        raise RunError(
+            f"{config.data}: {len(table.target)} rows are too few to set {TEST_FRACTION:.0%} of "
+            "them (of each class) aside for testing; the file needs more rows"
+        ) from None
     return Table(
         train,
         test,
@@ -109,9 +115,28 @@ def settle_task(table: Table, config: Config, where: str) -> Table:
     if config.task is not None and config.task not in TASKS:
         raise RunError(f"--task {config.task!r}: choose classification or regression")
     task = config.task or table.task
+    settled = table if task == table.task else _convert(table, task, where)
+    if task == "classification":
+        _check_two_classes(settled, where)
+    return settled
+
+
+def _check_two_classes(table: Table, where: str) -> None:
+    """Refuse a classification whose targets are all one class: there is nothing to tell apart
+    (and a one-output network would be taken for a yes/no classifier)."""
+    (_, y_train), (_, y_test) = table.train, table.test
+    distinct = xp.unique(xp.concatenate([xp.asarray(y_train), xp.asarray(y_test)]))
+    if len(distinct) == 1:
+        only = table.classes[int(distinct[0])] if table.classes else int(distinct[0])
+        raise RunError(
+            f"{where}: every target is the same class ({str(only)[:40]}); a classification "
+            "needs at least two different classes"
+        )
+
+
+def _convert(table: Table, task: str, where: str) -> Table:
+    """``table``'s targets for the other task (see :func:`settle_task`)."""
     (x_train, y_train), (x_test, y_test) = table.train, table.test
-    if task == table.task:
-        return table
     if task == "regression":
         if table.classes and not all(isinstance(c, (int, float)) for c in table.classes):
             raise RunError(f"--task regression: the targets of {where} are names, not numbers")

@@ -2,15 +2,18 @@
 
 Everything that can be refused (settings, data, model size) is checked before the run folder is
 touched. During training the folder always holds a usable run: ``config.json`` first, then at
-every epoch end ``history.csv``, the model (``model.safetensors`` + ``model.json``) and the
-checkpoint, each written atomically, so a kill at any moment leaves a folder that ``evaluate``,
-``predict`` and ``info`` can read (once an epoch has ended) and ``--resume`` can continue.
+every epoch end ``history.csv``, the checkpoint and the model (``model.safetensors`` +
+``model.json``), each written atomically, so a kill at any moment leaves a folder that
+``evaluate``, ``predict`` and ``info`` can read (once an epoch has ended) and ``--resume`` can
+continue.
 
 Resuming (``--resume``) continues exactly as the run was set up. The checkpoint records the
 settings it was trained with; if ``config.json`` or the checkpoint disagree on anything but
 ``epochs``, ``data_dir`` and ``download``, the resume is refused with one line saying what
 differs (start afresh with ``--overwrite``). ``epochs`` may grow unless a schedule was planned
-over the old number. A run killed before its first checkpoint restarts from its first batch.
+over the old number. A run killed before its first checkpoint restarts from its first batch; a
+folder with a model but no checkpoint (a finished run whose checkpoint was deleted) has nothing
+to resume, and is refused rather than trained over.
 
 Over several processes (``mpiexec -n N chainrule train``, see :mod:`chainrule.distributed`) every
 process trains its share of each batch, and rank 0 alone touches the run folder: it claims it,
@@ -22,13 +25,13 @@ metrics are summed over all processes.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from pathlib import Path
 
-from .. import io, models
-from ..backend import ignore_float_errors, manual_seed
+from .. import distributed, io, models
+from ..backend import ignore_float_errors, manual_seed, xp
 from ..data.loader import DataLoader
-from ..distributed import convert_sync_batchnorm
 from ..train import Callback, CSVLogger, ModelCheckpoint, TerminateOnNaN, evaluate, fit
 from ..train.comm import SingleProcess
 from ..train.loop import ResumeError, check_state_fits
@@ -45,6 +48,9 @@ from .recipe import (
 
 # settings a resumed run may take from the command line or an edited config.json
 MAY_CHANGE_ON_RESUME = ("epochs", "out", "data_dir", "download")
+# settings the processes of one run may hold differently: where each finds the data (on its own
+# disk; the data itself is compared) and where rank 0 writes (the others write nothing)
+MAY_DIFFER_BETWEEN_PROCESSES = ("out", "data", "data_dir", "download")
 EVAL_BATCH = 1000
 
 
@@ -89,8 +95,15 @@ def train(
         if (out / folder.CHECKPOINT).exists():
             state = io.load_checkpoint(out / folder.CHECKPOINT)
             check_resume(config, state, out)
+        elif (out / folder.MODEL).exists():  # retraining from the start would replace it
+            raise RunError(
+                f"--resume: {out} holds a trained model but no {folder.CHECKPOINT} to continue "
+                f"from: nothing to resume; train afresh over it with --overwrite, or choose "
+                "another --out"
+            )
     prepared = _prepare_one_after_another(config, comm)
     config = config.with_task_defaults(prepared.task)  # config.json says what was trained
+    check_same_everywhere(config, prepared, comm)
     manual_seed(config.seed)
     batch = config.batch_size or len(prepared.train[0])
     model = build_model(config, prepared.input_shape, prepared.outputs, batch)
@@ -109,14 +122,17 @@ def train(
             raise RunError(
                 f"--resume: {out / folder.CHECKPOINT}: {exc}; {_start_afresh(out)}"
             ) from None
+    # what write_model would refuse at the first epoch's end, refused before anything is written
+    folder.check_preprocessing(prepared.preprocessing, f"{out / folder.MODEL}")
     if not resume and writes:
         folder.claim(out, overwrite)
     if writes:
         folder.write_config(out, config)
     metadata = {"preprocessing": prepared.preprocessing, "dataset": config.dataset}
+    # the checkpoint before the model: a kill between the two leaves a folder --resume continues
+    # (a model without a checkpoint is a finished run's, which --resume leaves alone)
     writers = [
         CSVLogger(out / folder.HISTORY),
-        SaveModel(out, metadata, model),
         ModelCheckpoint(
             out / folder.CHECKPOINT,
             every_n_batches=config.checkpoint_every,
@@ -125,10 +141,11 @@ def train(
                 "data_sha256": prepared.preprocessing.get("data_sha256"),
             },
         ),
+        SaveModel(out, metadata, model),
     ]
     callbacks = [TerminateOnNaN(), *schedule, *(writers if writes else [])]
     # synchronised batch norm trains a twin sharing the weights; the plain model is saved
-    trained = convert_sync_batchnorm(model, comm) if config.sync_batchnorm else model
+    trained = distributed.convert_sync_batchnorm(model, comm) if config.sync_batchnorm else model
     started = time.perf_counter()
     try:
         # overflow on the way to a divergence is reported by TerminateOnNaN, not as warnings
@@ -186,6 +203,34 @@ def _prepare_one_after_another(config: Config, comm):
     return first if comm.rank == 0 else prepare(config)
 
 
+def check_same_everywhere(config: Config, prepared, comm) -> None:
+    """Refuse, on every process, a run whose processes were started with different settings or
+    read different data, before the first step: each would otherwise train its own model while
+    the collectives pair up wrongly (a traceback, or a hang where their batch counts differ)."""
+    if comm.world_size == 1:
+        return
+    mine = {k: v for k, v in config.to_dict().items() if k not in MAY_DIFFER_BETWEEN_PROCESSES}
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (*prepared.train, *prepared.test):
+        digest.update(xp.ascontiguousarray(array).data)
+    mine["data"] = digest.hexdigest()
+    differ, theirs = distributed.differences(comm, mine)
+    if not differ:
+        return
+    said = []
+    for key, ranks in differ.items():
+        where = f"on rank(s) {', '.join(map(str, ranks))}"
+        if key != "data":
+            here = f", this rank {_show(mine[key])}" if comm.rank in ranks else ""
+            said.append(f"{key} differs {where} (rank 0 has {_show(theirs[key])}{here})")
+        elif len(differ) == 1:  # with other settings (a seed, a split) the data follows them
+            said.append(f"the data differs {where} (other files under the same settings)")
+    raise RunError(
+        f"the {comm.world_size} processes were not started alike: {'; '.join(said)}; start "
+        "every process with the same command, settings and data"
+    )
+
+
 def _start_afresh(out) -> str:
     return f"start afresh with: chainrule train --out {out} --overwrite"
 
@@ -238,4 +283,4 @@ def check_same_data(state: dict, sha256: str | None, config: Config, out: Path) 
 
 
 def _show(value) -> str:
-    return ",".join(map(str, value)) if isinstance(value, tuple) else repr(value)
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else repr(value)

@@ -36,8 +36,9 @@ class SingleProcess:
         """This process's part of a data set to evaluate: all of it."""
         return data
 
-    def start(self, model, optimizer) -> None:
-        """Make weights, buffers and optimizer state identical everywhere: they are."""
+    def start(self, model, optimizer, plan: dict | None = None) -> None:
+        """Make weights, buffers and optimizer state identical everywhere, after checking that
+        every process holds the same ``plan`` (epochs, batches, examples): they do."""
 
     def allreduce_mean_grads(self, optimizer, count: int) -> None:
         """Average the gradients over the processes: one process's gradient is the average."""

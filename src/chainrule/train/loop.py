@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .. import autograd, backend
 from ..backend import xp
+from ..data.files import DataError
 from ..data.loader import DataLoader, TensorDataset
 from ..data.transforms import check_finite
 from ..nn.losses import BCELoss
@@ -99,6 +100,22 @@ class EpochMetrics:
         if self.regression is not None:
             logs.update(self.regression.result())
         return logs
+
+    def total_over(self, comm) -> None:
+        """Replace this process's sums (kept with no ``comm``) by the sums over every process of
+        ``comm``, in one collective, however many batches each process added: per-batch sums
+        would pair one process's batch with another's next collective where their counts
+        differ, and hang."""
+        own = [self.loss_sum, self.correct, self.count]
+        if self.regression is not None:
+            own += self.regression.moments()
+        slots = [0.0] * (len(own) * comm.world_size)  # each process fills its own row
+        slots[comm.rank * len(own) : (comm.rank + 1) * len(own)] = own
+        rows = xp.asarray(comm.sum(tuple(slots))).reshape(comm.world_size, len(own))
+        self.loss_sum, self.correct = float(rows[:, 0].sum()), float(rows[:, 1].sum())
+        self.count = int(rows[:, 2].sum())
+        if self.regression is not None:
+            self.regression.merge(rows[:, 3:])
 
     def fresh(self) -> EpochMetrics:
         """Empty sums for the next epoch, counting the same things."""
@@ -300,6 +317,13 @@ def as_loader(data, batch_size, shuffle: bool = False, seed: int = 0) -> DataLoa
     return DataLoader(data, batch_size=batch_size or len(data), shuffle=shuffle, seed=seed)
 
 
+def examples_in(data) -> int:
+    """How many examples a DataLoader, a dataset or a pair ``(x, y)`` holds."""
+    if isinstance(data, DataLoader):
+        return len(data.dataset)
+    return len(data[0]) if isinstance(data, (tuple, list)) else len(data)
+
+
 def threshold_for(loss_fn) -> float:
     """Where a single output neuron says "yes": 0.5 for probabilities (BCELoss), else 0 (logits)."""
     return 0.5 if isinstance(loss_fn, BCELoss) else 0.0
@@ -346,6 +370,9 @@ def fit(
         regression metrics).
     """
     comm = comm or SingleProcess()
+    for what, data in (("training", train_data), ("validation", validation_data)):
+        if data is not None and examples_in(data) == 0:
+            raise DataError(f"fit: the {what} data is empty (0 examples)")
     loader = comm.shard(as_loader(train_data, batch_size, shuffle, seed))
     for i, values in enumerate(getattr(loader.dataset, "tensors", ())):
         check_finite(as_array(values), "training data: " + ("inputs", "targets")[i > 0])
@@ -368,7 +395,10 @@ def fit(
         callbacks=hooks,
     )
     start_batch = run.load_state_dict(resume) if resume is not None else 0
-    comm.start(model, optimizer)  # every process starts from rank 0's weights and state
+    plan = {"epochs": epochs, "first epoch": run.epoch, "first batch": start_batch}
+    plan |= {"batch size": loader.batch_size, "batches per epoch": len(loader)}
+    plan["examples"] = len(loader.dataset)
+    comm.start(model, optimizer, plan)  # every process starts from rank 0's weights and state
 
     hooks.on_train_begin(run)
     for epoch in range(run.epoch, epochs):
@@ -430,30 +460,41 @@ def evaluate(
     """Mean loss and accuracy (or, with ``target_std``, the regression metrics; see :func:`fit`)
     of ``model`` on ``data``, in evaluation mode, without a graph.
 
-    With ``comm`` (several processes) each evaluates its share of ``data`` and the sums are
-    added up, so that every process returns the result over all of ``data``.
+    With ``comm`` (several processes) each evaluates its share of ``data``, summing locally, and
+    the sums are added up once at the end (as ChainerMN's evaluator does), so that every process
+    returns the result over all of ``data`` whatever number of batches its share makes.
+
+    Raises:
+        DataError: ``data`` holds no examples (there is nothing to average).
     """
     comm = comm or SingleProcess()
     was_training = model.training
     model.eval()
-    tracker = EpochMetrics(threshold_for(loss_fn), accuracy, target_std, comm)
+    tracker = EpochMetrics(threshold_for(loss_fn), accuracy, target_std)  # this process's sums
     try:
         for x, y in as_loader(comm.shard_data(data), batch_size):
             output = model(x)
             tracker.update(loss_fn(output, y).item(), output.data, y.data)
     finally:
         model.train(was_training)
-    sums = comm.sum((tracker.loss_sum, tracker.correct, tracker.count))
-    tracker.loss_sum, tracker.correct, tracker.count = sums
+    tracker.total_over(comm)
+    if tracker.count == 0:
+        raise DataError("evaluate: the data is empty (0 examples); there is nothing to measure")
     return tracker.result()
 
 
 @autograd.no_grad()
 def predict(model, x, batch_size: int = 1000):
-    """The model's outputs for ``x`` (an array), as one array, in evaluation mode."""
+    """The model's outputs for ``x`` (an array), as one array, in evaluation mode.
+
+    Raises:
+        DataError: ``x`` holds no examples.
+    """
+    x = xp.asarray(getattr(x, "data", x))
+    if x.ndim == 0 or len(x) == 0:
+        raise DataError(f"predict: the input of shape {x.shape} holds no examples")
     was_training = model.training
     model.eval()
-    x = xp.asarray(getattr(x, "data", x))
     try:
         parts = [
             model(Tensor._make(x[i : i + batch_size], False)).data

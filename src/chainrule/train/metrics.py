@@ -139,6 +139,30 @@ class RegressionSums:
             "r2": 1.0 - self.squared / total if total > 0 else None,  # all targets equal
         }
 
+    def moments(self) -> list:
+        """``[squared, absolute, count, mean, m2]``: this process's errors, and its targets' mean
+        and sum of squared deviations from it, which :meth:`merge` combines over processes."""
+        n = max(self.count, 1)
+        mean = self.shift + self.target / n
+        return [
+            self.squared,
+            self.absolute,
+            self.count,
+            mean,
+            self.target_squared - self.target**2 / n,
+        ]
+
+    def merge(self, rows) -> None:
+        """Become the sums over several processes, one row of :meth:`moments` each (Chan et
+        al.'s pairwise update: ``m2 = sum_r m2_r + sum_r n_r (mean_r - mean)^2``)."""
+        rows = xp.asarray(rows, dtype=xp.float64)
+        counts, means = rows[:, 2], rows[:, 3]
+        self.count = int(counts.sum())
+        self.squared, self.absolute = float(rows[:, 0].sum()), float(rows[:, 1].sum())
+        self.shift = float(counts @ means) / max(self.count, 1)
+        self.target = 0.0
+        self.target_squared = float(rows[:, 4].sum() + counts @ (means - self.shift) ** 2)
+
     def state_dict(self) -> dict:
         return {key: getattr(self, key) for key in self.KEYS}
 

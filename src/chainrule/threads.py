@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from ..backend import xp
+from .backend import xp
 
 
 @dataclass(frozen=True)

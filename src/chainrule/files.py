@@ -46,6 +46,13 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def brief(value, limit: int = 40) -> str:
+    """``value`` as one short line for a message: a name from a file, or a library's error
+    about one, may be any length and hold newlines."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def regular_file_size(path, error: type[Exception] = DataFileError) -> int:
     """The size in bytes of ``path``, after checking that it is a regular file.
 
@@ -87,7 +94,9 @@ def read_capped(path, max_bytes: int, what: str = "file", error=DataFileError) -
     if size > max_bytes:
         raise error(f"{path}: {size:,} bytes, more than a {what} may have ({max_bytes:,})")
     with open_regular(path, error) as f:
-        data = f.read(max_bytes + 1)
+        data = f.read(size + 1)  # read(n) sets n bytes aside: what stat said, not max_bytes
+        if len(data) > size:  # it grew since: read on, up to the cap
+            data += f.read(max_bytes + 1 - len(data))
     if len(data) > max_bytes:  # it grew while we read
         raise error(f"{path}: more than a {what} may have ({max_bytes:,} bytes)")
     return data
@@ -119,7 +128,12 @@ def atomic_write(path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file, fsync and rename (all or nothing)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temporary_file(path.parent, path.name)
+    try:
+        fd, tmp = temporary_file(path.parent, path.name)
+    except OSError as exc:  # name the folder: the temporary file was never made
+        raise type(exc)(
+            exc.errno, f"cannot write a file in this folder ({exc.strerror})", str(path.parent)
+        ) from None
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, "wb") as f:
