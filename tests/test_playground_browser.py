@@ -472,7 +472,7 @@ def test_a_page_of_another_origin_cannot_start_sessions(browser, server, attacke
         time.sleep(0.05)
     assert evil.evaluate("() => window.sent") == 40  # every request was sent and answered
     context.close()
-    assert set(server.registry.sessions) == before
+    assert set(server.registry.sessions) <= before  # none new (earlier pages may end)
     mine = pages("?dataset=xor")  # the user's own page gets its session
     mine.train(1)
     assert mine.errors == []

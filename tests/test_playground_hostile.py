@@ -72,11 +72,13 @@ SCRIPT_CALLS = {
 SCRIPT_IMPORTS = {"numpy", "chainrule", "chainrule.data"}
 
 
-def names():
+def names(one_line: bool = False):
     """Hostile names: pieces of BREAKERS, the payload and any text, between two letters (the
-    CSV reader strips cells, and a column name may not be a number)."""
+    CSV reader strips cells, and a column name may not be a number). ``one_line``: as the CSV
+    reader takes column and class names, without a line break."""
     piece = st.sampled_from([*BREAKERS, PAYLOAD]) | st.text(max_size=4)
-    return st.lists(piece, min_size=1, max_size=6).map(lambda parts: "x" + "".join(parts) + "y")
+    text = st.lists(piece, min_size=1, max_size=6).map(lambda parts: "x" + "".join(parts) + "y")
+    return text.filter(lambda s: s.splitlines() == [s]) if one_line else text
 
 
 def upload_text(columns: list, classes: list, rows: int = 30) -> str:
@@ -125,8 +127,8 @@ def imported(tree) -> set:
 
 @given(
     file_name=names(),
-    columns=st.lists(names(), min_size=3, max_size=3, unique=True),
-    classes=st.lists(names(), min_size=2, max_size=3, unique=True),
+    columns=st.lists(names(one_line=True), min_size=3, max_size=3, unique=True),
+    classes=st.lists(names(one_line=True), min_size=2, max_size=3, unique=True),
 )
 def test_the_script_of_hostile_names_makes_only_its_own_calls(file_name, columns, classes):
     trainer, upload = trained_upload(file_name.replace("/", ""), columns, classes)
@@ -143,11 +145,12 @@ def test_the_script_of_hostile_names_makes_only_its_own_calls(file_name, columns
 
 def test_a_hostile_name_is_not_run_by_the_script_and_its_run_reads_back(tmp_path, capsys):
     """The issue's canary: a file name that closes the docstring and writes a file, and column
-    and class names with quotes, commas and line breaks; the exported script runs nothing of
-    them and the exported run's data.csv is read back by ``chainrule evaluate``."""
+    and class names with quotes and commas (the CSV reader refuses line breaks in them); the
+    exported script runs nothing of them and the exported run's data.csv is read back by
+    ``chainrule evaluate``."""
     file_name = f'a"""\n{PAYLOAD}\n"""\r\n#{PAYLOAD}\n.csv'
-    columns = ['wid"th, cm', "he\r\night", f"kind\n{PAYLOAD}"]
-    classes = ['c"at, big', "do\rg'''", f"'''\n{PAYLOAD}"]
+    columns = ['wid"th, cm', 'he,"ig""ht\\', f'kind""" + {PAYLOAD} + """']
+    classes = ['c"at, big', "do\\g'''", f"'''; {PAYLOAD}; '''"]
     trainer, upload = trained_upload(file_name, columns, classes, epochs=2)
     assert upload.name == file_name and upload.classes == sorted(classes)
     script = tmp_path / "train.py"

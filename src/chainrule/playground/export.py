@@ -108,9 +108,8 @@ def exported_model(trainer) -> nn.Sequential:
 def data_csv(points) -> bytes:
     """Every point as CSV: the feature columns, then the class (its name) or the value. Numbers
     are written so that they read back as the same float32 values (``repr`` of the float);
-    every name (the user's own column and class names) is quoted, so that a comma, quote or line
-    break in one reads back as itself (quoting only where needed would leave a lone carriage
-    return bare: the csv module quotes for the line ending it writes, ``\n``)."""
+    every name (the user's own column and class names) is quoted by the csv module, so that a
+    comma or a quote in one reads back as itself."""
     buffer = bytes_io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow([*points.feature_names, points.target_name])
