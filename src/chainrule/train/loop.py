@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .. import autograd, backend
 from ..backend import xp
-from ..data.files import DataError
+from ..files import DataError
 from ..data.loader import DataLoader, TensorDataset
 from ..data.transforms import check_finite
 from ..nn.losses import BCELoss
