@@ -17,7 +17,7 @@ from chainrule.cli import main
 from chainrule.playground.export import DATA_FILE, write_run_folder
 from chainrule.playground.points import PlaygroundError, build_points, read_upload
 from chainrule.playground.script import python_script
-from chainrule.playground.settings import Setup
+from chainrule.playground.settings import OPTIMIZERS, Setup
 from chainrule.playground.trainer import Trainer
 
 # what ends a string, a docstring or a comment, continues a line or formats text
@@ -68,6 +68,19 @@ SCRIPT_CALLS = {
     "cr.tensor",
     "item",
     "print",
+}
+# and the calls that depend on the settings: data set, optimizer, activations, losses, penalty
+SETUP_CALLS = {
+    *(f"cr.data.{name}" for name in ("xor", "spirals", "two_gaussians", "line", "plane", "bumps")),
+    *(f"optim.{cls}" for cls, _, _ in OPTIMIZERS.values()),
+    *(f"nn.{layer}" for layer in ("Identity", "ReLU", "GELU", "Softplus", "Dropout", "MSELoss")),
+    "sum",
+    "w.abs",
+    "mean",
+    "std",
+    "y.astype",
+    "y_train.astype",
+    "astype",
 }
 SCRIPT_IMPORTS = {"numpy", "chainrule", "chainrule.data"}
 
@@ -181,3 +194,61 @@ def test_uploads_with_values_that_are_not_finite_numbers_are_refused(where, cell
     column = "a" if where == "feature" else "c"
     with pytest.raises(PlaygroundError, match=f"line 9, column '{column}'"):
         read_upload("f.csv", "a,b,c\n" + "\n".join(rows))
+
+
+def unit(high: float):
+    return st.floats(min_value=0.0, max_value=high)
+
+
+@given(
+    values=st.fixed_dictionaries(
+        {
+            "dataset": st.sampled_from(["xor", "spirals", "gaussians", "line", "plane", "bumps"]),
+            "n": st.integers(20, 40),
+            "seed": st.integers(0, 2**31 - 1),
+            "optimizer": st.sampled_from(sorted(OPTIMIZERS)),
+            "lr": st.floats(min_value=5e-324, max_value=10.0),
+            "momentum": unit(0.999),
+            "beta1": unit(0.999),
+            "beta2": unit(0.9999),
+            "alpha": unit(0.9999),
+            "rho": unit(1.0),
+            "lr_decay": unit(1.0),
+            "decay": unit(1.0),
+            "l1": unit(10.0),
+            "l2": unit(10.0),
+            "dropout": unit(0.9),
+            "test": st.floats(min_value=0.1, max_value=0.9),
+            "hidden": st.lists(st.integers(1, 8), max_size=3),
+            "activations": st.sampled_from(["linear", "relu", "gelu", "softplus"]),
+        }
+    ),
+    added=st.lists(st.floats(min_value=-1e4, max_value=1e4), min_size=3, max_size=3),
+)
+def test_the_script_of_any_accepted_setup_writes_its_values_as_literals(values, added):
+    """Settings at the edges of what the server accepts (the smallest float as a learning
+    rate, a seed of 2^31 - 1, a point at 1e4 with all its digits): the script makes only the
+    calls of its kind, and its numbers read back as the run's."""
+    inputs = 1 if values["dataset"] == "line" else 2
+    values["points"] = [added[:inputs] + [0 if values["dataset"] in ("xor", "spirals") else 1]]
+    if values["dataset"] == "gaussians":
+        values["points"][0][-1] = 1
+    setup = Setup.from_dict(values)
+    trainer = Trainer(setup, build_points(setup))
+    tree = ast.parse(python_script(trainer))
+    calls = call_names(tree)
+    assert calls <= SCRIPT_CALLS | SETUP_CALLS, calls - SCRIPT_CALLS - SETUP_CALLS
+    optimizer = next(
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and call_names(node) >= {"optim." + OPTIMIZERS[setup.optimizer][0]}
+    )
+    keywords = {k.arg: ast.literal_eval(k.value) for k in optimizer.keywords}
+    assert keywords["lr"] == setup.lr
+    seeds = [
+        ast.literal_eval(node.args[0])
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and call_names(node) == {"cr.manual_seed"}
+    ]
+    assert seeds == [setup.seed]
