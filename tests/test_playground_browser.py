@@ -476,3 +476,23 @@ def test_a_page_of_another_origin_cannot_start_sessions(browser, server, attacke
     mine = pages("?dataset=xor")  # the user's own page gets its session
     mine.train(1)
     assert mine.errors == []
+
+
+def test_a_page_past_the_cap_is_told_why(browser):
+    small = PlaygroundServer("127.0.0.1", 0, Registry(max_sessions=2, grace=2.0))
+    threading.Thread(target=small.serve_forever, daemon=True).start()
+    opened = []
+    try:
+        opened += [Page(browser, small), Page(browser, small)]
+        late = Page(browser, small, ready=False)
+        opened.append(late)
+        late.wait("!document.getElementById('error').hidden")
+        assert late.page.text_content("#error") == (
+            "cannot start a session: 2 pages are open already (the server's limit): close one "
+            "and reload this one"
+        )
+        assert all(p.errors == [] for p in opened[:2])
+    finally:
+        for page in opened:
+            page.close()
+        small.stop()
