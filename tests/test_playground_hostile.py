@@ -186,13 +186,14 @@ def test_a_hostile_name_is_not_run_by_the_script_and_its_run_reads_back(tmp_path
     assert not (tmp_path / "canary.txt").exists()
 
 
+@pytest.mark.parametrize("row", [0, 7])  # the first row decides whether a target is a class
 @pytest.mark.parametrize("where", ["feature", "target"])
 @pytest.mark.parametrize("cell", ["Inf", "-inf", "+Infinity", "NaN", "nan", "1e39", "-4e38"])
-def test_uploads_with_values_that_are_not_finite_numbers_are_refused(where, cell):
+def test_uploads_with_values_that_are_not_finite_numbers_are_refused(row, where, cell):
     rows = [f"{i},{i % 3},{i * 0.5}" for i in range(30)]
-    rows[7] = f"{cell},1,2.5" if where == "feature" else f"1,1,{cell}"
+    rows[row] = f"{cell},1,2.5" if where == "feature" else f"1,1,{cell}"
     column = "a" if where == "feature" else "c"
-    with pytest.raises(PlaygroundError, match=f"line 9, column '{column}'"):
+    with pytest.raises(PlaygroundError, match=f"line {row + 2}, column '{column}'"):
         read_upload("f.csv", "a,b,c\n" + "\n".join(rows))
 
 
