@@ -3,9 +3,9 @@
 A page holds an event stream open for as long as it is shown; a session with no stream for
 ``grace`` seconds (the page was closed, or the browser went away without saying so) is closed,
 and so is its training thread. A page that says goodbye (``/close``) ends its session at once.
-The number of sessions is capped per origin (the pages of this server, and clients that are
-no web page), so a script cannot start threads without end, and a script that fills its share
-does not keep the user's own page out.
+The number of sessions is capped per origin, the pages of this server on one side and clients
+that are no web page on the other, so a script cannot start threads without end, and a script
+that fills its share does not keep the user's own page out.
 """
 
 from __future__ import annotations
@@ -32,17 +32,17 @@ class Registry:
         self.reaper = threading.Thread(target=self._reap, name="playground-reaper", daemon=True)
         self.reaper.start()
 
-    def create(self, origin: str = "") -> Session:
-        """A new session for a client of ``origin`` (the server's own origin for its pages,
-        ``""`` for clients that send none), unless that origin has ``max_sessions`` already."""
+    def create(self, from_page: bool = False) -> Session:
+        """A new session for the server's own page (``from_page``) or for another client (a
+        script), unless that side has ``max_sessions`` already."""
         with self.lock:
-            if sum(s.origin == origin for s in self.sessions.values()) >= self.max_sessions:
-                who = "pages are" if origin else "sessions of clients other than a page are"
+            if sum(s.from_page == from_page for s in self.sessions.values()) >= self.max_sessions:
+                who = "pages are" if from_page else "sessions of clients other than a page are"
                 raise PlaygroundError(
                     f"{self.max_sessions} {who} open already (the server's limit): close one "
                     "and reload this one"
                 )
-            session = Session(secrets.token_urlsafe(16), origin)
+            session = Session(secrets.token_urlsafe(16), from_page)
             self.sessions[session.id] = session
             return session
 

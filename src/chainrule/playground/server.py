@@ -168,19 +168,19 @@ class Handler(BaseHTTPRequestHandler):
         if not self._host_is_ours():
             return None
         try:
-            origin = self._origin()
-            return self._json(200, self._post(urlsplit(self.path).path, origin))
+            from_page = self._from_page()
+            return self._json(200, self._post(urlsplit(self.path).path, from_page))
         except Refused as exc:
             return self._refuse(exc.status, str(exc))
         except (PlaygroundError, DataError, RunError) as exc:
             return self._refuse(400, str(exc))
 
-    def _post(self, path: str, origin: str) -> dict:
+    def _post(self, path: str, from_page: bool) -> dict:
         """The answer to a POST to ``path`` (raising :class:`Refused` or a bad-input error)."""
         if path == "/api/sessions":
             self._body(MAX_BODY)
             try:
-                session = self.server.registry.create(origin)
+                session = self.server.registry.create(from_page)
             except PlaygroundError as exc:
                 raise Refused(503, str(exc)) from None
             return {"id": session.id, "choices": choices()}
@@ -210,11 +210,11 @@ class Handler(BaseHTTPRequestHandler):
             raise PlaygroundError('upload: send {"name": FILE, "csv": its text}')
         return session.upload_file(str(values.get("name")), values["csv"])
 
-    def _origin(self) -> str:
-        """The origin of a state-changing request: this server's own (its page), or ``""`` for
-        a client that is no browser (it sends neither header). A page of any other origin, a
-        port of this machine included, is refused: a browser sends "simple" cross-origin POSTs
-        without asking first, so the answer being unreadable to that page is not enough."""
+    def _from_page(self) -> bool:
+        """Whether a state-changing request comes from this server's own page (True) or from a
+        client that is no browser (False: it sends neither header). A page of any other origin,
+        a port of this machine included, is refused: a browser sends "simple" cross-origin
+        POSTs without asking first, so the answer being unreadable to that page is not enough."""
         site = self.headers.get("Sec-Fetch-Site")
         origin = self.headers.get("Origin")
         ours = "http://" + self.headers.get("Host", "").lower()
@@ -222,7 +222,7 @@ class Handler(BaseHTTPRequestHandler):
             raise Refused(403, f"only this server's own page may do this, not a {site[:20]} page")
         if origin is not None and origin.lower() != ours:
             raise Refused(403, f"only this server's own page may do this, not {origin[:80]!r}")
-        return ours if origin is not None else ""
+        return origin is not None
 
     def _host_is_ours(self) -> bool:
         """Only requests addressed to this machine (an IP address, localhost or --host): a

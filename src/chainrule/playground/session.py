@@ -36,8 +36,8 @@ class Session:
     ``frame_seq``; ``changed`` is notified whenever they or the commands change.
     """
 
-    def __init__(self, session_id: str, origin: str = ""):
-        self.id, self.origin = session_id, origin  # the origin counts towards the session cap
+    def __init__(self, session_id: str, from_page: bool = False):
+        self.id, self.from_page = session_id, from_page  # which share of the cap it counts in
         self.changed = threading.Condition()
         self.lock = threading.RLock()  # the trainer, between its thread and exports
         self.upload: Upload | None = None
