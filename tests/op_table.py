@@ -603,6 +603,34 @@ def _triangles(draw, rng):
     )
 
 
+@case("scaled_dot_product_attention")
+def _attention(draw, rng):
+    """The fused attention op: broadcast batch axes, float (differentiable), boolean and causal
+    masks (a query whose keys are all masked gives 0), the default and a given scale."""
+    batch = draw(array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+    queries, keys, e, ev = (draw(st.integers(1, 4)) for _ in range(4))
+    kind = draw(st.sampled_from(["none", "float", "bool", "causal"]))
+    scale = draw(st.sampled_from([None, 0.5]))
+    arrays = [normal(rng, (*batch, n, d)) for n, d in ((queries, e), (keys, e), (keys, ev))]
+    ours, theirs = cr.nn.functional.scaled_dot_product_attention, _torch_f()
+    if kind == "float":
+        arrays.append(normal(rng, (queries, keys)))
+        return (
+            arrays,
+            lambda q, k, v, m: ours(q, k, v, m, scale=scale),
+            lambda q, k, v, m: theirs.scaled_dot_product_attention(q, k, v, m, scale=scale),
+        )
+    mask = rng.random((queries, keys)) < 0.7 if kind == "bool" else None
+    causal = kind == "causal"
+    return (
+        arrays,
+        lambda q, k, v: ours(q, k, v, mask, is_causal=causal, scale=scale),
+        lambda q, k, v: theirs.scaled_dot_product_attention(
+            q, k, v, None if mask is None else _torch().tensor(mask), is_causal=causal, scale=scale
+        ),
+    )
+
+
 @case("concatenate")
 def _concatenate(draw, rng):
     shape = shape_of(draw, min_dims=1)

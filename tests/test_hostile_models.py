@@ -31,7 +31,7 @@ def write_model(run, tensors, description, text=None, digest=False):
     """Rewrite the model file; ``digest`` adds a valid SHA-256 (a crafted, not a damaged file)."""
     text = json.dumps(description) if text is None else text
     data = (
-        io._safetensors_bytes(tensors, "chainrule", text)
+        io.tensors_with_json(tensors, "chainrule", text)
         if digest
         else safetensors_bytes(tensors, metadata={"chainrule": text})
     )

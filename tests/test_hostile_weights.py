@@ -101,7 +101,7 @@ def run_file_in(dtype, run):
     text = io.read_header_metadata(weights)["chainrule"]
     state = {k: torch.from_numpy(v).to(dtype) for k, v in load_file(str(weights)).items()}
     widened = {k: v.float().numpy() for k, v in state.items()}
-    digest = io._digest(widened, text)
+    digest = io.digest(widened, text)
     metadata = {"chainrule": text, io.DIGEST: digest}
     safetensors_torch.save_file(state, str(weights), metadata=metadata)
 

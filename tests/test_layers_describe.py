@@ -45,6 +45,46 @@ EXAMPLES = {
     "Dropout2d": (lambda: nn.Dropout2d(0.25), (2, 3, 4, 4)),
     "PlaneFeatures": (lambda: nn.PlaneFeatures(["x", "y", "xy", "sinx"]), (6, 2)),
     "Embedding": (lambda: nn.Embedding(10, 4, padding_idx=0), (2, 5)),
+    "LayerNorm without bias": (lambda: nn.LayerNorm(4, bias=False), (2, 4)),
+    # layers of several inputs: a list of shapes (query, key, value; src, tgt; tgt, memory)
+    "MultiheadAttention": (lambda: nn.MultiheadAttention(8, 2), [(4, 2, 8)] * 3),
+    "MultiheadAttention kdim, vdim, bias_kv, zero_attn": (
+        lambda: nn.MultiheadAttention(
+            8, 2, kdim=3, vdim=5, add_bias_kv=True, add_zero_attn=True, batch_first=True
+        ),
+        [(2, 4, 8), (2, 6, 3), (2, 6, 5)],
+    ),
+    "TransformerEncoderLayer": (lambda: nn.TransformerEncoderLayer(8, 2, 16), (5, 2, 8)),
+    "TransformerEncoderLayer pre-norm, gelu, no bias": (
+        lambda: nn.TransformerEncoderLayer(
+            8, 2, 16, activation="gelu", batch_first=True, norm_first=True, bias=False
+        ),
+        (2, 5, 8),
+    ),
+    "TransformerDecoderLayer": (
+        lambda: nn.TransformerDecoderLayer(8, 2, 16),
+        [(4, 2, 8), (5, 2, 8)],
+    ),
+    "TransformerEncoder": (
+        lambda: nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 2, nn.LayerNorm(8)),
+        (5, 2, 8),
+    ),
+    "TransformerDecoder": (
+        lambda: nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, 16), 2),
+        [(4, 2, 8), (5, 2, 8)],
+    ),
+    "Transformer": (lambda: nn.Transformer(8, 2, 1, 2, 16), [(5, 2, 8), (4, 2, 8)]),
+    "Transformer with a custom encoder": (
+        lambda: nn.Transformer(
+            8,
+            2,
+            1,
+            1,
+            16,
+            custom_encoder=nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2), 1),
+        ),
+        [(5, 2, 8), (4, 2, 8)],
+    ),
 }
 NOT_LAYERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
 
@@ -86,6 +126,10 @@ def test_layer_describes_itself(name, tmp_path):
     declared = sum(math.prod(s) for s in cls.state_shapes(config).values())
     assert declared == sum(math.prod(s) for s in real.values())
 
+    if isinstance(shape, list):
+        several_inputs_give_the_same_outputs_after_loading(layer, shape, tmp_path)
+        return
+
     # output shape without computing, equal to the real forward's
     x = example_input(layer, shape)
     output = layer(x)
@@ -95,6 +139,20 @@ def test_layer_describes_itself(name, tmp_path):
     cr.save(nn.Sequential(layer), tmp_path / "model")
     loaded = cr.load(tmp_path / "model").eval()
     np.testing.assert_array_equal(loaded(x).detach().numpy(), output.detach().numpy())
+
+
+def several_inputs_give_the_same_outputs_after_loading(layer, shapes: list, tmp_path):
+    """The rest of the check above for a layer called with several inputs: its output_shape
+    takes their shapes and gives the shape of its (first) output."""
+    inputs = [example_input(layer, shape) for shape in shapes]
+    output = layer(*inputs)
+    output = output[0] if isinstance(output, tuple) else output
+    assert layer.output_shape(*shapes) == tuple(output.shape)
+    cr.save(layer, tmp_path / "model")
+    loaded = cr.load(tmp_path / "model").eval()
+    again = loaded(*inputs)
+    again = again[0] if isinstance(again, tuple) else again
+    np.testing.assert_array_equal(again.detach().numpy(), output.detach().numpy())
 
 
 @pytest.mark.parametrize("name", ["Linear", "Conv2d", "MaxPool2d", "LayerNorm", "PlaneFeatures"])
@@ -172,6 +230,46 @@ def test_an_unregistered_class_is_saved_only_when_named_on_load(tmp_path):
         ({"type": "Linear", "args": {"in_features": 2}}, "missing argument 'out_features'"),
         ({"type": "Softmax", "args": {"dim": 1.5e300}}, "dim"),
         ({"type": "os.system", "args": {}}, "unknown layer type"),
+        (
+            {"type": "TransformerEncoder", "args": {"encoder_layer": {"type": "os.system"}}},
+            "argument encoder_layer: unknown layer type 'os.system'",
+        ),
+        (
+            {
+                "type": "TransformerEncoder",
+                "args": {
+                    "encoder_layer": {"type": "Linear", "args": {"in_features": 2}},
+                    "num_layers": 1,
+                },
+            },
+            "missing argument 'out_features'",
+        ),
+        (
+            {
+                "type": "TransformerEncoder",
+                "args": {
+                    "encoder_layer": {
+                        "type": "Linear",
+                        "args": {"in_features": 2, "out_features": 2},
+                    },
+                    "num_layers": 1 << 24,
+                },
+            },
+            "more than 65536 tensors",
+        ),
+        (
+            {
+                "type": "TransformerEncoder",
+                "args": {
+                    "encoder_layer": {
+                        "type": "TransformerEncoder",
+                        "args": {"encoder_layer": {"type": "Sequential", "layers": []}},
+                    },
+                    "num_layers": 1,
+                },
+            },
+            "expected a layer",
+        ),
     ],
 )
 def test_values_from_a_file_are_checked_as_the_constructor_takes_them(entry, message):

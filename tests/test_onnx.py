@@ -90,6 +90,7 @@ LAYERS = {
     "LayerNorm": (lambda: nn.LayerNorm(6), (6,)),
     "LayerNorm 2-D": (lambda: nn.LayerNorm((4, 6), eps=1e-3), (4, 6)),
     "LayerNorm without affine": (lambda: nn.LayerNorm(6, elementwise_affine=False), (3, 6)),
+    "LayerNorm without bias": (lambda: nn.LayerNorm(6, bias=False), (3, 6)),
     "Softmax": (lambda: nn.Softmax(dim=1), (7,)),
     "Softmax over channels": (lambda: nn.Softmax(dim=1), (3, 4, 4)),
     "LogSoftmax": (lambda: nn.LogSoftmax(dim=-1), (7,)),
@@ -323,3 +324,13 @@ def test_a_reshape_to_a_fixed_shape_becomes_flatten_or_unflatten(tmp_path):
     node = helper.make_node("Reshape", ["x", "shape"], ["y"], name="r")
     with pytest.raises(ChainruleFileError, match="moves values between examples"):
         cr.onnx.load(save(make_model([node], [bad], ("N", 60)), tmp_path / "r.onnx"))
+
+
+def test_the_onnxruntime_check_counts_a_nan_as_a_difference():
+    from chainrule.onnx.to_onnx import onnxruntime_difference
+
+    model = nn.Sequential(nn.Linear(3, 2))
+    x = np.ones((2, 3), dtype=np.float32)
+    data, expected = cr.onnx.to_onnx.build(model, x)
+    expected = {name: np.full_like(value, np.nan) for name, value in expected.items()}
+    assert onnxruntime_difference(data.SerializeToString(), {"input": x}, expected) == np.inf

@@ -22,12 +22,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 from pathlib import Path
 
-from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as safetensors_bytes
 
 from .backend import xp
@@ -43,12 +40,20 @@ from .files import (  # noqa: F401 - atomic_write, ChainruleFileError: io's name
 from .nn.describe import build as build_described
 from .nn.describe import describe
 from .nn.module import Module, some_keys
-from .serialization import load_object, read_tensors, save_object
+from .serialization import (  # noqa: F401 - parse_json, DIGEST, read_header_metadata: io's too
+    DIGEST,
+    MAX_JSON_BYTES,
+    contiguous,
+    digest,
+    load_object,
+    parse_json,
+    read_checked_tensors,
+    read_header,
+    read_header_metadata,
+    save_object,
+    tensors_with_json,
+)
 from .tensor import Tensor, as_array
-
-MAX_JSON_BYTES = 16 << 20
-MAX_JSON_DEPTH = 32  # our files nest a few levels; a checkpoint's optimizer state about six
-DIGEST = "chainrule-sha256"  # header key: SHA-256 of the description and every tensor
 
 
 def write_json(path, obj) -> None:
@@ -62,40 +67,6 @@ def read_json(path) -> dict:
     if not isinstance(value, dict):
         raise ChainruleFileError(f"{path}: expected a JSON object, got {type(value).__name__}")
     return value
-
-
-def parse_json(text: str | bytes, source: str):
-    """Strict JSON (no NaN/Infinity), nested at most ``MAX_JSON_DEPTH`` deep."""
-
-    def refuse_constant(name):
-        raise ValueError(f"{name} is not a JSON number")
-
-    def finite_float(digits):
-        value = float(digits)
-        if not math.isfinite(value):  # 1e400 parses as inf
-            raise ValueError(f"{digits[:20]} is too large for a number")
-        return value
-
-    try:
-        value = json.loads(text, parse_constant=refuse_constant, parse_float=finite_float)
-    except RecursionError:
-        raise ChainruleFileError(f"{source}: JSON nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
-        raise ChainruleFileError(f"{source}: not valid JSON ({exc})") from None
-    check_depth(value, MAX_JSON_DEPTH, source)
-    return value
-
-
-def check_depth(value, limit: int, source: str) -> None:
-    """Refuse lists/objects nested more than ``limit`` deep (walked without recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > limit:
-                raise ChainruleFileError(f"{source}: nested more than {limit} levels deep")
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
 
 
 # -- the architecture ------------------------------------------------------------------------------
@@ -120,51 +91,6 @@ def build(
 
 
 # -- weights ---------------------------------------------------------------------------------------
-
-
-def _read_header(path: Path) -> tuple[dict, dict]:
-    """(tensor name -> shape, metadata) from a safetensors header, without reading the data."""
-    regular_file_size(path, ChainruleFileError)
-    try:
-        with safe_open(str(path), "np") as f:
-            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-            return shapes, f.metadata() or {}
-    except FileNotFoundError:
-        raise ChainruleFileError(f"{path}: file not found") from None
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ChainruleFileError(
-            f"{path}: not a valid safetensors file ({brief(exc, 160)})"
-        ) from None
-
-
-def read_header_metadata(path) -> dict:
-    """The string metadata in a safetensors file's header (no tensor data is read)."""
-    return _read_header(Path(path))[1]
-
-
-def _read_tensors(path: Path, described_by: str | None = None) -> dict:
-    """The tensors of a safetensors file; with ``described_by`` (the header text they were
-    saved with), checked against the header's SHA-256 when it has one."""
-    tensors = read_tensors(path)
-    expected = _read_header(path)[1].get(DIGEST)
-    if described_by is not None and expected is not None:
-        if _digest(tensors, described_by) != expected:
-            raise ChainruleFileError(f"{path}: corrupt (its content does not match its SHA-256)")
-    return tensors
-
-
-def _digest(tensors: dict, text: str) -> str:
-    digest = hashlib.sha256(text.encode())
-    for key in sorted(tensors):
-        array = tensors[key]
-        digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
-        digest.update(_contiguous(array).tobytes())
-    return digest.hexdigest()
-
-
-def _safetensors_bytes(tensors: dict, key: str, text: str) -> bytes:
-    """A safetensors file whose header holds ``text`` under ``key`` and the SHA-256 of both."""
-    return safetensors_bytes(tensors, metadata={key: text, DIGEST: _digest(tensors, text)})
 
 
 def _stem(path) -> Path:
@@ -193,9 +119,9 @@ def save(obj, path, metadata: dict | None = None) -> Path:
         return save_object(obj, path)
     stem = _stem(path)
     description = {**architecture(obj), "metadata": metadata or {}}
-    tensors = {k: _contiguous(as_array(v)) for k, v in obj.state_dict().items()}
+    tensors = {k: contiguous(as_array(v)) for k, v in obj.state_dict().items()}
     weights = stem.with_suffix(".safetensors")
-    atomic_write(weights, _safetensors_bytes(tensors, "chainrule", json.dumps(description)))
+    atomic_write(weights, tensors_with_json(tensors, "chainrule", json.dumps(description)))
     write_json(stem.with_suffix(".json"), description)
     return weights
 
@@ -211,7 +137,7 @@ def load(path, map_location=None, weights_only=None, mmap=None, modules=()):
     path = Path(path)
     if path.suffix != ".json" and path.is_file():
         try:
-            _, header = _read_header(path)
+            _, header = read_header(path)
         except ChainruleFileError:
             return load_object(path)  # names what the file is instead (a pickle, .npy, ...)
         if "chainrule" not in header:
@@ -229,10 +155,10 @@ def load_model(path, modules=()) -> Module:
     """
     stem = _stem(path)
     weights = stem.with_suffix(".safetensors")
-    shapes, header = _read_header(weights)
+    shapes, header = read_header(weights)
     description, source = _description(stem)
     model = build(description, shapes, source=source, modules=modules)
-    model.load_state_dict(_read_tensors(weights, header.get("chainrule")))
+    model.load_state_dict(read_checked_tensors(weights, header.get("chainrule")))
     return model
 
 
@@ -247,7 +173,7 @@ def read_metadata(path) -> dict:
 def _description(stem: Path) -> tuple[dict, str]:
     """(architecture description, where it came from): the weight file's header, else the JSON."""
     weights = stem.with_suffix(".safetensors")
-    _, header = _read_header(weights)
+    _, header = read_header(weights)
     if "chainrule" in header:
         description = parse_json(header["chainrule"], f"{weights} (header)")
         if not isinstance(description, dict):
@@ -262,13 +188,13 @@ def _description(stem: Path) -> tuple[dict, str]:
 
 def save_weights(model: Module, path) -> None:
     """Save any module's parameters and buffers (safetensors; rebuild the module in code)."""
-    tensors = {k: _contiguous(as_array(v)) for k, v in model.state_dict().items()}
+    tensors = {k: contiguous(as_array(v)) for k, v in model.state_dict().items()}
     atomic_write(Path(path), safetensors_bytes(tensors))
 
 
 def load_weights(model: Module, path, strict: bool = True) -> Module:
     """Load weights saved by :func:`save_weights` into ``model`` (names and shapes must match)."""
-    shapes, _ = _read_header(Path(path))
+    shapes, _ = read_header(Path(path))
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
     if strict and (missing or unexpected):
@@ -280,13 +206,8 @@ def load_weights(model: Module, path, strict: bool = True) -> Module:
             raise ChainruleFileError(
                 f"{path}: '{key}' has shape {shape}, the model needs {expected[key]}"
             )
-    model.load_state_dict(_read_tensors(Path(path)), strict=strict)
+    model.load_state_dict(read_checked_tensors(Path(path)), strict=strict)
     return model
-
-
-def _contiguous(array):
-    """C order, as safetensors needs (``np.ascontiguousarray`` would turn 0-d into 1-d)."""
-    return array if array.flags.c_contiguous else array.copy(order="C")
 
 
 # -- checkpoints -----------------------------------------------------------------------------------
@@ -295,7 +216,7 @@ def _contiguous(array):
 def _split_arrays(tree, prefix: str, arrays: dict):
     """Replace arrays in a nested dict/list by {"__array__": key}, collecting them in ``arrays``."""
     if isinstance(tree, (xp.ndarray, Tensor)):
-        arrays[prefix] = _contiguous(as_array(tree))
+        arrays[prefix] = contiguous(as_array(tree))
         return {"__array__": prefix}
     if isinstance(tree, dict):
         return {str(k): _split_arrays(v, f"{prefix}/{k}", arrays) for k, v in tree.items()}
@@ -324,17 +245,17 @@ def save_checkpoint(path, state: dict) -> None:
     arrays: dict = {}
     skeleton = _split_arrays(state, "state", arrays)
     text = json.dumps(skeleton)
-    atomic_write(Path(path), _safetensors_bytes(arrays, "chainrule-checkpoint", text))
+    atomic_write(Path(path), tensors_with_json(arrays, "chainrule-checkpoint", text))
 
 
 def load_checkpoint(path) -> dict:
     """Read what :func:`save_checkpoint` wrote."""
     path = Path(path)
-    _, metadata = _read_header(path)
+    _, metadata = read_header(path)
     if "chainrule-checkpoint" not in metadata:
         raise ChainruleFileError(f"{path}: not a chainrule checkpoint")
     skeleton = parse_json(metadata["chainrule-checkpoint"], str(path))
-    tensors = _read_tensors(path, metadata["chainrule-checkpoint"])
+    tensors = read_checked_tensors(path, metadata["chainrule-checkpoint"])
     try:
         return _join_arrays(skeleton, tensors)
     except ChainruleFileError as exc:

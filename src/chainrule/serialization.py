@@ -14,7 +14,9 @@ pickle: what ``torch.save(obj, path)`` / ``torch.load(path)`` are for, in one sa
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -31,12 +33,109 @@ OBJECT_KEY = "chainrule.object"
 """The metadata entry that holds the structure (as JSON)."""
 
 MAX_JSON_BYTES = 16 << 20
-MAX_DEPTH = 64
+MAX_DEPTH = 10  # a saved object's nesting (a state dict nests two, an optimizer's three)
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # the number torch.save's legacy format starts with
 _CONVERT = (
     'python -c "import torch, safetensors.torch as st; '
     "st.save_file(torch.load('{path}'), 'weights.safetensors')\""
 )
+
+
+# -- the file format: safetensors, with JSON in the header ----------------------------------------
+# One reader and one writer, with one set of limits, for every file chainrule writes: models and
+# checkpoints (chainrule.io) and saved objects (below).
+
+MAX_JSON_BYTES = 16 << 20
+MAX_JSON_DEPTH = 32  # a saved object nests at most MAX_DEPTH levels, up to three JSON levels each
+DIGEST = "chainrule-sha256"  # header key: SHA-256 of the JSON text and every tensor
+
+
+def parse_json(text: str | bytes, source: str):
+    """Strict JSON (no NaN/Infinity) of at most ``MAX_JSON_BYTES``, nested at most
+    ``MAX_JSON_DEPTH`` deep."""
+    if len(text) > MAX_JSON_BYTES:
+        raise ChainruleFileError(f"{source}: larger than {MAX_JSON_BYTES} bytes")
+
+    def refuse_constant(name):
+        raise ValueError(f"{name} is not a JSON number")
+
+    def finite_float(digits):
+        value = float(digits)
+        if not math.isfinite(value):  # 1e400 parses as inf
+            raise ValueError(f"{digits[:20]} is too large for a number")
+        return value
+
+    try:
+        value = json.loads(text, parse_constant=refuse_constant, parse_float=finite_float)
+    except RecursionError:
+        raise ChainruleFileError(f"{source}: JSON nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise ChainruleFileError(f"{source}: not valid JSON ({exc})") from None
+    check_depth(value, MAX_JSON_DEPTH, source)
+    return value
+
+
+def check_depth(value, limit: int, source: str) -> None:
+    """Refuse lists/objects nested more than ``limit`` deep (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                raise ChainruleFileError(f"{source}: nested more than {limit} levels deep")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+
+
+def read_header(path: Path) -> tuple[dict, dict]:
+    """(tensor name -> shape, metadata) from a safetensors header, without reading the data."""
+    regular_file_size(path, ChainruleFileError)
+    try:
+        with safe_open(str(path), "np") as f:
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            return shapes, f.metadata() or {}
+    except FileNotFoundError:
+        raise ChainruleFileError(f"{path}: file not found") from None
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ChainruleFileError(
+            f"{path}: not a valid safetensors file ({brief(exc, 160)})"
+        ) from None
+
+
+def read_header_metadata(path) -> dict:
+    """The string metadata in a safetensors file's header (no tensor data is read)."""
+    return read_header(Path(path))[1]
+
+
+def read_checked_tensors(path: Path, described_by: str | None = None) -> dict:
+    """The tensors of a safetensors file; with ``described_by`` (the header text they were
+    saved with), checked against the header's SHA-256 when it has one."""
+    tensors = read_tensors(path)
+    expected = read_header(path)[1].get(DIGEST)
+    if described_by is not None and expected is not None:
+        if digest(tensors, described_by) != expected:
+            raise ChainruleFileError(f"{path}: corrupt (its content does not match its SHA-256)")
+    return tensors
+
+
+def digest(tensors: dict, text: str) -> str:
+    """SHA-256 of ``text`` and every tensor (name, type, shape, bytes)."""
+    hashed = hashlib.sha256(text.encode())
+    for key in sorted(tensors):
+        array = tensors[key]
+        hashed.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
+        hashed.update(contiguous(array).tobytes())
+    return hashed.hexdigest()
+
+
+def tensors_with_json(tensors: dict, key: str, text: str) -> bytes:
+    """A safetensors file whose header holds ``text`` under ``key`` and the SHA-256 of both."""
+    return safetensors_bytes(tensors, metadata={key: text, DIGEST: digest(tensors, text)})
+
+
+def contiguous(array):
+    """C order, as safetensors needs (``np.ascontiguousarray`` would turn 0-d into 1-d)."""
+    return array if array.flags.c_contiguous else array.copy(order="C")
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -55,9 +154,9 @@ def save_object(obj, path) -> Path:
     arrays: dict = {}
     names: dict = {}  # id(tensor or array) -> its name in the file
     structure = _encode(obj, "", arrays, names, depth=0)
-    metadata = {OBJECT_KEY: json.dumps({"version": 1, "object": structure})}
+    text = json.dumps({"version": 1, "object": structure})
     path = Path(path)
-    atomic_write(path, safetensors_bytes(arrays, metadata=metadata))
+    atomic_write(path, tensors_with_json(arrays, OBJECT_KEY, text))
     return path
 
 
@@ -106,7 +205,7 @@ def _encode_array(obj, where: str, arrays: dict, names: dict) -> dict:
             name = next(
                 f"{name}#{k}" for k in range(1, len(arrays) + 2) if f"{name}#{k}" not in arrays
             )
-        arrays[name] = array if array.flags.c_contiguous else array.copy(order="C")
+        arrays[name] = contiguous(array)
         names[id(obj)] = name
     name = names[id(obj)]
     if not isinstance(obj, Tensor):
@@ -131,22 +230,12 @@ def load_object(path):
     """
     path = Path(path)
     refuse_other_formats(path)
-    try:
-        with safe_open(str(path), "np") as f:
-            names, metadata = list(f.keys()), f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ChainruleFileError(
-            f"{path}: not a valid safetensors file ({brief(exc, 160)})"
-        ) from None
+    shapes, metadata = read_header(path)
+    names = list(shapes)
     if OBJECT_KEY not in metadata:  # a plain safetensors file, e.g. from PyTorch
         return {name: Tensor._make(array, False) for name, array in read_tensors(path).items()}
     text = metadata[OBJECT_KEY]
-    if len(text) > MAX_JSON_BYTES:
-        raise ChainruleFileError(f"{path}: the structure is larger than {MAX_JSON_BYTES} bytes")
-    try:
-        header = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise ChainruleFileError(f"{path}: the structure is not valid JSON ({exc})") from None
+    header = parse_json(text, f"{path} (the structure)")
     if not isinstance(header, dict) or header.get("version") != 1 or "object" not in header:
         raise ChainruleFileError(f"{path}: unknown chainrule object format")
     used: set = set()
@@ -156,7 +245,7 @@ def load_object(path):
             f"{path}: tensors {some_keys(sorted(set(names) - used))} are stored but not used by "
             "the structure"
         )
-    return _decode(header["object"], read_tensors(path), {})
+    return _decode(header["object"], read_checked_tensors(path, text), {})
 
 
 # -- the tensors of a safetensors file -------------------------------------------------------------

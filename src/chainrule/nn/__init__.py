@@ -1,6 +1,7 @@
 """Neural-network building blocks: modules, layers, losses, initialisation."""
 
 from . import describe, functional, init, utils
+from .attention import MultiheadAttention
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList
 from .conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout2d, MaxPool2d
 from .describe import saveable
@@ -33,3 +34,10 @@ from .losses import (
     NLLLoss,
 )
 from .module import Module, Parameter, Sequential, summary
+from .transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)

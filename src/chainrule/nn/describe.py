@@ -15,6 +15,10 @@ The description of a model::
 
     ENTRY = {"type": "Linear", "args": {"in_features": 784, ...}}
           | {"type": "Sequential", "layers": [ENTRY, ...]}                     (nested)
+
+An argument that is itself a layer (a ``TransformerEncoder``'s ``encoder_layer``, its ``norm``)
+is written as a ``{"type": ..., "args": ...}`` entry inside ``args``, checked the same way
+(:func:`layer_entry`, :func:`checked_entry`, :func:`built`, :func:`entry_shapes`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from .module import Module, Sequential
 
 NOT_ARGUMENTS = ("device", "dtype")  # where a layer is made, not what it is
 MAX_DIMENSION = 1 << 24
+MAX_NESTING = 4  # layers given as arguments of layers (a Transformer's encoder's layer: 2)
+MAX_TENSORS = 1 << 16  # parameters and buffers a file may declare (num_layers is a number)
 
 
 def register(cls: type) -> type:
@@ -64,7 +70,7 @@ def saveable(cls: type) -> type:
     return register(cls)
 
 
-def checked_arguments(cls: type, config) -> dict:
+def checked_arguments(cls: type, config, _depth: int = 0) -> dict:
     """``config`` checked against ``cls``'s constructor: only arguments it takes (never device or
     dtype), every argument without a default present, and each value of the type of its default
     (a bool for a bool, a finite number for a number, a string for a string). Numbers must be
@@ -85,7 +91,10 @@ def checked_arguments(cls: type, config) -> dict:
             raise ValueError(
                 f"{name}: unknown argument {str(key)[:40]!r} (it takes {', '.join(takes) or 'none'})"
             )
-        _check_value(name, key, value, takes[key].default)
+        if isinstance(value, dict):  # a layer given as an argument
+            checked_entry(value, f"{name}: argument {key}", _depth + 1)
+        else:
+            _check_value(name, key, value, takes[key].default)
     missing = [k for k, p in takes.items() if p.default is p.empty and k not in config]
     if missing:
         raise ValueError(f"{name}: missing argument {missing[0]!r}")
@@ -116,6 +125,44 @@ def _check_value(name: str, key: str, value, default) -> None:
             refuse("must be a number or a list of numbers")
     if isinstance(default, str) and not isinstance(value, str):
         refuse("must be a string")
+
+
+# -- layers as arguments of layers -------------------------------------------------------------
+
+
+def layer_entry(module: Module, where: str) -> dict:
+    """``module`` as an entry that a layer's :meth:`~chainrule.nn.Module.config` can hold."""
+    return _entry(module, where)
+
+
+def checked_entry(entry, where: str, depth: int = 1) -> type:
+    """The registered class a layer given as an argument names, its own arguments checked."""
+    if depth > MAX_NESTING:
+        raise ValueError(f"{where}: layers nested more than {MAX_NESTING} deep")
+    if not isinstance(entry, dict) or set(entry) - {"type", "args"}:
+        raise ValueError(f"{where}: expected a layer {{'type': ..., 'args': {{...}}}}")
+    kind = entry.get("type")
+    cls = REGISTERED.get(kind) if isinstance(kind, str) else None
+    if cls is None or cls is Sequential:
+        raise ValueError(f"{where}: unknown layer type {str(kind)[:60]!r}")
+    checked_arguments(cls, entry.get("args", {}), depth)
+    return cls
+
+
+def built(entry: dict) -> Module:
+    """The layer a (checked) entry describes, with fresh weights."""
+    return REGISTERED[entry["type"]].from_config(entry.get("args", {}))
+
+
+def entry_shapes(entry: dict, prefix: str, copies: int | None = None) -> dict:
+    """The state shapes of the layer an entry describes, named ``prefix.<name>``, or with
+    ``copies`` those of that many copies, ``prefix.0.<name>``, ``prefix.1.<name>``, ..."""
+    shapes = REGISTERED[entry["type"]].state_shapes(entry.get("args", {}))
+    if copies is None:
+        return {f"{prefix}.{k}": v for k, v in shapes.items()}
+    if copies * len(shapes) > MAX_TENSORS:
+        raise ValueError(f"{copies} copies of {entry['type']} hold more than {MAX_TENSORS} tensors")
+    return {f"{prefix}.{i}.{k}": v for i in range(copies) for k, v in shapes.items()}
 
 
 # -- a model as JSON -------------------------------------------------------------------------------

@@ -26,8 +26,9 @@ from ..api import (  # noqa: F401 - re-exported for F.relu, F.softmax, ...
 from ..backend import rng, xp
 from ..ops import batchnorm_fast, conv, conv_fast, pool_fast
 from ..ops.arithmetic import Mul
+from ..ops.attention import ScaledDotProductAttention
 from ..ops.normalization import BatchNorm
-from ..tensor import Tensor, as_array
+from ..tensor import Tensor, _raw, as_array
 from .embedding import embedding  # noqa: F401 - F.embedding
 from .losses import (  # noqa: F401
     binary_cross_entropy,
@@ -142,6 +143,98 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -
     if bias is not None:
         normalized = normalized + bias
     return normalized
+
+
+# -- attention ---------------------------------------------------------------------------------
+
+
+def scaled_dot_product_attention(
+    query,
+    key,
+    value,
+    attn_mask=None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> Tensor:
+    """softmax(query key^T * scale + mask) value, as ``torch.nn.functional``'s (one fused op,
+    :class:`~chainrule.ops.attention.ScaledDotProductAttention`).
+
+    Args:
+        query, key, value: (..., L, E), (..., S, E), (..., S, Ev); leading axes broadcast.
+        attn_mask: boolean, True where a query may attend to a key (PyTorch's convention here,
+            the opposite of ``MultiheadAttention``'s), or float, added to the scores; it
+            broadcasts to (..., L, S).
+        dropout_p: drop attention weights with this probability (always, as PyTorch's: pass 0
+            when evaluating).
+        is_causal: query i attends to keys 0..i only (a top-left lower triangle); no
+            ``attn_mask`` with it.
+        scale: multiplies the scores; default 1/sqrt(E).
+        enable_gqa: grouped-query attention: the key and value heads (axis -3) are repeated to
+            the query's number of heads.
+
+    Shape: (..., L, Ev). A query with every key masked gets output 0, as PyTorch's.
+    """
+    q, k, v = (_raw(t) for t in (query, key, value))
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError(
+            "scaled_dot_product_attention: query, key and value need at least 2 dimensions, "
+            f"got shapes {q.shape}, {k.shape}, {v.shape}"
+        )
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(
+            f"scaled_dot_product_attention: query {q.shape}, key {k.shape} and value {v.shape} "
+            "do not fit: query and key need the same last dimension, key and value the same "
+            "number of positions (axis -2)"
+        )
+    if not 0 <= dropout_p < 1:
+        raise ValueError(
+            f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}"
+        )
+    if enable_gqa:
+        key, value = _repeat_heads(key, q.shape), _repeat_heads(value, q.shape)
+    length, keys = q.shape[-2], k.shape[-2]
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
+        attn_mask = xp.tri(length, keys, dtype=bool)
+    mask = None if attn_mask is None else attention_mask(attn_mask, q.dtype, "attn_mask", True)
+    keep = None
+    if dropout_p > 0:
+        batch = xp.broadcast_shapes(q.shape[:-2], k.shape[:-2])
+        shape = xp.broadcast_shapes(
+            (*batch, length, keys), _raw(mask).shape if mask is not None else ()
+        )
+        keep = (rng().random(shape, dtype=xp.float64) >= dropout_p).astype(q.dtype)
+        keep *= q.dtype.type(1 / (1 - dropout_p))
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    return ScaledDotProductAttention.apply(query, key, value, mask, scale=scale, keep=keep)
+
+
+def attention_mask(mask, dtype, name: str, true_attends: bool):
+    """An additive float mask: a boolean one becomes 0 where attending and -inf elsewhere
+    (``true_attends`` says which value of the boolean means attend); a float one is kept as it
+    is, in the queries' type (a tensor keeps its gradient)."""
+    array = xp.asarray(_raw(mask))
+    if array.dtype == xp.bool_:
+        blocked = ~array if true_attends else array
+        return xp.where(blocked, dtype.type(-xp.inf), dtype.type(0))
+    if array.dtype.kind != "f":
+        raise TypeError(f"{name} must be boolean or floating point, got dtype {array.dtype}")
+    return mask if array.dtype == dtype else api.astype(mask, dtype)
+
+
+def _repeat_heads(t, query_shape):
+    heads, wanted = _raw(t).shape[-3], query_shape[-3]
+    if wanted % heads:
+        raise ValueError(
+            f"scaled_dot_product_attention: enable_gqa needs the query's {wanted} heads to be a "
+            f"multiple of the key's and value's {heads}"
+        )
+    return api.index(
+        t, (Ellipsis, xp.repeat(xp.arange(heads), wanted // heads), slice(None), slice(None))
+    )
 
 
 # -- images (NCHW) -------------------------------------------------------------------------------

@@ -50,15 +50,16 @@ def reshape_onnx(g, x: str, target: list, path: str) -> str:
 
 
 def scale_and_shift_onnx(g, layer, path: str, shape: tuple) -> list:
-    """A normalisation's weight and bias initializers, or ones and zeros where it has none."""
-    if getattr(layer, "weight", None) is None:
-        return [
-            g.constant(path, "ones", xp.ones(shape)),
-            g.constant(path, "zeros", xp.zeros(shape)),
-        ]
+    """A normalisation's weight and bias initializers, or ones and zeros where it has none
+    (a LayerNorm may have a weight and no bias)."""
+    weight, bias = getattr(layer, "weight", None), getattr(layer, "bias", None)
     return [
-        g.weight(f"{path}.weight", as_array(layer.weight)),
-        g.weight(f"{path}.bias", as_array(layer.bias)),
+        g.constant(path, "ones", xp.ones(shape))
+        if weight is None
+        else g.weight(f"{path}.weight", as_array(weight)),
+        g.constant(path, "zeros", xp.zeros(shape))
+        if bias is None
+        else g.weight(f"{path}.bias", as_array(bias)),
     ]
 
 
@@ -318,32 +319,42 @@ class BatchNorm1d(Module):
 
 class LayerNorm(Module):
     """Normalise each example over its last dimensions, then scale and shift:
-    y = (x - mean) / sqrt(var + eps) * weight + bias (statistics over ``normalized_shape``)."""
+    y = (x - mean) / sqrt(var + eps) * weight + bias (statistics over ``normalized_shape``;
+    ``bias=False`` leaves the shift out, as PyTorch's)."""
 
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True):
+    def __init__(
+        self,
+        normalized_shape,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
+        check_device(device)
+        dtype = as_dtype(dtype) or get_default_dtype()
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
         self.normalized_shape, self.eps = tuple(normalized_shape), eps
         shape = self.normalized_shape
-        self.weight = (
-            Parameter(xp.ones(shape, dtype=get_default_dtype())) if elementwise_affine else None
-        )
-        self.bias = (
-            Parameter(xp.zeros(shape, dtype=get_default_dtype())) if elementwise_affine else None
-        )
+        self.weight = Parameter(xp.ones(shape, dtype=dtype)) if elementwise_affine else None
+        self.bias = Parameter(xp.zeros(shape, dtype=dtype)) if elementwise_affine and bias else None
 
     def config(self) -> dict:
         affine = self.weight is not None
         return {"normalized_shape": list(self.normalized_shape), "eps": self.eps} | {
-            "elementwise_affine": affine
+            "elementwise_affine": affine,
+            "bias": self.bias is not None or not affine,
         }
 
     @classmethod
     def state_shapes(cls, config: dict) -> dict:
         shape = config["normalized_shape"]
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        return {"weight": shape, "bias": shape} if config.get("elementwise_affine", True) else {}
+        if not config.get("elementwise_affine", True):
+            return {}
+        return {"weight": shape} | ({"bias": shape} if config.get("bias", True) else {})
 
     def output_shape(self, input_shape: tuple) -> tuple:
         n = len(self.normalized_shape)

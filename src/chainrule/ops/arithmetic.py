@@ -127,13 +127,15 @@ class Exp(Function):
 
 
 class Log(Function):
-    """z = ln(a).   dz/da = 1 / a."""
+    """z = ln(a).   dz/da = 1 / a.   ln(0) = -inf without a warning, as PyTorch's (masks are
+    built as log(tril(ones)))."""
 
     float_result = True
 
     def forward(self, a):
         self.save(a)
-        return xp.log(a)
+        with ignore_float_errors(divide="ignore"):
+            return xp.log(a)
 
     def backward(self, grad):
         (a,) = self.saved

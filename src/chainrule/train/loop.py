@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from .. import autograd, backend
 from ..backend import xp
-from ..files import DataError
 from ..data.loader import DataLoader, TensorDataset
 from ..data.transforms import check_finite
+from ..files import DataError
 from ..nn.losses import BCELoss
 from ..tensor import Tensor, as_array
 from . import metrics as M
