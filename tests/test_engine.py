@@ -63,6 +63,32 @@ def test_manual_seed_makes_random_tensors_reproducible():
         cr.manual_seed(1.5)
 
 
+def test_a_thread_can_draw_from_its_own_stream():
+    """use_rng: each thread's draws come from its generator alone, however the threads
+    interleave, and the global stream is left as it was (the playground's sessions)."""
+    from chainrule.backend import new_rng, use_rng
+
+    cr.manual_seed(5)
+    expected_global = np.random.default_rng(5).random(3)
+    drawn, start = {}, threading.Barrier(2)
+
+    def draw(seed):
+        with use_rng(new_rng(seed)):
+            start.wait()
+            drawn[seed] = [cr.nn.functional.dropout(cr.ones(50), 0.5).data for _ in range(20)]
+
+    threads = [threading.Thread(target=draw, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for seed in (1, 2):
+        with use_rng(new_rng(seed)):
+            alone = [cr.nn.functional.dropout(cr.ones(50), 0.5).data for _ in range(20)]
+        assert all(np.array_equal(a, b) for a, b in zip(drawn[seed], alone))
+    assert np.array_equal(cr.backend.rng().random(3), expected_global)
+
+
 def test_attributes_and_protocols():
     t = cr.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     assert t.shape == (2, 2) and t.ndim == 2 and t.numel() == 4 and len(t) == 2

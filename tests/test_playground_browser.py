@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -288,7 +289,7 @@ def test_the_exports_are_a_run_folder_and_a_script(pages, tmp_path, capsys):
 
 def test_bad_parameters_show_an_error_and_do_not_crash_the_server(pages, server):
     p = pages("?hidden=99,2", ready=False)
-    p.wait("!document.getElementById('error').hidden")
+    p.wait("document.getElementById('error').textContent.includes('showing the default')")
     assert "hidden layer 1: 1 to 8 neurons, got 99" in p.page.text_content("#error")
     p.page.fill("#lr", "-1")
     p.page.press("#lr", "Tab")
@@ -303,6 +304,26 @@ def test_bad_parameters_show_an_error_and_do_not_crash_the_server(pages, server)
     fine = pages("?dataset=xor")
     fine.train(1)
     assert fine.errors == []
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("?hidden=99,2", "hidden layer 1: 1 to 8 neurons, got 99"),
+        ("?dataset=nosuch&lr=0.1", "dataset must be one of"),
+        ("?lr=abc", "learning rate (lr) must be a number"),
+        ("?colour=red", "unknown setting"),
+    ],
+)
+def test_a_bad_value_in_a_link_shows_the_server_s_message_and_a_network(pages, query, message):
+    p = pages(query)  # ready: the defaults' network is drawn and streaming
+    p.wait("document.getElementById('error').textContent.includes('showing the default')")
+    shown = p.page.text_content("#error")
+    assert shown.startswith("this link's setup was refused: ") and message in shown, shown
+    assert p.js("window.playground.data.columns") == [2, 4, 2, 2]
+    p.train(1)  # play and step work: no "no setup yet"
+    assert "no setup yet" not in p.page.text_content("#error")
+    assert all("status of 400" in e for e in p.errors), p.errors  # the refused link, only
 
 
 def test_tabs_are_independent(pages):
@@ -403,3 +424,75 @@ def test_the_page_loads_nothing_from_elsewhere(pages, server):
     )
     assert "default-src 'self'" in policy and "connect-src 'self'" in policy
     json.dumps(requested)
+
+
+ATTACKER = """<!doctype html><title>another site</title><script>
+window.sent = 0;
+(async () => {
+  for (let i = 0; i < 40; i++) {  // more than the server's cap of sessions
+    // a "simple" request: no preflight, so the browser sends it; its answer stays unreadable
+    await fetch("TARGET/api/sessions", { method: "POST", mode: "no-cors",
+      headers: { "Content-Type": "text/plain" }, body: "" });
+    window.sent += 1;
+  }
+})();
+</script>"""
+
+
+@pytest.fixture
+def attacker(server):
+    """A page of another origin (another port of 127.0.0.1) that posts to the playground."""
+    page = ATTACKER.replace("TARGET", server.url.rstrip("/")).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{other.server_address[1]}/"
+    other.shutdown()
+    other.server_close()
+
+
+def test_a_page_of_another_origin_cannot_start_sessions(browser, server, attacker, pages):
+    before = set(server.registry.sessions)
+    context = browser.new_context()
+    evil = context.new_page()
+    evil.goto(attacker)
+    deadline = time.monotonic() + 20
+    while evil.evaluate("() => window.sent") < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert evil.evaluate("() => window.sent") == 40  # every request was sent and answered
+    context.close()
+    assert set(server.registry.sessions) <= before  # none new (earlier pages may end)
+    mine = pages("?dataset=xor")  # the user's own page gets its session
+    mine.train(1)
+    assert mine.errors == []
+
+
+def test_a_page_past_the_cap_is_told_why(browser):
+    small = PlaygroundServer("127.0.0.1", 0, Registry(max_sessions=2, grace=2.0))
+    threading.Thread(target=small.serve_forever, daemon=True).start()
+    opened = []
+    try:
+        opened += [Page(browser, small), Page(browser, small)]
+        late = Page(browser, small, ready=False)
+        opened.append(late)
+        late.wait("!document.getElementById('error').hidden")
+        assert late.page.text_content("#error") == (
+            "cannot start a session: 2 pages are open already (the server's limit): close one "
+            "and reload this one"
+        )
+        assert all(p.errors == [] for p in opened[:2])
+    finally:
+        for page in opened:
+            page.close()
+        small.stop()

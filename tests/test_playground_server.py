@@ -140,6 +140,11 @@ def test_a_session_gets_the_menus_and_its_setup_checked(server):
         ("setup", b"[" * 40 + b"]" * 40, {}, 400, "nested"),
         ("setup", b"{" + b" " * (70 << 10) + b"}", {}, 413, "at most 64 KiB"),
         ("setup", b'{"lr": NaN}', {}, 400, "not valid JSON"),
+        ("setup", b"null", {}, 400, "send a JSON object ({...}), not 'null'"),
+        ("control", b"null", {}, 400, "send a JSON object"),
+        ("upload", b"null", {}, 400, "send a JSON object"),
+        ("control", b"[1]", {}, 400, "not '[1]'"),
+        ("upload", b'"text"', {}, 400, "not '\"text\"'"),
         ("control", b'{"action": "fly"}', {}, 400, "action must be one of"),
         ("upload", b'{"name": "a.csv"}', {}, 400, "upload: send"),
         ("upload", b'{"name": "a.csv", "csv": "x,y\\nq,1\\n"}', {}, 400, "a.csv, line 2"),
@@ -172,11 +177,49 @@ def test_foreign_hosts_and_unknown_sessions_are_refused(server):
     assert status == 400 and "no setup yet" in answer["error"]
 
 
-def test_sessions_are_capped(server):
+def own_origin(server) -> dict:
+    """The headers a browser sends with a request of the server's own page."""
+    return {"Origin": server.url.rstrip("/"), "Sec-Fetch-Site": "same-origin"}
+
+
+def test_sessions_are_capped_per_origin(server):
+    """Clients that are no page (no Origin) fill their own share: the page still gets in."""
     for _ in range(3):
         new_session(server)
     status, answer, _ = call(server, "POST", "/api/sessions")
+    assert status == 503 and answer["error"].startswith("3 sessions of clients other than a page")
+    page = own_origin(server)
+    for _ in range(3):
+        assert call(server, "POST", "/api/sessions", headers=page)[0] == 200
+    status, answer, _ = call(server, "POST", "/api/sessions", headers=page)
     assert status == 503 and "3 pages are open already" in answer["error"]
+
+
+FOREIGN = [
+    {"Origin": "http://evil.example"},
+    {"Origin": "null"},  # a sandboxed frame, a file:// page
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},  # another port of this machine
+    {"Origin": "http://127.0.0.1:1", "Sec-Fetch-Site": "same-site"},
+]
+
+
+@pytest.mark.parametrize("headers", FOREIGN, ids=lambda h: "-".join(h.values()))
+def test_pages_of_other_origins_change_nothing(server, headers):
+    """A "simple" cross-origin POST (text/plain, no preflight) of another site's page: refused,
+    however many, and the server's own page still gets a session and keeps it."""
+    mine = call(server, "POST", "/api/sessions", headers=own_origin(server))[1]["id"]
+    simple = {"Content-Type": "text/plain", **headers}
+    for _ in range(5):
+        status, answer, _ = call(server, "POST", "/api/sessions", raw=b"", headers=simple)
+        assert status == 403 and "only this server's own page" in answer["error"]
+    for route in ("setup", "control", "upload", "close"):
+        status, _, _ = call(
+            server, "POST", f"/api/sessions/{mine}/{route}", raw=b"", headers=simple
+        )
+        assert status == 403, route
+    assert server.registry.get(mine) is not None and len(server.registry.sessions) == 1
+    assert call(server, "POST", "/api/sessions", headers=own_origin(server))[0] == 200
 
 
 def test_the_stream_sends_data_then_frames_at_most_twenty_a_second(server):

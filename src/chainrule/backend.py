@@ -17,6 +17,7 @@ expect host arrays, so a device array would be copied at those edges.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -32,6 +33,7 @@ DEFAULT_SEED = 67280421310721
 
 _global_rng = np.random.default_rng(DEFAULT_SEED)
 _global_seed = DEFAULT_SEED
+_thread = threading.local()  # a thread's own stream while it uses one (use_rng)
 
 
 def check_seed(seed) -> int:
@@ -50,8 +52,23 @@ def manual_seed(seed: int) -> None:
 
 
 def rng() -> np.random.Generator:
-    """The global random stream seeded by :func:`manual_seed`."""
-    return _global_rng
+    """The random stream: the global one seeded by :func:`manual_seed`, or this thread's own
+    inside :func:`use_rng`."""
+    own = getattr(_thread, "rng", None)
+    return _global_rng if own is None else own
+
+
+@contextlib.contextmanager
+def use_rng(generator: np.random.Generator) -> Iterator[None]:
+    """Draw from ``generator`` in this thread for the block; other threads keep drawing from
+    theirs. A server training several models at once gives each its own stream this way, so
+    that each run repeats, without a lock that would make them take turns."""
+    previous = getattr(_thread, "rng", None)
+    _thread.rng = generator
+    try:
+        yield
+    finally:
+        _thread.rng = previous
 
 
 def initial_seed() -> int:

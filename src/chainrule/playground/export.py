@@ -20,6 +20,7 @@ The folder (sent to the browser as a zip file) holds:
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io as bytes_io
 import tempfile
@@ -106,18 +107,16 @@ def exported_model(trainer) -> nn.Sequential:
 
 def data_csv(points) -> bytes:
     """Every point as CSV: the feature columns, then the class (its name) or the value. Numbers
-    are written so that they read back as the same float32 values."""
-    names = [*points.feature_names, points.target_name]
-    lines = [",".join(_cell(name) for name in names)]
+    are written so that they read back as the same float32 values (``repr`` of the float);
+    every name (the user's own column and class names) is quoted by the csv module, so that a
+    comma or a quote in one reads back as itself."""
+    buffer = bytes_io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    writer.writerow([*points.feature_names, points.target_name])
     for features, target in zip(points.x_all.tolist(), points.y_all.tolist()):
         shown = points.classes[target] if points.task == "classification" else target
-        lines.append(",".join([*(repr(v) for v in features), _cell(shown)]))
-    return ("\n".join(lines) + "\n").encode()
-
-
-def _cell(value) -> str:
-    text = repr(value) if isinstance(value, float) else str(value)
-    return f'"{text}"' if any(c in text for c in ',"\n') else text
+        writer.writerow([*features, shown])
+    return buffer.getvalue().encode()
 
 
 def run_config(trainer, out_name: str) -> Config:

@@ -3,7 +3,9 @@
 A page holds an event stream open for as long as it is shown; a session with no stream for
 ``grace`` seconds (the page was closed, or the browser went away without saying so) is closed,
 and so is its training thread. A page that says goodbye (``/close``) ends its session at once.
-The number of sessions is capped, so a script cannot start threads without end.
+The number of sessions is capped per origin, the pages of this server on one side and clients
+that are no web page on the other, so a script cannot start threads without end, and a script
+that fills its share does not keep the user's own page out.
 """
 
 from __future__ import annotations
@@ -30,13 +32,17 @@ class Registry:
         self.reaper = threading.Thread(target=self._reap, name="playground-reaper", daemon=True)
         self.reaper.start()
 
-    def create(self) -> Session:
+    def create(self, from_page: bool = False) -> Session:
+        """A new session for the server's own page (``from_page``) or for another client (a
+        script), unless that side has ``max_sessions`` already."""
         with self.lock:
-            if len(self.sessions) >= self.max_sessions:
+            if sum(s.from_page == from_page for s in self.sessions.values()) >= self.max_sessions:
+                who = "pages are" if from_page else "sessions of clients other than a page are"
                 raise PlaygroundError(
-                    f"{self.max_sessions} pages are open already; close one and reload this one"
+                    f"{self.max_sessions} {who} open already (the server's limit): close one "
+                    "and reload this one"
                 )
-            session = Session(secrets.token_urlsafe(16))
+            session = Session(secrets.token_urlsafe(16), from_page)
             self.sessions[session.id] = session
             return session
 
@@ -68,7 +74,7 @@ class Registry:
                 abandoned = [
                     s.id
                     for s in self.sessions.values()
-                    if s.streams == 0 and now - s.last_active > self.grace
+                    if s.attached == 0 and now - s.last_active > self.grace
                 ]
             for session_id in abandoned:
                 self.close(session_id)

@@ -4,6 +4,10 @@ them, so that running it repeats the run step for step and ends at the same loss
 The lines mirror :mod:`.points` (data, split, scaling), :mod:`.network` (model, loss, optimizer,
 regularisation) and :mod:`.trainer` (the epoch loop); a test runs the script for every optimizer
 and output and compares its losses with the page's.
+
+Every value is written as a Python literal (``repr``), never pasted into the source: an uploaded
+file's name and its class names are the user's text, and the docstring holds them only as
+:func:`_prose` writes them, so running the script runs nothing but the lines below.
 """
 
 from __future__ import annotations
@@ -49,8 +53,8 @@ def python_script(trainer, upload_name: str | None = None) -> str:
         '"""A chainrule playground run as a script.',
         "",
         f"Data: {_data_description(setup, points, upload_name)}.",
-        f"Network: {describe(setup, points)}; {setup.optimizer}, learning rate {setup.lr:g}, "
-        f"batch {setup.batch}, {trainer.epoch} epochs.",
+        f"Network: {_prose(describe(setup, points))}; {_prose(setup.optimizer)}, learning rate "
+        f"{_prose(setup.lr)}, batch {_prose(setup.batch)}, {_prose(trainer.epoch)} epochs.",
         "",
         "It repeats the page's run step for step (the same points, seed, batches and",
         "arithmetic), so it ends at the losses the page showed. Run it where chainrule is",
@@ -63,7 +67,7 @@ def python_script(trainer, upload_name: str | None = None) -> str:
         "from chainrule import nn, optim",
         "from chainrule.data import DataLoader, Standardizer, train_val_split",
         "",
-        f"EPOCHS = {trainer.epoch}",
+        f"EPOCHS = {trainer.epoch!r}",
         "",
         *_data_lines(setup, points, upload_name),
         "",
@@ -72,14 +76,14 @@ def python_script(trainer, upload_name: str | None = None) -> str:
         "x_train, x_test = standardize(x_train), standardize(x_test)",
         *_target_lines(setup, regression),
         "",
-        f"cr.manual_seed({setup.seed})  # the initial weights (and dropout) draw from this stream",
+        f"cr.manual_seed({setup.seed!r})  # the initial weights (and dropout) draw from this stream",
         "model = nn.Sequential(",
         *(f"    {layer}," for layer in _layers(setup, points, trainer.outputs)),
         ")",
         f"loss_fn = {LOSSES[setup.output]}",
         f"optimizer = {OPTIMIZER_CALLS[setup.optimizer].format(**setup.to_dict())}",
         "weights = [layer.weight for layer in model if isinstance(layer, nn.Linear)]",
-        f"loader = DataLoader((x_train, y_train), {setup.batch}, shuffle=True, seed={setup.seed})",
+        f"loader = DataLoader((x_train, y_train), {setup.batch!r}, shuffle=True, seed={setup.seed!r})",
         "",
         "for epoch in range(EPOCHS):",
         "    model.train()",
@@ -100,13 +104,15 @@ def python_script(trainer, upload_name: str | None = None) -> str:
 
 
 def _data_description(setup, points, upload_name) -> str:
+    """The data in words, for the docstring (every value through :func:`_prose`)."""
     if setup.dataset == "upload":
-        return f"the CSV file {upload_name}"
+        classes = f", classes {_prose(list(points.classes))}" if points.classes else ""
+        return f"the CSV file {_prose(upload_name)}{classes}"
     if setup.dataset == "custom":
-        return f"{len(points.x_all)} points added by clicking"
+        return f"{_prose(len(points.x_all))} points added by clicking"
     spec = DATA_SETS[setup.dataset]
-    added = f", and {points.added} points added by clicking" if points.added else ""
-    return f"{spec.label}, {setup.n} points{added}"
+    added = f", and {_prose(points.added)} points added by clicking" if points.added else ""
+    return f"{_prose(spec.label)}, {_prose(setup.n)} points{added}"
 
 
 def _data_lines(setup, points, upload_name) -> list:
@@ -114,16 +120,9 @@ def _data_lines(setup, points, upload_name) -> list:
     label_type = "np.int64" if points.task == "classification" else "np.float32"
     if setup.dataset in ("upload", "custom"):
         n_own = len(points.x_all) - points.added
-        where = (
-            f"the rows of {upload_name}" if setup.dataset == "upload" else "the points you added"
-        )
-        classes = (
-            f"  (classes: {', '.join(map(str, points.classes))})"
-            if points.task == "classification"
-            else ""
-        )
+        where = "the rows of the CSV file" if setup.dataset == "upload" else "the points you added"
         lines = [
-            f"# the data: {where}{classes}",
+            f"# the data: {where}",
             f"x = np.array({_literal(points.x_all[:n_own])}, dtype=np.float32)",
             f"y = np.array({_literal(points.y_all[:n_own])}, dtype={label_type})",
         ]
@@ -167,14 +166,14 @@ def _target_lines(setup, regression: bool) -> list:
 
 
 def _layers(setup, points, outputs: int) -> list:
-    layers = [f"nn.PlaneFeatures({setup.features!r}, in_features={points.inputs})"]
+    layers = [f"nn.PlaneFeatures({setup.features!r}, in_features={points.inputs!r})"]
     width = len(setup.features)
     for size, name in zip(setup.hidden, setup.activations):
-        layers += [f"nn.Linear({width}, {size})", ACTIVATION_LAYERS[name]]
+        layers += [f"nn.Linear({width!r}, {size!r})", ACTIVATION_LAYERS[name]]
         if setup.dropout:
             layers.append(f"nn.Dropout({setup.dropout!r})")
         width = size
-    return [*layers, f"nn.Linear({width}, {outputs})"]
+    return [*layers, f"nn.Linear({width!r}, {outputs!r})"]
 
 
 def _penalty_lines(setup) -> list:
@@ -187,6 +186,13 @@ def _penalty_lines(setup) -> list:
     if not terms:
         return []
     return [f"        loss = loss + ({' + '.join(terms)})  # L1 / L2 on the weights"]
+
+
+def _prose(value) -> str:
+    """``value`` for the docstring: its ``repr`` with every double quote escaped, so that it
+    cannot end the docstring (repr escapes backslashes, line breaks and unprintable characters,
+    and writes a string in quotes: ``the CSV file 'mine.csv'``)."""
+    return repr(value).replace('"', '\\"')
 
 
 def _literal(values) -> str:

@@ -11,9 +11,12 @@ Routes (every answer to ``/api`` is JSON, ``{"error": "..."}`` with status 4xx w
   ``frame``), at most 20 frames a second, a comment every second when nothing changes;
 * ``GET /api/sessions/ID/export/run.zip`` and ``/export/train.py``: the trained run.
 
-Requests are checked before they are read: bodies have a size cap, must be JSON (a web page of
-another site cannot send JSON here without asking first, which this server never allows), and
-the ``Host`` header must name this machine (a rebound DNS name is refused).
+Requests are checked before they are read: the ``Host`` header must name this machine (a
+rebound DNS name is refused); every POST must come from the server's own page, as the browser
+says it in ``Origin`` and ``Sec-Fetch-Site`` (a page of another site, another port included,
+can send a "simple" POST without asking first; a client that is no browser sends neither
+header); bodies have a size cap and must be JSON objects. Sessions are capped per origin
+(:class:`.registry.Registry`), so clients other than the page cannot keep the page out.
 """
 
 from __future__ import annotations
@@ -67,6 +70,14 @@ def static_files() -> dict:
             elif "." + name.rsplit(".", 1)[-1] in CONTENT_TYPES:
                 found[name] = (entry.read_bytes(), CONTENT_TYPES["." + name.rsplit(".", 1)[-1]])
     return found
+
+
+class Refused(Exception):
+    """A request answered with ``status`` and ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
 
 
 class PlaygroundServer(ThreadingHTTPServer):
@@ -142,9 +153,10 @@ class Handler(BaseHTTPRequestHandler):
         route = SESSION_ROUTE.fullmatch(path)
         if route is None:
             return self._refuse(404, f"nothing at {path[:80]}")
-        session = self._session(route.group(1))
-        if session is None:
-            return None
+        try:
+            session = self._session(route.group(1))
+        except Refused as exc:
+            return self._refuse(exc.status, str(exc))
         what, detail = route.group(2), route.group(3)
         if what == "events" and detail is None:
             return self._stream(session)
@@ -155,41 +167,62 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         if not self._host_is_ours():
             return None
-        path = urlsplit(self.path).path
-        route = SESSION_ROUTE.fullmatch(path)
+        try:
+            from_page = self._from_page()
+            return self._json(200, self._post(urlsplit(self.path).path, from_page))
+        except Refused as exc:
+            return self._refuse(exc.status, str(exc))
+        except (PlaygroundError, DataError, RunError) as exc:
+            return self._refuse(400, str(exc))
+
+    def _post(self, path: str, from_page: bool) -> dict:
+        """The answer to a POST to ``path`` (raising :class:`Refused` or a bad-input error)."""
         if path == "/api/sessions":
-            if self._body(MAX_BODY) is None:
-                return None
+            self._body(MAX_BODY)
             try:
-                session = self.server.registry.create()
+                session = self.server.registry.create(from_page)
             except PlaygroundError as exc:
-                return self._refuse(503, str(exc))
-            return self._json(200, {"id": session.id, "choices": choices()})
+                raise Refused(503, str(exc)) from None
+            return {"id": session.id, "choices": choices()}
+        route = SESSION_ROUTE.fullmatch(path)
         if route is None or route.group(3) is not None:
-            return self._refuse(404, f"nothing at {path[:80]}")
+            raise Refused(404, f"nothing at {path[:80]}")
         what = route.group(2)
         if what == "close":  # navigator.sendBeacon: any content type, body unread
             self.server.registry.close(route.group(1))
-            return self._json(200, {"closed": True})
-        session = self._session(route.group(1))
-        if session is None:
-            return None
-        values = self._body(MAX_UPLOAD_BODY if what == "upload" else MAX_BODY)
-        if values is None:
-            return None
-        try:
-            if what == "setup":
-                return self._json(200, {"setup": session.configure(values).to_dict()})
-            if what == "control":
-                session.control(values.get("action") if isinstance(values, dict) else None)
-                return self._json(200, {"ok": True})
-            if what == "upload":
-                if not isinstance(values, dict) or not isinstance(values.get("csv"), str):
-                    raise PlaygroundError('upload: send {"name": FILE, "csv": its text}')
-                return self._json(200, session.upload_file(str(values.get("name")), values["csv"]))
-        except (PlaygroundError, DataError, RunError) as exc:
-            return self._refuse(400, str(exc))
-        return self._refuse(404, f"nothing at {path[:80]}")
+            return {"closed": True}
+        if what not in ("setup", "control", "upload"):
+            raise Refused(404, f"nothing at {path[:80]}")
+        with self._session(route.group(1)).attach() as session:
+            return self._change(
+                session, what, self._body(MAX_UPLOAD_BODY if what == "upload" else MAX_BODY)
+            )
+
+    @staticmethod
+    def _change(session, what: str, values: dict) -> dict:
+        """A new setup, a control or an uploaded file for ``session``; the answer."""
+        if what == "setup":
+            return {"setup": session.configure(values).to_dict()}
+        if what == "control":
+            session.control(values.get("action"))
+            return {"ok": True}
+        if not isinstance(values.get("csv"), str):
+            raise PlaygroundError('upload: send {"name": FILE, "csv": its text}')
+        return session.upload_file(str(values.get("name")), values["csv"])
+
+    def _from_page(self) -> bool:
+        """Whether a state-changing request comes from this server's own page (True) or from a
+        client that is no browser (False: it sends neither header). A page of any other origin,
+        a port of this machine included, is refused: a browser sends "simple" cross-origin
+        POSTs without asking first, so the answer being unreadable to that page is not enough."""
+        site = self.headers.get("Sec-Fetch-Site")
+        origin = self.headers.get("Origin")
+        ours = "http://" + self.headers.get("Host", "").lower()
+        if site is not None and site != "same-origin":
+            raise Refused(403, f"only this server's own page may do this, not a {site[:20]} page")
+        if origin is not None and origin.lower() != ours:
+            raise Refused(403, f"only this server's own page may do this, not {origin[:80]!r}")
+        return origin is not None
 
     def _host_is_ours(self) -> bool:
         """Only requests addressed to this machine (an IP address, localhost or --host): a
@@ -206,32 +239,33 @@ class Handler(BaseHTTPRequestHandler):
         return ours
 
     def _session(self, session_id: str):
+        """The session of that id, marked active; raises :class:`Refused` if there is none."""
         session = self.server.registry.get(session_id)
         if session is None:
-            self._refuse(404, "this page's session has ended (the server restarted?): reload")
-        else:
-            session.touch()
+            raise Refused(404, "this page's session has ended (the server restarted?): reload")
+        session.touch()
         return session
 
-    def _body(self, limit: int):
-        """The request's JSON body (``{}`` when empty), or None after refusing it."""
+    def _body(self, limit: int) -> dict:
+        """The request's body, a JSON object (``{}`` when empty); raises :class:`Refused`."""
         kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         try:
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
             length = -1
         if not 0 <= length <= limit:
-            self._refuse(413, f"the request body must be at most {limit >> 10} KiB")
-            return None
+            raise Refused(413, f"the request body must be at most {limit >> 10} KiB")
         if length and kind != "application/json":
-            self._refuse(415, "send JSON (Content-Type: application/json)")
-            return None
+            raise Refused(415, "send JSON (Content-Type: application/json)")
         text = self.rfile.read(length) if length else b"{}"
         try:
-            return parse_json(text, "the request")
+            values = parse_json(text, "the request")
         except DataError as exc:
-            self._refuse(400, str(exc))
-            return None
+            raise Refused(400, str(exc)) from None
+        if not isinstance(values, dict):
+            shown = text[:20].decode(errors="replace")
+            raise Refused(400, f"the request: send a JSON object ({{...}}), not {shown!r}")
+        return values
 
     def _export(self, session, what: str) -> None:
         try:
@@ -252,43 +286,42 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        with session.changed:
-            session.streams += 1
-        sent_data = sent_frame = 0
-        last_frame = 0.0
+        self.close_connection = True
         try:
-            while not session.closed:
-                seen = (sent_data, sent_frame)
-                with session.changed:
-                    session.changed.wait_for(
-                        lambda seen=seen: (
-                            session.closed or (session.data_seq, session.frame_seq) != seen
-                        ),
-                        timeout=KEEPALIVE,
-                    )
-                    data, data_seq = session.data_text, session.data_seq
-                    frame, frame_seq = session.frame_text, session.frame_seq
-                chunks = []
-                if data_seq != sent_data and data is not None:
-                    chunks.append(f"event: data\ndata: {data}\n\n")
-                    sent_data = data_seq
-                if frame_seq != sent_frame and frame is not None:
-                    wait = FRAME_INTERVAL - (time.monotonic() - last_frame)
-                    if wait > 0:  # at most 20 frames a second; the newest one goes
-                        time.sleep(wait)
-                        with session.changed:
-                            frame, frame_seq = session.frame_text, session.frame_seq
-                    chunks.append(f"event: frame\ndata: {frame}\n\n")
-                    sent_frame, last_frame = frame_seq, time.monotonic()
-                self.wfile.write(("".join(chunks) or ": still here\n\n").encode())
-                self.wfile.flush()
+            with session.attach():
+                self._send_events(session)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
             pass  # the page went away
-        finally:
+
+    def _send_events(self, session) -> None:
+        """The stream itself: data and frames as they change, a comment each quiet second."""
+        sent_data = sent_frame = 0
+        last_frame = 0.0
+        while not session.closed:
+            seen = (sent_data, sent_frame)
             with session.changed:
-                session.streams -= 1
-            session.touch()
-            self.close_connection = True
+                session.changed.wait_for(
+                    lambda seen=seen: (
+                        session.closed or (session.data_seq, session.frame_seq) != seen
+                    ),
+                    timeout=KEEPALIVE,
+                )
+                data, data_seq = session.data_text, session.data_seq
+                frame, frame_seq = session.frame_text, session.frame_seq
+            chunks = []
+            if data_seq != sent_data and data is not None:
+                chunks.append(f"event: data\ndata: {data}\n\n")
+                sent_data = data_seq
+            if frame_seq != sent_frame and frame is not None:
+                wait = FRAME_INTERVAL - (time.monotonic() - last_frame)
+                if wait > 0:  # at most 20 frames a second; the newest one goes
+                    time.sleep(wait)
+                    with session.changed:
+                        frame, frame_seq = session.frame_text, session.frame_seq
+                chunks.append(f"event: frame\ndata: {frame}\n\n")
+                sent_frame, last_frame = frame_seq, time.monotonic()
+            self.wfile.write(("".join(chunks) or ": still here\n\n").encode())
+            self.wfile.flush()
 
 
 def _upload_name(session) -> str | None:

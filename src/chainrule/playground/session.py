@@ -11,6 +11,7 @@ at most every ``FRAME_INTERVAL`` seconds, so drawing never holds training back. 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
@@ -35,8 +36,8 @@ class Session:
     ``frame_seq``; ``changed`` is notified whenever they or the commands change.
     """
 
-    def __init__(self, session_id: str):
-        self.id = session_id
+    def __init__(self, session_id: str, from_page: bool = False):
+        self.id, self.from_page = session_id, from_page  # which share of the cap it counts in
         self.changed = threading.Condition()
         self.lock = threading.RLock()  # the trainer, between its thread and exports
         self.upload: Upload | None = None
@@ -49,7 +50,7 @@ class Session:
         self.queued = self.applied = 0  # commands given to the thread, and carried out
         self.data_text, self.data_seq = None, 0
         self.frame_text, self.frame_seq = None, 0
-        self.streams = 0
+        self.attached = 0  # event streams open and requests being answered: the page is there
         self.last_active = time.monotonic()
         self._last_frame = 0.0
         self.thread = threading.Thread(
@@ -117,6 +118,19 @@ class Session:
 
     def touch(self) -> None:
         self.last_active = time.monotonic()
+
+    @contextlib.contextmanager
+    def attach(self):
+        """While the page holds a stream open or waits for an answer (a first setup can take
+        seconds: a cold import), the session is not abandoned (:class:`.registry.Registry`)."""
+        with self.changed:
+            self.attached += 1
+        try:
+            yield self
+        finally:
+            with self.changed:
+                self.attached -= 1
+            self.touch()
 
     # -- the session's thread ------------------------------------------------------------------
 

@@ -10,17 +10,16 @@ An epoch is chainrule's training loop written out (the exported script holds the
 
 followed by the loss on every training and test point. The weights start from ``manual_seed(seed)``
 and dropout draws from the same stream, so a run is the same whenever it is repeated; each
-session keeps a stream of its own (:func:`own_stream`), so tabs do not disturb each other.
+session's thread draws from a stream of its own (:func:`~chainrule.backend.use_rng`), so tabs do
+not disturb each other, nor wait for each other.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 
 from .. import backend
-from ..backend import ignore_float_errors, new_rng
+from ..backend import ignore_float_errors, new_rng, use_rng
 from ..data.loader import DataLoader
 from ..engine import no_grad
 from ..tensor import Tensor, as_array
@@ -28,21 +27,7 @@ from ..train.metrics import RegressionSums, accuracy
 from . import network
 from .points import Points
 
-_STREAM_LOCK = threading.Lock()
 PATH_LIMIT = 20_000  # (w, b) pairs kept in the best-fit-line mode before thinning
-
-
-@contextlib.contextmanager
-def own_stream(generator):
-    """Make ``generator`` chainrule's global random stream for the block, one session at a time:
-    weight initialisation and dropout draw from it, so each session's run is reproducible."""
-    with _STREAM_LOCK:
-        previous = backend.rng()
-        backend.set_rng(generator)
-        try:
-            yield
-        finally:
-            backend.set_rng(previous)
 
 
 class Trainer:
@@ -61,7 +46,7 @@ class Trainer:
     def __init__(self, setup, points: Points):
         self.setup, self.points = setup, points
         self.generator = new_rng(backend.check_seed(setup.seed))
-        with own_stream(self.generator):
+        with use_rng(self.generator):
             self.model = network.build_network(setup, points)
         self.outputs = network.outputs_of(setup, points)
         self.loss_fn = network.build_loss(setup)
@@ -99,9 +84,8 @@ class Trainer:
         """One pass over the training points; returns the last batch's objective."""
         started = time.perf_counter()
         self.model.train()
-        stream = own_stream(self.generator) if self.setup.dropout else contextlib.nullcontext()
         # overflow on the way to a divergence is reported on the page, not as warnings
-        with stream, ignore_float_errors():
+        with use_rng(self.generator), ignore_float_errors():  # dropout draws from it
             for x, y in self.loader:
                 loss = self.loss_fn(self.model(x), y)
                 penalty = network.penalty(self.setup, self.weights)

@@ -157,9 +157,14 @@ export class Controls {
 
   // -- showing a setup -------------------------------------------------------------------------
 
+  // The data set a setup names; the first one while it names none the server knows (a bad link).
+  datasetOf(setup) {
+    return this.datasets[setup.dataset] || this.datasets.circles;
+  }
+
   render(setup, data) {
     this.setup = setup;
-    const spec = this.datasets[setup.dataset] || this.datasets.circles;
+    const spec = this.datasetOf(setup);
     for (const [name, button] of Object.entries(this.datasetButtons)) button.classList.toggle("chosen", name === setup.dataset);
     this.fields.classes.hidden = !spec.has_classes;
     this.fields.n.hidden = ["custom", "upload"].includes(spec.name);
@@ -182,7 +187,7 @@ export class Controls {
   }
 
   renderAdder(setup, data) {
-    const task = data ? data.task : this.datasets[setup.dataset].task;
+    const task = data ? data.task : this.datasetOf(setup).task;
     const count = Array.isArray(setup.points) ? setup.points.length : 0;
     this.clearAdded.textContent = `remove added points (${count})`;
     this.clearAdded.disabled = count === 0;
@@ -216,7 +221,7 @@ export class Controls {
   }
 
   renderTraining(setup, data) {
-    const task = data ? data.task : this.datasets[setup.dataset].task;
+    const task = data ? data.task : this.datasetOf(setup).task;
     const two = data && data.classes.length === 2;
     const outputs = task === "regression" ? ["linear"] : two ? ["softmax", "sigmoid"] : ["softmax"];
     this.output.replaceChildren(...outputs.map((name) => el("option", { value: name, text: this.choices.outputs[name] })));

@@ -186,6 +186,13 @@ async function start() {
   $("export-script").addEventListener("click", () => download("train.py", "train.py"));
   window.addEventListener("pagehide", () => page.session.close());
   await apply({});
+  if (!page.accepted) {
+    // the link holds a value the server refused: show the defaults, and say why
+    const refused = $("error").textContent;
+    page.setup = {};
+    await apply({});
+    showError(`this link's setup was refused: ${refused}; showing the default setup instead`);
+  }
 }
 
 start();
