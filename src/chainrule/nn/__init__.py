@@ -33,3 +33,4 @@ from .losses import (
     NLLLoss,
 )
 from .module import Module, Parameter, Sequential, summary
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
