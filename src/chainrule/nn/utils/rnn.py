@@ -56,11 +56,8 @@ class PackedSequence(NamedTuple):
 
     def lengths(self):
         """Each sequence's length, in the unsorted batch order (int64 array)."""
-        sizes = as_array(self.batch_sizes)
-        lengths = xp.zeros(int(sizes[0]), dtype=xp.int64)
         _, batch = self.positions()
-        xp.add.at(lengths, batch, 1)
-        return lengths
+        return xp.bincount(batch, minlength=int(as_array(self.batch_sizes)[0])).astype(xp.int64)
 
 
 def positions(batch_sizes, sorted_indices=None) -> tuple:
