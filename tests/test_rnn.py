@@ -333,6 +333,7 @@ def test_flatten_parameters_and_all_weights():
             "dtype float64 but its weights are float32",
         ),
         (lambda: nn.LSTMCell(3, 4)(cr.randn(2, 3), (cr.zeros(3, 4), cr.zeros(3, 4))), r"\(3, 4\)"),
+        (lambda: nn.LSTMCell(3, 4)(cr.randn(2, 3), cr.zeros(2, 4)), "needs hx = \\(h_0, c_0\\)"),
         (lambda: nn.RNN(3, 4, nonlinearity="sigmoid"), "tanh' or 'relu"),
         (lambda: nn.GRU(3, 4, dropout=1.5), "dropout"),
         (lambda: nn.RNNBase("ELMAN", 3, 4), "unknown mode"),

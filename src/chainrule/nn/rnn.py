@@ -58,6 +58,24 @@ def _check_dtype(layer: Module, x) -> None:
         )
 
 
+def zero_states(mode: str, shape: tuple, dtype) -> tuple:
+    """The default initial state: (h,) or, for an LSTM, (h, c), of zeros (constants, no grad)."""
+    return tuple(xp.zeros(shape, dtype=dtype) for _ in range(1 + (mode == "LSTM")))
+
+
+def given_states(layer: Module, hx, mode: str, wanted: tuple) -> tuple:
+    """``hx`` as (h,) or, for an LSTM, (h, c), each checked to be of shape ``wanted``."""
+    given = tuple(hx) if mode == "LSTM" and isinstance(hx, (tuple, list)) else (hx,)
+    if len(given) != 1 + (mode == "LSTM"):
+        raise ValueError(f"{layer!r} needs hx = (h_0, c_0), got {type(hx).__name__}")
+    for name, state in zip(("h_0", "c_0"), given):
+        if not isinstance(state, Tensor) or tuple(state.shape) != wanted:
+            shape = tuple(getattr(state, "shape", ()))
+            raise ValueError(f"{layer!r} got {name} of shape {shape}: expected {wanted}")
+        _check_dtype(layer, state)
+    return given
+
+
 class RNNBase(Module):
     """The multi-layer recurrent layer of ``mode`` 'RNN_TANH', 'RNN_RELU', 'LSTM' or 'GRU' (as
     ``torch.nn.RNNBase``); use :class:`RNN`, :class:`LSTM` or :class:`GRU`.
@@ -206,22 +224,11 @@ class RNNBase(Module):
 
     def _initial_states(self, hx, x, unbatched: bool) -> tuple:
         """(h_0,) or (h_0, c_0), each (D num_layers, N, H): given, or zeros."""
-        count = 2 if self.mode == "LSTM" else 1
         expected = (self.num_layers * self.directions, x.shape[1], self.hidden_size)
         if hx is None:
-            return tuple(xp.zeros(expected, dtype=x.dtype) for _ in range(count))
-        given = tuple(hx) if self.mode == "LSTM" else (hx,)
-        if len(given) != count:
-            raise ValueError(f"{self!r} needs hx = (h_0, c_0), got {len(given)} tensors")
-        states = []
-        for name, state in zip(("h_0", "c_0"), given):
-            shape = tuple(state.shape)
-            wanted = expected[:1] + expected[2:] if unbatched else expected
-            if shape != wanted:
-                raise ValueError(f"{self!r} got {name} of shape {shape}: expected {wanted}")
-            _check_dtype(self, state)
-            states.append(state.reshape(expected) if unbatched else state)
-        return tuple(states)
+            return zero_states(self.mode, expected, x.dtype)
+        wanted = expected[:1] + expected[2:] if unbatched else expected
+        return tuple(s.reshape(expected) for s in given_states(self, hx, self.mode, wanted))
 
     def _output(self, input, x, unbatched: bool):
         if isinstance(input, PackedSequence):
@@ -416,21 +423,12 @@ class _Cell(Module):
             )
         _check_dtype(self, input)
         mode = self.mode_of(self.config())
-        batch = input.shape[0] if input.ndim == 2 else 1
-        expected = (batch, self.hidden_size)
+        expected = (input.shape[0] if input.ndim == 2 else 1, self.hidden_size)
         if hx is None:
-            state = tuple(
-                xp.zeros(expected, dtype=input.dtype) for _ in range(1 + (mode == "LSTM"))
-            )
+            state = zero_states(mode, expected, input.dtype)
         else:
-            state = tuple(hx) if mode == "LSTM" else (hx,)
-            for s in state:
-                if tuple(s.shape) != expected[2 - input.ndim :]:
-                    raise ValueError(
-                        f"{self!r} got a state of shape {tuple(s.shape)}: expected "
-                        f"{expected[2 - input.ndim :]}"
-                    )
-            state = tuple(s.reshape(expected) for s in state)
+            wanted = expected[2 - input.ndim :]  # (N, H), or (H,) for an unbatched input
+            state = tuple(s.reshape(expected) for s in given_states(self, hx, mode, wanted))
         weights = [self.weight_ih, self.weight_hh] + (
             [self.bias_ih, self.bias_hh] if self.bias else []
         )

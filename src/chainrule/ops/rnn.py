@@ -21,9 +21,11 @@ from ..backend import xp
 from ..function import Function
 
 
-def sigmoid(x):
-    """1 / (1 + e^-x) as (1 + tanh(x / 2)) / 2: the same value, one tanh, no overflow."""
-    return 0.5 * (1 + xp.tanh(0.5 * x))
+def halves(kinds: str, size: int, dtype):
+    """Per gate column, 1/2 for a sigmoid gate ('s') and 1 for a tanh gate ('t'): sigmoid(a) =
+    tanh(a/2)/2 + 1/2, so scaling a gate's pre-activation (folded into the weights once) lets
+    one tanh over all the gates of a step compute every activation, without overflow."""
+    return xp.repeat(xp.asarray([0.5 if k == "s" else 1.0 for k in kinds], dtype=dtype), size)
 
 
 class Recurrence(Function):
@@ -86,9 +88,10 @@ class ElmanSequence(Recurrence):
     ):
         xw = self.project(x, w_ih, _both(b_ih, b_hh))
         hs = xp.empty((x.shape[0], *h0.shape), dtype=xw.dtype)
+        w_hh_t = xp.ascontiguousarray(w_hh.T)  # the step's product reads it row by row
         h = h0
         for t in self.steps(len(x), reverse):
-            a = xw[t] + h @ w_hh.T
+            a = xw[t] + h @ w_hh_t
             new = xp.maximum(a, 0) if relu else xp.tanh(a)
             h = hs[t] = new if mask is None else xp.where(mask[t], new, h)
         self.save(x, h0, w_ih, w_hh, hs, relu, reverse, mask)
@@ -120,20 +123,26 @@ class LSTMSequence(Recurrence):
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, mask=None):
         size = h0.shape[-1]
+        scale = halves("ssts", size, x.dtype)
+        shift = scale != 1  # + 1/2 after the sigmoid gates' tanh (scale 1/2 there)
         xw = self.project(x, w_ih, _both(b_ih, b_hh))
+        xw *= scale
+        w_scaled = xp.ascontiguousarray(w_hh.T) * scale
         out = xp.empty((x.shape[0] + 1, *h0.shape), dtype=xw.dtype)
         gates = xp.empty_like(xw)  # activated i, f, g, o of every step
         cs, tanh_cs = xp.empty_like(out[:-1]), xp.empty_like(out[:-1])
         h, c = h0, c0
         for t in self.steps(len(x), reverse):
-            a = xw[t] + h @ w_hh.T
             gate = gates[t]
-            gate[:, : 2 * size] = sigmoid(a[:, : 2 * size])
-            gate[:, 2 * size : 3 * size] = xp.tanh(a[:, 2 * size : 3 * size])
-            gate[:, 3 * size :] = sigmoid(a[:, 3 * size :])
+            xp.matmul(h, w_scaled, out=gate)
+            gate += xw[t]
+            xp.tanh(gate, out=gate)
+            gate *= scale
+            gate += 0.5 * shift
             i, f, g, o = (gate[:, k * size : (k + 1) * size] for k in range(4))
-            new_c = f * c + i * g
-            tanh_cs[t] = xp.tanh(new_c)
+            new_c = f * c
+            new_c += i * g
+            xp.tanh(new_c, out=tanh_cs[t])
             new_h = o * tanh_cs[t]
             if mask is not None:
                 new_c, new_h = xp.where(mask[t], new_c, c), xp.where(mask[t], new_h, h)
@@ -146,26 +155,30 @@ class LSTMSequence(Recurrence):
     def backward(self, grad):
         x, h0, c0, w_ih, w_hh, hs, cs, tanh_cs, gates, reverse, mask = self.saved
         size = h0.shape[-1]
-        c_prev = self.previous(c0, cs, reverse)
+        batch = hs.shape[1]
+        i, f, g, o = (gates[..., k * size : (k + 1) * size] for k in range(4))
+        # what multiplies dc (gates i, f, g) or dh (gate o) in each gate's gradient, for all
+        # steps at once; the loop then only scales them by the step's dc and dh
         grad_a = xp.empty_like(gates)
+        grad_a[..., :size] = g * i * (1 - i)
+        grad_a[..., size : 2 * size] = self.previous(c0, cs, reverse) * f * (1 - f)
+        grad_a[..., 2 * size : 3 * size] = i * (1 - g * g)
+        grad_a[..., 3 * size :] = tanh_cs * o * (1 - o)
+        dc_from_h = o * (1 - tanh_cs * tanh_cs)
         grad_h, grad_c = xp.zeros_like(h0), grad[-1].copy()
         for t in self.steps(len(x), not reverse):
             grad_h = grad_h + grad[t]
-            gate = gates[t]
-            i, f, g, o = (gate[:, k * size : (k + 1) * size] for k in range(4))
-            tanh_c = tanh_cs[t]
-            dc = grad_c + grad_h * o * (1 - tanh_c * tanh_c)
+            dc = grad_c + grad_h * dc_from_h[t]
             da = grad_a[t]
-            da[:, :size] = dc * g * i * (1 - i)
-            da[:, size : 2 * size] = dc * c_prev[t] * f * (1 - f)
-            da[:, 2 * size : 3 * size] = dc * i * (1 - g * g)
-            da[:, 3 * size :] = grad_h * tanh_c * o * (1 - o)
+            per_gate = da.reshape(batch, 4, size)
+            per_gate[:, :3] *= dc[:, None]
+            per_gate[:, 3] *= grad_h
             if mask is None:
-                grad_c = dc * f
+                grad_c = dc * f[t]
                 grad_h = da @ w_hh
             else:
                 da *= mask[t]
-                grad_c = xp.where(mask[t], dc * f, grad_c)
+                grad_c = xp.where(mask[t], dc * f[t], grad_c)
                 grad_h = da @ w_hh + xp.where(mask[t], 0, grad_h)
         h_prev = self.previous(h0, hs, reverse)
         dx, dw_ih, dw_hh, db_ih, db_hh = self.weight_gradients(grad_a, grad_a, x, h_prev, w_ih, 3)
@@ -183,22 +196,33 @@ class GRUSequence(Recurrence):
 
     def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, mask=None):
         size = h0.shape[-1]
+        scale = halves("sst", size, x.dtype)
         xw = self.project(x, w_ih, b_ih)
+        xw[..., : 2 * size] *= 0.5
+        w_scaled = xp.ascontiguousarray(w_hh.T) * scale
+        b_scaled = None if b_hh is None else b_hh * scale
         hs = xp.empty((x.shape[0], *h0.shape), dtype=xw.dtype)
         activations = xp.empty((*xw.shape[:2], 4 * size), dtype=xw.dtype)  # r, z, n, h W_hn^T
+        hw = xp.empty(xw.shape[1:], dtype=xw.dtype)
         h = h0
         for t in self.steps(len(x), reverse):
-            hw = h @ w_hh.T
-            if b_hh is not None:
-                hw += b_hh
+            xp.matmul(h, w_scaled, out=hw)
+            if b_scaled is not None:
+                hw += b_scaled
             saved = activations[t]
-            rz = saved[:, : 2 * size] = sigmoid(xw[t, :, : 2 * size] + hw[:, : 2 * size])
+            rz, n, hn = saved[:, : 2 * size], saved[:, 2 * size : 3 * size], saved[:, 3 * size :]
+            xp.add(xw[t, :, : 2 * size], hw[:, : 2 * size], out=rz)
+            xp.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
             r, z = rz[:, :size], rz[:, size:]
-            saved[:, 3 * size :] = hw[:, 2 * size :]
-            n = saved[:, 2 * size : 3 * size] = xp.tanh(
-                xw[t, :, 2 * size :] + r * hw[:, 2 * size :]
-            )
-            new = n + z * (h - n)
+            hn[...] = hw[:, 2 * size :]
+            xp.multiply(r, hn, out=n)
+            n += xw[t, :, 2 * size :]
+            xp.tanh(n, out=n)
+            new = h - n
+            new *= z
+            new += n
             h = hs[t] = new if mask is None else xp.where(mask[t], new, h)
         self.save(x, h0, w_ih, w_hh, hs, activations, reverse, mask)
         return hs
