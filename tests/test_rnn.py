@@ -11,6 +11,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import nn
+from chainrule.nn import describe
 from chainrule.nn.utils import rnn as rnn_utils
 from chainrule.ops.rnn import ElmanSequence, GRUSequence, LSTMSequence
 
@@ -174,11 +175,12 @@ def test_cell_matches_pytorch(kind, dtype):
 
 # -- packed sequences ----------------------------------------------------------------------------
 
-LENGTHS = [3, 6, 1, 4]  # unsorted, so the layers sort and put back
 
-
+@pytest.mark.parametrize("lengths", [[3, 6, 1, 4], [6, 4, 4, 1]], ids=["unsorted", "sorted"])
 @pytest.mark.parametrize("kind", LAYERS)
-def test_packed_sequences_of_unequal_lengths(kind):
+def test_packed_sequences_of_unequal_lengths(kind, lengths):
+    """Unsorted lengths are sorted by pack_padded_sequence and put back by the layer; sorted
+    ones are packed as they are (enforce_sorted=True)."""
     make, make_torch = LAYERS[kind]
     options = {"num_layers": 2, "bidirectional": True}
     ours, theirs = pair(
@@ -186,36 +188,25 @@ def test_packed_sequences_of_unequal_lengths(kind):
     )
     rng = np.random.default_rng(6)
     padded = rng.standard_normal((6, 4, 3))
+    in_order = lengths == sorted(lengths, reverse=True)
 
-    def packed(library):
-        def wrap(xs):
-            sequence = library.pack_padded_sequence(xs[0], LENGTHS, enforce_sorted=False)
-            state = with_state(make)
-            return (sequence, *(state(xs)[1:] if state else xs[1:]))
+    def pack(x):
+        library = rnn_utils if isinstance(x, cr.Tensor) else trnn
+        return library.pack_padded_sequence(x, lengths, enforce_sorted=in_order)
 
-        return wrap
+    def with_packed_input(xs):
+        return (pack(xs[0]), *(with_state(make) or (lambda xs: xs))(xs)[1:])
 
     inputs = [padded, *states(make, rng, "float64", (4, 4, 4))]
-    our_wrap, their_wrap = packed(rnn_utils), packed(trnn)
-    assert_same_run(
-        ours,
-        theirs,
-        inputs,
-        "float64",
-        lambda xs: (our_wrap if isinstance(xs[0], cr.Tensor) else their_wrap)(xs),
-    )
-    output, _ = ours(
-        rnn_utils.pack_padded_sequence(cr.tensor(padded), LENGTHS, enforce_sorted=False)
-    )
-    expected, _ = theirs(
-        trnn.pack_padded_sequence(torch.tensor(padded), LENGTHS, enforce_sorted=False)
-    )
+    assert_same_run(ours, theirs, inputs, "float64", with_packed_input)
+    output, _ = ours(pack(cr.tensor(padded)))
+    expected, _ = theirs(pack(torch.tensor(padded)))
     ours_padded, our_lengths = rnn_utils.pad_packed_sequence(output, batch_first=True)
     theirs_padded, their_lengths = trnn.pad_packed_sequence(expected, batch_first=True)
     np.testing.assert_allclose(
         ours_padded.detach().numpy(), theirs_padded.detach().numpy(), atol=1e-12
     )
-    assert our_lengths.tolist() == their_lengths.tolist() == LENGTHS
+    assert our_lengths.tolist() == their_lengths.tolist() == lengths
 
 
 def test_sequence_utilities_match_pytorch():
@@ -337,11 +328,19 @@ def test_flatten_parameters_and_all_weights():
         (lambda: nn.RNN(3, 4, nonlinearity="sigmoid"), "tanh' or 'relu"),
         (lambda: nn.GRU(3, 4, dropout=1.5), "dropout"),
         (lambda: nn.RNNBase("ELMAN", 3, 4), "unknown mode"),
+        (lambda: nn.LSTM(3, 4, num_layers=0), r"num_layers must be a whole number in \[1, 1024\]"),
     ],
 )
 def test_bad_inputs_and_settings_are_refused_with_one_line(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+def test_a_model_file_cannot_ask_for_millions_of_layers():
+    entry = {"type": "LSTM", "args": {"input_size": 3, "hidden_size": 4, "num_layers": 1 << 24}}
+    description = {"format": "chainrule.Sequential", "version": 1, "layers": [entry]}
+    with pytest.raises(ValueError, match="layer 0 \\(LSTM\\): bad arguments.*num_layers"):
+        describe.build(description)
 
 
 def test_projections_are_refused_clearly():

@@ -24,6 +24,7 @@ from .module import Module, Parameter
 from .utils.rnn import PackedSequence, pad_packed_sequence
 
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+MAX_LAYERS = 1024
 
 
 def run_layer(mode: str, x, state: tuple, weights: tuple, reverse: bool = False, mask=None):
@@ -109,16 +110,19 @@ class RNNBase(Module):
             raise ValueError(f"{name}: unknown mode {mode!r} (one of {', '.join(GATES)})")
         if not 0 <= dropout < 1 or isinstance(dropout, bool):
             raise ValueError(f"{name}: dropout must be a probability in [0, 1), got {dropout!r}")
-        if num_layers < 1 or hidden_size < 1 or input_size < 1:
-            raise ValueError(f"{name}: sizes and num_layers must be positive, got {num_layers=}")
+        if hidden_size < 1 or input_size < 1:
+            raise ValueError(f"{name}: input_size and hidden_size must be positive")
         if proj_size:
             raise NotImplementedError(f"{name}: proj_size is not supported; leave proj_size=0")
         self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
         self.num_layers, self.bias, self.batch_first = num_layers, bias, batch_first
         self.dropout, self.bidirectional, self.proj_size = float(dropout), bidirectional, 0
         dtype = as_dtype(dtype) or get_default_dtype()
-        config = self.config() | {"mode": mode}
-        for name, shape in RNNBase.state_shapes(config).items():
+        try:
+            shapes = RNNBase.state_shapes(self.config() | {"mode": mode})
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+        for name, shape in shapes.items():
             setattr(self, name, Parameter(xp.empty(shape, dtype=dtype)))
         self.reset_parameters()
 
@@ -139,6 +143,12 @@ class RNNBase(Module):
     @classmethod
     def state_shapes(cls, config: dict) -> dict:
         size, layers = config["hidden_size"], config.get("num_layers", 1)
+        if not isinstance(layers, int) or not 1 <= layers <= MAX_LAYERS:
+            # checked here, before anything is listed: a file's tiny number could ask for
+            # millions of weight names
+            raise ValueError(
+                f"num_layers must be a whole number in [1, {MAX_LAYERS}], got {layers!r}"
+            )
         rows = GATES[cls.mode_of(config)] * size
         directions = 2 if config.get("bidirectional", False) else 1
         shapes = {}
