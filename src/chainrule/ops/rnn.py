@@ -124,7 +124,7 @@ class LSTMSequence(Recurrence):
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, mask=None):
         size = h0.shape[-1]
         scale = halves("ssts", size, x.dtype)
-        shift = scale != 1  # + 1/2 after the sigmoid gates' tanh (scale 1/2 there)
+        shift = 1 - scale  # 1/2 for the sigmoid gates, 0 for the tanh one
         xw = self.project(x, w_ih, _both(b_ih, b_hh))
         xw *= scale
         w_scaled = xp.ascontiguousarray(w_hh.T) * scale
@@ -138,7 +138,7 @@ class LSTMSequence(Recurrence):
             gate += xw[t]
             xp.tanh(gate, out=gate)
             gate *= scale
-            gate += 0.5 * shift
+            gate += shift
             i, f, g, o = (gate[:, k * size : (k + 1) * size] for k in range(4))
             new_c = f * c
             new_c += i * g
@@ -229,28 +229,30 @@ class GRUSequence(Recurrence):
 
     def backward(self, grad):
         x, h0, w_ih, w_hh, hs, activations, reverse, mask = self.saved
-        size = h0.shape[-1]
+        size, batch = h0.shape[-1], hs.shape[1]
         h_prev = self.previous(h0, hs, reverse)
+        r, z, n, hn = (activations[..., k * size : (k + 1) * size] for k in range(4))
+        # what multiplies dn's pre-activation (gate r), dh (gate z) and dh (gate n) in each
+        # input-side gradient, for all steps at once; the loop scales them by the step's dh
         grad_in = xp.empty((*hs.shape[:2], 3 * size), dtype=hs.dtype)
+        grad_in[..., :size] = hn * r * (1 - r)
+        grad_in[..., size : 2 * size] = (h_prev - n) * z * (1 - z)
+        grad_in[..., 2 * size :] = (1 - z) * (1 - n * n)
         grad_hidden = xp.empty_like(grad_in)
         grad_h = xp.zeros_like(h0)
         for t in self.steps(len(x), not reverse):
             grad_h = grad_h + grad[t]
-            saved = activations[t]
-            r, z, n, hn = (saved[:, k * size : (k + 1) * size] for k in range(4))
-            da_n = grad_h * (1 - z) * (1 - n * n)
-            din, dhid = grad_in[t], grad_hidden[t]
-            din[:, :size] = dhid[:, :size] = da_n * hn * r * (1 - r)
-            din[:, size : 2 * size] = grad_h * (h_prev[t] - n) * z * (1 - z)
-            dhid[:, size : 2 * size] = din[:, size : 2 * size]
-            din[:, 2 * size :] = da_n
-            dhid[:, 2 * size :] = da_n * r
-            if mask is None:
-                grad_h = grad_h * z + dhid @ w_hh
-            else:
-                din *= mask[t]
-                dhid *= mask[t]
-                grad_h = xp.where(mask[t], grad_h * z, grad_h) + dhid @ w_hh
+            din = grad_in[t].reshape(batch, 3, size)
+            din[:, 2] *= grad_h
+            din[:, 0] *= din[:, 2]
+            din[:, 1] *= grad_h
+            if mask is not None:
+                grad_in[t] *= mask[t]
+            dhid = grad_hidden[t].reshape(batch, 3, size)
+            dhid[:, :2] = din[:, :2]
+            xp.multiply(din[:, 2], r[t], out=dhid[:, 2])
+            carried = grad_h * z[t] if mask is None else xp.where(mask[t], grad_h * z[t], grad_h)
+            grad_h = carried + grad_hidden[t] @ w_hh
         dx, dw_ih, dw_hh, db_ih, db_hh = self.weight_gradients(
             grad_in, grad_hidden, x, h_prev, w_ih, 2
         )
