@@ -32,8 +32,6 @@ class Recurrence(Function):
     """What the recurrent ops share: the input projection, the time order, the previous states
     and the weight gradients from the per-step gate gradients."""
 
-    saves_inputs = True
-
     @staticmethod
     def project(x, w_ih, bias):
         """x W_ih^T + bias for every step at once: (T, N, I) -> (T, N, G H)."""
@@ -99,12 +97,13 @@ class ElmanSequence(Recurrence):
 
     def backward(self, grad):
         x, h0, w_ih, w_hh, hs, relu, reverse, mask = self.saved
-        grad_a = xp.empty_like(hs)
+        grad_a = (hs > 0).astype(hs.dtype) if relu else 1 - hs * hs  # act'(a_t), all steps
         grad_h = xp.zeros_like(h0)
         for t in self.steps(len(x), not reverse):
             grad_h = grad_h + grad[t]
-            slope = (hs[t] > 0) if relu else 1 - hs[t] * hs[t]
-            grad_a[t] = grad_h * slope if mask is None else xp.where(mask[t], grad_h * slope, 0)
+            grad_a[t] *= grad_h
+            if mask is not None:
+                grad_a[t] *= mask[t]
             carried = grad_a[t] @ w_hh
             grad_h = carried if mask is None else carried + xp.where(mask[t], 0, grad_h)
         h_prev = self.previous(h0, hs, reverse)
