@@ -57,7 +57,7 @@ class Recurrence(Function):
         needs = self.needs_grad
         rows_in = grad_in.reshape(-1, grad_in.shape[-1])
         rows_hidden = grad_hidden.reshape(-1, grad_hidden.shape[-1])
-        grad_x = (grad_in @ w_ih) if needs[0] else None
+        grad_x = (rows_in @ w_ih).reshape(x.shape) if needs[0] else None  # one product
         grad_w_ih = rows_in.T @ x.reshape(-1, x.shape[-1]) if needs[first_weight] else None
         grad_w_hh = (
             rows_hidden.T @ h_prev.reshape(-1, h_prev.shape[-1])
