@@ -336,10 +336,23 @@ def test_bad_inputs_and_settings_are_refused_with_one_line(call, message):
         call()
 
 
-def test_a_model_file_cannot_ask_for_millions_of_layers():
-    entry = {"type": "LSTM", "args": {"input_size": 3, "hidden_size": 4, "num_layers": 1 << 24}}
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        (
+            {"type": "LSTM", "args": {"input_size": 3, "hidden_size": 4, "num_layers": 1 << 24}},
+            "layer 0 \\(LSTM\\): bad arguments.*num_layers must be",
+        ),
+        (
+            {"type": "RNNBase", "args": {"mode": "os.system", "input_size": 3, "hidden_size": 4}},
+            "layer 0 \\(RNNBase\\): bad arguments.*unknown mode 'os.system'",
+        ),
+    ],
+)
+def test_a_model_file_with_bad_recurrent_settings_is_refused_before_building(entry, message):
+    """A tiny number cannot ask for millions of weight names, nor a word for an unknown cell."""
     description = {"format": "chainrule.Sequential", "version": 1, "layers": [entry]}
-    with pytest.raises(ValueError, match="layer 0 \\(LSTM\\): bad arguments.*num_layers"):
+    with pytest.raises(ValueError, match=message):
         describe.build(description)
 
 

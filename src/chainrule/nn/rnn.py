@@ -106,8 +106,6 @@ class RNNBase(Module):
         super().__init__()
         check_device(device)
         name = f"{type(self).__name__}({input_size}, {hidden_size})"
-        if mode not in GATES:
-            raise ValueError(f"{name}: unknown mode {mode!r} (one of {', '.join(GATES)})")
         if not 0 <= dropout < 1 or isinstance(dropout, bool):
             raise ValueError(f"{name}: dropout must be a probability in [0, 1), got {dropout!r}")
         if hidden_size < 1 or input_size < 1:
@@ -138,6 +136,10 @@ class RNNBase(Module):
 
     @classmethod
     def mode_of(cls, config: dict) -> str:
+        if config.get("mode") not in GATES:
+            raise ValueError(
+                f"unknown mode {str(config.get('mode'))[:40]!r} (one of {', '.join(GATES)})"
+            )
         return config["mode"]
 
     @classmethod
