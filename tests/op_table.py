@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import chainrule as cr
+from chainrule.ops import rnn as rnn_ops
 
 
 @dataclass
@@ -917,3 +918,52 @@ def _batch_norm(draw, rng):
         lambda x, w, b: cr.nn.functional.batch_norm(x, None, None, w, b, training=True),
         lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
     )
+
+
+# -- recurrent layers: one layer in one direction over a whole sequence ---------------------------
+
+
+def _recurrence_case(name, op, gates, torch_name, **options):
+    """A case for a sequence op of :mod:`chainrule.ops.rnn` (random sizes, either direction),
+    against PyTorch's function for a one-layer network (the reverse direction as the forward
+    one over the time-reversed sequence)."""
+
+    @case(name)
+    def build(draw, rng):
+        steps, batch, inputs, size = (draw(st.integers(1, 3)) for _ in range(4))
+        reverse = draw(st.booleans())
+        states = 2 if torch_name == "lstm" else 1
+        arrays = [normal(rng, (steps, batch, inputs))]
+        arrays += [normal(rng, (batch, size)) for _ in range(states)]
+        arrays += [normal(rng, (gates * size, inputs)), normal(rng, (gates * size, size))]
+        arrays += [normal(rng, (gates * size,)) for _ in range(2)]
+
+        def ours(x, *rest):
+            return op.apply(x, *rest, reverse=reverse, **options)
+
+        def theirs(x, *rest):
+            hx = tuple(h[None] for h in rest[:states])
+            x = x.flip(0) if reverse else x
+            result = getattr(_torch(), torch_name)(
+                x,
+                hx if states == 2 else hx[0],
+                list(rest[states:]),
+                True,
+                1,
+                0.0,
+                False,
+                False,
+                False,
+            )
+            hs = result[0].flip(0) if reverse else result[0]
+            return _torch().cat([hs, result[2]]) if states == 2 else hs
+
+        return arrays, ours, theirs
+
+    return build
+
+
+_recurrence_case("rnn_tanh sequence", rnn_ops.ElmanSequence, 1, "rnn_tanh")
+_recurrence_case("rnn_relu sequence", rnn_ops.ElmanSequence, 1, "rnn_relu", relu=True)
+_recurrence_case("lstm sequence", rnn_ops.LSTMSequence, 4, "lstm")
+_recurrence_case("gru sequence", rnn_ops.GRUSequence, 3, "gru")

@@ -85,6 +85,14 @@ EXAMPLES = {
         ),
         [(5, 2, 8), (4, 2, 8)],
     ),
+    "RNN": (lambda: nn.RNN(3, 4, num_layers=2, nonlinearity="relu"), (5, 2, 3)),
+    "LSTM": (lambda: nn.LSTM(3, 4, batch_first=True, bidirectional=True), (2, 5, 3)),
+    "LSTM unbatched": (lambda: nn.LSTM(3, 4, bias=False), (5, 3)),
+    "GRU": (lambda: nn.GRU(3, 4, num_layers=2, bidirectional=True, dropout=0.5), (5, 2, 3)),
+    "RNNBase": (lambda: nn.RNNBase("GRU", 3, 4), (5, 2, 3)),
+    "RNNCell": (lambda: nn.RNNCell(3, 4, nonlinearity="relu"), (2, 3)),
+    "LSTMCell": (lambda: nn.LSTMCell(3, 4), (2, 3)),
+    "GRUCell": (lambda: nn.GRUCell(3, 4, bias=False), (3,)),
 }
 NOT_LAYERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
 
@@ -106,6 +114,20 @@ def example_input(layer, shape):
     if isinstance(layer, nn.Embedding):
         return cr.tensor(rng.integers(0, layer.num_embeddings, shape))
     return cr.tensor(rng.normal(size=shape).astype(np.float32))
+
+
+def shapes_of(output):
+    """The shape of an output, or the nested tuple of shapes of a tuple of outputs (an LSTM's
+    (output, (h_n, c_n)))."""
+    if isinstance(output, tuple):
+        return tuple(shapes_of(o) for o in output)
+    return tuple(output.shape)
+
+
+def arrays_of(output) -> list:
+    if isinstance(output, tuple):
+        return [a for o in output for a in arrays_of(o)]
+    return [output.detach().numpy()]
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
@@ -133,12 +155,13 @@ def test_layer_describes_itself(name, tmp_path):
     # output shape without computing, equal to the real forward's
     x = example_input(layer, shape)
     output = layer(x)
-    assert layer.output_shape(shape) == tuple(output.shape)
+    assert layer.output_shape(shape) == shapes_of(output)
 
     # save and load: the same outputs
     cr.save(nn.Sequential(layer), tmp_path / "model")
     loaded = cr.load(tmp_path / "model").eval()
-    np.testing.assert_array_equal(loaded(x).detach().numpy(), output.detach().numpy())
+    for ours, expected in zip(arrays_of(loaded(x)), arrays_of(output), strict=True):
+        np.testing.assert_array_equal(ours, expected)
 
 
 def several_inputs_give_the_same_outputs_after_loading(layer, shapes: list, tmp_path):

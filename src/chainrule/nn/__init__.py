@@ -34,6 +34,7 @@ from .losses import (
     NLLLoss,
 )
 from .module import Module, Parameter, Sequential, summary
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from .transformer import (
     Transformer,
     TransformerDecoder,

@@ -1,11 +1,13 @@
-"""Gradient clipping: keep one bad batch from throwing the weights far away."""
+"""``nn.utils``: gradient clipping (keep one bad batch from throwing the weights far away) and,
+in :mod:`.rnn`, sequences of unequal lengths for the recurrent layers."""
 
 from __future__ import annotations
 
 import math
 
-from ..backend import xp
-from ..tensor import Tensor
+from ...backend import xp
+from ...tensor import Tensor
+from . import rnn  # noqa: F401 - nn.utils.rnn.pad_sequence, as torch.nn.utils.rnn
 
 
 def _with_grad(parameters):

@@ -1,0 +1,258 @@
+"""Recurrent layers, one whole sequence per op: forward through time and backward through time.
+
+Each op runs one layer in one direction over a sequence x of shape (T, N, I) from the initial
+state h0 (N, H), with PyTorch's weights: W_ih (G H, I), W_hh (G H, H) and biases (G H,), the G
+gates stacked in PyTorch's order. It is written for speed:
+
+* the input projection of all T steps is one product, x W_ih^T (T N rows at once);
+* each step is one product h W_hh^T for all the gates;
+* backward walks back through time in NumPy inside the op (no graph node per gate or step) and
+  then forms the weight gradients as one product each over all steps (dW = dG^T [x or h_prev]).
+
+``reverse=True`` runs from the last step to the first (the second direction of a bidirectional
+layer). ``mask`` (T, N, 1) bool, where given, marks the steps each sequence has (packed sequences
+of unequal lengths): at a step outside it the state stays as it was, so the state after the last
+step is every sequence's final state, whichever way it runs.
+"""
+
+from __future__ import annotations
+
+from ..backend import xp
+from ..function import Function
+
+
+def halves(kinds: str, size: int, dtype):
+    """Per gate column, 1/2 for a sigmoid gate ('s') and 1 for a tanh gate ('t'): sigmoid(a) =
+    tanh(a/2)/2 + 1/2, so scaling a gate's pre-activation (folded into the weights once) lets
+    one tanh over all the gates of a step compute every activation, without overflow."""
+    return xp.repeat(xp.asarray([0.5 if k == "s" else 1.0 for k in kinds], dtype=dtype), size)
+
+
+class Recurrence(Function):
+    """What the recurrent ops share: the input projection, the time order, the previous states
+    and the weight gradients from the per-step gate gradients."""
+
+    @staticmethod
+    def project(x, w_ih, bias):
+        """x W_ih^T + bias for every step at once: (T, N, I) -> (T, N, G H)."""
+        xw = (x.reshape(-1, x.shape[-1]) @ w_ih.T).reshape(*x.shape[:2], w_ih.shape[0])
+        if bias is not None:
+            xw += bias
+        return xw
+
+    @staticmethod
+    def steps(length: int, reverse: bool) -> range:
+        return range(length - 1, -1, -1) if reverse else range(length)
+
+    @staticmethod
+    def previous(h0, hs, reverse: bool):
+        """The state each step started from: (T, N, H)."""
+        if reverse:
+            return xp.concatenate([hs[1:], h0[None]])
+        return xp.concatenate([h0[None], hs[:-1]])
+
+    def weight_gradients(self, grad_in, grad_hidden, x, h_prev, w_ih, first_weight: int):
+        """dx, dW_ih, dW_hh, db_ih, db_hh from the gradients of the input-side and hidden-side
+        pre-activations of every step (T, N, G H): one product each over all steps."""
+        needs = self.needs_grad
+        rows_in = grad_in.reshape(-1, grad_in.shape[-1])
+        rows_hidden = grad_hidden.reshape(-1, grad_hidden.shape[-1])
+        grad_x = (rows_in @ w_ih).reshape(x.shape) if needs[0] else None  # one product
+        grad_w_ih = rows_in.T @ x.reshape(-1, x.shape[-1]) if needs[first_weight] else None
+        grad_w_hh = (
+            rows_hidden.T @ h_prev.reshape(-1, h_prev.shape[-1])
+            if needs[first_weight + 1]
+            else None
+        )
+        biases = needs[first_weight + 2 :]
+        grad_b_ih = rows_in.sum(axis=0) if biases and biases[0] else None
+        grad_b_hh = rows_hidden.sum(axis=0) if len(biases) > 1 and biases[1] else None
+        return grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
+
+
+def _both(b_ih, b_hh):
+    """The two biases added once (where a cell's formula only ever uses their sum)."""
+    return None if b_ih is None else b_ih + b_hh
+
+
+class ElmanSequence(Recurrence):
+    """h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act tanh or relu (``nn.RNN``).
+
+    Returns every h_t: (T, N, H).   da_t = (dh_t) act'(a_t),  dh_{t-1} = da_t W_hh.
+    """
+
+    def forward(
+        self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, relu=False, reverse=False, mask=None
+    ):
+        xw = self.project(x, w_ih, _both(b_ih, b_hh))
+        hs = xp.empty((x.shape[0], *h0.shape), dtype=xw.dtype)
+        w_hh_t = xp.ascontiguousarray(w_hh.T)  # the step's product reads it row by row
+        h = h0
+        for t in self.steps(len(x), reverse):
+            a = xw[t] + h @ w_hh_t
+            new = xp.maximum(a, 0) if relu else xp.tanh(a)
+            h = hs[t] = new if mask is None else xp.where(mask[t], new, h)
+        self.save(x, h0, w_ih, w_hh, hs, relu, reverse, mask)
+        return hs
+
+    def backward(self, grad):
+        x, h0, w_ih, w_hh, hs, relu, reverse, mask = self.saved
+        grad_a = (hs > 0).astype(hs.dtype) if relu else 1 - hs * hs  # act'(a_t), all steps
+        grad_h = xp.zeros_like(h0)
+        for t in self.steps(len(x), not reverse):
+            grad_h = grad_h + grad[t]
+            grad_a[t] *= grad_h
+            if mask is not None:
+                grad_a[t] *= mask[t]
+            carried = grad_a[t] @ w_hh
+            grad_h = carried if mask is None else carried + xp.where(mask[t], 0, grad_h)
+        h_prev = self.previous(h0, hs, reverse)
+        dx, dw_ih, dw_hh, db_ih, db_hh = self.weight_gradients(grad_a, grad_a, x, h_prev, w_ih, 2)
+        return dx, grad_h, dw_ih, dw_hh, db_ih, db_hh
+
+
+class LSTMSequence(Recurrence):
+    """Gates i, f, g, o = sig, sig, tanh, sig of x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh;
+    c_t = f c_{t-1} + i g,  h_t = o tanh(c_t)  (``nn.LSTM``).
+
+    Returns every h_t and then the last c: (T + 1, N, H).
+    do = dh tanh(c),  dc += dh o (1 - tanh^2 c),  di = dc g,  df = dc c_{t-1},  dg = dc i,
+    dc_{t-1} = dc f,  dh_{t-1} = d[gates] W_hh (each gate's gradient times its activation's slope).
+    """
+
+    def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, mask=None):
+        size = h0.shape[-1]
+        scale = halves("ssts", size, x.dtype)
+        shift = 1 - scale  # 1/2 for the sigmoid gates, 0 for the tanh one
+        xw = self.project(x, w_ih, _both(b_ih, b_hh))
+        xw *= scale
+        w_scaled = xp.ascontiguousarray(w_hh.T) * scale
+        out = xp.empty((x.shape[0] + 1, *h0.shape), dtype=xw.dtype)
+        gates = xp.empty_like(xw)  # activated i, f, g, o of every step
+        cs, tanh_cs = xp.empty_like(out[:-1]), xp.empty_like(out[:-1])
+        h, c = h0, c0
+        for t in self.steps(len(x), reverse):
+            gate = gates[t]
+            xp.matmul(h, w_scaled, out=gate)
+            gate += xw[t]
+            xp.tanh(gate, out=gate)
+            gate *= scale
+            gate += shift
+            i, f, g, o = (gate[:, k * size : (k + 1) * size] for k in range(4))
+            new_c = f * c
+            new_c += i * g
+            xp.tanh(new_c, out=tanh_cs[t])
+            new_h = o * tanh_cs[t]
+            if mask is not None:
+                new_c, new_h = xp.where(mask[t], new_c, c), xp.where(mask[t], new_h, h)
+            c = cs[t] = new_c
+            h = out[t] = new_h
+        out[-1] = c
+        self.save(x, h0, c0, w_ih, w_hh, out[:-1], cs, tanh_cs, gates, reverse, mask)
+        return out
+
+    def backward(self, grad):
+        x, h0, c0, w_ih, w_hh, hs, cs, tanh_cs, gates, reverse, mask = self.saved
+        size = h0.shape[-1]
+        batch = hs.shape[1]
+        i, f, g, o = (gates[..., k * size : (k + 1) * size] for k in range(4))
+        # what multiplies dc (gates i, f, g) or dh (gate o) in each gate's gradient, for all
+        # steps at once; the loop then only scales them by the step's dc and dh
+        grad_a = xp.empty_like(gates)
+        grad_a[..., :size] = g * i * (1 - i)
+        grad_a[..., size : 2 * size] = self.previous(c0, cs, reverse) * f * (1 - f)
+        grad_a[..., 2 * size : 3 * size] = i * (1 - g * g)
+        grad_a[..., 3 * size :] = tanh_cs * o * (1 - o)
+        dc_from_h = o * (1 - tanh_cs * tanh_cs)
+        grad_h, grad_c = xp.zeros_like(h0), grad[-1].copy()
+        for t in self.steps(len(x), not reverse):
+            grad_h = grad_h + grad[t]
+            dc = grad_c + grad_h * dc_from_h[t]
+            da = grad_a[t]
+            per_gate = da.reshape(batch, 4, size)
+            per_gate[:, :3] *= dc[:, None]
+            per_gate[:, 3] *= grad_h
+            if mask is None:
+                grad_c = dc * f[t]
+                grad_h = da @ w_hh
+            else:
+                da *= mask[t]
+                grad_c = xp.where(mask[t], dc * f[t], grad_c)
+                grad_h = da @ w_hh + xp.where(mask[t], 0, grad_h)
+        h_prev = self.previous(h0, hs, reverse)
+        dx, dw_ih, dw_hh, db_ih, db_hh = self.weight_gradients(grad_a, grad_a, x, h_prev, w_ih, 3)
+        return dx, grad_h, grad_c, dw_ih, dw_hh, db_ih, db_hh
+
+
+class GRUSequence(Recurrence):
+    """r, z = sig(x_t W_i[r,z]^T + b_i[r,z] + h W_h[r,z]^T + b_h[r,z]),
+    n = tanh(x_t W_in^T + b_in + r (h W_hn^T + b_hn)),  h_t = (1 - z) n + z h_{t-1}  (``nn.GRU``).
+
+    Returns every h_t: (T, N, H).
+    dn = dh (1 - z),  dz = dh (h_{t-1} - n),  dr = dn (1 - n^2) (h W_hn^T + b_hn),
+    dh_{t-1} = dh z + d[hidden-side pre-activations] W_hh (where n's is r dn (1 - n^2)).
+    """
+
+    def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, mask=None):
+        size = h0.shape[-1]
+        scale = halves("sst", size, x.dtype)
+        xw = self.project(x, w_ih, b_ih)
+        xw[..., : 2 * size] *= 0.5
+        w_scaled = xp.ascontiguousarray(w_hh.T) * scale
+        b_scaled = None if b_hh is None else b_hh * scale
+        hs = xp.empty((x.shape[0], *h0.shape), dtype=xw.dtype)
+        activations = xp.empty((*xw.shape[:2], 4 * size), dtype=xw.dtype)  # r, z, n, h W_hn^T
+        hw = xp.empty(xw.shape[1:], dtype=xw.dtype)
+        h = h0
+        for t in self.steps(len(x), reverse):
+            xp.matmul(h, w_scaled, out=hw)
+            if b_scaled is not None:
+                hw += b_scaled
+            saved = activations[t]
+            rz, n, hn = saved[:, : 2 * size], saved[:, 2 * size : 3 * size], saved[:, 3 * size :]
+            xp.add(xw[t, :, : 2 * size], hw[:, : 2 * size], out=rz)
+            xp.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            r, z = rz[:, :size], rz[:, size:]
+            hn[...] = hw[:, 2 * size :]
+            xp.multiply(r, hn, out=n)
+            n += xw[t, :, 2 * size :]
+            xp.tanh(n, out=n)
+            new = h - n
+            new *= z
+            new += n
+            h = hs[t] = new if mask is None else xp.where(mask[t], new, h)
+        self.save(x, h0, w_ih, w_hh, hs, activations, reverse, mask)
+        return hs
+
+    def backward(self, grad):
+        x, h0, w_ih, w_hh, hs, activations, reverse, mask = self.saved
+        size, batch = h0.shape[-1], hs.shape[1]
+        h_prev = self.previous(h0, hs, reverse)
+        r, z, n, hn = (activations[..., k * size : (k + 1) * size] for k in range(4))
+        # what multiplies dn's pre-activation (gate r), dh (gate z) and dh (gate n) in each
+        # input-side gradient, for all steps at once; the loop scales them by the step's dh
+        grad_in = xp.empty((*hs.shape[:2], 3 * size), dtype=hs.dtype)
+        grad_in[..., :size] = hn * r * (1 - r)
+        grad_in[..., size : 2 * size] = (h_prev - n) * z * (1 - z)
+        grad_in[..., 2 * size :] = (1 - z) * (1 - n * n)
+        grad_hidden = xp.empty_like(grad_in)
+        grad_h = xp.zeros_like(h0)
+        for t in self.steps(len(x), not reverse):
+            grad_h = grad_h + grad[t]
+            din = grad_in[t].reshape(batch, 3, size)
+            din[:, 2] *= grad_h
+            din[:, 0] *= din[:, 2]
+            din[:, 1] *= grad_h
+            if mask is not None:
+                grad_in[t] *= mask[t]
+            dhid = grad_hidden[t].reshape(batch, 3, size)
+            dhid[:, :2] = din[:, :2]
+            xp.multiply(din[:, 2], r[t], out=dhid[:, 2])
+            carried = grad_h * z[t] if mask is None else xp.where(mask[t], grad_h * z[t], grad_h)
+            grad_h = carried + grad_hidden[t] @ w_hh
+        dx, dw_ih, dw_hh, db_ih, db_hh = self.weight_gradients(
+            grad_in, grad_hidden, x, h_prev, w_ih, 2
+        )
+        return dx, grad_h, dw_ih, dw_hh, db_ih, db_hh
