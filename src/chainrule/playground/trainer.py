@@ -1,6 +1,7 @@
 """One playground run: its points, network, optimizer and history, trained an epoch at a time.
 
-An epoch is chainrule's training loop written out (the exported script holds the same lines):
+An epoch is one epoch of chainrule's training loop, :func:`~chainrule.train.fit` (the exported
+script writes the same steps out):
 
     for x, y in loader:                       # shuffled from (seed, epoch) alone
         loss = loss_fn(model(x), y) [+ penalty]
@@ -23,6 +24,7 @@ from ..backend import ignore_float_errors, new_rng, use_rng
 from ..data.loader import DataLoader
 from ..engine import no_grad
 from ..tensor import Tensor, as_array
+from ..train import Callback, fit
 from ..train.metrics import RegressionSums, accuracy
 from . import network
 from .points import Points
@@ -81,26 +83,33 @@ class Trainer:
         return self.points.problem is None
 
     def train_epoch(self) -> float:
-        """One pass over the training points; returns the last batch's objective."""
+        """One pass over the training points through chainrule's training loop
+        (:func:`~chainrule.train.fit`); returns the last batch's objective."""
         started = time.perf_counter()
-        self.model.train()
+        steps = StepRecorder(self)
         # overflow on the way to a divergence is reported on the page, not as warnings
         with use_rng(self.generator), ignore_float_errors():  # dropout draws from it
-            for x, y in self.loader:
-                loss = self.loss_fn(self.model(x), y)
-                penalty = network.penalty(self.setup, self.weights)
-                if penalty is not None:
-                    loss = loss + penalty
-                self.optimizer.zero_grad()
-                loss.backward()
-                self.optimizer.step()
-                self.steps += 1
-                if self.fit_line:
-                    self._record_path()
+            fit(
+                self.model,
+                self.objective,
+                self.optimizer,
+                self.loader,
+                epochs=self.epoch + 1,
+                initial_epoch=self.epoch,
+                callbacks=[steps],
+                accuracy=False,
+                progress=False,
+            )
         self.epoch += 1
         self.seconds += time.perf_counter() - started
         self.history.append(self.measure())
-        return float(loss.item())
+        return steps.last_objective
+
+    def objective(self, output, target):
+        """What the steps lower: the loss plus the L1/L2 penalty on the weights, if any."""
+        loss = self.loss_fn(output, target)
+        penalty = network.penalty(self.setup, self.weights)
+        return loss if penalty is None else loss + penalty
 
     def measure(self) -> dict:
         """This epoch's row of the history: losses and metrics on all training and test points."""
@@ -145,3 +154,17 @@ class Trainer:
         if len(self.path) > PATH_LIMIT:
             self.path = self.path[::2]
             self._path_stride *= 2
+
+
+class StepRecorder(Callback):
+    """Counts the trainer's steps, keeps the last batch's objective and, in the best-fit-line
+    mode, the line after each step."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer, self.last_objective = trainer, float("nan")
+
+    def on_batch_end(self, run, logs: dict, batch_size: int) -> None:
+        self.trainer.steps += 1
+        self.last_objective = run.metrics.last_loss
+        if self.trainer.fit_line:
+            self.trainer._record_path()

@@ -77,6 +77,7 @@ class EpochMetrics:
         self.regression = M.RegressionSums(target_std) if target_std is not None else None
         self.loss_sum = self.correct = 0.0
         self.count = self.last_count = 0
+        self.last_loss = float("nan")  # the last batch's loss
 
     def update(self, loss: float, output, target) -> dict:
         n = len(output)
@@ -85,7 +86,7 @@ class EpochMetrics:
         self.loss_sum += loss_sum
         self.correct += correct
         self.count += int(n)
-        self.last_count = int(n)
+        self.last_count, self.last_loss = int(n), loss
         if self.regression is not None:
             if self.regression.count == 0:  # one shift for every process: the first batch's mean
                 total, count = self.comm.sum(self.regression.first_batch(target))
@@ -345,6 +346,7 @@ def fit(
     resume: dict | None = None,
     target_std: float | None = None,
     comm=None,
+    initial_epoch: int = 0,
 ) -> History:
     """Train ``model`` to lower ``loss_fn`` on ``train_data`` with ``optimizer``.
 
@@ -364,6 +366,9 @@ def fit(
         comm: the processes to train over (:func:`chainrule.distributed.init`); each takes its
             share of every batch, and the gradients are averaged over all of them before each
             step. Default: this process alone.
+        initial_epoch: the epoch to start at (as Keras'): ``fit(..., epochs=e + 1,
+            initial_epoch=e)`` trains epoch ``e`` alone, with that epoch's shuffle, which is how
+            the playground trains one epoch at a time.
 
     Returns:
         A :class:`History` of per-epoch training and validation loss and accuracy (or
@@ -394,6 +399,7 @@ def fit(
         metrics=EpochMetrics(threshold_for(loss_fn), accuracy, target_std, comm),
         callbacks=hooks,
     )
+    run.epoch = initial_epoch
     start_batch = run.load_state_dict(resume) if resume is not None else 0
     plan = {"epochs": epochs, "first epoch": run.epoch, "first batch": start_batch}
     plan |= {"batch size": loader.batch_size, "batches per epoch": len(loader)}
