@@ -13,7 +13,7 @@ from .layout import PADDING, Layout
 
 FONT = "DejaVu Sans Mono"  # ships with matplotlib; the layout measures text for it
 MARGIN = 12.0  # points around the drawing
-TITLE_SPACE = 30.0
+TITLE_SPACE = 30.0  # a line of the title
 
 
 def draw(layout: Layout, title: str = "", dpi: int = 100):
@@ -24,7 +24,7 @@ def draw(layout: Layout, title: str = "", dpi: int = 100):
 
     plt = pyplot()
     left, bottom, right, top = layout.extent()
-    top += TITLE_SPACE if title else 0.0
+    top += TITLE_SPACE * (title.count("\n") + 1) if title else 0.0
     width, height = right - left + 2 * MARGIN, top - bottom + 2 * MARGIN
     fig = plt.figure(figsize=(width / 72, height / 72), dpi=dpi)
     ax = fig.add_axes((0, 0, 1, 1))

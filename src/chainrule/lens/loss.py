@@ -243,7 +243,7 @@ def plot_loss(explanation: LossExplanation, path, model=None):
         explanation.cost_mean,
         colours,
         "loss",
-        f"cost: sum {explanation.cost_sum:.3g}, mean {explanation.cost_mean:.3g} (of {n})",
+        f"cost of {n} examples:\nsum {explanation.cost_sum:.3g}, mean {explanation.cost_mean:.3g}",
     )
     _draw_stacked(
         ax_grad,
@@ -251,7 +251,7 @@ def plot_loss(explanation: LossExplanation, path, model=None):
         explanation.grad_mean,
         colours,
         f"d loss / d {explanation.weight}",
-        f"gradient for {explanation.weight}: sum {explanation.grad_sum:.3g}, "
+        f"gradient for {explanation.weight}:\nsum {explanation.grad_sum:.3g}, "
         f"mean {explanation.grad_mean:.3g}",
     )
     fig.suptitle("each example's loss adds up to the cost; their gradients add up to its gradient")
