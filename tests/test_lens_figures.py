@@ -42,20 +42,40 @@ def drawn_texts(fig) -> list:
     return [(t.get_text(), t.get_window_extent(renderer)) for t in drawn.values()]
 
 
+def legends(fig) -> list:
+    """``(name, box, texts)`` of every legend of ``fig``: its frame, and the texts inside it."""
+    renderer = fig.canvas.get_renderer()
+    found = fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+    return [
+        (f"legend {[t.get_text() for t in lg.get_texts()]}", lg.get_window_extent(renderer), lg)
+        for lg in found
+    ]
+
+
+def overlap(a, b) -> bool:
+    dx = min(a.x1, b.x1) - max(a.x0, b.x0)
+    dy = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return dx > TOLERANCE and dy > TOLERANCE
+
+
 def text_problems(fig) -> list[str]:
-    """Texts that overlap each other or leave the canvas (empty when the figure is legible)."""
+    """Texts that overlap each other or a legend they are not part of, or leave the canvas
+    (empty when the figure is legible)."""
     texts = drawn_texts(fig)
     width, height = fig.canvas.get_width_height()
     found = []
+    for name, frame, legend in legends(fig):
+        own = {t.get_text() for t in legend.get_texts()} | {legend.get_title().get_text()}
+        found += [
+            f"{t!r} overlaps {name}" for t, box in texts if t not in own and overlap(box, frame)
+        ]
     for text, box in texts:
         if box.x0 < -TOLERANCE or box.y0 < -TOLERANCE or box.x1 > width + TOLERANCE:
             found.append(f"{text!r} runs off the picture: {box}")
         elif box.y1 > height + TOLERANCE:
             found.append(f"{text!r} runs off the picture: {box}")
     for (a, box_a), (b, box_b) in itertools.combinations(texts, 2):
-        dx = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
-        dy = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
-        if dx > TOLERANCE and dy > TOLERANCE:
+        if overlap(box_a, box_b):
             found.append(f"{a!r} overlaps {b!r}")
     return found
 
@@ -143,6 +163,11 @@ def test_the_check_finds_overlapping_and_clipped_text():
     ax.text(0.5, 0.5, "one label", transform=ax.transAxes)
     ax.text(0.51, 0.5, "another label", transform=ax.transAxes)
     fig.text(0.99, 0.5, "off the edge")
+    ax.plot([0, 1], label="a line")
+    ax.legend(loc="lower left")
+    ax.text(0.05, 0.05, "under the legend", transform=ax.transAxes)
     problems = text_problems(fig)
     plt.close(fig)
-    assert any("overlaps" in p for p in problems) and any("off the picture" in p for p in problems)
+    assert any("'one label' overlaps" in p for p in problems)
+    assert any("off the picture" in p for p in problems)
+    assert any("'under the legend' overlaps legend" in p for p in problems)

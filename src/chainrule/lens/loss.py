@@ -308,9 +308,10 @@ def _draw_probabilities(ax, explanation: LossExplanation) -> None:
     ax.set_xticklabels(
         [f"example {k + 1}\ntarget {e.target}" for k, e in enumerate(explanation.examples)]
     )
-    ax.set_ylim(0, 1.25)
+    ax.set_ylim(0, 1.45)  # room for the losses above the bars, and the legend above them
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_ylabel("softmax probability")
-    ax.legend(fontsize=8, loc="upper right", ncol=classes)
+    ax.legend(fontsize=8, loc="upper center", ncol=classes)
     ax.set_title("each example's loss: -log p(target class), outlined", fontsize=10)
 
 
