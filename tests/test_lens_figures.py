@@ -147,6 +147,15 @@ def test_pictures_of_a_run_are_legible(small_run, tmp_path, checked):
     assert_legible(checked, 5)
 
 
+def test_pictures_of_a_regression_are_legible(tmp_path, checked):
+    """A regression's curves (loss, RMSE, R^2) and its forward pass."""
+    run = str(tmp_path / "line")
+    assert main(["train", "--dataset", "line", "--epochs", "2", "--out", run, "--quiet"]) == 0
+    assert main(["plot", "curves", run, "--out", str(tmp_path / "curves.png")]) == 0
+    assert main(["explain", "forward", run, "--out", str(tmp_path / "forward.png")]) == 0
+    assert_legible(checked, 2)
+
+
 def test_weights_of_a_table_are_legible(tmp_path, checked):
     """The first layer of a network on a table: one map of every neuron's weight on every
     named feature."""

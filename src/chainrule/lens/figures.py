@@ -74,10 +74,16 @@ def figure_to_image(fig):
 
 def save_gif(frames: list, path, seconds_per_frame: float = 0.4) -> Path:
     """Write PIL images as an animated GIF (atomically); the last frame is held longer."""
+    from PIL import Image
+
     if not frames:
         raise ValueError("save_gif needs at least one frame")
     buffer = _io.BytesIO()
     durations = [int(seconds_per_frame * 1000)] * (len(frames) - 1) + [2000]
+    # each frame's own palette of 128 colours, by octree: it keeps every line's colour, where
+    # Pillow's default (median cut) merges thin coloured lines into one another and into grey;
+    # 256 colours would keep more shades of the antialiasing, in files three times the size
+    frames = [frame.quantize(128, method=Image.Quantize.FASTOCTREE) for frame in frames]
     frames[0].save(
         buffer, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0
     )

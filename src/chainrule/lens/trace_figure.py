@@ -67,7 +67,7 @@ def trace_layout(trace: ChainRuleTrace) -> Layout:
         column[:] = side[: len(side) // 2] + ops + side[len(side) // 2 :]
     layout = layered(columns, edges, column_gap=40.0, row_gap=14.0)
     for edge in layout.edges:
-        edge.style = FORWARD_STYLE
+        edge.style = dict(FORWARD_STYLE)
     no_gradient = {name for name in leaves if trace.grads.get(name) is None}  # constants, input
     layout.edges += [_backward_twin(e) for e in layout.edges if e.source not in no_gradient]
     return layout
@@ -77,7 +77,7 @@ def _backward_twin(edge: Edge) -> Edge:
     """The way the gradient flows back along ``edge``: the same route, a little below it, from
     its target to its source (no gradient flows back to a constant)."""
     points = [(x, y - BACKWARD_OFFSET) for x, y in reversed(edge.points)]
-    return Edge(edge.target, edge.source, points, BACKWARD_STYLE)
+    return Edge(edge.target, edge.source, points, dict(BACKWARD_STYLE))
 
 
 def _leaf_text(name: str, record: InputRecord, grad) -> tuple[list[str], dict]:
