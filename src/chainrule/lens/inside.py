@@ -144,10 +144,11 @@ def plot_first_layer(model, image_shape, path, count: int = 32, feature_names=No
     axes = xp.atleast_1d(axes).reshape(rows, cols)
     for ax in axes.ravel():
         ax.axis("off")
-    limit = max(float(xp.abs(image).max()) for image in images) or 1.0  # one scale for all
+    # one scale for all, up to the 99th percentile: a few large weights would wash out the rest
+    limit = float(xp.percentile(xp.abs(xp.stack(images)), 99)) or 1.0
     for ax, image in zip(axes.ravel(), images):
         shown = ax.imshow(image, cmap=sign_colormap(), vmin=-limit, vmax=limit)
-    fig.colorbar(shown, ax=axes, label="weight", shrink=0.8)
+    fig.colorbar(shown, ax=axes, label="weight", shrink=0.8, extend="both")
     fig.suptitle("first-layer weights: what each neuron looks for (blue +, orange -)")
     return save_png(fig, path)
 
