@@ -9,6 +9,8 @@ boxes on the canvas."""
 from __future__ import annotations
 
 import itertools
+import re
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -180,3 +182,30 @@ def test_the_check_finds_overlapping_and_clipped_text():
     assert any("'one label' overlaps" in p for p in problems)
     assert any("off the picture" in p for p in problems)
     assert any("'under the legend' overlaps legend" in p for p in problems)
+
+
+def hex_of(rgb) -> str:
+    return "#" + "".join(f"{v:02x}" for v in rgb)
+
+
+def test_the_lens_colours_signs_and_classes_as_the_playground_does():
+    """One convention: blue for positive, orange for negative, and the same class colours, in
+    the lens's pictures and on the playground's page."""
+    script = (Path(inside.__file__).parents[1] / "playground/static/js/draw.js").read_text()
+    rgb = {
+        name: [int(v) for v in re.findall(r"\d+", value)]
+        for name, value in re.findall(r"export const (\w+) = \[(\d+, \d+, \d+)\]", script)
+    }
+    assert hex_of(rgb["POSITIVE"]) == figures.POSITIVE
+    assert hex_of(rgb["NEGATIVE"]) == figures.NEGATIVE
+    classes = re.search(r"CLASS_COLOURS = \[(.*)\];", script).group(1)
+    named = {"NEGATIVE": rgb["NEGATIVE"], "POSITIVE": rgb["POSITIVE"]}
+    page = [
+        named[item] if item in named else [int(v) for v in re.findall(r"\d+", item)]
+        for item in re.findall(r"NEGATIVE|POSITIVE|\[[\d, ]+\]", classes)
+    ]
+    assert [hex_of(c) for c in page] == figures.CLASS_COLOURS
+    sign = figures.sign_colormap()
+    assert sign(0.0)[:3] == pytest.approx([c / 255 for c in rgb["NEGATIVE"]], abs=0.01)
+    assert sign(1.0)[:3] == pytest.approx([c / 255 for c in rgb["POSITIVE"]], abs=0.01)
+    assert sign(0.5)[:3] == pytest.approx([1, 1, 1], abs=0.01)  # zero is white

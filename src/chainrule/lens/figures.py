@@ -13,6 +13,8 @@ MIN_WIDTH_PX = 800  # every picture at least this wide, so that its smallest tex
 # The sign of a number (a weight, a gradient) has one colour everywhere, the playground's
 # (static/js/draw.js): blue for positive, orange for negative, white for zero between them.
 POSITIVE, NEGATIVE = "#0877bd", "#f59322"
+# the classes' colours, also the playground's: the first two those of the signs
+CLASS_COLOURS = [NEGATIVE, POSITIVE, "#2ca02c", "#9467bd", "#d62728", "#17becf"]
 
 
 def pyplot():
@@ -33,6 +35,16 @@ def sign_colormap():
     from matplotlib.colors import LinearSegmentedColormap
 
     return LinearSegmentedColormap.from_list("sign", [NEGATIVE, "white", POSITIVE])
+
+
+def class_colormap(classes: int):
+    """The colour map of class numbers 0 .. classes - 1 (use with ``vmin=-0.5,
+    vmax=classes - 0.5``), in the playground's colours."""
+    from matplotlib.colors import ListedColormap
+
+    if classes > len(CLASS_COLOURS):
+        return pyplot().get_cmap("tab10", classes)
+    return ListedColormap(CLASS_COLOURS[:classes], name="classes")
 
 
 def legible_png(fig, **options) -> bytes:
