@@ -207,5 +207,6 @@ def test_downloads_from_the_command_line_fail_in_one_line(mirror, tmp_path, caps
         "could not download",
         "SHA-256 mismatch",
         "404",
+        "pass --data-dir FOLDER",  # and how to do without the network
     )
     assert not out.exists()

@@ -1,9 +1,5 @@
 """The lens: the numbers behind every picture, headless pictures, and models left untouched."""
 
-import re
-import shlex
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -11,8 +7,6 @@ from PIL import Image
 import chainrule as cr
 from chainrule import lens, nn, optim
 from chainrule.cli import main
-from chainrule.data import datasets
-from chainrule.data.download import sha256_of
 from chainrule.optim import rules
 
 pytest.importorskip("matplotlib", reason="the lens draws with matplotlib (the plot extra)")
@@ -218,52 +212,3 @@ def test_lr_finder_restores_the_model_and_optimizer():
     for a, b in zip(model.parameters(), twin.parameters()):
         np.testing.assert_array_equal(a.data, b.data)
     assert result["losses"][-1] > min(result["losses"])
-
-
-DOC = Path(__file__).resolve().parents[1] / "docs" / "how-networks-learn.md"
-
-
-def doc_commands():
-    commands, in_block = [], False
-    for line in DOC.read_text().splitlines():
-        if line.startswith("```"):
-            in_block = not in_block
-        elif in_block and line.startswith("chainrule "):
-            commands.append(line)
-    return commands
-
-
-def test_the_tutorial_runs_as_written(tmp_path, monkeypatch, mnist_dir):
-    """Every command of docs/how-networks-learn.md, in order, in a fresh empty folder (MNIST
-    training for one epoch instead of twelve), and every figure it names is written. MNIST comes
-    through --download, from a cache that already holds the files (as after a first download):
-    the folder the commands run in holds nothing the reader would not have."""
-    fresh = tmp_path / "fresh"
-    fresh.mkdir()
-    monkeypatch.chdir(fresh)
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    (cache / "mnist").symlink_to(mnist_dir)
-    monkeypatch.setenv("CHAINRULE_DATA", str(cache))
-    # the cache holds the committed 1,000-image subset: let its checksums stand for the originals
-    subset = {f.name: sha256_of(f) for f in mnist_dir.glob("*.gz")}
-    monkeypatch.setitem(datasets.SOURCES["mnist"], "sha256", subset)
-    commands = doc_commands()
-    assert len(commands) >= 18
-    assert not any("--data-dir" in line for line in commands)  # no folder the reader lacks
-    for line in commands:
-        argv = shlex.split(line)[1:]
-        if argv[0] == "train":
-            argv += ["--quiet"] + (["--epochs", "1"] if "mnist" in argv else [])
-        assert main(argv) == 0, line
-    written = set()
-    for line in commands:
-        for word in shlex.split(line):
-            if word.startswith("figures/"):
-                valid_image(fresh / word, frames=3 if word.endswith(".gif") else 1)
-                written.add(word)
-    shown = set(re.findall(r"\]\((figures/[^)]+)\)", DOC.read_text()))
-    assert shown <= written  # every picture in the text is made by a command in it
-    for name in shown:  # and the committed copies are there, and small
-        committed = DOC.parent / name
-        assert committed.is_file() and committed.stat().st_size < 400_000, name

@@ -8,6 +8,7 @@ import pytest
 import chainrule as cr
 from chainrule import nn
 from chainrule.lens import commands, forward, layout, trace
+from chainrule.lens.figures import NEGATIVE, POSITIVE
 from chainrule.lens.forward_figure import drawing_columns, forward_layout
 from chainrule.lens.layout import Box, Edge, Layout, layered, text_size
 from chainrule.lens.trace_figure import trace_layout
@@ -108,7 +109,7 @@ def test_forward_layout_of_the_tiny_network():
     for j in range(2):
         for i in range(3):
             style = edges[(f"n1:{i}", f"n2:{j}")].style
-            assert style["color"] == ("tab:red" if w[j, i] > 0 else "tab:blue")
+            assert style["color"] == (POSITIVE if w[j, i] > 0 else NEGATIVE)  # the playground's
             assert style["width"] == pytest.approx(0.4 + 3 * abs(w[j, i]) / np.abs(w).max())
     winner = f"n2:{e.prediction}"
     assert ("n2:" + str(e.prediction), "prediction") in edges
@@ -233,3 +234,22 @@ def test_drawn_text_fits_its_box():
     assert text_outside_boxes(forward_layout(forward_explanation(model, x)), "t") == []
     t = trace.trace_model(model, nn.CrossEntropyLoss(), x[None], np.array([label]))
     assert text_outside_boxes(trace_layout(t), "t") == []
+
+
+def test_the_backward_graph_shows_fused_local_derivatives_and_arrows_going_back():
+    """The Linear and softmax-cross-entropy nodes show their local derivatives with numbers, and
+    every edge that carries a gradient has a twin running back, from the node to its input."""
+    model, x, label = commands.tiny_network()
+    t = trace.trace_model(model, nn.CrossEntropyLoss(), x[None], np.array([label]))
+    lay = trace_layout(t)
+    assert lay.problems() == []
+    first = next(s for s in reversed(t.steps) if s.op == "Linear")
+    weight = ", ".join(f"{v:.3g}" for v in np.ravel(first.inputs[1].value))
+    assert f"local dv1/dx = 0.weight = [{weight}]" in flat(lay.boxes["v1"])
+    loss = next(s for s in t.steps if s.op == "SoftmaxCrossEntropy")
+    probabilities = np.exp(loss.inputs[0].value) / np.exp(loss.inputs[0].value).sum()
+    local = probabilities - np.eye(2)[label]  # softmax(x) - q
+    assert "[" + ", ".join(f"{v:.3g}" for v in local.ravel()) + "]" in flat(lay.boxes["v4"])
+    forward_edges = {(e.source, e.target) for e in lay.edges if e.style["color"] != "firebrick"}
+    back = {(e.source, e.target) for e in lay.edges if e.style["color"] == "firebrick"}
+    assert back == {(b, a) for a, b in forward_edges if a in t.grads or a.startswith("v")}

@@ -126,6 +126,7 @@ def test_california_offline_fails_with_one_clear_line(tmp_path, monkeypatch):
         data.load_california(download=True)
     message = str(offline.value)
     assert "\n" not in message and "could not download" in message and "offline" in message
+    assert "--data-dir FOLDER" in message  # how to do without the network
     assert not list((tmp_path / "california").glob("*"))  # nothing half-written left behind
 
 

@@ -82,7 +82,14 @@ def _load_idx_set(name: str, root, download: bool, mirrors):
         for file_name, sha in source["sha256"].items():
             if _find(folder, file_name.removesuffix(".gz")) is None:
                 size = source.get("bytes", {}).get(file_name)  # caps what a mirror may send
-                download_file(file_name, sha, folder, mirrors or source["mirrors"], size=size)
+                try:
+                    download_file(file_name, sha, folder, mirrors or source["mirrors"], size=size)
+                except DataFileError as exc:
+                    raise DataFileError(
+                        f"{exc}. Without the network: put the four {name} files "
+                        f"({', '.join(source['sha256'])}) in a folder and pass --data-dir FOLDER "
+                        "(Python: root=FOLDER)"
+                    ) from None
     arrays = {}
     for key, stem in IDX_FILES.items():
         path = _find(folder, stem)
@@ -346,7 +353,8 @@ def load_california(root=None, download: bool = False):
             reason = str(exc).splitlines()[-1].strip()
             raise DataFileError(
                 f"california: could not download the housing data into {folder} (offline?): "
-                f"{reason}"
+                f"{reason}. Without the network: put {CALIFORNIA['file']} in a folder and pass "
+                "--data-dir FOLDER (Python: root=FOLDER)"
             ) from None
     table = _read_california_table(archive)
     # The archive's columns: longitude, latitude, age, rooms, bedrooms, population,

@@ -78,26 +78,25 @@ def plot_boundary(
     path, dataset: str = "spirals", epochs: int = 100, every: int = 10, gif=None, **options
 ):
     """The final boundary as PNG (and every snapshot as an animated GIF with ``gif``)."""
-    from .figures import figure_to_image, pyplot, save_gif, save_png
+    from .figures import class_colormap, figure_to_image, pyplot, save_gif, save_png
 
     plt = pyplot()
     result = boundary_snapshots(dataset, epochs, every, **options)
 
+    classes = int(result["y"].max()) + 1
+    colours = class_colormap(classes)  # the playground's
+
     def frame(epoch, regions, acc):
         fig, ax = plt.subplots(figsize=(4.6, 4.2), dpi=70)
-        ax.contourf(
-            result["gx"],
-            result["gy"],
-            regions,
-            alpha=0.35,
-            cmap="coolwarm",
-            levels=xp.arange(int(result["y"].max()) + 2) - 0.5,
-        )
+        levels = xp.arange(classes + 1) - 0.5
+        ax.contourf(result["gx"], result["gy"], regions, alpha=0.35, cmap=colours, levels=levels)
         ax.scatter(
             result["x"][:, 0],
             result["x"][:, 1],
             c=result["y"],
-            cmap="coolwarm",
+            cmap=colours,
+            vmin=-0.5,
+            vmax=classes - 0.5,
             s=8,
             edgecolors="k",
             linewidths=0.2,

@@ -219,8 +219,12 @@ def plot_landscape_of_digits(args):
     for epoch in range(args.epochs):
         fit(model, loss_fn, optimizer, (x, y), epochs=1, progress=False, seed=epoch)
         path.append(landscape.flat_weights(model))
+    description = (
+        f"an MLP 64-32-10 (ReLU) on the 8x8 digits ({len(x)} training images), "
+        f"{args.epochs} epochs of SGD with momentum"
+    )
     out, result = landscape.plot_landscape(
-        args.out, model, loss_fn, x, y, initial, path, resolution=args.resolution
+        args.out, model, loss_fn, x, y, initial, path, args.resolution, description
     )
     ts, line = result["line"]
     at = {t: float(line[xp.argmin(xp.abs(ts - t))]) for t in (0.0, 1.0)}

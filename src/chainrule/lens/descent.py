@@ -49,13 +49,15 @@ def _panel(ax, cost, path, title, upto=None):
         if k == len(shown) - 1:
             sign = "+" if s > 0 else "-"
             move = "left" if s > 0 else "right"
-            ax.annotate(
+            ax.text(  # at the top, where no tick label or point is
+                0.5,
+                0.96,
                 f"slope {sign}: step {move}",
-                (w, c),
-                textcoords="offset points",
-                xytext=(0, 14),
+                transform=ax.transAxes,
                 ha="center",
+                va="top",
                 fontsize=8,
+                bbox=dict(fc="white", ec="0.8", alpha=0.9),
             )
     ax.set_title(f"{title}: lr = {path['lr']}", fontsize=10)
     ax.set_xlabel("weight w")
@@ -84,7 +86,8 @@ def plot_descent(
         for ax, (name, p) in zip(xp.atleast_1d(axes), paths.items()):
             _panel(ax, fn, p, name, upto)
         axes[0].set_ylabel("cost")
-        fig.suptitle("gradient descent: w <- w - lr * slope", fontsize=11)
+        done = steps if upto is None else upto - 1
+        fig.suptitle(f"gradient descent: w <- w - lr * slope (step {done} of {steps})", fontsize=11)
         fig.tight_layout()
         return fig
 

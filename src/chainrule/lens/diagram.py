@@ -9,11 +9,14 @@ an edge's ``style`` may set ``color``, ``width``, ``alpha`` and ``arrow``.
 
 from __future__ import annotations
 
-from .layout import PADDING, Layout
+import textwrap
+
+from .layout import CHAR_WIDTH, PADDING, Layout
 
 FONT = "DejaVu Sans Mono"  # ships with matplotlib; the layout measures text for it
 MARGIN = 12.0  # points around the drawing
-TITLE_SPACE = 30.0
+TITLE_SPACE = 30.0  # a line of the title
+TITLE_SIZE = 11
 
 
 def draw(layout: Layout, title: str = "", dpi: int = 100):
@@ -24,7 +27,10 @@ def draw(layout: Layout, title: str = "", dpi: int = 100):
 
     plt = pyplot()
     left, bottom, right, top = layout.extent()
-    top += TITLE_SPACE if title else 0.0
+    # the title wrapped to the drawing's width (measured as if monospaced: wider than it is)
+    chars = max(30, int((right - left + 2 * MARGIN) / (CHAR_WIDTH * TITLE_SIZE)))
+    title = "\n".join(textwrap.fill(line, chars) for line in title.splitlines())
+    top += TITLE_SPACE * (title.count("\n") + 1) if title else 0.0
     width, height = right - left + 2 * MARGIN, top - bottom + 2 * MARGIN
     fig = plt.figure(figsize=(width / 72, height / 72), dpi=dpi)
     ax = fig.add_axes((0, 0, 1, 1))
@@ -79,7 +85,7 @@ def draw(layout: Layout, title: str = "", dpi: int = 100):
                 gid=box.name,
             )
     if title:
-        ax.text((left + right) / 2, top, title, ha="center", va="top", fontsize=11)
+        ax.text((left + right) / 2, top, title, ha="center", va="top", fontsize=TITLE_SIZE)
     return fig
 
 

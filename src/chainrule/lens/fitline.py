@@ -268,12 +268,15 @@ def _draw_cost_surface(ax, result, x, y, step):
     bs = xp.linspace(b_best - half_b, b_best + half_b, 80)
     grid_w, grid_b = xp.meshgrid(ws, bs)
     surface = ((grid_w[..., None] * x + grid_b[..., None] - y) ** 2).mean(axis=-1)
-    ax.contourf(grid_w, grid_b, xp.log10(surface), levels=25, cmap="viridis", alpha=0.85)
+    filled = ax.contourf(grid_w, grid_b, xp.log10(surface), levels=25, cmap="viridis", alpha=0.85)
+    ax.figure.colorbar(filled, ax=ax, label="log10 J", format="%.1f")
     ax.contour(grid_w, grid_b, xp.log10(surface), levels=12, colors="white", linewidths=0.4)
     path_w, path_b = result["w"][: step + 1], result["b"][: step + 1]
     ax.plot(path_w, path_b, "-o", color="tab:red", ms=3, lw=1)
-    ax.plot(path_w[-1:], path_b[-1:], "o", color="tab:red", mec="white", ms=8)
-    ax.plot([w_best], [b_best], "*", color="yellow", ms=16, mec="k", label="least squares")
+    ax.plot([w0], [b0], "o", ms=9, mfc="white", mec="k", mew=2, label="start", zorder=4)
+    ax.plot(path_w[-1:], path_b[-1:], "o", color="tab:red", mec="white", ms=8, zorder=4)
+    # the star marks the optimum, as in the optimizer race
+    ax.plot([w_best], [b_best], "*", color="gold", ms=16, mec="k", label="least squares")
     ax.set_xlim(ws[0], ws[-1])
     ax.set_ylim(bs[0], bs[-1])
     ax.set_xlabel("w (slope of the line)")

@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..backend import xp
+from .figures import NEGATIVE, POSITIVE
 from .forward import ForwardExplanation
 from .layout import Box, Layout, layered, text_size
 
 WEIGHTED = ("Linear", "Conv1d", "Conv2d")  # layers whose outputs are weighted sums z
 ACTIVATIONS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softplus")
 PASS_THROUGH = ("Flatten", "Unflatten", "Dropout", "Identity")
-POSITIVE, NEGATIVE = "tab:red", "tab:blue"  # edge colours by the sign of the weight
 OUTPUTS_SHOWN = 10  # an output layer up to this wide is drawn whole (all ten digits)
 FONT_SIZE = 8.0
 
@@ -210,6 +210,6 @@ def plot_forward(explanation: ForwardExplanation, path, max_neurons: int = 6, im
     layout = forward_layout(explanation, max_neurons, image)
     title = (
         "forward propagation: z = W x + b, a = activation(z); "
-        "edges red for + weights, blue for -, thicker for larger"
+        "edges blue for + weights, orange for -, thicker for larger"
     )
     return save_png(draw(layout, title, dpi=80 if len(layout.boxes) > 20 else 100), path)

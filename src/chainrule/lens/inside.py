@@ -11,6 +11,7 @@ from ..nn import layers as L
 from ..tensor import Tensor, as_array
 from ..train import Callback, fit
 from ..train import metrics as M
+from .figures import sign_colormap
 
 
 class GradientNorms(Callback):
@@ -139,28 +140,32 @@ def plot_first_layer(model, image_shape, path, count: int = 32, feature_names=No
     images = first_layer_images(model, image_shape)[:count]
     cols = min(8, len(images))
     rows = -(-len(images) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.3 * rows), dpi=70, squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols + 1, 1.3 * rows + 0.6), dpi=80)
+    axes = xp.atleast_1d(axes).reshape(rows, cols)
     for ax in axes.ravel():
         ax.axis("off")
+    # one scale for all, up to the 99th percentile: a few large weights would wash out the rest
+    limit = float(xp.percentile(xp.abs(xp.stack(images)), 99)) or 1.0
     for ax, image in zip(axes.ravel(), images):
-        limit = float(xp.abs(image).max()) or 1.0
-        ax.imshow(image, cmap="seismic", vmin=-limit, vmax=limit)
-    fig.suptitle("first-layer weights: what each neuron looks for (red +, blue -)", fontsize=9)
+        shown = ax.imshow(image, cmap=sign_colormap(), vmin=-limit, vmax=limit)
+    fig.colorbar(shown, ax=axes, label="weight", shrink=0.8, extend="both")
+    fig.suptitle("first-layer weights: what each neuron looks for (blue +, orange -)")
     return save_png(fig, path)
 
 
 def _plot_weight_matrix(model, shape, path, feature_names, plt, save_png):
-    """The first Linear layer's weights, neurons down and input features across (red +, blue -)."""
+    """The first Linear layer's weights, neurons down and input features across (blue +,
+    orange -)."""
     weights = xp.stack(first_layer_images(model, shape))[:64]
     limit = float(xp.abs(weights).max()) or 1.0
     names = feature_names or [f"x{i + 1}" for i in range(shape[0])]
     fig, ax = plt.subplots(figsize=(min(1.0 + 0.45 * shape[0], 9), 3.2), dpi=70)
-    shown = ax.imshow(weights, cmap="seismic", vmin=-limit, vmax=limit, aspect="auto")
+    shown = ax.imshow(weights, cmap=sign_colormap(), vmin=-limit, vmax=limit, aspect="auto")
     if shape[0] <= 32:
         ax.set_xticks(range(shape[0]), names, rotation=60, fontsize=7)
     ax.set_xlabel("input feature")
     ax.set_ylabel("neuron")
-    fig.colorbar(shown, ax=ax)
+    fig.colorbar(shown, ax=ax, label="weight")
     ax.set_title("first-layer weights: how much each neuron takes of each input", fontsize=9)
     fig.tight_layout()
     return save_png(fig, path)
@@ -177,14 +182,9 @@ def plot_confusion(model, x, y, path, image_shape=None, count: int = 16):
     actual = M.true_classes(y)
     matrix = M.confusion_matrix(predicted, actual)
     wrong = xp.flatnonzero(predicted != actual)[:count]
-    fig = plt.figure(figsize=(11, 5), dpi=70)
+    fig = plt.figure(figsize=(12, 5.5), dpi=80)
     ax = fig.add_subplot(1, 2, 1)
-    ax.imshow(matrix, cmap="Blues")
-    for (i, j), value in xp.ndenumerate(matrix):
-        ax.text(j, i, int(value), ha="center", va="center", fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"confusion matrix (accuracy {float(xp.trace(matrix)) / matrix.sum():.3f})")
+    _draw_confusion_matrix(fig, ax, matrix)
     images = image_shape is not None and 2 <= len(image_shape) <= 3  # not rows of a table
     if images and len(wrong):
         cols = 4
@@ -193,6 +193,28 @@ def plot_confusion(model, x, y, path, image_shape=None, count: int = 16):
                 -(-len(wrong) // cols), cols * 2, (k // cols) * cols * 2 + cols + k % cols + 1
             )
             sub.imshow(xp.asarray(x[index]).reshape(image_shape), cmap="gray_r")
-            sub.set_title(f"{actual[index]} as {predicted[index]}", fontsize=7)
+            sub.set_title(f"true {actual[index]}, said {predicted[index]}", fontsize=8)
             sub.axis("off")
+        fig.text(0.75, 0.97, "misclassified test examples", ha="center", va="top", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     return save_png(fig, path), matrix
+
+
+def _draw_confusion_matrix(fig, ax, matrix) -> None:
+    """The counts, each written on its cell in black or white, whichever stands out against the
+    cell's colour; every class labelled on both axes; a colour scale of the counts."""
+    shown = ax.imshow(matrix, cmap="Blues", vmin=0)
+    fig.colorbar(shown, ax=ax, label="test examples", fraction=0.046, pad=0.04)
+    classes = len(matrix)
+    for (i, j), value in xp.ndenumerate(matrix):
+        red, green, blue, _ = shown.cmap(shown.norm(value))
+        dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5  # perceived brightness
+        size = 9 if classes <= 10 else max(4, 90 // classes)
+        colour = "white" if dark else "black"
+        ax.text(j, i, int(value), ha="center", va="center", fontsize=size, color=colour)
+    ax.set_xticks(range(classes))
+    ax.set_yticks(range(classes))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    accuracy = float(xp.trace(matrix)) / max(matrix.sum(), 1)
+    ax.set_title(f"confusion matrix (accuracy {accuracy:.3f})")

@@ -243,7 +243,7 @@ def plot_loss(explanation: LossExplanation, path, model=None):
         explanation.cost_mean,
         colours,
         "loss",
-        f"cost: sum {explanation.cost_sum:.3g}, mean {explanation.cost_mean:.3g} (of {n})",
+        f"cost of {n} examples:\nsum {explanation.cost_sum:.3g}, mean {explanation.cost_mean:.3g}",
     )
     _draw_stacked(
         ax_grad,
@@ -251,7 +251,7 @@ def plot_loss(explanation: LossExplanation, path, model=None):
         explanation.grad_mean,
         colours,
         f"d loss / d {explanation.weight}",
-        f"gradient for {explanation.weight}: sum {explanation.grad_sum:.3g}, "
+        f"gradient for {explanation.weight}:\nsum {explanation.grad_sum:.3g}, "
         f"mean {explanation.grad_mean:.3g}",
     )
     fig.suptitle("each example's loss adds up to the cost; their gradients add up to its gradient")
@@ -308,9 +308,10 @@ def _draw_probabilities(ax, explanation: LossExplanation) -> None:
     ax.set_xticklabels(
         [f"example {k + 1}\ntarget {e.target}" for k, e in enumerate(explanation.examples)]
     )
-    ax.set_ylim(0, 1.25)
+    ax.set_ylim(0, 1.45)  # room for the losses above the bars, and the legend above them
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_ylabel("softmax probability")
-    ax.legend(fontsize=8, loc="upper right", ncol=classes)
+    ax.legend(fontsize=8, loc="upper center", ncol=classes)
     ax.set_title("each example's loss: -log p(target class), outlined", fontsize=10)
 
 

@@ -97,4 +97,5 @@ def plot_lr_find(result: dict, path):
     ax.set_ylabel("loss (smoothed)")
     ax.set_title("learning-rate range test")
     ax.legend()
+    fig.tight_layout()
     return save_png(fig, path)

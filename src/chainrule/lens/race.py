@@ -36,6 +36,23 @@ SURFACES = {
     ),
 }
 
+# the lowest points of each surface (the saddle has two, the valley and bowl one, at the origin)
+MINIMA = {
+    "bowl": [(0.0, 0.0)],
+    "valley": [(0.0, 0.0)],
+    "rosenbrock": [(1.0, 1.0)],
+    "saddle": [(0.0, -(2**0.5)), (0.0, 2**0.5)],
+}
+# one colour per racer, told apart also by colour-blind readers (Okabe and Ito's palette)
+COLOURS = {
+    "GD": "#0072b2",
+    "SGD (noisy)": "#e69f00",
+    "momentum": "#009e73",
+    "Nesterov": "#d55e00",
+    "RMSprop": "#cc79a7",
+    "Adam": "#000000",
+}
+
 
 def racers(lrs: dict) -> dict:
     """The contestants: name -> (optimizer factory, gradient noise)."""
@@ -82,7 +99,9 @@ def run_race(surface: str = "rosenbrock", steps: int = 300) -> dict:
 
 
 def plot_race(path, surface: str = "rosenbrock", steps: int = 300, gif=None, frames: int = 12):
-    """Contours of the surface with every racer's path; with ``gif``, an animation of the race."""
+    """Contours of the surface (with a colour scale of the cost) and every racer's path from the
+    start (a circle) towards the minimum (a star, as in the fit-line picture); with ``gif``, an
+    animation of the race, its step count on every frame."""
     from .figures import figure_to_image, pyplot, save_gif, save_png
 
     plt = pyplot()
@@ -93,19 +112,26 @@ def plot_race(path, surface: str = "rosenbrock", steps: int = 300, gif=None, fra
     levels = xp.quantile(height, xp.linspace(0.01, 0.95, 25))
 
     def frame(upto=None):
-        fig, ax = plt.subplots(figsize=(6.5, 5), dpi=70)
-        ax.contour(gx, gy, height, levels=xp.unique(levels), cmap="Greys", linewidths=0.7)
+        fig, ax = plt.subplots(figsize=(8, 5.5), dpi=100)
+        contours = ax.contour(gx, gy, height, levels=xp.unique(levels), cmap="Greys")
+        fig.colorbar(contours, ax=ax, label="cost", format="%.3g")
         for name, points in paths.items():
             shown = points[: upto or len(points)]
-            ax.plot(shown[:, 0], shown[:, 1], ".-", ms=3, lw=1.2, label=name)
-        ax.plot(*start, "k*", ms=12)
+            ax.plot(*shown.T, ".-", ms=3, lw=1.4, color=COLOURS[name], label=name)
+        ax.plot(*start, "o", ms=10, mfc="white", mec="k", mew=2, label="start", zorder=5)
+        minima = xp.array(MINIMA[surface])
+        ax.plot(*minima.T, "*", ms=16, mfc="gold", mec="k", ls="none", label="minimum", zorder=5)
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
-        ax.legend(fontsize=8, loc="upper right")
-        ax.set_title(f"optimizer race on the {surface} surface ({steps} steps)")
+        ax.set_xlabel("p1")
+        ax.set_ylabel("p2")
+        ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4)
+        done = steps if upto is None else upto - 1
+        ax.set_title(f"optimizer race on the {surface} surface: step {done} of {steps}")
+        fig.tight_layout()
         return fig
 
     if gif:
-        marks = xp.linspace(1, steps + 1, frames).astype(int)
+        marks = xp.unique(xp.linspace(1, steps + 1, min(frames, steps + 1)).astype(int))
         save_gif([figure_to_image(frame(int(m))) for m in marks], gif)
     return save_png(frame(), path), paths

@@ -10,7 +10,7 @@ operation that uses them. All numbers are the engine's, recorded by its tracer.
 from __future__ import annotations
 
 from ..backend import xp
-from .layout import Box, Layout, layered, text_size
+from .layout import Box, Edge, Layout, layered, text_size
 from .trace import ChainRuleTrace, InputRecord, TraceStep, fmt
 
 # Fused ops whose docstring states no derivative: their formulas as a textbook writes them.
@@ -20,6 +20,9 @@ FUSED = {
     "BinaryCrossEntropyWithLogits": ("z = BCE(sigmoid(x), y)", "dz/dx = sigmoid(x) - y"),
 }
 NODE_CHARS = 34  # wrap node text at this many characters
+BACKWARD_OFFSET = 6.0  # points between an edge (values, forward) and its twin (gradients, back)
+FORWARD_STYLE = {"color": "0.55", "width": 1.0}
+BACKWARD_STYLE = {"color": "firebrick", "width": 1.3}
 
 
 def formulas(op: str, docstring_line: str) -> tuple[str, str]:
@@ -64,8 +67,17 @@ def trace_layout(trace: ChainRuleTrace) -> Layout:
         column[:] = side[: len(side) // 2] + ops + side[len(side) // 2 :]
     layout = layered(columns, edges, column_gap=40.0, row_gap=14.0)
     for edge in layout.edges:
-        edge.style = {"color": "0.45", "width": 1.2}
+        edge.style = dict(FORWARD_STYLE)
+    no_gradient = {name for name in leaves if trace.grads.get(name) is None}  # constants, input
+    layout.edges += [_backward_twin(e) for e in layout.edges if e.source not in no_gradient]
     return layout
+
+
+def _backward_twin(edge: Edge) -> Edge:
+    """The way the gradient flows back along ``edge``: the same route, a little below it, from
+    its target to its source (no gradient flows back to a constant)."""
+    points = [(x, y - BACKWARD_OFFSET) for x, y in reversed(edge.points)]
+    return Edge(edge.target, edge.source, points, dict(BACKWARD_STYLE))
 
 
 def _leaf_text(name: str, record: InputRecord, grad) -> tuple[list[str], dict]:
@@ -89,6 +101,8 @@ def _op_text(step: TraceStep, is_loss: bool) -> tuple[list[str], dict]:
     if len(locals_) == 1 and xp.asarray(locals_[0].local).size <= 4:
         r = locals_[0]
         lines += _numbers(f"local d{step.output}/d{r.name}", r.local)
+    elif step.op in FUSED:
+        lines += _fused_locals(step, derivative)
     elif derivative:
         lines += _wrap("local " + derivative)
     if is_loss:
@@ -97,6 +111,23 @@ def _op_text(step: TraceStep, is_loss: bool) -> tuple[list[str], dict]:
         return lines, style | {"fontsize": 7.5, "align": "left"}
     lines += _numbers(f"grad dL/d{step.output}", step.upstream)
     return lines, {"face": "#fff7d6", "fontsize": 7.5, "align": "left"}
+
+
+def _fused_locals(step: TraceStep, derivative: str) -> list[str]:
+    """The local derivatives of a fused op, with their numbers: a Linear's are its weight and its
+    input (dz/dx = W, dz/dW = x, dz/db = 1); a loss's, one number out, is the gradient it sends
+    to its input divided by the one it received."""
+    z, first = step.output, step.inputs[0]
+    if step.op == "Linear":
+        x, w = step.inputs[:2]
+        lines = _numbers(f"local d{z}/d{x.name} = {w.name}", w.value)
+        lines += _numbers(f"local d{z}/d{w.name} = {x.name}", x.value)
+        return lines + [f"local d{z}/d{r.name} = 1" for r in step.inputs[2:]]
+    upstream = xp.asarray(step.upstream, dtype=xp.float64).ravel()
+    if upstream.size == 1 and upstream[0] != 0 and first.grad is not None:
+        lines = _wrap("local " + derivative)
+        return lines + _numbers(f"  = d{z}/d{first.name}", xp.asarray(first.grad) / upstream[0])
+    return _wrap("local " + derivative)
 
 
 def _numbers(label: str, values) -> list[str]:
@@ -128,6 +159,6 @@ def plot_trace(trace: ChainRuleTrace, path):
 
     title = (
         "the chain rule on the graph: each node's gradient = the upstream gradient x its local "
-        "derivative (values flow right, gradients flow back left)"
+        "derivative\nvalues flow right (grey arrows), gradients flow back left (red arrows)"
     )
     return save_png(draw(trace_layout(trace), title, dpi=100), path)
