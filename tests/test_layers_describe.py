@@ -299,3 +299,19 @@ def test_values_from_a_file_are_checked_as_the_constructor_takes_them(entry, mes
     description = {"format": "chainrule.Sequential", "version": 1, "layers": [entry]}
     with pytest.raises(ValueError, match=message):
         describe.build(description)
+
+
+def test_a_pooling_window_from_a_file_is_checked_when_built():
+    entry = {"type": "MaxPool2d", "args": {"kernel_size": 2, "padding": 2**24}}
+    description = {"format": "chainrule.Sequential", "version": 1, "layers": [entry]}
+    with pytest.raises(ValueError, match="padding must be at most half the kernel size"):
+        describe.build(description)
+
+
+def test_an_output_no_memory_holds_is_refused_before_allocating(monkeypatch):
+    from chainrule import backend
+
+    monkeypatch.setattr(backend, "available_memory", lambda: 1 << 20)
+    layer = nn.AdaptiveAvgPool2d(2**12)  # 2^24 values of 4 bytes: 64 MiB > 1 MiB free
+    with pytest.raises(MemoryError, match=r"AdaptiveAvgPool2d\(output_size=4096\).*GiB free"):
+        layer(cr.ones(1, 1, 4, 4))

@@ -17,6 +17,8 @@ expect host arrays, so a device array would be copied at those edges.
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 import threading
 from collections.abc import Iterator
 
@@ -159,3 +161,47 @@ def ignore_float_errors(**which):
     """Context manager that silences floating-point warnings (``divide``, ``invalid``, ...),
     all of them when none is named."""
     return np.errstate(**(which or {"all": "ignore"}))
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still use: the kernel's MemAvailable, lowered by a
+    cgroup (container) limit if there is one; None where neither can be read."""
+    free = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as f:
+            used = int(f.read())
+        if limit != "max":
+            left = int(limit) - used
+            free = left if free is None else min(free, left)
+    except (OSError, ValueError):
+        pass
+    if free is None and hasattr(os, "sysconf"):
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            pass
+    return free
+
+
+def check_fits(shape: tuple, dtype, what: str) -> None:
+    """Raise MemoryError naming ``what`` if an array of ``shape`` would not fit in the free
+    memory (a layer from a file may ask for an output no machine holds)."""
+    needed = math.prod(shape) * np.dtype(dtype).itemsize
+    free = available_memory()
+    if free is not None and needed > free:
+        raise MemoryError(
+            f"{what}: its output of shape {tuple(shape)} needs {needed / 2**30:,.1f} GiB, more "
+            f"than the {free / 2**30:,.1f} GiB free"
+        )

@@ -21,11 +21,11 @@ layers that do not fit together or outputs (a 2^24-wide pooling grid) no machine
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass
 
 from . import nn
+from .backend import available_memory
 from .ops.conv import output_size
 
 ACTIVATIONS = {
@@ -218,35 +218,6 @@ def output_shape(layer: nn.Module, shape: tuple) -> tuple | None:
     if not out or out[0] != 1:
         raise ValueError("it would merge or split the batch axis")
     return tuple(out[1:])
-
-
-def available_memory() -> int | None:
-    """Bytes of memory this process can still use: the kernel's MemAvailable, lowered by a
-    cgroup (container) limit if there is one; None where neither can be read."""
-    free = None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    free = int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        with open("/sys/fs/cgroup/memory.max") as f:
-            limit = f.read().strip()
-        with open("/sys/fs/cgroup/memory.current") as f:
-            used = int(f.read())
-        if limit != "max":
-            left = int(limit) - used
-            free = left if free is None else min(free, left)
-    except (OSError, ValueError):
-        pass
-    if free is None and hasattr(os, "sysconf"):
-        try:
-            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError):
-            pass
-    return free
 
 
 def check_memory(footprint: Footprint, batch_size: int, training: bool = True) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import xp
+from ..backend import check_fits, xp
 from ..dtypes import get_default_dtype
 from ..ops.conv import adaptive_pool_matrix, output_size
 from ..tensor import as_array
@@ -163,6 +163,7 @@ class _Pool(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
+        F.pool_window(type(self).__name__, kernel_size, stride, padding)  # refuse a bad window now
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def config(self) -> dict:
@@ -237,6 +238,7 @@ class AdaptiveAvgPool2d(Module):
 
     def forward(self, x):
         check_image(self, x)
+        check_fits(self.output_shape(tuple(x.shape)), x.dtype, repr(self))
         return F.adaptive_avg_pool2d(x, self.output_size)
 
     def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:

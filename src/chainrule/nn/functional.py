@@ -294,13 +294,21 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 
     )
 
 
-def _pool(op, name, x, kernel_size, stride, padding) -> Tensor:
-    _check_image(name, x)
+def pool_window(name: str, kernel_size, stride, padding) -> tuple:
+    """(kernel, stride, padding) of a pooling window as pairs, checked as PyTorch checks them."""
     kernel = pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else pair(stride, "stride")
     ph, pw = pair(padding, "padding")
+    if min(*kernel, *stride) < 1 or min(ph, pw) < 0:
+        raise ValueError(f"{name}: kernel and stride must be >= 1 and padding >= 0")
     if ph > kernel[0] // 2 or pw > kernel[1] // 2:
         raise ValueError(f"{name}: padding must be at most half the kernel size")
+    return kernel, stride, (ph, pw)
+
+
+def _pool(op, name, x, kernel_size, stride, padding) -> Tensor:
+    _check_image(name, x)
+    kernel, stride, (ph, pw) = pool_window(name, kernel_size, stride, padding)
     if x.shape[2] + 2 * ph < kernel[0] or x.shape[3] + 2 * pw < kernel[1]:
         raise ValueError(
             f"{name}: input of shape {tuple(x.shape)} is smaller than the {kernel} window"
