@@ -124,6 +124,10 @@ MODEL_FILES = {
     "weights a FIFO": (replace_with("model.safetensors", fifo), "FIFO"),
     "weights /dev/zero": (replace_with("model.safetensors", dev_zero), "device"),
     "weights a folder": (replace_with("model.safetensors", os.mkdir), "folder"),
+    "weights a symbolic link to itself": (
+        replace_with("model.safetensors", lambda p: os.symlink(p.name, p)),
+        "symbolic links",
+    ),
     "weights header length 10^12": (
         replace_with("model.safetensors", lambda p: safetensors_file(p, {}, length=10**12)),
         "safetensors",
@@ -405,6 +409,10 @@ CHECKPOINTS = {
     "a flipped bit": (file_bytes("checkpoint.safetensors", flip_a_weight_bit), "SHA-256"),
     "skeleton nested 10,000 deep": (raw_checkpoint(nested(10_000)), "nested"),
     "skeleton naming an absent array": (raw_checkpoint('{"a": {"__array__": "nope"}}'), "absent"),
+    "skeleton naming an array by an object": (
+        raw_checkpoint('{"a": {"__array__": {"x": 1}}}'),
+        "absent",
+    ),
     "skeleton not a training state": (raw_checkpoint("[1, 2, 3]"), "training state"),
     "no model weights": (edit_checkpoint(lambda s: s.pop("model")), "'model'"),
     "epoch -1": (edit_checkpoint(set_in("epoch", value=-1)), "outside"),

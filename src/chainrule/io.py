@@ -93,6 +93,12 @@ def build(
 # -- weights ---------------------------------------------------------------------------------------
 
 
+def _present(path: Path) -> bool:
+    """There is something at ``path``: a file, or a link even if it leads nowhere (the reader
+    then says what is wrong with it, instead of "not found")."""
+    return path.exists() or path.is_symlink()
+
+
 def _stem(path) -> Path:
     path = Path(path)
     return path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
@@ -142,7 +148,7 @@ def load(path, map_location=None, weights_only=None, mmap=None, modules=()):
             return load_object(path)  # names what the file is instead (a pickle, .npy, ...)
         if "chainrule" not in header:
             return load_object(path)
-    elif not _stem(path).with_suffix(".safetensors").exists():
+    elif not _present(_stem(path).with_suffix(".safetensors")):
         return load_object(path)  # "file not found"
     return load_model(path, modules)
 
@@ -230,7 +236,7 @@ def _split_arrays(tree, prefix: str, arrays: dict):
 def _join_arrays(tree, arrays: dict):
     if isinstance(tree, dict):
         if set(tree) == {"__array__"}:
-            if tree["__array__"] not in arrays:
+            if not isinstance(tree["__array__"], str) or tree["__array__"] not in arrays:
                 raise ChainruleFileError(f"names array {tree['__array__']!r:.60}, which is absent")
             return arrays[tree["__array__"]]
         return {k: _join_arrays(v, arrays) for k, v in tree.items()}

@@ -204,7 +204,7 @@ def load_run(run_dir) -> tuple:
     predictions are multiplied by and shifted by) is not finite or is zero."""
     run_dir = Path(run_dir)
     config = saved_config(run_dir)
-    if not (run_dir / MODEL).exists():
+    if not (run_dir / MODEL).exists() and not (run_dir / MODEL).is_symlink():
         # config.json is written first, metrics.json last: a folder with a checkpoint or a
         # history, or without metrics, is a run cut short
         interrupted = not (run_dir / METRICS).exists() or any(
