@@ -13,11 +13,8 @@ any failure (or, after a kill, by the next download into that folder).
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from ..files import DataFileError, open_regular, remove_stale_temporaries, temporary_file
@@ -85,6 +82,9 @@ def download_file(
     target = folder / name
     if target.is_file() and sha256_of(target) == sha256:
         return target
+    import http.client  # the network stack loads only when something is downloaded
+    import urllib.error
+
     give_up_at = time.monotonic() + deadline
     failures = []
     for mirror in mirrors:
@@ -124,6 +124,8 @@ def _fetch(url: str, out, timeout: float, give_up_at: float, max_bytes: int, pac
     digest, total = hashlib.sha256(), 0
     min_rate, slow_after = pace
     window_start, window_total = time.monotonic(), 0  # the rate is judged window by window
+    import urllib.request
+
     with urllib.request.urlopen(url, timeout=timeout) as response:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > max_bytes:
