@@ -206,7 +206,8 @@ def test_toml_settings_that_are_fine_are_taken(tmp_path, capsys):
     path.write_text('dataset = "xor"\nhidden = "8,4"\nbatch_size = "full"\nepochs = 2\nlr = 1\n')
     succeeds(capsys, ["train", "--config", path, "--out", tmp_path / "run", "--quiet"])
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["hidden"] == [8, 4] and config["batch_size"] is None and config["lr"] == 1.0
+    assert config["hidden"] == [8, 4] and config["lr"] == 1.0
+    assert config["batch_size"] == 720  # "full": all 720 training examples (1000 less test, val)
 
 
 # -- numerics --------------------------------------------------------------------------------------
@@ -218,6 +219,9 @@ def test_numerics_a_diverging_run_is_stopped(tmp_path, capsys):
     out = tmp_path / "run"
     line = refused(capsys, ["train", "--lr", "1e6", "--out", out, "--quiet"], "diverged")
     assert "smaller learning rate" in line and not (out / "metrics.json").exists()
+    # a --resume would diverge again from the last checkpoint: start afresh, 10 times slower
+    again = f"chainrule train --task classification --lr 100000 --out {out} --overwrite"
+    assert line.rstrip().endswith(again) and "--resume" not in line
 
 
 def test_numerics_nan_weights_are_stopped(tmp_path, capsys):

@@ -107,6 +107,20 @@ def test_the_metrics_agree_with_r2_computed_from_the_printed_predictions(
     np.testing.assert_allclose(predicted(again), values, rtol=1e-6)
 
 
+def test_a_patient_in_real_units_is_said_to_lie_outside_the_training_data(
+    diabetes_run, tmp_path, capsys
+):
+    """The diabetes features are standardised; a patient given in years, mg/dl and mm Hg (the
+    first patient of the original study) is an extrapolation, and predict says so, naming the
+    features; the standardised test rows above get no such warning."""
+    real_units = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.86, 87]
+    rows = write_rows(tmp_path / "real.csv", data.datasets.DIABETES_FEATURES, [real_units])
+    said = succeeds(capsys, ["predict", diabetes_run, rows]).splitlines()
+    assert len(said) == 2 and said[0].startswith(f"{rows}, line 2: ")
+    assert said[1].startswith("  warning: far outside the training data (age = 59 (+")
+    assert "extrapolation" in said[1] and "units" in said[1]
+
+
 def test_info_shows_the_task_and_explain_forward_the_value(diabetes_run, tmp_path, capsys):
     info = succeeds(capsys, ["info", diabetes_run])
     assert "task: regression of progression" in info and "Linear(128 -> 1)" in info

@@ -9,7 +9,8 @@ trained network and how to feed it), ``history.csv``, ``metrics.json`` and
 * :mod:`.tasks`: classification or regression, the regression sets and CSV files, targets;
 * :mod:`.folder`: which files are chainrule's, claiming a folder, reading a run back;
 * :mod:`.training`: ``train`` itself, and the rules for ``--resume``;
-* :mod:`.inputs`: ``predict`` on image, ``.npy`` and CSV files.
+* :mod:`.inputs`: ``predict`` on image, ``.npy`` and CSV files;
+* :mod:`.drawings`: your own pictures made to look like the training images.
 """
 
 from .config import (
@@ -22,6 +23,7 @@ from .config import (
     positive_int,
     target_choice,
 )
+from .drawings import write_seen
 from .folder import describe_task, evaluate_run, load_run, saved_config, task_of, test_data
 from .inputs import predict_files, read_input
 from .recipe import (

@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import json
 import math
+import shlex
 from dataclasses import dataclass
 
 MAX_HIDDEN_LAYERS = 256
@@ -46,7 +47,7 @@ class Config:
     activation: str = "relu"
     dropout: float = 0.0
     loss: str | None = None
-    label_smoothing: float = 0.1
+    label_smoothing: float = 0.0
     optimizer: str = "adam"
     lr: float | None = None
     momentum: float = 0.9
@@ -95,10 +96,38 @@ class Config:
         chosen = {k: v for k, v in TASK_DEFAULTS[task].items() if getattr(self, k) is None}
         return dataclasses.replace(self, task=task, **chosen)
 
+    def with_values_used(self, default_lr: float, train_size: int) -> Config:
+        """These settings with the learning rate and batch size the run uses in place of their
+        defaults (``None``: the optimizer's rate, the whole training set), so that
+        ``config.json`` and ``info`` say what was trained."""
+        lr = self.lr if self.lr is not None else default_lr
+        return dataclasses.replace(self, lr=lr, batch_size=self.batch_size or train_size)
+
     def to_dict(self) -> dict:
         """The settings as JSON values (what ``config.json`` holds)."""
         values = dataclasses.asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def command_line(config: Config) -> str:
+    """The ``chainrule train`` command for ``config``: ``--out`` and the settings that are not
+    the defaults (those of its task, once the data has chosen it)."""
+    defaults = Config().with_task_defaults(config.task) if config.task else Config()
+    defaults.task = None  # a task the data chose and one given are alike in a config: say it
+    words = ["chainrule", "train"]
+    for f in dataclasses.fields(Config):
+        value = getattr(config, f.name)
+        if f.name == "out" or value == getattr(defaults, f.name) or value is None:
+            continue
+        option = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(option)
+        else:
+            shown = (",".join(map(str, value)) or "none") if isinstance(value, tuple) else value
+            words += [option, shlex.quote(f"{shown:g}" if isinstance(shown, float) else str(shown))]
+    if config.dataset == "csv":
+        words.remove("--dataset"), words.remove("csv")
+    return " ".join([*words, "--out", shlex.quote(str(config.out))] if config.out else words)
 
 
 def _number(value, integer: bool):

@@ -287,6 +287,12 @@ def build_schedule(config: Config, optimizer, steps_per_epoch: int) -> list:
     return [LRSchedulerCallback(cycle, per="batch")]
 
 
+def default_lr(optimizer: str) -> float:
+    """The learning rate ``optimizer`` trains with when none is given."""
+    _choose("optimizer", optimizer, OPTIMIZERS)
+    return OPTIMIZERS[optimizer][0]
+
+
 def build_optimizer(config: Config, parameters) -> optim.Optimizer:
     _choose("optimizer", config.optimizer, OPTIMIZERS)
     default_lr, make = OPTIMIZERS[config.optimizer]
