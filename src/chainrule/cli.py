@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--dataset", choices=runs.DATASETS, help="data set (default: digits)")
     train.add_argument(
-        "--data", help="your own CSV file (a header row, numbers; the target: --target COLUMN)"
+        "--data",
+        help="your own data: a CSV file (a header row, numbers; the target: --target COLUMN), or "
+        "a folder with one subfolder of images per class (resized to 32x32 grey)",
     )
     train.add_argument(
         "--task",
@@ -77,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--download", action="store_true", help="download missing files first")
     train.add_argument(
         "--model",
-        help="mlp (default), cnn (LeNet-5), or a spec such as "
-        "conv8k3,pool2,fc64 (see chainrule.models)",
+        help="mlp (default; for a folder of images a small CNN), cnn (LeNet-5), or a spec "
+        "such as conv8k3,pool2,fc64 (see chainrule.models)",
     )
     train.add_argument(
         "--hidden",

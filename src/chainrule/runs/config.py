@@ -17,6 +17,7 @@ import json
 import math
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 
 MAX_HIDDEN_LAYERS = 256
 MAX_SEED = 2**63 - 1
@@ -27,6 +28,12 @@ TASK_DEFAULTS = {
     "classification": {"hidden": (256, 128), "loss": "cross-entropy"},
     "regression": {"hidden": (128,), "loss": "mse"},
 }
+
+
+# your own data (``--data``): a CSV file, or a folder with one subfolder of images per class
+OWN_DATA = ("csv", "folder")
+# the network for a folder of images (resized to 32x32 grey) when --model is not given
+FOLDER_MODEL = "conv16k3p1,pool2,conv32k3p1,pool2,fc64"
 
 
 class RunError(Exception):
@@ -42,7 +49,7 @@ class Config:
     data_dir: str | None = None
     download: bool = False
     task: str | None = None
-    model: str = "mlp"
+    model: str | None = None
     hidden: tuple | None = None
     activation: str = "relu"
     dropout: float = 0.0
@@ -68,7 +75,8 @@ class Config:
 
         ``source`` names where they came from (a file) for the messages; without it they are
         named as command-line options (``--batch-size``). A CSV file (``data``) given without a
-        ``dataset`` makes the data set ``"csv"``; given with another data set, it is refused.
+        ``dataset`` makes the data set ``"csv"``, a folder (of class subfolders of images) the data
+        set ``"folder"``; given with another data set, it is refused.
         """
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
@@ -82,18 +90,22 @@ class Config:
             label = f"{source}: {name}" if source else "--" + name.replace("_", "-")
             checked[name] = check_setting(name, value, label)
         if checked.get("data") is not None:
-            given = checked.setdefault("dataset", "csv")
-            if given != "csv":
+            own = "folder" if Path(checked["data"]).is_dir() else "csv"
+            given = checked.setdefault("dataset", own)
+            if given not in OWN_DATA:
                 where = f"{source}: " if source else ""
                 raise RunError(
                     f"{where}dataset {given} and data {checked['data']}: choose one (data is "
-                    "your own CSV file, dataset a built-in set)"
+                    "your own CSV file or folder of images, dataset a built-in set)"
                 )
         return cls(**checked)
 
     def with_task_defaults(self, task: str) -> Config:
-        """These settings with the ``None`` ones that depend on the task filled in."""
-        chosen = {k: v for k, v in TASK_DEFAULTS[task].items() if getattr(self, k) is None}
+        """These settings with the ``None`` ones that depend on the task (and the network, on
+        the data: a small CNN for a folder of images, else an MLP) filled in."""
+        defaults = {"model": FOLDER_MODEL if self.dataset == "folder" else "mlp"}
+        defaults |= TASK_DEFAULTS[task]
+        chosen = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         return dataclasses.replace(self, task=task, **chosen)
 
     def with_values_used(self, default_lr: float, train_size: int) -> Config:
@@ -125,8 +137,8 @@ def command_line(config: Config) -> str:
         else:
             shown = (",".join(map(str, value)) or "none") if isinstance(value, tuple) else value
             words += [option, shlex.quote(f"{shown:g}" if isinstance(shown, float) else str(shown))]
-    if config.dataset == "csv":
-        words.remove("--dataset"), words.remove("csv")
+    if config.dataset in OWN_DATA:  # --data says it
+        words.remove("--dataset"), words.remove(config.dataset)
     return " ".join([*words, "--out", shlex.quote(str(config.out))] if config.out else words)
 
 
@@ -164,11 +176,11 @@ def _real(check, description):
 # name -> (kind, range check, what it must be); "optional" adds None
 RULES = {
     "dataset": ("str", None, "a data set name"),
-    "data": ("optional str", None, "a CSV file"),
+    "data": ("optional str", None, "a CSV file or a folder of class folders of images"),
     "data_dir": ("optional str", None, "a folder"),
     "download": ("bool", None, "true or false"),
     "task": ("optional str", None, "classification or regression"),
-    "model": ("str", None, "mlp, cnn or a spec such as conv8k3,pool2,fc64"),
+    "model": ("optional str", None, "mlp, cnn or a spec such as conv8k3,pool2,fc64"),
     "hidden": (
         "optional sizes",
         None,

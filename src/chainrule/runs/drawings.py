@@ -4,9 +4,9 @@ light on dark, made to look like the images the network was trained on.
 The digit sets were made by scanning ink on paper, then cropping, scaling and centring each digit
 in a fixed way; a picture is prepared the same way before the network sees it:
 
-* grey levels in [0, 1]; inverted when the background (the median of the border) is light, as the
-  training images are light ink on black; the background level taken off and the ink stretched to
-  full contrast;
+* for the digit and clothing sets: grey levels in [0, 1]; inverted when the background (the
+  median of the border) is light, as their training images are light ink on black; the background
+  level taken off and the ink stretched to full contrast;
 * **MNIST** (LeCun et al.): the ink's bounding box scaled (aspect kept, anti-aliased) to fit a
   20x20 box, placed in 28x28 with its centre of mass at the centre (pixel 14, 14);
 * **digits** (UCI optdigits, scikit-learn's 8x8): the ink's box scaled to fill 32x32 and each 4x4
@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..backend import xp
+from ..data.images import resized
 from .config import RunError
 
 # data set -> (side of the box the ink's bounding box is scaled into, how it is centred)
@@ -50,17 +51,19 @@ class Prepared:
 def to_training_image(grey: xp.ndarray, shape: tuple, dataset: str | None) -> Prepared:
     """``grey`` (any size, levels in [0, 1]) as an image of ``shape`` made the way the training
     images of ``dataset`` were made (see the module docstring)."""
-    steps = []
     height, width = grey.shape
+    if dataset not in DRAWN_SETS:
+        if grey.shape == tuple(shape):
+            return Prepared(grey)
+        steps = [f"resized {width}x{height} to {shape[1]}x{shape[0]}"]
+        return Prepared(resized(grey, shape[1], shape[0]), steps)
+    steps = []
     background = float(xp.median(xp.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
     if background > 0.5:
         grey, background = 1.0 - grey, 1.0 - background
         steps.append("inverted (light background)")
     if grey.shape == tuple(shape) and not steps:
         return Prepared(grey)
-    if dataset not in DRAWN_SETS:
-        steps.append(f"resized {width}x{height} to {shape[1]}x{shape[0]}")
-        return Prepared(_resized(grey, shape[1], shape[0]), steps)
     ink = xp.clip(grey - background, 0.0, None)
     if not ink.max() > 0:
         raise RunError(
@@ -73,7 +76,7 @@ def to_training_image(grey: xp.ndarray, shape: tuple, dataset: str | None) -> Pr
     box, centring = DRAWN_SETS[dataset]
     scale = box / max(bottom - top, right - left)
     size = (max(1, round((right - left) * scale)), max(1, round((bottom - top) * scale)))
-    patch = _resized(ink[top:bottom, left:right], *size)
+    patch = resized(ink[top:bottom, left:right], *size)
     patch /= max(float(patch.max()), 1e-12)
     canvas = xp.zeros(shape, dtype=xp.float32)
     y, x = _placement(patch, shape, centring)
@@ -83,17 +86,6 @@ def to_training_image(grey: xp.ndarray, shape: tuple, dataset: str | None) -> Pr
         f"centred by its {centring} in {shape[1]}x{shape[0]}, as {dataset} was made"
     )
     return Prepared(canvas, steps)
-
-
-def _resized(grey: xp.ndarray, width: int, height: int) -> xp.ndarray:
-    """``grey`` resized by Pillow: area averages when shrinking (what a scanner's blocks count),
-    bilinear when growing."""
-    from PIL import Image
-
-    image = Image.fromarray(xp.asarray(grey, dtype=xp.float32), mode="F")
-    shrinking = width <= image.width and height <= image.height
-    resample = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
-    return xp.array(image.resize((width, height), resample), dtype=xp.float32)
 
 
 def _placement(patch: xp.ndarray, shape: tuple, centring: str) -> tuple[int, int]:

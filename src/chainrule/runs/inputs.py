@@ -20,24 +20,20 @@ checked before the model sees them.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import data
 from ..backend import ignore_float_errors, xp
 from ..data.files import DataFileError, open_regular, regular_file_size
+from ..data.images import read_grey
 from ..train import predict
 from .config import RunError
 from .drawings import to_training_image
 from .folder import load_run, task_of
 
 NPY_MAGIC = b"\x93NUMPY"
-# full scale of each Pillow mode we read: 16-bit greys ("I;16*", or "I" as Pillow also reads
-# them) span 0..65535, everything else is converted to 8-bit grey first
-SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 FAR = 6  # standard deviations from the training mean
-MAX_PIXELS = 4096 * 4096  # a 16-megapixel photo; larger pictures are scaled down first
 
 
 @dataclass
@@ -115,36 +111,13 @@ def _read_npy(path: Path, expected: tuple):
 
 
 def _read_image(path: Path, expected: tuple):
-    """Grey levels in [0, 1] of an image of any size up to :data:`MAX_PIXELS`."""
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:
-        raise RunError("reading images needs Pillow: pip install pillow") from None
+    """Grey levels in [0, 1] of an image of any size (see :func:`~chainrule.data.images.read_grey`)."""
     if len(expected) != 2:
         raise RunError(
             f"{path}: the model takes inputs of shape {expected}, not images; give a .npy or "
             ".csv file"
         )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check the size
-            with Image.open(path) as image:
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise RunError(
-                        f"{path}: is {width}x{height} pixels, more than the {MAX_PIXELS:,} "
-                        "predict reads; scale it down first"
-                    )
-                if image.mode in SIXTEEN_BIT_MODES:
-                    return xp.asarray(image, dtype=xp.float32) / 65535.0
-                if image.mode == "F":
-                    raise RunError(
-                        f"{path}: a floating-point image has no agreed grey scale; save it as "
-                        "an 8- or 16-bit PNG, or as .npy"
-                    )
-                return xp.asarray(image.convert("L"), dtype=xp.float32) / 255.0
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
-        raise RunError(f"{path}: not a readable image ({exc})") from None
+    return read_grey(path)
 
 
 def predict_files(run_dir, paths, top: int = 3) -> list[dict]:
