@@ -239,6 +239,10 @@ def test_help_for_every_command():
     for command in ("train", "evaluate", "predict", "info"):
         result = run_cli(command, "--help")
         assert result.returncode == 0 and "usage: chainrule " + command in result.stdout
+        if command != "train":  # each argument says what it is
+            assert "a run folder written by chainrule train" in result.stdout
+    said = run_cli("predict", "--help").stdout
+    assert "PNG/JPEG pictures, .npy arrays or CSV files" in said and "--show FILE" in said
 
 
 def test_a_model_spec_builds_a_small_cnn(tmp_path, capsys):

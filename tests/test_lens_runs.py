@@ -46,3 +46,9 @@ def test_lr_find_on_a_run_uses_its_settings(moons_run, tmp_path, capsys):
     out = tmp_path / "lr.png"
     assert main(["lr-find", str(moons_run), "--steps", "20", "--out", str(out)]) == 0
     assert "suggested learning rate" in capsys.readouterr().out and out.exists()
+
+
+def test_every_lr_takes_a_number_plot_descent_one_or_more(tmp_path, capsys):
+    out = tmp_path / "descent.png"
+    assert main(["plot", "descent", "--lr", "0.3", "--steps", "3", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("lr 0.3    (rate 1): w -1.000 -> ") and out.exists()

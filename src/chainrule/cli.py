@@ -99,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--optimizer", choices=list(runs.OPTIMIZERS), help="default: adam")
     train.add_argument("--schedule", choices=runs.SCHEDULES, help="learning-rate schedule")
-    train.add_argument("--lr", type=float, help="learning rate (default depends on the optimizer)")
+    train.add_argument(
+        "--lr", type=runs.learning_rate, help="learning rate (default depends on the optimizer)"
+    )
     train.add_argument("--momentum", type=float, help="for momentum and nesterov (default 0.9)")
     train.add_argument("--weight-decay", type=float)
     train.add_argument("--batch-size", type=_batch_size, help="examples per step, or 'full'")

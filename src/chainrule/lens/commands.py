@@ -67,8 +67,8 @@ def add_commands(commands) -> dict:
     p.add_argument("--cost", choices=list(descent.COSTS), default="parabola")
     p.add_argument(
         "--lr",
-        type=lambda s: [runs.positive_float(v) for v in s.split(",")],
-        help="three learning rates, e.g. 0.05,0.3,1.02",
+        type=runs.learning_rates,
+        help="one to three learning rates, e.g. 0.05,0.3,1.02 (default: those three)",
     )
     p.add_argument("--steps", type=runs.positive_int, default=12)
     p.add_argument("--out", default="descent.png")
@@ -156,9 +156,9 @@ def command_plot(args: argparse.Namespace) -> int:
     if view == "descent":
         rates = descent.LEARNING_RATES
         if args.lr:
-            if len(args.lr) != 3:
-                raise runs.RunError("--lr takes three learning rates: too small, right, too large")
-            rates = dict(zip(rates, args.lr))
+            if len(args.lr) > 3:
+                raise runs.RunError(f"--lr takes at most three learning rates, got {len(args.lr)}")
+            rates = {f"rate {i + 1}": lr for i, lr in enumerate(args.lr)}
         out, paths = descent.plot_descent(
             args.out, args.cost, steps=args.steps, learning_rates=rates, gif=args.gif
         )
@@ -312,19 +312,17 @@ def command_lr_find(args: argparse.Namespace) -> int:
 
 
 def learning_rate_choice(text: str):
-    """``--lr``: a preset (too-small, right, too-big) or a number."""
+    """``--lr``: a preset (too-small, right, too-big) or a learning rate as every ``--lr`` takes
+    it (:func:`~chainrule.runs.config.learning_rate`)."""
     preset = text.replace("-", " ")
     if preset in fitline.PRESETS:
         return preset
     try:
-        value = float(text)
-    except ValueError:
+        return runs.learning_rate(text)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"expected too-small, right, too-big or a number, got {text!r}"
+            f"must be too-small, right, too-big or a positive number such as 0.01, got {text!r}"
         ) from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"the learning rate must be positive, got {text}")
-    return value
 
 
 def add_fit_line_parser(views) -> None:

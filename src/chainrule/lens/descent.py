@@ -83,7 +83,7 @@ def plot_descent(
         fig, axes = plt.subplots(1, len(paths), figsize=(4 * len(paths), 3.4), dpi=70)
         for ax, (name, p) in zip(xp.atleast_1d(axes), paths.items()):
             _panel(ax, fn, p, name, upto)
-        axes[0].set_ylabel("cost")
+        xp.atleast_1d(axes)[0].set_ylabel("cost")
         fig.suptitle("gradient descent: w <- w - lr * slope", fontsize=11)
         fig.tight_layout()
         return fig

@@ -17,6 +17,8 @@ from .config import (
     TASKS,
     Config,
     RunError,
+    learning_rate,
+    learning_rates,
     non_negative_int,
     parse_sizes,
     positive_float,

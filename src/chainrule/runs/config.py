@@ -301,6 +301,24 @@ def target_choice(text: str) -> int | str:
         return text
 
 
+def learning_rate(text: str) -> float:
+    """An argparse type for ``--lr``, the same in every command that has it: a finite number
+    > 0, such as 0.01 or 1e-3."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number such as 0.01, got {text!r}")
+    return value
+
+
+def learning_rates(text: str) -> list[float]:
+    """An argparse type for an ``--lr`` that compares rates: one or more learning rates (as
+    :func:`learning_rate` reads them), separated by commas."""
+    return [learning_rate(part) for part in text.split(",")]
+
+
 def positive_float(text: str) -> float:
     """An argparse type: a finite number > 0."""
     try:
