@@ -27,7 +27,7 @@ from .config import (
 )
 from .drawings import write_seen
 from .folder import describe_task, evaluate_run, load_run, saved_config, task_of, test_data
-from .inputs import predict_files, read_input
+from .inputs import class_names, predict_files, read_input
 from .recipe import (
     DATASETS,
     IMAGE_SETS,
