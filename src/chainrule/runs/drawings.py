@@ -37,7 +37,7 @@ INK = 0.05  # a pixel is ink where it is above this fraction of the brightest (a
 
 
 @dataclass
-class Prepared:
+class TrainingImage:
     """What the network sees (grey levels in [0, 1], its input size) and what was done to get it
     (``steps``, in words; empty when the picture was taken as it is)."""
 
@@ -48,22 +48,22 @@ class Prepared:
         return "; ".join(self.steps)
 
 
-def to_training_image(grey: xp.ndarray, shape: tuple, dataset: str | None) -> Prepared:
+def to_training_image(grey: xp.ndarray, shape: tuple, dataset: str | None) -> TrainingImage:
     """``grey`` (any size, levels in [0, 1]) as an image of ``shape`` made the way the training
     images of ``dataset`` were made (see the module docstring)."""
     height, width = grey.shape
     if dataset not in DRAWN_SETS:
         if grey.shape == tuple(shape):
-            return Prepared(grey)
+            return TrainingImage(grey)
         steps = [f"resized {width}x{height} to {shape[1]}x{shape[0]}"]
-        return Prepared(resized(grey, shape[1], shape[0]), steps)
+        return TrainingImage(resized(grey, shape[1], shape[0]), steps)
     steps = []
     background = float(xp.median(xp.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
     if background > 0.5:
         grey, background = 1.0 - grey, 1.0 - background
         steps.append("inverted (light background)")
     if grey.shape == tuple(shape) and not steps:
-        return Prepared(grey)
+        return TrainingImage(grey)
     ink = xp.clip(grey - background, 0.0, None)
     if not ink.max() > 0:
         raise RunError(
@@ -85,7 +85,7 @@ def to_training_image(grey: xp.ndarray, shape: tuple, dataset: str | None) -> Pr
         f"the ink ({right - left}x{bottom - top} pixels) scaled to {size[0]}x{size[1]} and "
         f"centred by its {centring} in {shape[1]}x{shape[0]}, as {dataset} was made"
     )
-    return Prepared(canvas, steps)
+    return TrainingImage(canvas, steps)
 
 
 def _placement(patch: xp.ndarray, shape: tuple, centring: str) -> tuple[int, int]:
