@@ -89,15 +89,14 @@ def to_training_image(grey: xp.ndarray, shape: tuple, dataset: str | None) -> Tr
 
 
 def _placement(patch: xp.ndarray, shape: tuple, centring: str) -> tuple[int, int]:
-    """Top-left corner of ``patch`` in a canvas of ``shape``: its box's centre or its centre of
-    mass at the canvas's centre, kept inside the canvas."""
-    from scipy import ndimage
-
+    """Top-left corner of ``patch`` in a canvas of ``shape``: its box's centre, or its centre of
+    mass (as MNIST: at pixel (14, 14) of 28x28), at the canvas's centre, kept inside it."""
     if centring == "box":
         return (shape[0] - patch.shape[0] + 1) // 2, (shape[1] - patch.shape[1] + 1) // 2
-    cy, cx = ndimage.center_of_mass(patch)
-    y = round(shape[0] / 2 - cy)
-    x = round(shape[1] / 2 - cx)
+    mass = patch.sum()
+    cy = float((patch.sum(axis=1) * xp.arange(patch.shape[0])).sum() / mass)
+    cx = float((patch.sum(axis=0) * xp.arange(patch.shape[1])).sum() / mass)
+    y, x = round(shape[0] / 2 - cy), round(shape[1] / 2 - cx)
     return (
         min(max(y, 0), shape[0] - patch.shape[0]),
         min(max(x, 0), shape[1] - patch.shape[1]),
