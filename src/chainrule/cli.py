@@ -300,7 +300,8 @@ def command_info(args) -> int:
     else:
         print(
             f"unfinished: no metrics yet (the model is from the last finished epoch); "
-            f"continue with: chainrule train --out {args.run_dir} --resume"
+            f"continue with: chainrule train --out {args.run_dir} --resume (if it diverged, a "
+            f"resume diverges again: start afresh with --overwrite and a smaller --lr)"
         )
     return 0
 
