@@ -94,8 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--label-smoothing",
         type=float,
-        help="for cross-entropy: aim at 1 - E for the right class, not 1 (default 0: off; 0.1 "
-        "is common, and keeps the loss above about 0.5 for 10 classes)",
+        help="E for cross-entropy: the target is 1 - E on the right class plus E spread over "
+        "all (default 0: off; 0.1 is common, and keeps the loss above about 0.5 for 10 classes)",
     )
     train.add_argument("--optimizer", choices=list(runs.OPTIMIZERS), help="default: adam")
     train.add_argument("--schedule", choices=runs.SCHEDULES, help="learning-rate schedule")
