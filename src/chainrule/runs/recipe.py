@@ -145,11 +145,11 @@ def load_image_folder(config: Config) -> tasks.Table:
     proportion). Files that are not readable images are skipped and named on stderr."""
     folder = data.read_image_folder(config.data, FOLDER_IMAGE_SIZE)
     if folder.skipped:
-        named = ", ".join(f"{path} ({why})" for path, why in folder.skipped[:3])
-        more = f", and {len(folder.skipped) - 3} more" if len(folder.skipped) > 3 else ""
+        named = [str(path.relative_to(config.data)) for path, _ in folder.skipped[:5]]
+        more = len(folder.skipped) - len(named)
         print(
             f"{config.data}: skipped {len(folder.skipped)} file(s) that are not readable images: "
-            f"{named}{more}",
+            f"{', '.join(named)}{f' and {more} more' if more else ''}",
             file=sys.stderr,
         )
     train, test = data.train_val_split(
