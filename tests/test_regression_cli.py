@@ -45,8 +45,10 @@ def fitted_line(info: str) -> dict:
 
 
 def predicted(output: str) -> np.ndarray:
-    """The values `chainrule predict` printed, one a line (``FILE, line N: VALUE``)."""
-    return np.array([float(line.rsplit(": ", 1)[1]) for line in output.strip().splitlines()])
+    """The values `chainrule predict` printed, one a line (``FILE, line N: VALUE``; the indented
+    lines under one are notes, such as a warning)."""
+    lines = [line for line in output.strip().splitlines() if not line.startswith("  ")]
+    return np.array([float(line.rsplit(": ", 1)[1]) for line in lines])
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +119,22 @@ def test_a_patient_in_real_units_is_said_to_lie_outside_the_training_data(
     rows = write_rows(tmp_path / "real.csv", data.datasets.DIABETES_FEATURES, [real_units])
     said = succeeds(capsys, ["predict", diabetes_run, rows]).splitlines()
     assert len(said) == 2 and said[0].startswith(f"{rows}, line 2: ")
-    assert said[1].startswith("  warning: far outside the training data (age = 59 (+")
+    assert said[1].startswith("  warning: far outside the training data (age = 59, trained on -0.")
     assert "extrapolation" in said[1] and "units" in said[1]
+
+
+def test_far_outside_is_beyond_the_training_range_by_a_standard_deviation():
+    from chainrule.runs.inputs import outside_training_range
+
+    seen = {"mean": [0.0, 0.0], "std": [1.0, 1.0], "feature_names": ["a", "b"]}
+    ranged = seen | {"feature_range": [[-1.0, -1.0], [1.0, 1.0]]}
+    assert outside_training_range(np.array([0.5, 1.9]), ranged) == ""
+    assert "(b = 2.5, trained on -1 to 1)" in outside_training_range(np.array([0.5, 2.5]), ranged)
+    # runs that did not record their range: more than 6 standard deviations from the mean
+    assert outside_training_range(np.array([0.5, 5.0]), seen) == ""
+    assert "b = 10, +10 sd from the mean" in outside_training_range(np.array([0.5, 10.0]), seen)
+    broken = seen | {"feature_range": "not two rows"}
+    assert "+10 sd" in outside_training_range(np.array([0.5, 10.0]), broken)
 
 
 def test_info_shows_the_task_and_explain_forward_the_value(diabetes_run, tmp_path, capsys):
@@ -544,4 +560,6 @@ def test_the_command_as_a_subprocess(tmp_path):
     assert "test R^2 1.0000" in said
     assert fitted_line(chainrule("info", out)) == pytest.approx({"x": 3.0, "": -2.0}, abs=1e-3)
     rows = write_rows(tmp_path / "new.csv", ["x"], [[100.0]])
-    assert predicted(chainrule("predict", out, rows))[0] == pytest.approx(298.0, rel=1e-4)
+    said = chainrule("predict", out, rows)  # a line extrapolates, and predict says it does
+    assert predicted(said)[0] == pytest.approx(298.0, rel=1e-4)
+    assert "warning: far outside the training data (x = 100, trained on " in said

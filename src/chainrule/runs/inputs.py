@@ -176,24 +176,43 @@ def class_names(preprocessing: dict):
 
 
 def outside_training_range(values, preprocessing: dict) -> str:
-    """A warning where standardised inputs lie far outside what training saw (more than
-    :data:`FAR` standard deviations from its mean): the model extrapolates there, and its answer
-    may be far off (a patient's age in years given to a model trained on standardised ages)."""
-    far = xp.abs(values) > FAR
+    """A warning where standardised inputs lie far outside what training saw: beyond the range
+    of the training inputs by more than a standard deviation (for runs that did not record the
+    range: more than :data:`FAR` standard deviations from the mean). The model extrapolates
+    there, and its answer may be far off (a patient's age in years given to a model trained on
+    standardised ages)."""
+    mean, std = (xp.broadcast_to(preprocessing[k], values.shape) for k in ("mean", "std"))
+    raw = values * std + mean
+    low, high = _training_range(preprocessing, values.shape)
+    if low is None:
+        far = xp.abs(values) > FAR
+    else:
+        far = (raw < low - std) | (raw > high + std)
     if not far.any():
         return ""
     names = preprocessing.get("feature_names") or []
-    mean, std = (xp.broadcast_to(preprocessing[k], values.shape) for k in ("mean", "std"))
     shown = []
     for i in xp.flatnonzero(far)[:3]:
         name = names[i] if i < len(names) else f"input {i}"
-        raw = float(values[i] * std[i] + mean[i])
-        shown.append(f"{name} = {raw:g} ({float(values[i]):+.0f} sd)")
+        if low is None:
+            shown.append(f"{name} = {float(raw[i]):g}, {float(values[i]):+.0f} sd from the mean")
+        else:
+            trained = f"{float(low[i]):.3g} to {float(high[i]):.3g}"
+            shown.append(f"{name} = {float(raw[i]):g}, trained on {trained}")
     return (
-        f"far outside the training data ({', '.join(shown)}; training inputs lie within about "
-        f"{FAR} standard deviations of their mean): the answer is an extrapolation; are the "
-        "inputs in the units the model was trained on?"
+        f"far outside the training data ({'; '.join(shown)}): the answer is an extrapolation; "
+        "are the inputs in the units the model was trained on?"
     )
+
+
+def _training_range(preprocessing: dict, shape: tuple):
+    """``(low, high)`` of the training inputs as the run recorded them, or ``(None, None)``
+    where it did not (or recorded something that is not two rows of numbers of ``shape``)."""
+    try:
+        low, high = (xp.asarray(v, dtype=xp.float64) for v in preprocessing["feature_range"])
+    except (KeyError, TypeError, ValueError):
+        return None, None
+    return (low, high) if low.shape == high.shape == shape else (None, None)
 
 
 def _probabilities(output):

@@ -204,6 +204,8 @@ def prepare(config: Config, recorded: dict | None = None) -> Prepared:
             extra["classes"] = table.classes
     if table.tabular:
         extra |= {"feature_names": table.feature_names, "target_name": table.target_name}
+        if recorded is None:  # the range predict compares new inputs with
+            extra["feature_range"] = [x_train.min(axis=0).tolist(), x_train.max(axis=0).tolist()]
     if table.sha256:
         extra["data_sha256"] = table.sha256
     scale = table.pixel_max or 1.0
