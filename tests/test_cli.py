@@ -1,6 +1,7 @@
 """The chainrule command: the default run, its files, evaluate/predict/info, errors, resume."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -19,9 +20,10 @@ def default_run(tmp_path_factory):
     return out
 
 
-def test_the_default_run_reaches_97_percent_on_digits(default_run):
+def test_the_default_run_reaches_96_percent_on_digits(default_run):
+    """96.9% at seed 0 (98.3% with label smoothing 0.1, no longer the default)."""
     metrics = json.loads((default_run / "metrics.json").read_text())
-    assert metrics["test_accuracy"] >= 0.97
+    assert metrics["test_accuracy"] >= 0.96
     assert {"test_accuracy", "test_loss", "epochs", "train_seconds"} <= set(metrics)
     assert metrics["epochs"] == 30 and metrics["dataset"] == "digits"
     for name in (
@@ -34,6 +36,20 @@ def test_the_default_run_reaches_97_percent_on_digits(default_run):
         assert (default_run / name).exists(), name
     history = (default_run / "history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,loss,accuracy") and len(history) == 31
+    # no label smoothing by default: the training loss falls toward 0 (with 0.1, it levels off
+    # near 0.5 at 100% training accuracy)
+    assert float(history[-1].split(",")[1]) < 0.05
+
+
+def test_ctrl_c_says_how_to_continue(tmp_path, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cr.runs.training, "fit", interrupted)
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert err == f"chainrule: interrupted; continue with: chainrule train --out {out} --resume\n"
 
 
 def test_evaluate_info_and_predict(default_run, tmp_path, capsys):
@@ -43,6 +59,10 @@ def test_evaluate_info_and_predict(default_run, tmp_path, capsys):
     assert main(["info", str(default_run)]) == 0
     out = capsys.readouterr().out
     assert "Linear(64 -> 256)" in out and "50,826" in out and "test_accuracy" in out
+    assert "with adam (lr 0.001), batch 32, 30 epochs" in out
+    assert f"  test_accuracy: {accuracy:.4g}\n" in out and "  parameters: 50826\n" in out
+    config = json.loads((default_run / "config.json").read_text())  # the values used
+    assert config["lr"] == 0.001 and config["batch_size"] == 32 and config["label_smoothing"] == 0
 
     images, labels = cr.data.load_digits()
     np.save(tmp_path / "digit.npy", images[0])
@@ -58,6 +78,36 @@ def test_evaluate_info_and_predict(default_run, tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith(f"{tmp_path / 'digit.npy'}: {labels[0]} ")
     assert lines[1].startswith(f"{tmp_path / 'digit.png'}: {labels[1]} ")
+
+
+def test_drawn_digits_of_any_size_black_on_white(default_run, tmp_path, capsys):
+    """The test set's digits drawn on paper: enlarged 5 to 25 times, black ink on a white page
+    with a margin. Read as the digits set was made, they are classified within a few points of
+    the test accuracy."""
+    _, (images, labels), _ = cr.runs.load_raw(cr.runs.Config())
+    rng = np.random.default_rng(0)
+    from PIL import Image
+
+    paths = []
+    for i, image in enumerate(images):
+        scale = int(rng.integers(5, 26))
+        page = np.pad(np.kron(image / 16, np.ones((scale, scale))), int(rng.integers(5, 80)))
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray((255 * (1 - page)).round().astype(np.uint8)).save(paths[-1])
+    results = cr.runs.predict_files(default_run, paths)
+    drawn = np.mean([r["prediction"] == label for r, label in zip(results, labels)])
+    tested = json.loads((default_run / "metrics.json").read_text())["test_accuracy"]
+    assert drawn >= tested - 0.06, (drawn, tested)
+
+    seen = tmp_path / "seen.png"
+    assert main(["predict", str(default_run), *map(str, paths[:3]), "--show", str(seen)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{paths[0]}: {labels[0]} ")
+    assert lines[1].startswith("  read as: inverted (light background); the ink (")
+    assert "scaled to" in lines[1] and "in 8x8, as digits was made" in lines[1]
+    assert lines[-1] == f"what the network saw: {seen}"
+    with Image.open(seen) as sheet:
+        assert sheet.height >= 3 * 112
 
 
 def one_line_error(capsys, argv, *fragments):
@@ -127,10 +177,25 @@ def test_a_toml_config_sets_defaults_and_options_win(tmp_path):
     assert config["dataset"] == "xor" and config["hidden"] == [16] and config["epochs"] == 3
 
 
-def test_one_vs_rest_and_mse_options(tmp_path):
+def test_one_vs_rest_and_mse_options(tmp_path, capsys):
     out = tmp_path / "seven"
     assert main(["train", "--target", "7", "--epochs", "5", "--out", str(out), "--quiet"]) == 0
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.97
+    images, labels = cr.data.load_digits()
+    seven, other = images[list(labels).index(7)], images[list(labels).index(3)]
+    np.save(tmp_path / "seven.npy", seven)
+    np.save(tmp_path / "three.npy", other)
+    capsys.readouterr()
+    assert (
+        main(["predict", str(out), str(tmp_path / "seven.npy"), str(tmp_path / "three.npy")]) == 0
+    )
+    said = capsys.readouterr().out.splitlines()
+    assert re.match(
+        rf"{re.escape(str(tmp_path / 'seven.npy'))}: 7   \(7: (0\.9\d\d|1\.000)  not 7", said[0]
+    )
+    assert re.match(
+        rf"{re.escape(str(tmp_path / 'three.npy'))}: not 7   \(not 7: (0\.9\d\d|1\.000)  7", said[1]
+    )
     out = tmp_path / "mse"
     assert (
         main(
@@ -174,6 +239,10 @@ def test_help_for_every_command():
     for command in ("train", "evaluate", "predict", "info"):
         result = run_cli(command, "--help")
         assert result.returncode == 0 and "usage: chainrule " + command in result.stdout
+        if command != "train":  # each argument says what it is
+            assert "a run folder written by chainrule train" in result.stdout
+    said = run_cli("predict", "--help").stdout
+    assert "PNG/JPEG pictures, .npy arrays or CSV files" in said and "--show FILE" in said
 
 
 def test_a_model_spec_builds_a_small_cnn(tmp_path, capsys):

@@ -31,10 +31,6 @@ TRAIN_FLAGS = {
     "--epochs -3": (["--epochs", "-3"], "--epochs must be"),
     "--batch-size 0": (["--batch-size", "0"], "--batch-size must be"),
     "--batch-size -5": (["--batch-size", "-5"], "--batch-size must be"),
-    "--lr 0": (["--lr", "0"], "--lr must be a positive number"),
-    "--lr -1": (["--lr", "-1"], "--lr must be"),
-    "--lr nan": (["--lr", "nan"], "--lr must be"),
-    "--lr inf": (["--lr", "inf"], "--lr must be"),
     "--momentum 1.5": (["--momentum", "1.5"], "--momentum must be"),
     "--momentum nan": (["--momentum", "nan"], "--momentum must be"),
     "--weight-decay -1": (["--weight-decay", "-1"], "--weight-decay must be"),
@@ -90,6 +86,12 @@ PARSE_ERRORS = {
     "train --epochs abc": (["train", "--epochs", "abc"], "--epochs"),
     "train --batch-size half": (["train", "--batch-size", "half"], "--batch-size"),
     "train --lr fast": (["train", "--lr", "fast"], "--lr"),
+    "train --lr 0": (["train", "--lr", "0"], "--lr: must be a positive number such as 0.01"),
+    "train --lr -1": (["train", "--lr", "-1"], "--lr: must be"),
+    "train --lr nan": (["train", "--lr", "nan"], "--lr: must be"),
+    "train --lr inf": (["train", "--lr", "inf"], "--lr: must be"),
+    "plot descent --lr 0": (["plot", "descent", "--lr", "0"], "--lr: must be a positive number"),
+    "plot fit-line --lr 0": (["plot", "fit-line", "--lr", "0"], "a positive number such as"),
     "train --optimizer lbfgs": (["train", "--optimizer", "lbfgs"], "--optimizer"),
     "train --schedule wavy": (["train", "--schedule", "wavy"], "--schedule"),
     "train --dataset imagenet": (["train", "--dataset", "imagenet"], "--dataset"),
@@ -126,7 +128,7 @@ def test_cli_flags_of_the_reading_commands(small_run, tmp_path, capsys, mnist_di
     refused(capsys, ["predict", small_run, tmp_path], "folder")
     refused(capsys, ["evaluate", small_run, "--dataset", "mnist", "--data-dir", mnist_dir], "(28")
     refused(capsys, ["explain", "forward", small_run, "--index", "100000"], "--index 100000")
-    refused(capsys, ["plot", "descent", "--lr", "0.1,0.2"], "three learning rates")
+    refused(capsys, ["plot", "descent", "--lr", "0.1,0.2,0.3,0.4"], "at most three learning rates")
     out = succeeds(capsys, ["predict", small_run, tmp_path / "x.npy", "--top", "50"])
     assert out.count(":") == 11  # "--top" larger than the classes shows all 10
 
@@ -217,7 +219,8 @@ def test_toml_settings_that_are_fine_are_taken(tmp_path, capsys):
     path.write_text('dataset = "xor"\nhidden = "8,4"\nbatch_size = "full"\nepochs = 2\nlr = 1\n')
     succeeds(capsys, ["train", "--config", path, "--out", tmp_path / "run", "--quiet"])
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["hidden"] == [8, 4] and config["batch_size"] is None and config["lr"] == 1.0
+    assert config["hidden"] == [8, 4] and config["lr"] == 1.0
+    assert config["batch_size"] == 720  # "full": all 720 training examples (1000 less test, val)
 
 
 # -- numerics --------------------------------------------------------------------------------------
@@ -229,6 +232,9 @@ def test_numerics_a_diverging_run_is_stopped(tmp_path, capsys):
     out = tmp_path / "run"
     line = refused(capsys, ["train", "--lr", "1e6", "--out", out, "--quiet"], "diverged")
     assert "smaller learning rate" in line and not (out / "metrics.json").exists()
+    # a --resume would diverge again from the last checkpoint: start afresh, 10 times slower
+    again = f"chainrule train --task classification --lr 100000 --out {out} --overwrite"
+    assert line.rstrip().endswith(again) and "--resume" not in line
 
 
 def test_numerics_nan_weights_are_stopped(tmp_path, capsys):

@@ -130,4 +130,4 @@ def test_fit_line_command_refuses_bad_input(tmp_path, capsys):
     assert "fit-line needs two columns (x, then y), got 3: a, b, c" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["plot", "fit-line", "--lr", "fast"])
-    assert "expected too-small, right, too-big or a number" in capsys.readouterr().err
+    assert "must be too-small, right, too-big or a positive number" in capsys.readouterr().err

@@ -103,3 +103,5 @@ def test_more_epochs_on_resume_equal_a_longer_run(small_run, run_copy, tmp_path,
 def test_info_on_an_unfinished_run_says_how_to_continue(run_copy, capsys):
     (run_copy / "metrics.json").unlink()
     assert "continue with: chainrule train --out" in succeeds(capsys, ["info", run_copy])
+    said = succeeds(capsys, ["info", run_copy])
+    assert "if it diverged, a resume diverges again: start afresh with --overwrite" in said

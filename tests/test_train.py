@@ -1,6 +1,7 @@
 """The fit loop, callbacks, metrics, and networks that really learn (digits, spirals)."""
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -218,7 +219,7 @@ def test_csv_logger_and_progress_lines(tmp_path):
 
 
 def test_progress_bar_in_a_terminal_shows_rate_and_eta():
-    train, _ = digits_split()
+    train, test = digits_split()
     model = small_mlp()
     stream = io.StringIO()
     fit(
@@ -231,7 +232,28 @@ def test_progress_bar_in_a_terminal_shows_rate_and_eta():
     )
     text = stream.getvalue()
     assert "epoch 1/1" in text and "sample/s" in text and "loss" in text and "<" in text
-    assert "batch 45/45" in text and "accuracy" in text
+    assert "100%" in text and "acc" in text
+
+
+def test_progress_bar_at_80_columns_keeps_the_validation_numbers():
+    """The numbers come before the bar: a narrow terminal cuts the bar, not them."""
+    train, test = digits_split()
+    model = small_mlp()
+    stream = io.StringIO()
+    fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optim.Adam(model.parameters()),
+        train,
+        epochs=10,
+        validation_data=test,
+        callbacks=[ProgressBar(stream=stream, interactive=True, ncols=80)],
+    )
+    lines = [line for line in re.split(r"[\r\n]", stream.getvalue()) if line.strip()]
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    assert re.search(
+        r"epoch 10/10 loss \d\.\d{4} acc \d\.\d{4} val_loss \d\.\d{4} val_acc", lines[-1]
+    )
 
 
 @pytest.mark.parametrize("every", [None, 7])

@@ -29,6 +29,7 @@ from .train import DivergenceError
 EXPECTED_ERRORS = (runs.RunError, DataError, DivergenceError, OSError, ImportError, MemoryError)
 BUG_EXIT_STATUS = 70  # EX_SOFTWARE
 MAX_TOML_BYTES = 1 << 20
+RUN_DIR_HELP = "a run folder written by chainrule train (its --out)"
 
 
 def _batch_size(text: str):
@@ -63,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--dataset", choices=runs.DATASETS, help="data set (default: digits)")
     train.add_argument(
-        "--data", help="your own CSV file (a header row, numbers; the target: --target COLUMN)"
+        "--data",
+        help="your own data: a CSV file (a header row, numbers; the target: --target COLUMN), or "
+        "a folder with one subfolder of images per class (resized to 32x32 grey)",
     )
     train.add_argument(
         "--task",
@@ -76,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--download", action="store_true", help="download missing files first")
     train.add_argument(
         "--model",
-        help="mlp (default), cnn (LeNet-5), or a spec such as "
-        "conv8k3,pool2,fc64 (see chainrule.models)",
+        help="mlp (default; for a folder of images a small CNN), cnn (LeNet-5), or a spec "
+        "such as conv8k3,pool2,fc64 (see chainrule.models)",
     )
     train.add_argument(
         "--hidden",
@@ -88,10 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--loss", choices=runs.LOSSES, help="default: cross-entropy (classes), mse (regression)"
     )
-    train.add_argument("--label-smoothing", type=float, help="for cross-entropy (default 0.1)")
+    train.add_argument(
+        "--label-smoothing",
+        type=float,
+        help="E for cross-entropy: the target is 1 - E on the right class plus E spread over "
+        "all (default 0: off; 0.1 is common, and keeps the loss above about 0.5 for 10 classes)",
+    )
     train.add_argument("--optimizer", choices=list(runs.OPTIMIZERS), help="default: adam")
     train.add_argument("--schedule", choices=runs.SCHEDULES, help="learning-rate schedule")
-    train.add_argument("--lr", type=float, help="learning rate (default depends on the optimizer)")
+    train.add_argument(
+        "--lr", type=runs.learning_rate, help="learning rate (default depends on the optimizer)"
+    )
     train.add_argument("--momentum", type=float, help="for momentum and nesterov (default 0.9)")
     train.add_argument("--weight-decay", type=float)
     train.add_argument("--batch-size", type=_batch_size, help="examples per step, or 'full'")
@@ -126,22 +136,34 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate", help="test loss and accuracy of a trained run (regression: MSE, RMSE, MAE, R^2)"
     )
-    evaluate.add_argument("run_dir")
-    evaluate.add_argument("--dataset", choices=runs.DATASETS)
-    evaluate.add_argument("--data-dir")
+
+    evaluate.add_argument("run_dir", help=RUN_DIR_HELP)
+    evaluate.add_argument(
+        "--dataset", choices=runs.DATASETS, help="evaluate on another data set's test split"
+    )
+    evaluate.add_argument("--data-dir", help="folder with the data set's files")
 
     predict = commands.add_parser(
         "predict",
         help="classify images (PNG/JPEG), .npy arrays or CSV rows; or predict a regression's value",
+        description="Classify pictures (any size, dark on light or light on dark: each is made to "
+        "look like the training images first, and a line says how), .npy arrays of the model's "
+        "input shape, or the rows of a CSV file with the training columns; or predict a "
+        "regression's value.",
     )
-    predict.add_argument("run_dir")
-    predict.add_argument("inputs", nargs="+", metavar="FILE")
+    predict.add_argument("run_dir", help=RUN_DIR_HELP)
     predict.add_argument(
-        "--top", type=runs.positive_int, default=3, help="how many classes to show"
+        "inputs", nargs="+", metavar="FILE", help="PNG/JPEG pictures, .npy arrays or CSV files"
+    )
+    predict.add_argument(
+        "--top", type=runs.positive_int, default=3, help="how many classes to show (default 3)"
+    )
+    predict.add_argument(
+        "--show", metavar="FILE", help="write a PNG of each picture beside what the network saw"
     )
 
     info = commands.add_parser("info", help="architecture, size and results of a run")
-    info.add_argument("run_dir")
+    info.add_argument("run_dir", help=RUN_DIR_HELP)
     COMMANDS.update(lens_commands.add_commands(commands))
     COMMANDS.update(onnx_commands.add_commands(commands))
     COMMANDS.update(playground_commands.add_commands(commands))
@@ -237,12 +259,23 @@ def command_evaluate(args) -> int:
 
 
 def command_predict(args) -> int:
-    for result in runs.predict_files(args.run_dir, args.inputs, args.top):
+    results = runs.predict_files(args.run_dir, args.inputs, args.top)
+    for result in results:
         if "top" not in result:  # a regression: the value
             print(f"{result['file']}: {result['prediction']:.6g}")
-            continue
-        top = "  ".join(f"{cls}: {p:.3f}" for cls, p in result["top"])
-        print(f"{result['file']}: {result['prediction']}   ({top})")
+        else:
+            top = "  ".join(f"{cls}: {p:.3f}" for cls, p in result["top"])
+            print(f"{result['file']}: {result['prediction']}   ({top})")
+        if "input" in result and result["input"].steps:
+            print(f"  read as: {result['input'].steps}")
+        if "warning" in result:
+            print(f"  warning: {result['warning']}")
+    if args.show:
+        shown = [r for r in results if "input" in r]
+        if not shown:
+            raise runs.RunError(f"--show {args.show}: none of the inputs is a picture")
+        runs.write_seen(args.show, shown)
+        print(f"what the network saw: {args.show}")
     return 0
 
 
@@ -252,22 +285,30 @@ def command_info(args) -> int:
     model, config, metadata = runs.load_run(args.run_dir)
     shape = (1, *metadata["preprocessing"]["input_shape"])
     print(summary(model, shape))
+    # runs written before config.json recorded the values used hold None for the defaults
+    lr = "its default" if config.lr is None else f"{config.lr:g}"
+    batch = "the whole training set" if config.batch_size is None else config.batch_size
     print(
         f"\ntrained on {config.data or metadata.get('dataset')} with {config.optimizer} "
-        f"(lr {config.lr or 'default'}), batch {config.batch_size}, {config.epochs} epochs, "
-        f"seed {config.seed}"
+        f"(lr {lr}), batch {batch}, {config.epochs} epochs, seed {config.seed}"
     )
     print(runs.describe_task(model, metadata))
     metrics_path = Path(args.run_dir) / "metrics.json"
     if metrics_path.exists():
         for key, value in io.read_json(metrics_path).items():
-            print(f"  {key}: {value}")
+            print(f"  {key}: {_shown(value)}")
     else:
         print(
             f"unfinished: no metrics yet (the model is from the last finished epoch); "
-            f"continue with: chainrule train --out {args.run_dir} --resume"
+            f"continue with: chainrule train --out {args.run_dir} --resume (if it diverged, a "
+            f"resume diverges again: start afresh with --overwrite and a smaller --lr)"
         )
     return 0
+
+
+def _shown(value) -> str:
+    """A metric as a person reads it: four significant digits for a measured number."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 COMMANDS = {
@@ -291,8 +332,8 @@ def main(argv=None) -> int:
             raise
         print(f"chainrule: error: {_one_line(exc)}", file=sys.stderr)
         return _stop_all(2, exc)
-    except KeyboardInterrupt:
-        print("chainrule: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a run being trained says how to continue it
+        print(f"chainrule: interrupted{'; ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
     except Exception as exc:
         traceback.print_exc()

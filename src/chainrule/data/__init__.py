@@ -24,6 +24,7 @@ from .datasets import (
 )
 from .download import cache_dir
 from .idx import DataFileError, read_idx
+from .images import ImageFolder, read_grey, read_image_folder
 from .loader import DataLoader, WorkerInfo, get_worker_info
 from .sampler import (
     BatchSampler,

@@ -74,14 +74,30 @@ def boundary_snapshots(
     return {"x": x, "y": y, "gx": gx, "gy": gy, "snapshots": snapshots, "model": model}
 
 
+def boundary_of(model, x, y, resolution: int = 120) -> dict:
+    """A trained model's boundary over its 2-D points ``x`` (labels ``y``): the result of
+    :func:`boundary_snapshots` with one snapshot, the model as it is."""
+    gx, gy, points = grid_for(x, resolution)
+    accuracy = float((predicted_class(model, x) == y).mean())
+    regions = predicted_class(model, points).reshape(gx.shape)
+    return {"x": x, "y": y, "gx": gx, "gy": gy, "snapshots": [(None, regions, accuracy)]}
+
+
 def plot_boundary(
-    path, dataset: str = "spirals", epochs: int = 100, every: int = 10, gif=None, **options
+    path,
+    dataset: str = "spirals",
+    epochs: int = 100,
+    every: int = 10,
+    gif=None,
+    result: dict | None = None,
+    **options,
 ):
-    """The final boundary as PNG (and every snapshot as an animated GIF with ``gif``)."""
+    """The final boundary as PNG (and every snapshot as an animated GIF with ``gif``).
+    ``result``: a trained run's boundary (:func:`boundary_of`) to draw instead of training."""
     from .figures import class_colormap, figure_to_image, pyplot, save_gif, save_png
 
     plt = pyplot()
-    result = boundary_snapshots(dataset, epochs, every, **options)
+    result = result or boundary_snapshots(dataset, epochs, every, **options)
 
     classes = int(result["y"].max()) + 1
     colours = class_colormap(classes)  # the playground's
@@ -102,7 +118,8 @@ def plot_boundary(
             linewidths=0.2,
         )
         accuracy = "" if acc is None else f", accuracy {acc:.2f}"
-        ax.set_title(f"{dataset}: decision boundary after {epoch} epochs{accuracy}", fontsize=9)
+        when = "of the trained run" if epoch is None else f"after {epoch} epochs"
+        ax.set_title(f"{dataset}: decision boundary {when}{accuracy}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
         return fig

@@ -67,8 +67,8 @@ def add_commands(commands) -> dict:
     p.add_argument("--cost", choices=list(descent.COSTS), default="parabola")
     p.add_argument(
         "--lr",
-        type=lambda s: [runs.positive_float(v) for v in s.split(",")],
-        help="three learning rates, e.g. 0.05,0.3,1.02",
+        type=runs.learning_rates,
+        help="one to three learning rates, e.g. 0.05,0.3,1.02 (default: those three)",
     )
     p.add_argument("--steps", type=runs.positive_int, default=12)
     p.add_argument("--out", default="descent.png")
@@ -83,12 +83,21 @@ def add_commands(commands) -> dict:
     p.add_argument("run_dir")
     p.add_argument("--out", default="curves.png")
     p = views.add_parser("boundary", help="decision boundary of a 2-D data set over time")
+    p.add_argument(
+        "run_dir",
+        nargs="?",
+        help="a trained run on 2-D points (default: train a small network here, drawn every "
+        "--every epochs)",
+    )
     p.add_argument("--dataset", choices=list(boundary.DATASETS), default="spirals")
     p.add_argument("--epochs", type=runs.positive_int, default=100)
     p.add_argument("--every", type=runs.positive_int, default=10)
     p.add_argument("--out", default="boundary.png")
     p.add_argument("--gif")
-    p = views.add_parser("landscape", help="the loss landscape around a trained MLP (digits)")
+    p = views.add_parser("landscape", help="the loss landscape around a trained network")
+    p.add_argument(
+        "run_dir", nargs="?", help="a trained run (default: a small MLP trained on the digits here)"
+    )
     p.add_argument("--epochs", type=runs.positive_int, default=5)
     p.add_argument("--resolution", type=runs.positive_int, default=15)
     p.add_argument("--out", default="landscape.png")
@@ -104,9 +113,14 @@ def add_commands(commands) -> dict:
     p.add_argument("--out", default="confusion.png")
 
     lr = commands.add_parser("lr-find", help="the learning-rate range test")
-    lr.add_argument("--dataset", choices=runs.DATASETS, default="digits")
+    lr.add_argument(
+        "run_dir", nargs="?", help="a run whose data, network and optimizer to test (from scratch)"
+    )
+    lr.add_argument("--dataset", choices=runs.DATASETS, help="default: digits (or the run's)")
     lr.add_argument("--data-dir")
-    lr.add_argument("--optimizer", choices=list(runs.OPTIMIZERS), default="adam")
+    lr.add_argument(
+        "--optimizer", choices=list(runs.OPTIMIZERS), help="default: adam (or the run's)"
+    )
     lr.add_argument("--steps", type=runs.positive_int, default=100)
     lr.add_argument("--out", default="lr-find.png")
     return {"explain": command_explain, "plot": command_plot, "lr-find": command_lr_find}
@@ -142,9 +156,9 @@ def command_plot(args: argparse.Namespace) -> int:
     if view == "descent":
         rates = descent.LEARNING_RATES
         if args.lr:
-            if len(args.lr) != 3:
-                raise runs.RunError("--lr takes three learning rates: too small, right, too large")
-            rates = dict(zip(rates, args.lr))
+            if len(args.lr) > 3:
+                raise runs.RunError(f"--lr takes at most three learning rates, got {len(args.lr)}")
+            rates = {f"rate {i + 1}": lr for i, lr in enumerate(args.lr)}
         out, paths = descent.plot_descent(
             args.out, args.cost, steps=args.steps, learning_rates=rates, gif=args.gif
         )
@@ -163,6 +177,8 @@ def command_plot(args: argparse.Namespace) -> int:
             print(f"{name:<12} ends at ({end[0]:.3f}, {end[1]:.3f}), cost {float(cost(end)):.4g}")
     elif view == "curves":
         out = curves.plot_learning_curves(args.run_dir, args.out)
+    elif view == "boundary" and args.run_dir:
+        out = plot_boundary_of_run(args)
     elif view == "boundary":
         out, result = boundary.plot_boundary(
             args.out, args.dataset, args.epochs, args.every, gif=args.gif
@@ -170,7 +186,7 @@ def command_plot(args: argparse.Namespace) -> int:
         for epoch, _, accuracy in result["snapshots"][1:]:
             print(f"epoch {epoch}: training accuracy {accuracy:.3f}")
     elif view == "landscape":
-        out = plot_landscape_of_digits(args)
+        out = plot_landscape_of_run(args) if args.run_dir else plot_landscape_of_digits(args)
     elif view == "gradient-flow":
         flow = inside.gradient_flow(depth=args.depth, epochs=args.epochs)
         for name, per_layer in flow.items():
@@ -207,6 +223,59 @@ def test_set_of(run_dir) -> tuple:
     return model, metadata, runs.test_data(run_dir, config, metadata).test
 
 
+def plot_boundary_of_run(args) -> str:
+    """The decision boundary of a trained run on 2-D points, over its test points (in the
+    standardised coordinates the network takes)."""
+    model, metadata, (x, y) = test_set_of(args.run_dir)
+    shape = tuple(metadata["preprocessing"]["input_shape"])
+    if shape != (2,) or runs.task_of(metadata) != "classification" or y.ndim != 1:
+        raise runs.RunError(
+            f"plot boundary: {args.run_dir} takes inputs of shape {shape} for a "
+            f"{runs.task_of(metadata)}; a boundary is drawn for classes of 2-D points (a run on "
+            f"{', '.join(boundary.DATASETS)}, with neither --target nor --loss mse)"
+        )
+    result = boundary.boundary_of(model, x, y)
+    out, _ = boundary.plot_boundary(args.out, metadata.get("dataset"), result=result)
+    print(f"test accuracy {result['snapshots'][0][2]:.3f}")
+    return out
+
+
+def plot_landscape_of_run(args) -> str:
+    """The loss landscape of a trained run on (up to 1,000 of) its test examples: along the line
+    from its initial weights (rebuilt from its seed, as training built them) to its trained ones,
+    and a 2-D slice around them."""
+    model, config, metadata = runs.load_run(args.run_dir)
+    config = dataclasses.replace(config, val_fraction=0.0, task=runs.task_of(metadata))
+    prepared = runs.test_data(args.run_dir, config, metadata)
+    manual_seed(config.seed)
+    start = runs.build_model(config, prepared.input_shape, prepared.outputs)
+    x, y = (a[:1000] for a in prepared.test)
+    loss_fn = runs.build_loss(config, prepared.outputs, prepared.task)
+    initial = landscape.flat_weights(start)
+    out, result = landscape.plot_landscape(  # a run keeps no path: the line from its start
+        args.out,
+        model,
+        loss_fn,
+        x,
+        y,
+        initial,
+        [initial],
+        args.resolution,
+        f"the run {args.run_dir}",
+    )
+    _print_line(result)
+    return out
+
+
+def _print_line(result: dict) -> None:
+    ts, line = result["line"]
+    at = {t: float(line[xp.argmin(xp.abs(ts - t))]) for t in (0.0, 1.0)}
+    print(
+        f"loss along the straight line: {at[0.0]:.3f} at the initial weights, "
+        f"{at[1.0]:.3f} at the trained ones"
+    )
+
+
 def plot_landscape_of_digits(args):
     """Train a small MLP on the digits, keeping its weights after every epoch, then draw."""
     (x, y), _ = digits_flat()
@@ -226,18 +295,17 @@ def plot_landscape_of_digits(args):
     out, result = landscape.plot_landscape(
         args.out, model, loss_fn, x, y, initial, path, args.resolution, description
     )
-    ts, line = result["line"]
-    at = {t: float(line[xp.argmin(xp.abs(ts - t))]) for t in (0.0, 1.0)}
-    print(
-        f"loss along the straight line: {at[0.0]:.3f} at the initial weights, "
-        f"{at[1.0]:.3f} at the trained ones"
-    )
+    _print_line(result)
     return out
 
 
 def command_lr_find(args: argparse.Namespace) -> int:
-    config = runs.Config(
-        dataset=args.dataset, data_dir=args.data_dir, optimizer=args.optimizer, val_fraction=0.0
+    """The range test on the digits, or on a run's data, network and optimizer (from freshly
+    initialised weights: the test is about where training starts); options given here win."""
+    config = runs.saved_config(args.run_dir) if args.run_dir else runs.Config()
+    given = {"dataset": args.dataset, "data_dir": args.data_dir, "optimizer": args.optimizer}
+    config = dataclasses.replace(
+        config, val_fraction=0.0, **{k: v for k, v in given.items() if v is not None}
     )
     prepared = runs.prepare(config)
     config = config.with_task_defaults(prepared.task)
@@ -257,19 +325,17 @@ def command_lr_find(args: argparse.Namespace) -> int:
 
 
 def learning_rate_choice(text: str):
-    """``--lr``: a preset (too-small, right, too-big) or a number."""
+    """``--lr``: a preset (too-small, right, too-big) or a learning rate as every ``--lr`` takes
+    it (:func:`~chainrule.runs.config.learning_rate`)."""
     preset = text.replace("-", " ")
     if preset in fitline.PRESETS:
         return preset
     try:
-        value = float(text)
-    except ValueError:
+        return runs.learning_rate(text)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"expected too-small, right, too-big or a number, got {text!r}"
+            f"must be too-small, right, too-big or a positive number such as 0.01, got {text!r}"
         ) from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"the learning rate must be positive, got {text}")
-    return value
 
 
 def add_fit_line_parser(views) -> None:

@@ -85,7 +85,7 @@ def plot_descent(
         fig, axes = plt.subplots(1, len(paths), figsize=(4 * len(paths), 3.4), dpi=70)
         for ax, (name, p) in zip(xp.atleast_1d(axes), paths.items()):
             _panel(ax, fn, p, name, upto)
-        axes[0].set_ylabel("cost")
+        xp.atleast_1d(axes)[0].set_ylabel("cost")
         done = steps if upto is None else upto - 1
         fig.suptitle(f"gradient descent: w <- w - lr * slope (step {done} of {steps})", fontsize=11)
         fig.tight_layout()

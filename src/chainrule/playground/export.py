@@ -130,6 +130,7 @@ def run_config(trainer, out_name: str) -> Config:
         "dataset": "csv",
         "data": DATA_FILE,
         "task": points.task,
+        "model": "mlp",
         "hidden": list(setup.hidden),
         "activation": activation,
         "dropout": setup.dropout,

@@ -9,21 +9,25 @@ trained network and how to feed it), ``history.csv``, ``metrics.json`` and
 * :mod:`.tasks`: classification or regression, the regression sets and CSV files, targets;
 * :mod:`.folder`: which files are chainrule's, claiming a folder, reading a run back;
 * :mod:`.training`: ``train`` itself, and the rules for ``--resume``;
-* :mod:`.inputs`: ``predict`` on image, ``.npy`` and CSV files.
+* :mod:`.inputs`: ``predict`` on image, ``.npy`` and CSV files;
+* :mod:`.drawings`: your own pictures made to look like the training images.
 """
 
 from .config import (
     TASKS,
     Config,
     RunError,
+    learning_rate,
+    learning_rates,
     non_negative_int,
     parse_sizes,
     positive_float,
     positive_int,
     target_choice,
 )
+from .drawings import write_seen
 from .folder import describe_task, evaluate_run, load_run, saved_config, task_of, test_data
-from .inputs import predict_files, read_input
+from .inputs import class_names, predict_files, read_input
 from .recipe import (
     DATASETS,
     IMAGE_SETS,

@@ -15,7 +15,9 @@ import argparse
 import dataclasses
 import json
 import math
+import shlex
 from dataclasses import dataclass
+from pathlib import Path
 
 MAX_HIDDEN_LAYERS = 256
 MAX_SEED = 2**63 - 1
@@ -26,6 +28,12 @@ TASK_DEFAULTS = {
     "classification": {"hidden": (256, 128), "loss": "cross-entropy"},
     "regression": {"hidden": (128,), "loss": "mse"},
 }
+
+
+# your own data (``--data``): a CSV file, or a folder with one subfolder of images per class
+OWN_DATA = ("csv", "folder")
+# the network for a folder of images (resized to 32x32 grey) when --model is not given
+FOLDER_MODEL = "conv16k3p1,pool2,conv32k3p1,pool2,fc64"
 
 
 class RunError(Exception):
@@ -41,12 +49,12 @@ class Config:
     data_dir: str | None = None
     download: bool = False
     task: str | None = None
-    model: str = "mlp"
+    model: str | None = None
     hidden: tuple | None = None
     activation: str = "relu"
     dropout: float = 0.0
     loss: str | None = None
-    label_smoothing: float = 0.1
+    label_smoothing: float = 0.0
     optimizer: str = "adam"
     lr: float | None = None
     momentum: float = 0.9
@@ -67,7 +75,8 @@ class Config:
 
         ``source`` names where they came from (a file) for the messages; without it they are
         named as command-line options (``--batch-size``). A CSV file (``data``) given without a
-        ``dataset`` makes the data set ``"csv"``; given with another data set, it is refused.
+        ``dataset`` makes the data set ``"csv"``, a folder (of class subfolders of images) the data
+        set ``"folder"``; given with another data set, it is refused.
         """
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
@@ -81,24 +90,56 @@ class Config:
             label = f"{source}: {name}" if source else "--" + name.replace("_", "-")
             checked[name] = check_setting(name, value, label)
         if checked.get("data") is not None:
-            given = checked.setdefault("dataset", "csv")
-            if given != "csv":
+            own = "folder" if Path(checked["data"]).is_dir() else "csv"
+            given = checked.setdefault("dataset", own)
+            if given not in OWN_DATA:
                 where = f"{source}: " if source else ""
                 raise RunError(
                     f"{where}dataset {given} and data {checked['data']}: choose one (data is "
-                    "your own CSV file, dataset a built-in set)"
+                    "your own CSV file or folder of images, dataset a built-in set)"
                 )
         return cls(**checked)
 
     def with_task_defaults(self, task: str) -> Config:
-        """These settings with the ``None`` ones that depend on the task filled in."""
-        chosen = {k: v for k, v in TASK_DEFAULTS[task].items() if getattr(self, k) is None}
+        """These settings with the ``None`` ones that depend on the task (and the network, on
+        the data: a small CNN for a folder of images, else an MLP) filled in."""
+        defaults = {"model": FOLDER_MODEL if self.dataset == "folder" else "mlp"}
+        defaults |= TASK_DEFAULTS[task]
+        chosen = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         return dataclasses.replace(self, task=task, **chosen)
+
+    def with_values_used(self, default_lr: float, train_size: int) -> Config:
+        """These settings with the learning rate and batch size the run uses in place of their
+        defaults (``None``: the optimizer's rate, the whole training set), so that
+        ``config.json`` and ``info`` say what was trained."""
+        lr = self.lr if self.lr is not None else default_lr
+        return dataclasses.replace(self, lr=lr, batch_size=self.batch_size or train_size)
 
     def to_dict(self) -> dict:
         """The settings as JSON values (what ``config.json`` holds)."""
         values = dataclasses.asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def command_line(config: Config) -> str:
+    """The ``chainrule train`` command for ``config``: ``--out`` and the settings that are not
+    the defaults (those of its task, once the data has chosen it)."""
+    defaults = Config().with_task_defaults(config.task) if config.task else Config()
+    defaults.task = None  # a task the data chose and one given are alike in a config: say it
+    words = ["chainrule", "train"]
+    for f in dataclasses.fields(Config):
+        value = getattr(config, f.name)
+        if f.name == "out" or value == getattr(defaults, f.name) or value is None:
+            continue
+        option = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(option)
+        else:
+            shown = (",".join(map(str, value)) or "none") if isinstance(value, tuple) else value
+            words += [option, shlex.quote(f"{shown:g}" if isinstance(shown, float) else str(shown))]
+    if config.dataset in OWN_DATA:  # --data says it
+        words.remove("--dataset"), words.remove(config.dataset)
+    return " ".join([*words, "--out", shlex.quote(str(config.out))] if config.out else words)
 
 
 def _number(value, integer: bool):
@@ -135,11 +176,11 @@ def _real(check, description):
 # name -> (kind, range check, what it must be); "optional" adds None
 RULES = {
     "dataset": ("str", None, "a data set name"),
-    "data": ("optional str", None, "a CSV file"),
+    "data": ("optional str", None, "a CSV file or a folder of class folders of images"),
     "data_dir": ("optional str", None, "a folder"),
     "download": ("bool", None, "true or false"),
     "task": ("optional str", None, "classification or regression"),
-    "model": ("str", None, "mlp, cnn or a spec such as conv8k3,pool2,fc64"),
+    "model": ("optional str", None, "mlp, cnn or a spec such as conv8k3,pool2,fc64"),
     "hidden": (
         "optional sizes",
         None,
@@ -258,6 +299,24 @@ def target_choice(text: str) -> int | str:
         return int(text)
     except ValueError:
         return text
+
+
+def learning_rate(text: str) -> float:
+    """An argparse type for ``--lr``, the same in every command that has it: a finite number
+    > 0, such as 0.01 or 1e-3."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number such as 0.01, got {text!r}")
+    return value
+
+
+def learning_rates(text: str) -> list[float]:
+    """An argparse type for an ``--lr`` that compares rates: one or more learning rates (as
+    :func:`learning_rate` reads them), separated by commas."""
+    return [learning_rate(part) for part in text.split(",")]
 
 
 def positive_float(text: str) -> float:

@@ -2,9 +2,11 @@
 checked before the model sees them.
 
 * Images are read at their own bit depth: an 8-bit pixel v and a 16-bit pixel 257 v are the same
-  grey (a 16-bit PNG is not clipped to black and white). The size comes from the file's header
-  and must be the model's input size before any pixel is decoded (a 30000x30000 PNG is refused
-  in microseconds).
+  grey (a 16-bit PNG is not clipped to black and white). Any size and polarity is taken and made
+  to look like the training images (:mod:`.drawings`: a drawing of a digit, black on white, is
+  inverted, cropped, scaled and centred as MNIST's or the digits' were); the size comes from the
+  file's header and is checked before any pixel is decoded (a 30000x30000 PNG is refused in
+  microseconds).
 * ``.npy`` files are memory-mapped to read their header (never ``allow_pickle``); the shape must
   be the model's input shape before anything is copied, so a header declaring 10^12 elements
   costs nothing.
@@ -18,25 +20,37 @@ checked before the model sees them.
 
 from __future__ import annotations
 
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import data
 from ..backend import ignore_float_errors, xp
+from ..data.images import read_grey
 from ..files import DataFileError, open_regular, regular_file_size
 from ..train import predict
 from .config import RunError
+from .drawings import to_training_image
 from .folder import load_run, task_of
 
 NPY_MAGIC = b"\x93NUMPY"
-# full scale of each Pillow mode we read: 16-bit greys ("I;16*", or "I" as Pillow also reads
-# them) span 0..65535, everything else is converted to 8-bit grey first
-SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+FAR = 6  # standard deviations from the training mean
 
 
-def read_input(path: Path, preprocessing: dict):
-    """One input for the network from a PNG/JPEG (grayscale) or .npy file, preprocessed as in
-    training."""
+@dataclass
+class Input:
+    """One input as the network gets it (preprocessed as in training), and for a picture what it
+    looked like (``picture``, grey levels), what the network saw (``seen``: grey levels at its
+    input size, before standardising) and what was done between them (``steps``, in words)."""
+
+    values: object
+    picture: object = None
+    seen: object = None
+    steps: str = ""
+
+
+def read_input(path: Path, preprocessing: dict, dataset: str | None = None) -> Input:
+    """One input for the network from a PNG/JPEG or .npy file, preprocessed as in training; a
+    picture is made to look like the images of ``dataset`` first (see :mod:`.drawings`)."""
     expected = tuple(preprocessing["input_shape"])
     pixel_max = preprocessing["pixel_max"] or 1.0
     try:
@@ -44,10 +58,14 @@ def read_input(path: Path, preprocessing: dict):
     except DataFileError as exc:
         raise RunError(str(exc)) from None
     if path.suffix == ".npy":
-        values = _read_npy(path, expected) / pixel_max
-    else:
-        values = _read_image(path, expected)
-    return _standardised(values, preprocessing, path)
+        return Input(_standardised(_read_npy(path, expected) / pixel_max, preprocessing, path))
+    picture = _read_image(path, expected)
+    try:
+        prepared = to_training_image(picture, expected, dataset)
+    except RunError as exc:
+        raise RunError(f"{path}: {exc}") from None
+    values = _standardised(prepared.pixels, preprocessing, path)
+    return Input(values, picture, prepared.pixels, prepared.described())
 
 
 def _standardised(values, preprocessing: dict, where):
@@ -93,36 +111,13 @@ def _read_npy(path: Path, expected: tuple):
 
 
 def _read_image(path: Path, expected: tuple):
-    """Grey levels in [0, 1] of an image whose size must match ``expected`` (H, W)."""
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:
-        raise RunError("reading images needs Pillow: pip install pillow") from None
+    """Grey levels in [0, 1] of an image of any size (see :func:`~chainrule.data.images.read_grey`)."""
     if len(expected) != 2:
         raise RunError(
             f"{path}: the model takes inputs of shape {expected}, not images; give a .npy or "
             ".csv file"
         )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check the size
-            with Image.open(path) as image:
-                width, height = image.size
-                if (height, width) != expected:
-                    raise RunError(
-                        f"{path}: is {width}x{height} pixels, shape {(height, width)}, but the "
-                        f"model expects {expected} inputs"
-                    )
-                if image.mode in SIXTEEN_BIT_MODES:
-                    return xp.asarray(image, dtype=xp.float32) / 65535.0
-                if image.mode == "F":
-                    raise RunError(
-                        f"{path}: a floating-point image has no agreed grey scale; save it as "
-                        "an 8- or 16-bit PNG, or as .npy"
-                    )
-                return xp.asarray(image.convert("L"), dtype=xp.float32) / 255.0
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
-        raise RunError(f"{path}: not a readable image ({exc})") from None
+    return read_grey(path)
 
 
 def predict_files(run_dir, paths, top: int = 3) -> list[dict]:
@@ -130,37 +125,94 @@ def predict_files(run_dir, paths, top: int = 3) -> list[dict]:
     probabilities.
 
     A classification's prediction is the most activated output neuron's class (its name, where
-    the data named its classes); a regression's is the predicted value in the target's units.
+    the data named its classes; for a one-vs-rest run "K" or "not K"); a regression's is the
+    predicted value in the target's units, with a ``warning`` where the input lies outside the
+    range the model was trained on. A picture's result also holds ``input`` (see :class:`Input`).
     """
     model, _, metadata = load_run(run_dir)
     preprocessing = metadata["preprocessing"]
     regression = task_of(metadata) == "regression"
-    classes = preprocessing.get("classes") or None
+    names = class_names(preprocessing)
     results = []
     for path in map(Path, paths):
         if path.suffix.lower() == ".csv":
             labels, inputs = read_rows(path, preprocessing)
+            pictures = [None] * len(labels)
         else:
-            labels, inputs = [str(path)], read_input(path, preprocessing)[None]
+            read = read_input(path, preprocessing, metadata.get("dataset"))
+            labels, inputs, pictures = [str(path)], read.values[None], [read]
         outputs = predict(model, inputs)
-        for label, output in zip(labels, outputs):
+        for label, values, output, picture in zip(labels, inputs, outputs, pictures):
             if not xp.all(xp.isfinite(output)):
                 raise RunError(f"{label}: the model's output is not finite for this input")
+            result = {"file": label}
+            if picture is not None and picture.picture is not None:
+                result["input"] = picture
             if regression:
                 value = float(output[0]) * preprocessing["target_std"]
-                results.append({"file": label, "prediction": value + preprocessing["target_mean"]})
+                result["prediction"] = value + preprocessing["target_mean"]
+                warning = outside_training_range(values, preprocessing)
+                if warning:
+                    result["warning"] = warning
+                results.append(result)
                 continue
             probabilities = _probabilities(output)
             order = xp.argsort(-probabilities)[:top]
-            name = (lambda i: classes[i]) if classes else int
-            results.append(
-                {
-                    "file": label,
-                    "prediction": name(int(order[0])),
-                    "top": [(name(int(i)), float(probabilities[i])) for i in order],
-                }
-            )
+            result["prediction"] = names(int(order[0]))
+            result["top"] = [(names(int(i)), float(probabilities[i])) for i in order]
+            results.append(result)
     return results
+
+
+def class_names(preprocessing: dict):
+    """Index -> what the class is called: the data's names, "K" / "not K" for a one-vs-rest run
+    (``--target K``), or the index itself."""
+    classes = preprocessing.get("classes") or None
+    target = preprocessing.get("target")
+    if isinstance(target, int):
+        named = classes[target] if classes and target < len(classes) else target
+        return lambda i: str(named) if i == 1 else f"not {named}"
+    return (lambda i: classes[i]) if classes else int
+
+
+def outside_training_range(values, preprocessing: dict) -> str:
+    """A warning where standardised inputs lie far outside what training saw: beyond the range
+    of the training inputs by more than a standard deviation (for runs that did not record the
+    range: more than :data:`FAR` standard deviations from the mean). The model extrapolates
+    there, and its answer may be far off (a patient's age in years given to a model trained on
+    standardised ages)."""
+    mean, std = (xp.broadcast_to(preprocessing[k], values.shape) for k in ("mean", "std"))
+    raw = values * std + mean
+    low, high = _training_range(preprocessing, values.shape)
+    if low is None:
+        far = xp.abs(values) > FAR
+    else:
+        far = (raw < low - std) | (raw > high + std)
+    if not far.any():
+        return ""
+    names = preprocessing.get("feature_names") or []
+    shown = []
+    for i in xp.flatnonzero(far)[:3]:
+        name = names[i] if i < len(names) else f"input {i}"
+        if low is None:
+            shown.append(f"{name} = {float(raw[i]):g}, {float(values[i]):+.0f} sd from the mean")
+        else:
+            trained = f"{float(low[i]):.3g} to {float(high[i]):.3g}"
+            shown.append(f"{name} = {float(raw[i]):g}, trained on {trained}")
+    return (
+        f"far outside the training data ({'; '.join(shown)}): the answer is an extrapolation; "
+        "are the inputs in the units the model was trained on?"
+    )
+
+
+def _training_range(preprocessing: dict, shape: tuple):
+    """``(low, high)`` of the training inputs as the run recorded them, or ``(None, None)``
+    where it did not (or recorded something that is not two rows of numbers of ``shape``)."""
+    try:
+        low, high = (xp.asarray(v, dtype=xp.float64) for v in preprocessing["feature_range"])
+    except (KeyError, TypeError, ValueError):
+        return None, None
+    return (low, high) if low.shape == high.shape == shape else (None, None)
 
 
 def _probabilities(output):

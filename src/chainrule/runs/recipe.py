@@ -3,13 +3,14 @@ optimizer and learning-rate schedule, each built from a :class:`~.config.Config`
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import data, models, nn, optim
 from ..train import LRSchedulerCallback
 from . import tasks
-from .config import TASK_DEFAULTS, TASKS, Config, RunError
+from .config import OWN_DATA, TASK_DEFAULTS, TASKS, Config, RunError
 
 IMAGE_SETS = ("digits", "mnist", "fashion-mnist", "faces")
 POINT_SETS = {
@@ -23,6 +24,7 @@ DATASETS = IMAGE_SETS + tuple(POINT_SETS) + tasks.REGRESSION_SETS
 LOSSES = ("cross-entropy", "mse", "l1", "huber")
 REGRESSION_LOSSES = ("mse", "l1", "huber")
 SCHEDULES = ("none", "cosine", "step", "onecycle")
+FOLDER_IMAGE_SIZE = (32, 32)  # (H, W) the pictures of a folder are resized to, in grey
 
 
 def _choose(name: str, value: str, choices) -> None:
@@ -36,16 +38,25 @@ def check_choices(config: Config) -> None:
     exist, before any work is done."""
     if config.data_dir is not None and not config.download and not Path(config.data_dir).is_dir():
         raise RunError(f"--data-dir {config.data_dir}: no such folder")
-    if config.data is not None or config.dataset == "csv":
-        if config.data is None or config.dataset != "csv":
+    if config.data is not None or config.dataset in OWN_DATA:
+        if config.data is None or config.dataset not in OWN_DATA:
             raise RunError(
-                f"--data {config.data} goes with the data set 'csv' (not {config.dataset})"
+                f"--data {config.data} goes with the data set 'csv' or 'folder' (not "
+                f"{config.dataset})"
                 if config.data is not None
-                else "the data set 'csv' needs --data FILE.csv"
+                else f"the data set '{config.dataset}' needs --data FILE.csv or --data FOLDER"
             )
         if not Path(config.data).exists():
-            raise RunError(f"--data {config.data}: no such file")
-        if not Path(config.data).is_file():  # a FIFO or /dev/zero would be read without end
+            raise RunError(f"--data {config.data}: no such file or folder")
+        if config.dataset == "folder":
+            if not Path(config.data).is_dir():
+                raise RunError(f"--data {config.data}: not a folder (of class folders of images)")
+            if isinstance(config.target, str):
+                raise RunError(
+                    f"--target {config.target}: for a folder of images, --target K trains 'is "
+                    "it class K or not' (K: the class's number, its folders in name order from 0)"
+                )
+        elif not Path(config.data).is_file():  # a FIFO or /dev/zero would be read without end
             raise RunError(f"--data {config.data}: not a regular file (a folder, FIFO or device)")
     else:
         _choose("data set", config.dataset, DATASETS)
@@ -108,6 +119,8 @@ def load_table(config: Config) -> tasks.Table:
     name = config.dataset
     if name == "csv":
         return tasks.load_csv(config)
+    if name == "folder":
+        return load_image_folder(config)
     if name in tasks.REGRESSION_SETS:
         return tasks.load_regression_set(config)
     if name in ("mnist", "fashion-mnist"):
@@ -126,6 +139,25 @@ def load_table(config: Config) -> tasks.Table:
     raise RunError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)}")
 
 
+def load_image_folder(config: Config) -> tasks.Table:
+    """The user's folder of class folders of images (``data``), as grey images of
+    :data:`FOLDER_IMAGE_SIZE`, split into training and test examples (seed 0; each class in
+    proportion). Files that are not readable images are skipped and named on stderr."""
+    folder = data.read_image_folder(config.data, FOLDER_IMAGE_SIZE)
+    if folder.skipped:
+        named = [str(path.relative_to(config.data)) for path, _ in folder.skipped[:5]]
+        more = len(folder.skipped) - len(named)
+        print(
+            f"{config.data}: skipped {len(folder.skipped)} file(s) that are not readable images: "
+            f"{', '.join(named)}{f' and {more} more' if more else ''}",
+            file=sys.stderr,
+        )
+    train, test = data.train_val_split(
+        folder.images, folder.labels, val_fraction=0.2, seed=0, stratify=folder.labels
+    )
+    return tasks.Table(train, test, "classification", 255.0, classes=folder.classes)
+
+
 def load_raw(config: Config):
     """((x_train, y_train), (x_test, y_test), pixel_max) of the named data set, unprocessed."""
     table = load_table(config)
@@ -138,7 +170,7 @@ def prepare(config: Config, recorded: dict | None = None) -> Prepared:
     ``recorded``: the preprocessing a trained run saved; its statistics are used instead of
     measuring them again (so a run is evaluated on inputs prepared exactly as in training).
     """
-    where = config.data if config.dataset == "csv" else config.dataset
+    where = config.data if config.dataset in OWN_DATA else config.dataset
     table = tasks.settle_task(load_table(config), config, where)
     (x_train, y_train), (x_test, y_test) = table.train, table.test
     for what, array in (("training", x_train), ("test", x_test)):
@@ -172,6 +204,8 @@ def prepare(config: Config, recorded: dict | None = None) -> Prepared:
             extra["classes"] = table.classes
     if table.tabular:
         extra |= {"feature_names": table.feature_names, "target_name": table.target_name}
+        if recorded is None:  # the range predict compares new inputs with
+            extra["feature_range"] = [x_train.min(axis=0).tolist(), x_train.max(axis=0).tolist()]
     if table.sha256:
         extra["data_sha256"] = table.sha256
     scale = table.pixel_max or 1.0
@@ -236,7 +270,8 @@ def build_model(config: Config, input_shape: tuple, outputs: int, batch_size: in
     The spec is laid out and its memory checked (for ``batch_size`` examples a step, by default
     the config's) before any layer is built.
     """
-    hidden = config.with_task_defaults(config.task or "classification").hidden
+    config = config.with_task_defaults(config.task or "classification")
+    hidden = config.hidden
     if config.model == "mlp":
         spec, option = models.mlp_spec(hidden, config.dropout), "--hidden"
     else:
@@ -285,6 +320,12 @@ def build_schedule(config: Config, optimizer, steps_per_epoch: int) -> list:
         optimizer, max_lr=top, epochs=config.epochs, steps_per_epoch=steps_per_epoch
     )
     return [LRSchedulerCallback(cycle, per="batch")]
+
+
+def default_lr(optimizer: str) -> float:
+    """The learning rate ``optimizer`` trains with when none is given."""
+    _choose("optimizer", optimizer, OPTIMIZERS)
+    return OPTIMIZERS[optimizer][0]
 
 
 def build_optimizer(config: Config, parameters) -> optim.Optimizer:

@@ -32,17 +32,26 @@ from pathlib import Path
 from .. import distributed, io, models
 from ..backend import ignore_float_errors, manual_seed, xp
 from ..data.loader import DataLoader
-from ..train import Callback, CSVLogger, ModelCheckpoint, TerminateOnNaN, evaluate, fit
+from ..train import (
+    Callback,
+    CSVLogger,
+    DivergenceError,
+    ModelCheckpoint,
+    TerminateOnNaN,
+    evaluate,
+    fit,
+)
 from ..train.comm import SingleProcess
 from ..train.loop import ResumeError, check_state_fits
 from . import folder
-from .config import Config, RunError
+from .config import Config, RunError, command_line
 from .recipe import (
     build_loss,
     build_model,
     build_optimizer,
     build_schedule,
     check_choices,
+    default_lr,
     prepare,
 )
 
@@ -52,6 +61,10 @@ MAY_CHANGE_ON_RESUME = ("epochs", "out", "data_dir", "download")
 # disk; the data itself is compared) and where rank 0 writes (the others write nothing)
 MAY_DIFFER_BETWEEN_PROCESSES = ("out", "data", "data_dir", "download")
 EVAL_BATCH = 1000
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training was interrupted (Ctrl-C); the message says how to continue."""
 
 
 class SaveModel(Callback):
@@ -104,13 +117,12 @@ def train(
     prepared = _prepare_one_after_another(config, comm)
     config = config.with_task_defaults(prepared.task)  # config.json says what was trained
     check_same_everywhere(config, prepared, comm)
+    config = config.with_values_used(default_lr(config.optimizer), len(prepared.train[0]))
     manual_seed(config.seed)
-    batch = config.batch_size or len(prepared.train[0])
-    model = build_model(config, prepared.input_shape, prepared.outputs, batch)
+    model = build_model(config, prepared.input_shape, prepared.outputs, config.batch_size)
     loss_fn = build_loss(config, prepared.outputs, prepared.task)
     optimizer = build_optimizer(config, model.parameters())
-    batch_size = config.batch_size or len(prepared.train[0])  # None: the whole set, one batch
-    loader = DataLoader(prepared.train, batch_size, shuffle=True, seed=config.seed)
+    loader = DataLoader(prepared.train, config.batch_size, shuffle=True, seed=config.seed)
     schedule = build_schedule(config, optimizer, len(loader))
     if state is not None:
         check_same_data(state, prepared.preprocessing.get("data_sha256"), config, out)
@@ -167,6 +179,15 @@ def train(
         raise RunError(
             f"--resume: {out / folder.CHECKPOINT}: {exc}; {_start_afresh(out)}"
         ) from None
+    except DivergenceError as exc:  # resuming would diverge again, from the last checkpoint
+        smaller = dataclasses.replace(config, lr=config.lr / 10)
+        raise type(exc)(
+            f"{exc}: start afresh with a smaller one: {command_line(smaller)} --overwrite"
+        ) from None
+    except KeyboardInterrupt:
+        if not writes:
+            raise
+        raise Interrupted(f"continue with: chainrule train --out {out} --resume") from None
     train_seconds = time.perf_counter() - started
     if writes:
         folder.write_model(out, model, metadata)

@@ -71,21 +71,32 @@ class CallbackList(Callback):
             c.load_state_dict(state.get(f"{i}.{type(c).__name__}", {}))
 
 
-def _format_logs(logs: dict, keys=("loss", "accuracy", "val_loss", "val_accuracy")) -> str:
-    return "  ".join(f"{k} {logs[k]:.4f}" for k in keys if logs.get(k) is not None)
+# the names the progress shows (short, so that a line of 80 columns holds the validation numbers)
+SHOWN = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
+# in a terminal the numbers come first and the bar after them, so that a narrow terminal cuts the
+# bar, not the numbers (tqdm trims a line at its right end)
+BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar}| {rate_fmt} <{remaining}"
+
+
+def _format_logs(logs: dict) -> str:
+    return " ".join(f"{name} {logs[k]:.4f}" for k, name in SHOWN.items() if logs.get(k) is not None)
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch (batch, loss, accuracy, samples/s, ETA); in notebooks tqdm's widget;
-    when the output is not a terminal, one plain line per epoch instead."""
+    """A tqdm bar per epoch (loss, accuracy, then the bar, samples/s and ETA); in notebooks tqdm's
+    widget; when the output is not a terminal, one plain line per epoch instead.
 
-    def __init__(self, stream=None, interactive: bool | None = None):
+    ``ncols``: the width of the line (default: the terminal's, followed as it changes).
+    """
+
+    def __init__(self, stream=None, interactive: bool | None = None, ncols: int | None = None):
         self.stream = stream or sys.stderr
         if interactive is None:
             interactive = (
                 "ipykernel" in sys.modules or getattr(self.stream, "isatty", lambda: False)()
             )
         self.interactive = interactive
+        self.ncols = ncols
         self.bar = None
 
     def on_epoch_begin(self, run):
@@ -94,36 +105,38 @@ class ProgressBar(Callback):
         if self.interactive:
             from tqdm.auto import tqdm
 
-            remaining = run.samples_per_epoch
             self.bar = tqdm(
-                total=remaining,
+                total=run.samples_per_epoch,
                 unit="sample",
                 unit_scale=True,
                 file=self.stream,
-                desc=f"epoch {run.epoch + 1}/{run.epochs}",
+                desc=self._epoch(run),
+                bar_format=BAR_FORMAT,
                 leave=True,
-                dynamic_ncols=True,
+                ncols=self.ncols,
+                dynamic_ncols=self.ncols is None,
             )
+
+    @staticmethod
+    def _epoch(run) -> str:
+        return f"epoch {run.epoch + 1}/{run.epochs}"
 
     def on_batch_end(self, run, logs, batch_size):
         self.seen += batch_size
         if self.bar is not None:
-            batch = f"batch {run.batch + 1}/{run.steps_per_epoch}  "
-            self.bar.set_postfix_str(batch + _format_logs(logs), refresh=False)
+            self.bar.set_description_str(f"{self._epoch(run)} {_format_logs(logs)}", refresh=False)
             self.bar.update(batch_size)
 
     def on_epoch_end(self, run, logs):
         seconds = time.perf_counter() - self.started
         rate = self.seen / seconds if seconds > 0 else 0.0
         if self.bar is not None:
-            done = f"batch {run.batch + 1}/{run.steps_per_epoch}  "
-            self.bar.set_postfix_str(done + _format_logs(logs), refresh=True)
+            self.bar.set_description_str(f"{self._epoch(run)} {_format_logs(logs)}", refresh=True)
             self.bar.close()
             self.bar = None
         else:
             print(
-                f"epoch {run.epoch + 1}/{run.epochs}  {_format_logs(logs)}  "
-                f"{rate:,.0f} samples/s  {seconds:.1f}s",
+                f"{self._epoch(run)}  {_format_logs(logs)}  {rate:,.0f} samples/s  {seconds:.1f}s",
                 file=self.stream,
                 flush=True,
             )
