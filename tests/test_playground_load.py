@@ -88,7 +88,7 @@ def test_thirty_pages_train_at_once_and_the_server_stays_responsive():
 
         started, before = time.monotonic(), dict(epochs)
         latencies, exports = [], []
-        while time.monotonic() - started < WINDOW:
+        while time.monotonic() - started < WINDOW or len(exports) < 3:  # 3 even on a slow day
             sent = time.monotonic()
             status, page = client.request("GET", "/")
             latencies.append(time.monotonic() - sent)
