@@ -319,3 +319,23 @@ def test_an_unexpected_exception_shows_as_a_bug(small_run, capsys, monkeypatch):
 def test_traceback_flag_shows_an_anticipated_error_in_full(tmp_path):
     with pytest.raises(cr.runs.RunError, match="not a chainrule run folder"):
         main(["--traceback", "evaluate", str(tmp_path)])
+
+
+def test_every_optimizer_trains_from_the_command_line(tmp_path):
+    """--optimizer offers every optimizer class (and SGD's presets), built from its own
+    description: the learning rate it suggests, and the preset's settings."""
+    from chainrule import optim, runs
+
+    names = set(runs.OPTIMIZERS)
+    classes = {n for n, c in optim.OPTIMIZER_CLASSES.items() if not c.needs_closure}
+    assert classes <= names and {"momentum", "nesterov"} <= names
+    for name in sorted(names):
+        out = tmp_path / name
+        argv = ["train", "--dataset", "xor", "--epochs", "2", "--optimizer", name, "--quiet"]
+        assert main([*argv, "--out", str(out)]) == 0, name
+        config = json.loads((out / "config.json").read_text())
+        cls, preset = runs.OPTIMIZERS[name]
+        assert config["lr"] == cls.suggested_lr, name
+        if preset:
+            made = runs.build_optimizer(runs.Config(optimizer=name), [cr.nn.Parameter(cr.ones(1))])
+            assert made.param_groups[0]["momentum"] == 0.9, name

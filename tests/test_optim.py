@@ -195,3 +195,32 @@ def test_optimizer_follows_model_double_made_after_it(cls):
     for a, b in zip(*finals):
         assert a.dtype == np.float64
         np.testing.assert_array_equal(a, b)
+
+
+def test_every_optimizer_describes_its_settings_and_rebuilds_from_them():
+    """Each optimizer class's settings have defaults from its constructor and ranges that
+    hold them; the call text written from settings rebuilds an equal optimizer."""
+    from chainrule.optim import spec
+
+    model = nn.Linear(3, 2)
+    for name, cls in optim.OPTIMIZER_CLASSES.items():
+        settings = spec.settings_of(cls)
+        assert settings and settings[0].name == "lr", name
+        for setting in settings:
+            assert setting.help, (name, setting.name)
+            setting.check(setting.default)  # the constructor's default lies in the range
+        values = {s.name: s.default for s in settings}
+        values["lr"] = cls.suggested_lr
+        built = spec.build(cls, model.parameters(), values)
+        text = spec.call_text(cls, values, "parameters")
+        again = eval(text, {"optim": optim, "parameters": model.parameters()})  # noqa: S307
+        assert repr(again) == repr(built), name
+
+
+def test_a_setting_out_of_its_range_is_refused_by_name():
+    from chainrule.optim import spec
+
+    with pytest.raises(ValueError, match=r"beta2 must be in \[0, 1\), got 1.5"):
+        spec.build(optim.Adam, nn.Linear(2, 2).parameters(), {"beta2": 1.5})
+    with pytest.raises(ValueError, match="Adam has no setting 'rho'"):
+        spec.build(optim.Adam, nn.Linear(2, 2).parameters(), {"rho": 0.5})

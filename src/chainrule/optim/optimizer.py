@@ -110,6 +110,7 @@ class Optimizer:
     settings: tuple = ()
     suggested_lr: float = 1e-3
     presets: dict = {}
+    needs_closure = False  # True where step() must re-evaluate the loss (LBFGS): not for fit()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

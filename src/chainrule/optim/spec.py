@@ -66,7 +66,7 @@ class Setting:
 
 
 # The settings most optimizers share, written once.
-LR = Setting("lr", 0.0, 10.0, "learning rate: how far each step goes downhill", low_open=True)
+LR = Setting("lr", help="learning rate: how far each step goes downhill", low_open=True)
 WEIGHT_DECAY = Setting("weight_decay", help="pulls every weight toward zero a little each step")
 EPS = Setting("eps", 0.0, 1.0, "added to the denominator so it is never zero")
 MOMENTUM = Setting("momentum", 0.0, 1.0, "how much of the last step carries on", high_open=True)

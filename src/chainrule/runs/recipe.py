@@ -240,27 +240,21 @@ def prepare(config: Config, recorded: dict | None = None) -> Prepared:
 
 # -- model, loss, optimizer, schedule ------------------------------------------------------------
 
-OPTIMIZERS = {
-    "gd": (0.5, lambda ps, c, lr: optim.GD(ps, lr=lr)),
-    "sgd": (0.05, lambda ps, c, lr: optim.SGD(ps, lr=lr, weight_decay=c.weight_decay)),
-    "momentum": (
-        0.05,
-        lambda ps, c, lr: optim.SGD(ps, lr=lr, momentum=c.momentum, weight_decay=c.weight_decay),
-    ),
-    "nesterov": (
-        0.05,
-        lambda ps, c, lr: optim.SGD(
-            ps, lr=lr, momentum=c.momentum, nesterov=True, weight_decay=c.weight_decay
-        ),
-    ),
-    "adam": (1e-3, lambda ps, c, lr: optim.Adam(ps, lr=lr, weight_decay=c.weight_decay)),
-    "adamw": (1e-3, lambda ps, c, lr: optim.AdamW(ps, lr=lr, weight_decay=c.weight_decay or 1e-2)),
-    "rmsprop": (1e-3, lambda ps, c, lr: optim.RMSprop(ps, lr=lr, weight_decay=c.weight_decay)),
-    "adagrad": (1e-2, lambda ps, c, lr: optim.Adagrad(ps, lr=lr, weight_decay=c.weight_decay)),
-    "adadelta": (1.0, lambda ps, c, lr: optim.Adadelta(ps, lr=lr, weight_decay=c.weight_decay)),
-    "adamax": (2e-3, lambda ps, c, lr: optim.Adamax(ps, lr=lr, weight_decay=c.weight_decay)),
-    "nadam": (2e-3, lambda ps, c, lr: optim.NAdam(ps, lr=lr, weight_decay=c.weight_decay)),
-}
+
+def _optimizer_names() -> dict:
+    """``--optimizer`` names: each optimizer class of chainrule.optim by its lower-case name,
+    and each of its presets (SGD's ``momentum`` and ``nesterov``), as (class, preset)."""
+    names = {}
+    for name, cls in optim.OPTIMIZER_CLASSES.items():
+        if cls.needs_closure:  # fit() takes one step per batch, with no closure
+            continue
+        names[name] = (cls, {})
+        names.update({preset: (cls, values) for preset, values in cls.presets.items()})
+    return names
+
+
+OPTIMIZERS = _optimizer_names()
+"""--optimizer name -> (optimizer class, preset settings)."""
 
 
 def build_model(config: Config, input_shape: tuple, outputs: int, batch_size: int | None = None):
@@ -323,12 +317,25 @@ def build_schedule(config: Config, optimizer, steps_per_epoch: int) -> list:
 
 
 def default_lr(optimizer: str) -> float:
-    """The learning rate ``optimizer`` trains with when none is given."""
+    """The learning rate ``optimizer`` trains with when none is given (its class's
+    ``suggested_lr``)."""
     _choose("optimizer", optimizer, OPTIMIZERS)
-    return OPTIMIZERS[optimizer][0]
+    return OPTIMIZERS[optimizer][0].suggested_lr
+
+
+def optimizer_settings(config: Config) -> tuple[type, dict]:
+    """The optimizer class a run uses and its settings: the learning rate, the preset's values
+    (a setting the config holds, such as ``momentum``, takes the config's value) and the weight
+    decay where the class has one (its own default where the config leaves it at 0: AdamW's)."""
+    _choose("optimizer", config.optimizer, OPTIMIZERS)
+    cls, preset = OPTIMIZERS[config.optimizer]
+    values = {name: getattr(config, name, value) for name, value in preset.items()}
+    values["lr"] = config.lr if config.lr is not None else cls.suggested_lr
+    if config.weight_decay and any(s.name == "weight_decay" for s in cls.settings):
+        values["weight_decay"] = config.weight_decay
+    return cls, values
 
 
 def build_optimizer(config: Config, parameters) -> optim.Optimizer:
-    _choose("optimizer", config.optimizer, OPTIMIZERS)
-    default_lr, make = OPTIMIZERS[config.optimizer]
-    return make(list(parameters), config, config.lr if config.lr is not None else default_lr)
+    cls, values = optimizer_settings(config)
+    return optim.spec.build(cls, list(parameters), values)
