@@ -198,8 +198,20 @@ def _load_model(weights: Path, copy: Path | None, modules) -> Module:
     shapes, header = read_header(weights)
     description, source = _description(weights, copy)
     model = build(description, shapes, source=source, modules=modules)
-    model.load_state_dict(read_checked_tensors(weights, header.get("chainrule")))
+    tensors = read_checked_tensors(weights, header.get("chainrule"))
+    _take_saved_float_types(model, tensors)
+    model.load_state_dict(tensors)
     return model
+
+
+def _take_saved_float_types(model: Module, tensors: dict) -> None:
+    """Give each floating parameter and buffer the type it was saved in: a model saved after
+    ``.double()`` loads as float64, as ``torch.load`` gives it back (a layer's description holds
+    no dtype: the constructor makes float32)."""
+    for name, target in model.state_dict(keep_vars=True).items():
+        saved = tensors.get(name)
+        if saved is not None and saved.dtype.kind == "f" == target.data.dtype.kind:
+            target.data = target.data.astype(saved.dtype, copy=False)
 
 
 def read_metadata(path) -> dict:
