@@ -120,6 +120,12 @@ def test_pytorch_reads_the_tensors_of_a_state_dict_saved_to_memory():
     np.testing.assert_array_equal(theirs["0.weight"].numpy(), model[0].weight.data)
 
 
+def test_a_file_object_at_its_end_gets_told_to_seek():
+    buffer = io.BytesIO()
+    cr.save(cr.ones(2), buffer)
+    refused(buffer, r"<BytesIO>: nothing to read where it stands; seek\(0\) after saving")
+
+
 def test_loading_starts_where_the_file_object_stands():
     buffer = io.BytesIO(b"a header of the caller's own")
     buffer.seek(0, io.SEEK_END)

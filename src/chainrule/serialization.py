@@ -279,6 +279,10 @@ def read_stream(f) -> bytes:
             raise ChainruleFileError(
                 f"{source}: read {type(chunk).__name__}, not bytes; open the file with 'rb'"
             )
+        if not chunk and not chunks:  # torch.save(x, buffer); torch.load(buffer) with no seek(0)
+            raise ChainruleFileError(
+                f"{source}: nothing to read where it stands; seek(0) after saving into it"
+            )
         if not chunk:
             return b"".join(chunks)
         chunks.append(bytes(chunk))
