@@ -6,6 +6,10 @@
   is written in one atomic step. ``path.json`` is a readable copy written just after; a process
   killed between the two leaves a stale copy, which loading ignores (the header wins) and the next
   save replaces. A reader therefore always sees one whole model, the old one or the new one.
+  A path with a suffix of its own (``model.pt``, as ``torch.save(model, "model.pt")`` is written)
+  gets that one weight file, at exactly that path, and no copy.
+* A file object (an open binary file, ``io.BytesIO``) takes the place of a path, as in PyTorch:
+  ``save(obj, f)`` writes the one file the path would hold, ``load(f)`` reads it back.
 * ``save(obj, path)`` for anything else (a state dict, a tensor, dicts and lists of them) writes
   one file at ``path``, as ``torch.save`` does (:func:`~chainrule.serialization.save_object`);
   ``load(path)`` tells the two apart, so ``model.load_state_dict(cr.load("model.pth"))`` works.
@@ -45,13 +49,19 @@ from .serialization import (  # noqa: F401 - parse_json, DIGEST, read_header_met
     MAX_JSON_BYTES,
     contiguous,
     digest,
+    is_file_object,
     load_object,
+    object_bytes,
     parse_json,
     read_checked_tensors,
     read_header,
     read_header_metadata,
+    read_stream,
     save_object,
+    spooled,
+    stream_name,
     tensors_with_json,
+    write_stream,
 )
 from .tensor import Tensor, as_array
 
@@ -99,48 +109,68 @@ def _present(path: Path) -> bool:
     return path.exists() or path.is_symlink()
 
 
-def _stem(path) -> Path:
+def _model_files(path) -> tuple[Path, Path | None]:
+    """(the weight file, its readable JSON copy) of the model saved at ``path``: ``path.safetensors``
+    and ``path.json`` (the run-folder format; ``path`` given with or without either suffix), or,
+    for a path with a suffix of its own (``model.pt``), that path alone, as ``torch.save`` writes."""
     path = Path(path)
-    return path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
+    if path.suffix not in ("", ".safetensors", ".json"):
+        return path, None
+    stem = path.with_suffix("") if path.suffix else path
+    return stem.with_name(f"{stem.name}.safetensors"), stem.with_name(f"{stem.name}.json")
 
 
-def save(obj, path, metadata: dict | None = None) -> Path:
+def save(obj, f, metadata: dict | None = None) -> Path | None:
     """Save a model, or any state, without pickle (``cr.save``, PyTorch's ``torch.save``).
 
     * a model (a Sequential, nested or not, of chainrule's layers, or a module of a class of yours
-      marked ``@cr.nn.saveable``): ``path.safetensors`` (weights, architecture and ``metadata``
-      in its header) and ``path.json`` (a readable copy); ``cr.load`` rebuilds it;
+      marked ``@cr.nn.saveable``): ``f.safetensors`` (weights, architecture and ``metadata``
+      in its header) and ``f.json`` (a readable copy), or that weight file alone at exactly ``f``
+      when ``f`` has a suffix of its own (``model.pt``); ``cr.load`` rebuilds it;
     * anything else (a state dict, a tensor, dicts and lists of them with numbers and strings):
-      exactly the file ``path``, safetensors with the structure as JSON in its header
+      exactly the file ``f``, safetensors with the structure as JSON in its header
       (:func:`~chainrule.serialization.save_object`); PyTorch reads its tensors with
       ``safetensors.torch.load_file``.
 
-    Returns the path of the file holding the tensors.
+    ``f`` is a path or a binary file object (an open file, ``io.BytesIO``), which gets the bytes
+    of the one file (the weight file of a model). Returns the path of the file holding the
+    tensors (None for a file object).
     """
     if not isinstance(obj, Module):
         if metadata is not None:
             raise TypeError(
                 "cr.save: metadata= goes with a model; put it in the saved dict instead"
             )
-        return save_object(obj, path)
-    stem = _stem(path)
+        if not is_file_object(f):
+            return save_object(obj, f)
+        write_stream(f, object_bytes(obj))
+        return None
     description = {**architecture(obj), "metadata": metadata or {}}
     tensors = {k: contiguous(as_array(v)) for k, v in obj.state_dict().items()}
-    weights = stem.with_suffix(".safetensors")
-    atomic_write(weights, tensors_with_json(tensors, "chainrule", json.dumps(description)))
-    write_json(stem.with_suffix(".json"), description)
+    data = tensors_with_json(tensors, "chainrule", json.dumps(description))
+    if is_file_object(f):
+        write_stream(f, data)
+        return None
+    weights, copy = _model_files(f)
+    atomic_write(weights, data)
+    if copy is not None:
+        write_json(copy, description)
     return weights
 
 
-def load(path, map_location=None, weights_only=None, mmap=None, modules=()):
-    """Load what :func:`save` saved: a model (from ``path``, ``path.safetensors`` or
-    ``path.json``), or the state saved at exactly ``path``. A PyTorch pickle file is refused in
+def load(f, map_location=None, weights_only=None, mmap=None, modules=()):
+    """Load what :func:`save` saved: a model (from ``f``, ``f.safetensors`` or ``f.json``), or
+    the state saved at exactly ``f``; ``f`` may be a binary file object instead of a path (read
+    up to :data:`~chainrule.serialization.MAX_STREAM_BYTES`). A PyTorch pickle file is refused in
     one line that says how to convert it; nothing is ever unpickled. ``map_location``,
     ``weights_only`` and ``mmap`` are PyTorch's arguments: only the CPU exists here.
     ``modules``: module classes of yours the file may name (or mark them ``@cr.nn.saveable``)."""
     if isinstance(map_location, (str, device)):
         check_device(map_location)
-    path = Path(path)
+    if is_file_object(f):
+        with spooled(read_stream(f), stream_name(f)) as path:
+            return load(path, modules=modules)
+    path = Path(f)
     if path.suffix != ".json" and path.is_file():
         try:
             _, header = read_header(path)
@@ -148,9 +178,11 @@ def load(path, map_location=None, weights_only=None, mmap=None, modules=()):
             return load_object(path)  # names what the file is instead (a pickle, .npy, ...)
         if "chainrule" not in header:
             return load_object(path)
-    elif not _present(_stem(path).with_suffix(".safetensors")):
+        return _load_model(path, None, modules)
+    weights, copy = _model_files(path)
+    if not _present(weights):
         return load_object(path)  # "file not found"
-    return load_model(path, modules)
+    return _load_model(weights, copy, modules)
 
 
 def load_model(path, modules=()) -> Module:
@@ -159,37 +191,51 @@ def load_model(path, modules=()) -> Module:
     The architecture comes from the weight file's header; ``path.json`` is used only for weight
     files written by other tools, which have no chainrule header.
     """
-    stem = _stem(path)
-    weights = stem.with_suffix(".safetensors")
+    return _load_model(*_model_files(path), modules)
+
+
+def _load_model(weights: Path, copy: Path | None, modules) -> Module:
     shapes, header = read_header(weights)
-    description, source = _description(stem)
+    description, source = _description(weights, copy)
     model = build(description, shapes, source=source, modules=modules)
-    model.load_state_dict(read_checked_tensors(weights, header.get("chainrule")))
+    tensors = read_checked_tensors(weights, header.get("chainrule"))
+    _take_saved_float_types(model, tensors)
+    model.load_state_dict(tensors)
     return model
+
+
+def _take_saved_float_types(model: Module, tensors: dict) -> None:
+    """Give each floating parameter and buffer the type it was saved in: a model saved after
+    ``.double()`` loads as float64, as ``torch.load`` gives it back (a layer's description holds
+    no dtype: the constructor makes float32)."""
+    for name, target in model.state_dict(keep_vars=True).items():
+        saved = tensors.get(name)
+        if saved is not None and saved.dtype.kind == "f" == target.data.dtype.kind:
+            target.data = target.data.astype(saved.dtype, copy=False)
 
 
 def read_metadata(path) -> dict:
     """The metadata stored with a saved model (from the weight file's header)."""
-    metadata = _description(_stem(path))[0].get("metadata", {})
+    weights, copy = _model_files(path)
+    metadata = _description(weights, copy)[0].get("metadata", {})
     if not isinstance(metadata, dict):
-        raise ChainruleFileError(f"{_stem(path)}: 'metadata' must be an object")
+        raise ChainruleFileError(f"{weights}: 'metadata' must be an object")
     return metadata
 
 
-def _description(stem: Path) -> tuple[dict, str]:
-    """(architecture description, where it came from): the weight file's header, else the JSON."""
-    weights = stem.with_suffix(".safetensors")
+def _description(weights: Path, copy: Path | None) -> tuple[dict, str]:
+    """(architecture description, where it came from): the weight file's header, else its JSON
+    copy."""
     _, header = read_header(weights)
     if "chainrule" in header:
         description = parse_json(header["chainrule"], f"{weights} (header)")
         if not isinstance(description, dict):
             raise ChainruleFileError(f"{weights}: the header's model description is not an object")
         return description, f"{weights} (header)"
-    if not stem.with_suffix(".json").exists():
-        raise ChainruleFileError(
-            f"{weights}: no architecture found (no chainrule header and no {stem.name}.json)"
-        )
-    return read_json(stem.with_suffix(".json")), str(stem.with_suffix(".json"))
+    if copy is None or not copy.exists():
+        beside = f" and no {copy.name}" if copy is not None else ""
+        raise ChainruleFileError(f"{weights}: no architecture found (no chainrule header{beside})")
+    return read_json(copy), str(copy)
 
 
 def save_weights(model: Module, path) -> None:

@@ -7,6 +7,10 @@ pickle: what ``torch.save(obj, path)`` / ``torch.load(path)`` are for, in one sa
   the file with ``safetensors.torch.load_file(path)``, and a file PyTorch wrote with
   ``safetensors.torch.save_file(state_dict, path)`` loads here as a dict of tensors.
 * Writing is atomic: a temporary file in the same folder, fsync, rename.
+* A file object (an open binary file, ``io.BytesIO``) takes the place of a path, as in PyTorch:
+  :func:`write_stream` writes the same bytes to it; :func:`read_stream` reads at most
+  ``MAX_STREAM_BYTES`` from one and :func:`spooled` hands them to the path readers, so every check
+  of a file on disk applies to a file object unchanged.
 * Loading never runs code: no pickle, a bounded JSON, and a structure checked before anything
   is built. A PyTorch pickle file (``torch.save``'s zip or legacy format) is recognised and
   refused with the one command that converts it.
@@ -15,10 +19,13 @@ pickle: what ``torch.save(obj, path)`` / ``torch.load(path)`` are for, in one sa
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
+import tempfile
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
@@ -151,13 +158,18 @@ def save_object(obj, path) -> Path:
         >>> save_object(model.state_dict(), "model.pth")
         >>> model.load_state_dict(load_object("model.pth"))
     """
+    path = Path(path)
+    atomic_write(path, object_bytes(obj))
+    return path
+
+
+def object_bytes(obj) -> bytes:
+    """The file :func:`save_object` writes for ``obj``, as bytes."""
     arrays: dict = {}
     names: dict = {}  # id(tensor or array) -> its name in the file
     structure = _encode(obj, "", arrays, names, depth=0)
     text = json.dumps({"version": 1, "object": structure})
-    path = Path(path)
-    atomic_write(path, tensors_with_json(arrays, OBJECT_KEY, text))
-    return path
+    return tensors_with_json(arrays, OBJECT_KEY, text)
 
 
 def _encode(obj, where: str, arrays: dict, names: dict, depth: int):
@@ -216,6 +228,82 @@ def _encode_array(obj, where: str, arrays: dict, names: dict) -> dict:
 
 def _show(where: str) -> str:
     return f"the entry '{where}'" if where else "the object"
+
+
+# -- file objects ----------------------------------------------------------------------------------
+# torch.save(obj, f) / torch.load(f) take an open file or io.BytesIO as well as a path.
+
+MAX_STREAM_BYTES = 1 << 32  # what cr.load reads from a file object, which has no size to check
+_CHUNK = 1 << 24
+
+
+def is_file_object(f) -> bool:
+    """``f`` is a file object (something with ``read`` or ``write``), not a path."""
+    return not isinstance(f, (str, bytes, os.PathLike)) and (
+        hasattr(f, "read") or hasattr(f, "write")
+    )
+
+
+def stream_name(f) -> str:
+    """What messages call a file object: its file's name, else its type (``<BytesIO>``)."""
+    name = getattr(f, "name", None)
+    return name if isinstance(name, str) else f"<{type(f).__name__}>"
+
+
+def write_stream(f, data: bytes) -> None:
+    """Write ``data`` to the binary file object ``f`` (refusing a text or read-only one)."""
+    try:
+        f.write(data)
+    except io.UnsupportedOperation:
+        raise TypeError(
+            f"cr.save: {stream_name(f)} is not open for writing; open it with 'wb'"
+        ) from None
+    except TypeError:  # a text file takes only str
+        raise TypeError(
+            f"cr.save: {stream_name(f)} is open in text mode; open it with 'wb'"
+        ) from None
+
+
+def read_stream(f) -> bytes:
+    """What is left in the binary file object ``f``: at most ``MAX_STREAM_BYTES``, read in chunks
+    up to one byte more (to tell a file too large), never all of an endless stream."""
+    source, chunks, size = stream_name(f), [], 0
+    if isinstance(f, io.TextIOBase):
+        raise ChainruleFileError(f"{source}: open in text mode; open the file with 'rb'")
+    while size <= MAX_STREAM_BYTES:
+        try:
+            chunk = f.read(min(_CHUNK, MAX_STREAM_BYTES + 1 - size))
+        except (OSError, ValueError) as exc:  # not open for reading, closed
+            raise ChainruleFileError(f"{source}: cannot read it ({brief(exc, 80)})") from None
+        if not isinstance(chunk, (bytes, bytearray)):  # str from a text file, None if non-blocking
+            raise ChainruleFileError(
+                f"{source}: read {type(chunk).__name__}, not bytes; open the file with 'rb'"
+            )
+        if not chunk and not chunks:  # torch.save(x, buffer); torch.load(buffer) with no seek(0)
+            raise ChainruleFileError(
+                f"{source}: nothing to read where it stands; seek(0) after saving into it"
+            )
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(bytes(chunk))
+        size += len(chunk)
+    raise ChainruleFileError(
+        f"{source}: more than a file object cr.load reads may hold ({MAX_STREAM_BYTES:,} bytes)"
+    )
+
+
+@contextmanager
+def spooled(data: bytes, source: str):
+    """A temporary file holding ``data``, for the readers of paths (safetensors' ``safe_open``
+    reads a path): a file object's bytes are checked as a file's are. Their messages name
+    ``source`` instead of the temporary file."""
+    with tempfile.TemporaryDirectory(prefix="chainrule-") as folder:
+        path = Path(folder) / "stream.safetensors"
+        path.write_bytes(data)
+        try:
+            yield path
+        except ChainruleFileError as exc:
+            raise ChainruleFileError(str(exc).replace(str(path), source)) from None
 
 
 # -- reading -------------------------------------------------------------------------------------

@@ -1,7 +1,11 @@
 """Saving and loading a model the way PyTorch's tutorials do ("Save and Load the Model"):
 torch.save(model.state_dict(), path), a fresh model, model.load_state_dict(torch.load(path)),
-then predictions in eval mode under torch.no_grad(), and a checkpoint dict with the optimizer.
+then predictions in eval mode under torch.no_grad(), and a checkpoint dict with the optimizer;
+then a whole model in one file (torch.save(model, "model.pt")) and state dicts through file
+objects (an open file, io.BytesIO).
 """
+
+import io
 
 import numpy as np
 import torch
@@ -74,3 +78,27 @@ for step in range(10):
     losses.append(loss.item())
 print(f"epoch {epoch}: loss {last_loss:.6f} -> {losses[-1]:.6f}")
 running_mean = resumed.norm.running_mean
+
+# The whole model, architecture and weights, in one file
+classifier = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.Tanh(), nn.Linear(16, 2))
+classifier = classifier.double()
+initialise(classifier, 2)
+classifier(inputs)  # running statistics away from their initial values
+torch.save(classifier, "model.pt")
+whole = torch.load("model.pt", weights_only=False)
+whole.eval()
+classifier.eval()
+with torch.no_grad():
+    print(f"whole model predicts the same: {torch.equal(whole(inputs), classifier(inputs))}")
+
+# Through file objects: an open file, and memory (as when sending weights over a network)
+with open("weights.pt", "wb") as f:
+    torch.save(resumed.state_dict(), f)
+from_file = Regressor().double()
+with open("weights.pt", "rb") as f:
+    from_file.load_state_dict(torch.load(f, weights_only=True))
+buffer = io.BytesIO()
+torch.save(whole, buffer)
+buffer.seek(0)
+from_memory = torch.load(buffer, weights_only=False)
+print(f"from memory: {type(from_memory).__name__} of {len(from_memory)} layers")

@@ -172,7 +172,18 @@ def describe(model: Module) -> dict:
     """The JSON description of ``model`` (see the module docstring)."""
     if type(model) is Sequential:
         return {"format": "chainrule.Sequential", "version": 1, "layers": _entries(model, "")}
+    if not _known(model):  # torch.save(model, f) of a class of the user's own
+        raise TypeError(
+            f"cr.save: cannot save a whole {type(model).__name__} without pickle: mark its class "
+            "@cr.nn.saveable and define config() (its constructor's arguments), or save "
+            "model.state_dict() and rebuild the model in code to load it"
+        )
     return {"format": "chainrule.Module", "version": 2, "module": _entry(model, "model")}
+
+
+def _known(module: Module) -> bool:
+    """``module``'s class is the registered one of its name (a file can name it)."""
+    return REGISTERED.get(type(module).__name__) is type(module)
 
 
 def _entries(model: Sequential, prefix: str) -> list:
@@ -183,11 +194,11 @@ def _entry(module: Module, where: str) -> dict:
     if type(module) is Sequential:
         return {"type": "Sequential", "layers": _entries(module, f"{where}.")}
     name = type(module).__name__
-    if REGISTERED.get(name) is not type(module):
+    if not _known(module):
         raise TypeError(
-            f"cr.save: layer {where} ({name}) is not a known layer: decorate its class with "
-            "@cr.nn.saveable (and define config()), or save the weights alone with "
-            "cr.save_weights / model.state_dict()"
+            f"cr.save: layer {where} ({name}) is not a known layer: mark its class "
+            "@cr.nn.saveable and define config(), or save model.state_dict() and rebuild the "
+            "model in code to load it"
         )
     return {"type": name, "args": module.config()}
 
