@@ -315,3 +315,14 @@ def test_an_output_no_memory_holds_is_refused_before_allocating(monkeypatch):
     layer = nn.AdaptiveAvgPool2d(2**12)  # 2^24 values of 4 bytes: 64 MiB > 1 MiB free
     with pytest.raises(MemoryError, match=r"AdaptiveAvgPool2d\(output_size=4096\).*GiB free"):
         layer(cr.ones(1, 1, 4, 4))
+
+
+def test_a_softmax_axis_from_a_file_that_the_input_lacks_is_named_with_the_layer():
+    description = {
+        "format": "chainrule.Sequential",
+        "version": 1,
+        "layers": [{"type": "Softmax", "args": {"dim": 7}}],
+    }
+    model = describe.build(description)
+    with pytest.raises(ValueError, match=r"Softmax\(dim=7\) got input of shape \(2, 3\): dim=7"):
+        model(cr.ones(2, 3))

@@ -501,10 +501,14 @@ class Softmax(Elementwise):
 
     def output_shape(self, input_shape: tuple) -> tuple:
         if not -len(input_shape) <= self.dim < len(input_shape):
-            raise ValueError(f"dim={self.dim} is not an axis of {len(input_shape)}-d inputs")
+            raise ValueError(
+                f"{self!r} got input of shape {tuple(input_shape)}: dim={self.dim} is not one of "
+                "its axes"
+            )
         return tuple(input_shape)
 
     def forward(self, x):
+        self.output_shape(tuple(x.shape))  # dim must be an axis of x: say so, naming the layer
         return F.softmax(x, self.dim)
 
     def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
@@ -518,6 +522,7 @@ class LogSoftmax(Softmax):
     """x - logsumexp(x) along ``dim``."""
 
     def forward(self, x):
+        self.output_shape(tuple(x.shape))
         return F.log_softmax(x, self.dim)
 
 
