@@ -29,13 +29,11 @@ from .backend import available_memory
 from .ops.conv import output_size
 
 ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "gelu": nn.GELU,
-    "softplus": nn.Softplus,
+    cls.activation_name: cls
+    for cls in nn.module.LAYER_CLASSES.values()
+    if getattr(cls, "activation_name", None)
 }
+"""Activation layers by name (``relu``, ``leaky_relu``, ...): each layer class names itself."""
 LENET5 = "conv6k5p2,pool2,conv16k5,pool2,fc120,fc84"
 MAX_LAYERS = 256
 _CONV = re.compile(r"conv(\d+)(?:k(\d+))?(?:p(\d+|same))?(?:s(\d+))?$")

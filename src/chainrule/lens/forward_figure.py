@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import models
 from ..backend import xp
 from .figures import NEGATIVE, POSITIVE
 from .forward import ForwardExplanation
 from .layout import Box, Layout, layered, text_size
 
 WEIGHTED = ("Linear", "Conv1d", "Conv2d")  # layers whose outputs are weighted sums z
-ACTIVATIONS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softplus")
+ACTIVATIONS = tuple(cls.__name__ for cls in models.ACTIVATIONS.values())
 PASS_THROUGH = ("Flatten", "Unflatten", "Dropout", "Identity")
 OUTPUTS_SHOWN = 10  # an output layer up to this wide is drawn whole (all ten digits)
 FONT_SIZE = 8.0

@@ -72,7 +72,7 @@ def activations_of(model, x) -> dict:
     try:
         for i, layer in enumerate(model):
             h = layer(h)
-            if type(layer) in (L.ReLU, L.LeakyReLU, L.Sigmoid, L.Tanh, L.GELU, L.Softplus):
+            if getattr(layer, "activation_name", None):
                 found[f"{i} {type(layer).__name__}"] = h.data.copy()
     finally:
         model.train(was_training)

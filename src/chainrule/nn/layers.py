@@ -35,6 +35,7 @@ class Elementwise(Module):
 
     output_shape = same_shape
     onnx_op: str | None = None  # the ONNX operator computing the same, where there is one
+    activation_name: str | None = None  # an activation's name in --activation, the playground
 
     def to_onnx(self, g, x: str, shape: tuple, path: str) -> str:
         """The layer's ONNX form (opset 17, evaluation mode): ``g`` is the graph being built,
@@ -386,6 +387,8 @@ class LayerNorm(Module):
 class ReLU(Elementwise):
     """max(x, 0)."""
 
+    activation_name = "relu"
+
     onnx_op = "Relu"
 
     def forward(self, x):
@@ -394,6 +397,8 @@ class ReLU(Elementwise):
 
 class LeakyReLU(Elementwise):
     """x if x > 0 else negative_slope * x."""
+
+    activation_name = "leaky_relu"
 
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
@@ -417,6 +422,8 @@ class LeakyReLU(Elementwise):
 class Sigmoid(Elementwise):
     """1 / (1 + e^-x)."""
 
+    activation_name = "sigmoid"
+
     onnx_op = "Sigmoid"
 
     def forward(self, x):
@@ -426,6 +433,8 @@ class Sigmoid(Elementwise):
 class Tanh(Elementwise):
     """tanh(x)."""
 
+    activation_name = "tanh"
+
     onnx_op = "Tanh"
 
     def forward(self, x):
@@ -434,6 +443,8 @@ class Tanh(Elementwise):
 
 class GELU(Elementwise):
     """x Phi(x) (exact erf; ``approximate='tanh'`` for the tanh formula)."""
+
+    activation_name = "gelu"
 
     def __init__(self, approximate: str = "none"):
         super().__init__()
@@ -466,6 +477,8 @@ class GELU(Elementwise):
 
 class Softplus(Elementwise):
     """log(1 + e^(beta x)) / beta."""
+
+    activation_name = "softplus"
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0):
         super().__init__()

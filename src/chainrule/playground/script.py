@@ -12,6 +12,7 @@ file's name and its class names are the user's text, and the docstring holds the
 
 from __future__ import annotations
 
+from .. import models
 from .network import describe
 from .points import DATA_SETS
 
@@ -34,14 +35,8 @@ LOSSES = {
     "sigmoid": "nn.BCEWithLogitsLoss()",
     "linear": "nn.MSELoss()",
 }
-ACTIVATION_LAYERS = {
-    "linear": "nn.Identity()",
-    "relu": "nn.ReLU()",
-    "leaky_relu": "nn.LeakyReLU()",
-    "sigmoid": "nn.Sigmoid()",
-    "tanh": "nn.Tanh()",
-    "gelu": "nn.GELU()",
-    "softplus": "nn.Softplus()",
+ACTIVATION_LAYERS = {"linear": "nn.Identity()"} | {
+    name: f"nn.{cls.__name__}()" for name, cls in models.ACTIVATIONS.items()
 }
 
 
