@@ -361,3 +361,38 @@ def test_the_optimizers_the_playground_added_to_train_run_from_the_command_line(
     assert config["optimizer"] == optimizer
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test_accuracy"] > 0.8
+
+
+def test_every_optimizer_is_offered_and_the_script_rebuilds_it():
+    """The page's optimizer menu and each one's settings come from the optimizer classes; the
+    optimizer line of the written train.py builds an optimizer equal to the page's."""
+    from chainrule import optim
+    from chainrule.playground.script import optimizer_call
+    from chainrule.playground.settings import Setup, choices
+
+    offered = choices()["optimizers"]
+    for name, cls in optim.OPTIMIZER_CLASSES.items():
+        if cls.needs_closure:
+            assert name not in offered
+            continue
+        assert offered[name]["label"] == cls.__name__ and offered[name]["lr"] == cls.suggested_lr
+        names = [s.name for s in optim.spec.settings_of(cls)]
+        assert set(offered[name]["settings"]) <= set(names)
+        setup = Setup.from_dict({"optimizer": name, "dataset": "xor"})
+        model = nn.Linear(2, 2)
+        page = cr.playground.network.build_optimizer(setup, model.parameters())
+        written = eval(optimizer_call(setup), {"optim": optim, "model": model})  # noqa: S307
+        assert page.state_dict()["param_groups"] == written.state_dict()["param_groups"], name
+        for setting in offered[name]["settings"]:  # each at its constructor's default
+            default = next(s.default for s in optim.spec.settings_of(cls) if s.name == setting)
+            assert getattr(setup, setting) == default, (name, setting)
+
+
+def test_an_optimizer_setting_out_of_its_range_is_refused_naming_it():
+    from chainrule.playground.points import PlaygroundError
+    from chainrule.playground.settings import Setup
+
+    with pytest.raises(PlaygroundError, match=r"beta2 must be in \[0, 1\), got 1.0"):
+        Setup.from_dict({"optimizer": "adam", "beta2": 1.0})
+    with pytest.raises(PlaygroundError, match="weight_decay must be at most 10"):
+        Setup.from_dict({"optimizer": "adamw", "weight_decay": 50.0})

@@ -215,7 +215,7 @@ def unit(high: float):
             "alpha": unit(0.9999),
             "rho": unit(1.0),
             "lr_decay": unit(1.0),
-            "decay": unit(1.0),
+            "weight_decay": unit(1.0),
             "l1": unit(10.0),
             "l2": unit(10.0),
             "dropout": unit(0.9),

@@ -123,7 +123,7 @@ def run_config(trainer, out_name: str) -> Config:
     """The settings in ``chainrule train``'s terms (checked by its own rules)."""
     setup, points = trainer.setup, trainer.points
     optimizer = setup.optimizer
-    if optimizer == "sgd" and setup.momentum > 0:
+    if optimizer == "sgd" and setup.momentum > 0:  # the command line's names for SGD's presets
         optimizer = "nesterov" if setup.nesterov else "momentum"
     activation = next((a for a in setup.activations if a in models.ACTIVATIONS), "relu")
     values = {
@@ -138,8 +138,8 @@ def run_config(trainer, out_name: str) -> Config:
         "label_smoothing": 0.0,
         "optimizer": optimizer,
         "lr": setup.lr,
-        "momentum": min(setup.momentum, 0.999),
-        "weight_decay": setup.decay if setup.optimizer == "adamw" else 0.0,
+        "momentum": min(setup.momentum or 0.0, 0.999),
+        "weight_decay": setup.weight_decay or 0.0,
         "batch_size": setup.batch,
         "epochs": trainer.epoch,
         "target": points.target_name,

@@ -49,21 +49,10 @@ def build_loss(setup) -> nn.Module:
 
 
 def build_optimizer(setup, parameters) -> optim.Optimizer:
-    """The optimizer of ``chainrule.optim`` the setup names, with its main settings."""
-    parameters, s = list(parameters), setup
-    betas = (s.beta1, s.beta2)
-    make = {
-        "sgd": lambda: optim.SGD(parameters, lr=s.lr, momentum=s.momentum, nesterov=s.nesterov),
-        "gd": lambda: optim.GD(parameters, lr=s.lr),
-        "adam": lambda: optim.Adam(parameters, lr=s.lr, betas=betas),
-        "adamw": lambda: optim.AdamW(parameters, lr=s.lr, betas=betas, weight_decay=s.decay),
-        "nadam": lambda: optim.NAdam(parameters, lr=s.lr, betas=betas),
-        "adamax": lambda: optim.Adamax(parameters, lr=s.lr, betas=betas),
-        "rmsprop": lambda: optim.RMSprop(parameters, lr=s.lr, alpha=s.alpha, momentum=s.momentum),
-        "adagrad": lambda: optim.Adagrad(parameters, lr=s.lr, lr_decay=s.lr_decay),
-        "adadelta": lambda: optim.Adadelta(parameters, lr=s.lr, rho=s.rho),
-    }
-    return make[setup.optimizer]()
+    """The optimizer of ``chainrule.optim`` the setup names, with the settings the page offers
+    for it (built from the optimizer's own description, :mod:`chainrule.optim.spec`)."""
+    cls = optim.OPTIMIZER_CLASSES[setup.optimizer]
+    return optim.spec.build(cls, list(parameters), setup.optimizer_values())
 
 
 def weights_of(model) -> list:

@@ -12,24 +12,10 @@ file's name and its class names are the user's text, and the docstring holds the
 
 from __future__ import annotations
 
-from .. import models
+from .. import models, optim
 from .network import describe
 from .points import DATA_SETS
 
-OPTIMIZER_CALLS = {
-    "sgd": "optim.SGD(model.parameters(), lr={lr!r}, momentum={momentum!r}, nesterov={nesterov!r})",
-    "gd": "optim.GD(model.parameters(), lr={lr!r})",
-    "adam": "optim.Adam(model.parameters(), lr={lr!r}, betas=({beta1!r}, {beta2!r}))",
-    "adamw": (
-        "optim.AdamW(model.parameters(), lr={lr!r}, betas=({beta1!r}, {beta2!r}), "
-        "weight_decay={decay!r})"
-    ),
-    "nadam": "optim.NAdam(model.parameters(), lr={lr!r}, betas=({beta1!r}, {beta2!r}))",
-    "adamax": "optim.Adamax(model.parameters(), lr={lr!r}, betas=({beta1!r}, {beta2!r}))",
-    "rmsprop": "optim.RMSprop(model.parameters(), lr={lr!r}, alpha={alpha!r}, momentum={momentum!r})",
-    "adagrad": "optim.Adagrad(model.parameters(), lr={lr!r}, lr_decay={lr_decay!r})",
-    "adadelta": "optim.Adadelta(model.parameters(), lr={lr!r}, rho={rho!r})",
-}
 LOSSES = {
     "softmax": "nn.CrossEntropyLoss()",
     "sigmoid": "nn.BCEWithLogitsLoss()",
@@ -76,7 +62,7 @@ def python_script(trainer, upload_name: str | None = None) -> str:
         *(f"    {layer}," for layer in _layers(setup, points, trainer.outputs)),
         ")",
         f"loss_fn = {LOSSES[setup.output]}",
-        f"optimizer = {OPTIMIZER_CALLS[setup.optimizer].format(**setup.to_dict())}",
+        f"optimizer = {optimizer_call(setup)}",
         "weights = [layer.weight for layer in model if isinstance(layer, nn.Linear)]",
         f"loader = DataLoader((x_train, y_train), {setup.batch!r}, shuffle=True, seed={setup.seed!r})",
         "",
@@ -193,3 +179,10 @@ def _prose(value) -> str:
 def _literal(values) -> str:
     """An array as a Python list whose numbers read back exactly (float32 -> float -> repr)."""
     return repr(values.tolist())
+
+
+def optimizer_call(setup) -> str:
+    """The optimizer's constructor call, written from the optimizer's own description with every
+    value a literal: ``optim.Adam(model.parameters(), lr=0.01, betas=(0.9, 0.999))``."""
+    cls = optim.OPTIMIZER_CLASSES[setup.optimizer]
+    return optim.spec.call_text(cls, setup.optimizer_values())

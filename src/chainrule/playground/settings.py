@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from .. import models
+from .. import models, optim
 from ..nn.features import FEATURES, ONE_INPUT
 from .points import DATA_SETS, MAX_CLASSES, PlaygroundError, class_count, inputs_of, task_of
 
@@ -29,18 +29,37 @@ OUTPUTS = {
     "sigmoid": "sigmoid + binary cross-entropy (2 classes)",
     "linear": "linear + mean squared error",
 }
-# each optimizer of chainrule.optim: (its class, default learning rate, its main settings)
-OPTIMIZERS = {
-    "sgd": ("SGD", 0.03, ("momentum", "nesterov")),
-    "gd": ("GD", 0.1, ()),
-    "adam": ("Adam", 0.01, ("beta1", "beta2")),
-    "adamw": ("AdamW", 0.01, ("beta1", "beta2", "decay")),
-    "nadam": ("NAdam", 0.01, ("beta1", "beta2")),
-    "adamax": ("Adamax", 0.01, ("beta1", "beta2")),
-    "rmsprop": ("RMSprop", 0.01, ("alpha", "momentum")),
-    "adagrad": ("Adagrad", 0.03, ("lr_decay",)),
-    "adadelta": ("Adadelta", 1.0, ("rho",)),
-}
+OPTIMIZER_SETTINGS = ("momentum", "nesterov", "beta1", "beta2", "alpha", "rho", "lr_decay")
+OPTIMIZER_SETTINGS += ("weight_decay",)
+"""The optimizer settings the page has a control for; each optimizer offers those of its own
+(:mod:`chainrule.optim.spec`), starting from its constructor's defaults."""
+MAX_SETTING = 10.0  # the page's cap on a setting without an upper bound (weight decay)
+
+
+def _optimizers() -> dict:
+    """Each optimizer of chainrule.optim: (its class name, the learning rate it starts from,
+    the settings the page offers for it), from the optimizer classes' own description."""
+    found = {}
+    for name, cls in optim.OPTIMIZER_CLASSES.items():
+        if cls.needs_closure:  # a page step is one step per batch, with no closure
+            continue
+        offered = tuple(s.name for s in optim.spec.settings_of(cls) if s.name in OPTIMIZER_SETTINGS)
+        found[name] = (cls.__name__, cls.suggested_lr, offered)
+    return found
+
+
+OPTIMIZERS = _optimizers()
+
+
+def optimizer_setting(name: str) -> optim.spec.Setting:
+    """The page's setting ``name`` as the optimizers describe it (the same for all that have it)."""
+    for cls in optim.OPTIMIZER_CLASSES.values():
+        for setting in optim.spec.settings_of(cls):
+            if setting.name == name:
+                return setting
+    raise KeyError(name)
+
+
 # setting -> (label on the page, low, high, low is open, whole numbers)
 RANGES = {
     "classes": ("classes", 2, MAX_CLASSES, False, True),
@@ -48,13 +67,6 @@ RANGES = {
     "test": ("test fraction", 0.1, 0.9, False, False),
     "seed": ("seed", 0, MAX_SEED, False, True),
     "lr": ("learning rate", 0.0, 10.0, True, False),
-    "momentum": ("momentum", 0.0, 0.999, False, False),
-    "beta1": ("beta1", 0.0, 0.999, False, False),
-    "beta2": ("beta2", 0.0, 0.9999, False, False),
-    "alpha": ("alpha", 0.0, 0.9999, False, False),
-    "rho": ("rho", 0.0, 1.0, False, False),
-    "lr_decay": ("learning-rate decay", 0.0, 1.0, False, False),
-    "decay": ("weight decay", 0.0, 1.0, False, False),
     "batch": ("batch size", 1, MAX_POINTS + MAX_ADDED_POINTS, False, True),
     "l1": ("L1", 0.0, 10.0, False, False),
     "l2": ("L2", 0.0, 10.0, False, False),
@@ -79,14 +91,16 @@ class Setup:
     output: str | None = None  # None: softmax for classes, linear for numbers
     optimizer: str = "sgd"
     lr: float | None = None  # None: the optimizer's default
-    momentum: float = 0.0
-    nesterov: bool = False
-    beta1: float = 0.9
-    beta2: float = 0.999
-    alpha: float = 0.99
-    rho: float = 0.9
-    lr_decay: float = 0.0
-    decay: float = 0.01
+    # the optimizer's settings (OPTIMIZER_SETTINGS); None: the optimizer's default, or one the
+    # optimizer does not have
+    momentum: float | None = None
+    nesterov: bool | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    alpha: float | None = None
+    rho: float | None = None
+    lr_decay: float | None = None
+    weight_decay: float | None = None
     batch: int = 10
     l1: float = 0.0
     l2: float = 0.0
@@ -120,12 +134,7 @@ class Setup:
             setup.noise = _within(f"noise ({spec.noise})", given["noise"], 0.0, spec.noise_max)
         if setup.noise is None or not spec.noise:
             setup.noise = spec.noise_default if spec.noise else 0.0
-        if "nesterov" in given:
-            if not isinstance(given["nesterov"], bool):
-                raise PlaygroundError(
-                    f"nesterov must be true or false, got {_show(given['nesterov'])}"
-                )
-            setup.nesterov = given["nesterov"]
+        setup.optimizer_settings(given)
         if setup.lr is None:
             setup.lr = OPTIMIZERS[setup.optimizer][1]
         task, inputs = task_of(setup, upload), inputs_of(setup, upload)
@@ -139,9 +148,31 @@ class Setup:
             setup.hidden = _hidden(given["hidden"])
         setup.activations = _activations(given.get("activations", setup.activations), setup.hidden)
         setup.output = _output(given.get("output"), task, class_count(setup, upload))
-        if setup.nesterov and (setup.optimizer != "sgd" or setup.momentum <= 0):
+        if setup.nesterov and not setup.momentum:
             raise PlaygroundError("nesterov needs the sgd optimizer with momentum above 0")
         return setup
+
+    def optimizer_settings(self, given: dict) -> None:
+        """Set the chosen optimizer's settings from ``given`` (each checked as the optimizer
+        describes it), its defaults for the rest, and None for those it does not have."""
+        own = optim.spec.settings_of(optim.OPTIMIZER_CLASSES[self.optimizer])
+        for name in OPTIMIZER_SETTINGS:
+            setattr(self, name, None)
+        for setting in (s for s in own if s.name in OPTIMIZER_SETTINGS):
+            name = setting.name
+            value = given.get(name, setting.default)
+            try:
+                value = setting.check(value)
+            except ValueError as exc:
+                raise PlaygroundError(str(exc)) from None
+            if setting.kind is float and value > MAX_SETTING:
+                raise PlaygroundError(f"{name} must be at most {MAX_SETTING:g}, got {value!r}")
+            setattr(self, name, value)
+
+    def optimizer_values(self) -> dict:
+        """The learning rate and the chosen optimizer's settings, by their names."""
+        offered = OPTIMIZERS[self.optimizer][2]
+        return {"lr": self.lr} | {name: getattr(self, name) for name in offered}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -280,6 +311,16 @@ def choices() -> dict:
         "ranges": {
             name: {"label": label, "min": low, "max": high}
             for name, (label, low, high, _, _) in RANGES.items()
+        }
+        | {
+            name: {
+                "label": name.replace("_", " "),
+                "min": optimizer_setting(name).low,
+                "max": min(optimizer_setting(name).high, MAX_SETTING),
+                "help": optimizer_setting(name).help,
+            }
+            for name in OPTIMIZER_SETTINGS
+            if optimizer_setting(name).kind is float
         },
         "limits": {
             "hidden_layers": MAX_HIDDEN_LAYERS,

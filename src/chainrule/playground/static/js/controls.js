@@ -18,7 +18,7 @@ const SETTING_LABELS = {
   alpha: "\u03b1 (RMS decay)",
   rho: "\u03c1",
   lr_decay: "lr decay",
-  decay: "weight decay",
+  weight_decay: "weight decay",
 };
 
 export class Controls {
@@ -126,7 +126,7 @@ export class Controls {
     this.output = el("select", { id: "output-choice", onchange: () => this.onChange({ output: this.output.value }) });
     this.optimizer = el(
       "select",
-      { id: "optimizer", onchange: () => this.onChange({ optimizer: this.optimizer.value, lr: null, nesterov: false }) },
+      { id: "optimizer", onchange: () => this.onChange({ optimizer: this.optimizer.value, lr: null, ...Object.fromEntries(Object.keys(SETTING_LABELS).map((name) => [name, null])) }) },
       Object.entries(this.choices.optimizers).map(([name, o]) => el("option", { value: name, text: `${name} (${o.label})` })),
     );
     this.numbers = {};
