@@ -8,7 +8,7 @@
 PyTorch's everyday names work here too (``import chainrule as torch``): see the README.
 """
 
-from . import autograd, inplace  # noqa: I001 - inplace attaches the in-place methods to Tensor
+from . import autograd, backends, inplace  # noqa: I001 - inplace attaches the in-place methods to Tensor
 from . import api, data, io, models, nn, optim, train, utils
 from .autograd import (
     enable_grad,
@@ -50,7 +50,6 @@ from .creation import (
 )
 from .devices import (
     accelerator,
-    backends,
     cuda,
     device,
     get_default_device,

@@ -1,0 +1,5 @@
+"""``torch.backends.cuda``: no CUDA here."""
+
+
+def is_built() -> bool:
+    return False
