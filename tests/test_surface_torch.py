@@ -86,3 +86,68 @@ def test_data_parallel_is_a_pass_through_named_as_pytorchs():
     assert model.module is inner and len(list(model.parameters())) == 2
     with pytest.raises(TypeError, match="DataParallel wraps a Module"):
         nn.DataParallel(lambda x: x)
+
+
+# -- inplace= and Dropout2d --------------------------------------------------------------------------
+
+INPLACE_LAYERS = {
+    "ReLU(True)": (lambda m: m.ReLU(True)),
+    "LeakyReLU(0.2, inplace=True)": (lambda m: m.LeakyReLU(0.2, inplace=True)),
+    "Dropout(0.3, inplace=True)": (lambda m: m.Dropout(0.3, inplace=True)),
+    "Dropout2d(0.2, True)": (lambda m: m.Dropout2d(0.2, True)),
+    "ReLU()": (lambda m: m.ReLU()),
+    "Dropout()": (lambda m: m.Dropout()),
+}
+
+
+@pytest.mark.parametrize("name", INPLACE_LAYERS)
+def test_inplace_is_accepted_printed_and_kept_as_pytorchs(name):
+    ours, theirs = INPLACE_LAYERS[name](nn), INPLACE_LAYERS[name](torch.nn)
+    assert repr(ours) == repr(theirs)
+    assert ours.inplace == theirs.inplace
+    assert type(ours).from_config(ours.config()).config() == ours.config()
+    assert ours.config()["inplace"] == theirs.inplace
+    x = np.random.default_rng(0).normal(size=(4, 3, 2, 2)).astype(np.float32)
+    ours.eval(), theirs.eval()
+    got = ours(cr.tensor(x)).numpy()
+    np.testing.assert_allclose(got, theirs(torch.tensor(x)).numpy(), rtol=1e-6)
+
+
+def test_an_inplace_layer_gives_the_same_gradients_and_leaves_its_input():
+    """The flag changes nothing numerically (docs/pytorch-differences.md): the output and the
+    gradients are those of the layer without it, and the input keeps its values."""
+    x = cr.tensor([[-1.0, 2.0], [3.0, -4.0]], requires_grad=True)
+    h = x * 2
+    y = nn.LeakyReLU(0.1, inplace=True)(h)
+    y.sum().backward()
+    np.testing.assert_array_equal(h.detach().numpy(), [[-2.0, 4.0], [6.0, -8.0]])
+    np.testing.assert_allclose(x.grad.numpy(), [[0.2, 2.0], [2.0, 0.2]], rtol=1e-6)
+    with pytest.raises(ValueError, match="ReLU: inplace must be True or False, got 'yes'"):
+        nn.ReLU("yes")
+
+
+def test_functional_dropout_inplace_writes_into_its_input_as_pytorchs():
+    x = cr.ones(50, 40)
+    y = cr.nn.functional.dropout(x, 0.5, True, inplace=True)
+    assert y is x and set(np.unique(x.numpy())) == {0.0, 2.0}
+    t = torch.ones(50, 40)
+    assert torch.nn.functional.dropout(t, 0.5, True, inplace=True) is t
+
+
+def test_dropout2d_on_2d_input_warns_and_drops_element_wise_as_pytorch():
+    layer, theirs = nn.Dropout2d(0.5), torch.nn.Dropout2d(0.5)
+    with pytest.warns(UserWarning, match="2-D input to dropout2d"):
+        ours = layer(cr.ones(200, 50)).numpy()
+    with pytest.warns(UserWarning, match="2-D input to dropout2d"):
+        reference = theirs(torch.ones(200, 50)).numpy()
+    for out in (ours, reference):
+        assert set(np.unique(out)) == {0.0, 2.0} and 0.4 < (out == 0).mean() < 0.6
+        mixed_rows = ((out == 0).any(axis=1) & (out != 0).any(axis=1)).mean()
+        assert mixed_rows > 0.9  # not whole rows: each (n, c) is its own channel
+    with pytest.warns(UserWarning, match="3D input"):
+        sequences = layer(cr.ones(30, 20, 7)).numpy()
+    assert (sequences == sequences[..., :1]).all()  # (N, C, L): channels dropped along L
+    with pytest.raises(ValueError, match=r"Dropout2d\(p=0.5, inplace=False\) got input of shape"):
+        layer(cr.ones(5))
+    with pytest.warns(UserWarning, match="2-D input"):  # PyTorch warns in evaluation too
+        assert layer.eval()(cr.ones(3, 4)).numpy().tolist() == [[1.0] * 4] * 3
