@@ -151,3 +151,71 @@ def test_dropout2d_on_2d_input_warns_and_drops_element_wise_as_pytorch():
         layer(cr.ones(5))
     with pytest.warns(UserWarning, match="2-D input"):  # PyTorch warns in evaluation too
         assert layer.eval()(cr.ones(3, 4)).numpy().tolist() == [[1.0] * 4] * 3
+
+
+# -- losses ----------------------------------------------------------------------------------------
+
+
+def both(fn_ours, fn_theirs, *arrays, **kwargs):
+    """(our value, our input gradient), (PyTorch's): the loss of the first array (float64)."""
+    x = cr.tensor(arrays[0], requires_grad=True)
+    loss = fn_ours(x, *(cr.tensor(a) for a in arrays[1:]), **kwargs)
+    loss.sum().backward()
+    tx = torch.tensor(arrays[0], requires_grad=True)
+    their = fn_theirs(tx, *(torch.tensor(a) for a in arrays[1:]), **kwargs)
+    their.sum().backward()
+    return (loss.detach().numpy(), x.grad.numpy()), (their.detach().numpy(), tx.grad.numpy())
+
+
+def assert_same(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.5, 2.0, 0.0])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_smooth_l1_loss_is_pytorchs(beta, reduction):
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(5, 3)) * 2, rng.normal(size=(5, 3))
+    F, TF = cr.nn.functional, torch.nn.functional
+    assert_same(*both(F.smooth_l1_loss, TF.smooth_l1_loss, x, y, reduction=reduction, beta=beta))
+    module = nn.SmoothL1Loss(reduction, beta)(cr.tensor(x), cr.tensor(y)).numpy()
+    expected = torch.nn.SmoothL1Loss(reduction=reduction, beta=beta)(
+        torch.tensor(x), torch.tensor(y)
+    )
+    np.testing.assert_allclose(module, expected.numpy(), rtol=1e-10)
+    with pytest.raises(ValueError, match="smooth_l1_loss: beta must be a number >= 0, got -1"):
+        F.smooth_l1_loss(cr.tensor(x), cr.tensor(y), beta=-1)
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ignore_index", [-1, 2, -100])
+def test_ignore_index_is_pytorchs(name, reduction, ignore_index):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(7, 4))
+    labels = np.array([0, ignore_index, 3, 2, ignore_index, 1, 3]) % 4
+    labels[[1, 4]] = ignore_index
+    ours, theirs = getattr(cr.nn.functional, name), getattr(torch.nn.functional, name)
+    kwargs = {"reduction": reduction, "ignore_index": ignore_index}
+    assert_same(*both(ours, theirs, x, labels, **kwargs))
+    if name == "cross_entropy":
+        kwargs["label_smoothing"] = 0.2
+        assert_same(*both(ours, theirs, x, labels, **kwargs))
+
+
+def test_ignore_index_in_the_modules_and_at_the_edges():
+    x = cr.tensor(np.random.default_rng(3).normal(size=(3, 4)))
+    ignored = cr.tensor([-1, -1, -1])
+    loss = nn.CrossEntropyLoss(ignore_index=-1)
+    with pytest.warns(RuntimeWarning, match="invalid value"):  # NumPy's 0 / 0 (see the docs)
+        assert loss.ignore_index == -1 and np.isnan(loss(x, ignored).item())
+    their = torch.nn.CrossEntropyLoss(ignore_index=-1)(
+        torch.tensor(x.numpy()), torch.tensor([-1] * 3)
+    )
+    assert np.isnan(their.item())  # PyTorch: a mean over no label is nan too
+    assert nn.NLLLoss(ignore_index=5)(x, cr.tensor([5, 1, 5])).item() == -x.numpy()[1, 1]
+    with pytest.raises(ValueError, match="label -1 is out of range for 4 classes"):
+        cr.nn.functional.cross_entropy(x, cr.tensor([0, -1, 2]))  # -100 is the default
+    with pytest.raises(ValueError, match="label 7 is out of range"):
+        cr.nn.functional.nll_loss(x, cr.tensor([0, 7, -100]))

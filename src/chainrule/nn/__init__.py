@@ -32,6 +32,7 @@ from .losses import (
     L1Loss,
     MSELoss,
     NLLLoss,
+    SmoothL1Loss,
 )
 from .module import Module, Parameter, Sequential, summary
 from .parallel import DataParallel

@@ -39,6 +39,7 @@ from .losses import (  # noqa: F401
     l1_loss,
     mse_loss,
     nll_loss,
+    smooth_l1_loss,
 )
 
 

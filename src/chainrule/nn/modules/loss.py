@@ -8,6 +8,7 @@ from ..losses import (
     L1Loss,
     MSELoss,
     NLLLoss,
+    SmoothL1Loss,
     _Loss,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "L1Loss",
     "MSELoss",
     "NLLLoss",
+    "SmoothL1Loss",
     "_Loss",
 ]
