@@ -219,3 +219,19 @@ def test_ignore_index_in_the_modules_and_at_the_edges():
         cr.nn.functional.cross_entropy(x, cr.tensor([0, -1, 2]))  # -100 is the default
     with pytest.raises(ValueError, match="label 7 is out of range"):
         cr.nn.functional.nll_loss(x, cr.tensor([0, 7, -100]))
+
+
+# -- tensors ---------------------------------------------------------------------------------------
+
+
+def test_roll_refuses_what_pytorch_refuses_in_one_line():
+    x = cr.arange(6).reshape(2, 3)
+    assert cr.roll(x, 1).tolist() == torch.roll(torch.arange(6).reshape(2, 3), 1).tolist()
+    with pytest.raises(ValueError, match="roll: shifts and dims must align: 2 shifts for 1 dims"):
+        x.roll((1, 2), 0)
+    with pytest.raises(ValueError, match="2 shifts for 0 dims"):
+        cr.roll(x, (1, 2))
+    with pytest.raises(IndexError, match="roll: dim 2 is out of range for 2 dimensions"):
+        x.roll(1, 2)
+    with pytest.raises(TypeError, match="roll: shifts must be integers"):
+        x.roll(1.5, 0)

@@ -170,6 +170,7 @@ from .api import (
     remainder,
     repeat,
     reshape,
+    roll,
     round,
     rsqrt,
     select,

@@ -559,6 +559,7 @@ class Tensor:
     repeat = From("api.shapes")
     tile = From("api.shapes")
     flip = From("api.shapes")
+    roll = From("api.shapes")
     narrow = From("api.shapes")
     select = From("api.shapes")
     unbind = From("api.shapes")
