@@ -235,3 +235,55 @@ def test_roll_refuses_what_pytorch_refuses_in_one_line():
         x.roll(1, 2)
     with pytest.raises(TypeError, match="roll: shifts must be integers"):
         x.roll(1.5, 0)
+
+
+LEGACY = ["FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor"]
+LEGACY += ["CharTensor", "ByteTensor", "BoolTensor"]
+
+
+@pytest.mark.parametrize("name", LEGACY)
+def test_legacy_constructors_make_pytorchs_tensors(name):
+    ours, theirs = getattr(cr, name), getattr(torch, name)
+    for args in [([1, 0, 2],), (2, 3), (), (cr.Size([4]),)]:
+        got = ours(*args)
+        expected = theirs(*(torch.Size(a) if isinstance(a, cr.Size) else a for a in args))
+        assert str(got.dtype) == str(expected.dtype).removeprefix("torch.")
+        assert tuple(got.shape) == tuple(expected.shape)
+        if args and isinstance(args[0], list):
+            assert got.tolist() == expected.tolist()
+        assert isinstance(got, ours) and isinstance(got, cr.Tensor)
+        assert not isinstance(got, cr.FloatTensor if name != "FloatTensor" else cr.LongTensor)
+    assert cr.ones(2).type(ours).dtype == ours.dtype
+    assert cr.ones(2).type(ours).type() == torch.ones(2).type(theirs).type().replace(
+        "torch", "chainrule"
+    )
+
+
+def test_variable_is_a_pass_through_as_pytorchs():
+    from chainrule.autograd import Variable
+
+    t = cr.ones(3)
+    v = Variable(t, requires_grad=True)
+    tv = torch.autograd.Variable(torch.ones(3), requires_grad=True)
+    assert type(v) is cr.Tensor and v is not t and v.requires_grad and not t.requires_grad
+    assert (
+        tv.requires_grad
+        and isinstance(t, Variable)
+        and isinstance(torch.ones(1), torch.autograd.Variable)
+    )
+    t.numpy()[0] = 5.0  # the same storage
+    assert v.tolist() == [5.0, 1.0, 1.0]
+    (v * v).sum().backward()
+    assert v.grad.tolist() == [10.0, 2.0, 2.0]
+    assert not Variable(t, volatile=True).requires_grad
+    with pytest.raises(TypeError, match="Variable wraps a tensor, got list"):
+        Variable([1.0])
+
+
+def test_device_and_layout_questions_answer_as_a_cpu_tensor_in_pytorch():
+    theirs = torch.ones(2)
+    names = [n for n in dir(theirs) if n.startswith("is_") and not callable(getattr(theirs, n))]
+    names.remove("is_leaf")
+    assert {"is_cuda", "is_xpu", "is_mps", "is_cpu"} <= set(names)
+    ours = cr.ones(2)
+    assert {n: getattr(ours, n) for n in names} == {n: getattr(theirs, n) for n in names}

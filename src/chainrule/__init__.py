@@ -47,6 +47,15 @@ from .creation import (
     tensor,
     zeros,
     zeros_like,
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
 )
 from .devices import (
     accelerator,
