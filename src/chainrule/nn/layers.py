@@ -220,8 +220,8 @@ class Dropout(Elementwise):
     Args:
         p: the probability of zeroing a value.
         inplace: accepted as PyTorch's and kept in config(); it changes nothing
-            numerically here: the output is computed out of place (PyTorch's flag saves memory
-            by overwriting the input, which autograd here would have to undo).
+            numerically here: the output is computed out of place, so the input keeps its
+            values (PyTorch's flag only saves memory by overwriting them).
     """
 
     onnx_op = "Identity"  # evaluation mode: dropout does nothing
@@ -402,8 +402,8 @@ class ReLU(Elementwise):
 
     Args:
         inplace: accepted as PyTorch's and kept in config(); it changes nothing
-            numerically here: the output is computed out of place (PyTorch's flag saves memory
-            by overwriting the input, which autograd here would have to undo).
+            numerically here: the output is computed out of place, so the input keeps its
+            values (PyTorch's flag only saves memory by overwriting them).
     """
 
     onnx_op = "Relu"
@@ -428,8 +428,8 @@ class LeakyReLU(Elementwise):
     Args:
         negative_slope: the slope for x < 0.
         inplace: accepted as PyTorch's and kept in config(); it changes nothing
-            numerically here: the output is computed out of place (PyTorch's flag saves memory
-            by overwriting the input, which autograd here would have to undo).
+            numerically here: the output is computed out of place, so the input keeps its
+            values (PyTorch's flag only saves memory by overwriting them).
     """
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
