@@ -74,6 +74,11 @@ def test_backends_cudnn_flags_are_set_and_read_as_in_pytorch():
     finally:
         cudnn.deterministic = before
     assert not cr.backends.mps.is_available() and not cr.backends.cuda.is_built()
+    for flag in ("allow_tf32", "allow_fp16_reduced_precision_reduction"):
+        assert getattr(cr.backends.cuda.matmul, flag) == getattr(torch.backends.cuda.matmul, flag)
+    assert cudnn.allow_tf32 == torch.backends.cudnn.allow_tf32
+    cr.backends.cuda.matmul.allow_tf32 = True  # nanoGPT's line: accepted
+    cr.backends.cuda.matmul.allow_tf32 = False
 
 
 def test_data_parallel_is_a_pass_through_named_as_pytorchs():

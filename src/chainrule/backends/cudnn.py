@@ -3,7 +3,7 @@
 enabled = True  # as PyTorch answers on a build without cuDNN
 deterministic = False
 benchmark = False
-allow_tf32 = False
+allow_tf32 = True  # PyTorch's default; nothing here computes in TF32
 
 
 def is_available() -> bool:
