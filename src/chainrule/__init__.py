@@ -21,6 +21,15 @@ from .autograd import (
 )
 from .backend import set_num_threads
 from .creation import (
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
     arange,
     as_tensor,
     bernoulli,
@@ -47,15 +56,6 @@ from .creation import (
     tensor,
     zeros,
     zeros_like,
-    BoolTensor,
-    ByteTensor,
-    CharTensor,
-    DoubleTensor,
-    FloatTensor,
-    HalfTensor,
-    IntTensor,
-    LongTensor,
-    ShortTensor,
 )
 from .devices import (
     accelerator,
