@@ -506,6 +506,21 @@ def _flip(draw, rng):
     return [normal(rng, shape)], lambda a: a.flip(dims) * a, lambda a: a.flip(dims) * a
 
 
+@case("roll")
+def _roll(draw, rng):
+    shape = shape_of(draw)
+    if not shape or draw(st.booleans()):  # along the flattened tensor
+        shifts, dims = draw(st.integers(-7, 7)), None
+    else:
+        dims = draw(st.lists(st.integers(-len(shape), len(shape) - 1), min_size=1, max_size=3))
+        shifts = [draw(st.integers(-5, 5)) for _ in dims]
+    return (
+        [normal(rng, shape)],
+        lambda a: a.roll(shifts, dims) * a,
+        lambda a: a.roll(shifts, dims) * a,
+    )
+
+
 @case("movedim")
 def _movedim(draw, rng):
     shape = shape_of(draw, min_dims=1)

@@ -93,6 +93,7 @@ EXAMPLES = {
     "RNNCell": (lambda: nn.RNNCell(3, 4, nonlinearity="relu"), (2, 3)),
     "LSTMCell": (lambda: nn.LSTMCell(3, 4), (2, 3)),
     "GRUCell": (lambda: nn.GRUCell(3, 4, bias=False), (3,)),
+    "DataParallel": (lambda: nn.DataParallel(nn.Linear(5, 3)), (4, 5)),
 }
 NOT_LAYERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
 

@@ -12,6 +12,7 @@ ORDER = [
     "files",
     "dtypes",
     "devices",
+    "backends",
     "engine",
     "tensor",
     "generator",

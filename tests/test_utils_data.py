@@ -1,6 +1,7 @@
 """cr.utils.data against torch.utils.data: datasets, samplers, collate, DataLoader, workers."""
 
 import collections
+import itertools
 import threading
 import time
 
@@ -306,7 +307,54 @@ def test_random_samplers_draw_what_they_promise():
     with pytest.raises(ValueError, match="distinct"):
         data.WeightedRandomSampler([1, 0], 2, replacement=False)
     with pytest.raises(TypeError, match="cr.Generator"):
-        data.RandomSampler(range(3), generator=np.random.default_rng(0)).order()
+        list(data.RandomSampler(range(3), generator=np.random.default_rng(0)))
+
+
+def test_an_infinite_sampler_draws_lazily():
+    """makemore's loader: RandomSampler(replacement=True, num_samples=int(1e10)) once built all
+    1e10 indices up front (a 74.5 GiB MemoryError); a pass is now drawn a block at a time."""
+    import tracemalloc
+
+    dataset = data.TensorDataset(np.arange(100))
+    sampler = data.RandomSampler(dataset, replacement=True, num_samples=int(1e10))
+    loader = data.DataLoader(dataset, sampler=sampler, batch_size=32)
+    assert len(loader) == -(-int(1e10) // 32)
+    tracemalloc.start()
+    try:
+        batches, iterated = iter(loader), iter(sampler)
+        xs = [next(batches)[0] for _ in range(100)]
+        indices = [next(iterated) for _ in range(5000)]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"{peak} bytes traced for 100 batches"
+    assert all(x.shape == (32,) for x in xs) and set(indices) <= set(range(100))
+    weighted = data.WeightedRandomSampler([1.0] * 10, int(1e10))
+    assert len(list(itertools.islice(weighted, 3000))) == 3000
+
+
+@pytest.mark.parametrize("batch_size", [3, 7, 1024, 1500])
+def test_loader_batches_are_the_sampler_order_across_blocks(batch_size):
+    """Batches straddling two blocks (permutations chained, draws in blocks) are cut right: the
+    loader's indices are the sampler's, in order, and a weighted pass is the one choice() draws."""
+    n = 2500
+    dataset = data.TensorDataset(np.arange(10))
+    for make in (
+        lambda g: data.RandomSampler(dataset, num_samples=n, generator=g),
+        lambda g: data.RandomSampler(dataset, replacement=True, num_samples=n, generator=g),
+        lambda g: data.WeightedRandomSampler(np.arange(10.0), n, generator=g),
+    ):
+        expected = list(make(cr.Generator().manual_seed(3)))
+        loader = data.DataLoader(
+            dataset, sampler=make(cr.Generator().manual_seed(3)), batch_size=batch_size
+        )
+        got = [batch[0].numpy() for batch in loader]
+        assert [len(b) for b in got] == [batch_size] * (n // batch_size) + [n % batch_size] * (
+            n % batch_size > 0
+        )
+        assert np.concatenate(got).tolist() == expected
+    p = np.arange(10.0) / 45
+    assert expected == np.random.default_rng(3).choice(10, size=n, p=p).tolist()
 
 
 @pytest.mark.torch

@@ -8,7 +8,7 @@
 PyTorch's everyday names work here too (``import chainrule as torch``): see the README.
 """
 
-from . import autograd, inplace  # noqa: I001 - inplace attaches the in-place methods to Tensor
+from . import autograd, backends, inplace  # noqa: I001 - inplace attaches the in-place methods to Tensor
 from . import api, data, io, models, nn, optim, train, utils
 from .autograd import (
     enable_grad,
@@ -21,6 +21,15 @@ from .autograd import (
 )
 from .backend import set_num_threads
 from .creation import (
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
     arange,
     as_tensor,
     bernoulli,
@@ -50,7 +59,6 @@ from .creation import (
 )
 from .devices import (
     accelerator,
-    backends,
     cuda,
     device,
     get_default_device,
@@ -171,6 +179,7 @@ from .api import (
     remainder,
     repeat,
     reshape,
+    roll,
     round,
     rsqrt,
     select,

@@ -176,6 +176,25 @@ def _broadcastable(grad_shape, input_shape) -> bool:
     )
 
 
+class _VariableType(type):
+    """``isinstance(t, Variable)`` is True of every tensor, as in PyTorch."""
+
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor)
+
+
+class Variable(metaclass=_VariableType):
+    """PyTorch's pre-0.4 wrapper, now a pass-through: ``Variable(t, requires_grad=True)`` is a
+    tensor sharing ``t``'s storage that requires grad (``t`` itself is left as it is), as
+    ``torch.autograd.Variable`` gives. ``volatile`` is accepted and does nothing (use
+    ``no_grad``), as in PyTorch."""
+
+    def __new__(cls, data, requires_grad: bool = False, volatile: bool = False) -> Tensor:
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Variable wraps a tensor, got {type(data).__name__}")
+        return Tensor(data, requires_grad=requires_grad)
+
+
 def grad(
     outputs,
     inputs,

@@ -13,7 +13,7 @@ from .backend import xp
 from .devices import check_device
 from .dtypes import as_dtype, get_default_dtype
 from .generator import stream
-from .tensor import Size, Tensor, _init, _plain, _raw
+from .tensor import _TYPE_NAMES, Size, Tensor, _init, _plain, _raw
 
 
 def _new(array, requires_grad: bool, device) -> Tensor:
@@ -282,3 +282,37 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
 def numel(input) -> int:
     """How many values ``input`` holds."""
     return math.prod(_raw(input).shape)
+
+
+# -- PyTorch's legacy constructors ---------------------------------------------------------------
+
+
+class LegacyTensorType(type):
+    """The type of ``cr.FloatTensor``, ``cr.LongTensor``, ...: calling one makes a plain
+    :class:`Tensor` of its dtype (``LongTensor([1, 2])`` from data, ``FloatTensor(2, 3)`` of that
+    shape, zero-filled), and ``isinstance(t, cr.LongTensor)`` asks whether ``t`` holds int64, as
+    PyTorch's legacy types do. There are no tensors of these types: they are names for dtypes."""
+
+    def __call__(cls, *args, device=None) -> Tensor:
+        return Tensor(*args, dtype=cls.dtype, device=device)
+
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor) and obj.dtype == cls.dtype
+
+
+def _legacy(dtype_name: str) -> LegacyTensorType:
+    name = _TYPE_NAMES[dtype_name]
+    doc = f"``{name}(data)`` or ``{name}(*sizes)``: a {dtype_name} tensor (legacy, as PyTorch's)."
+    namespace = {"dtype": as_dtype(dtype_name), "__doc__": doc, "__module__": "chainrule"}
+    return LegacyTensorType(name, (), namespace)
+
+
+FloatTensor = _legacy("float32")
+DoubleTensor = _legacy("float64")
+HalfTensor = _legacy("float16")
+LongTensor = _legacy("int64")
+IntTensor = _legacy("int32")
+ShortTensor = _legacy("int16")
+CharTensor = _legacy("int8")
+ByteTensor = _legacy("uint8")
+BoolTensor = _legacy("bool")

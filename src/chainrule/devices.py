@@ -118,22 +118,3 @@ class _Accelerator:
 
 cuda = _Cuda()
 accelerator = _Accelerator()
-
-
-class _Flags:
-    """A namespace of settings scripts assign and read (``cr.backends.cudnn.deterministic = True``)."""
-
-    def __init__(self, **flags):
-        self.__dict__.update(flags)
-
-    @staticmethod
-    def is_available() -> bool:
-        return False
-
-
-backends = _Flags(
-    mps=_Flags(),
-    cuda=_Flags(),
-    cudnn=_Flags(deterministic=False, benchmark=False, enabled=False),
-)
-"""``cr.backends``: no MPS or CUDA here; cuDNN flags are accepted and have no effect."""

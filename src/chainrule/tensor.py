@@ -187,7 +187,10 @@ class Tensor:
     def device(self):
         return CPU
 
-    is_cuda = False
+    # PyTorch's device and layout questions: a dense tensor on the CPU, always
+    is_cpu = True
+    is_cuda = is_mps = is_xpu = is_xla = is_ipu = is_maia = is_mtia = is_vulkan = False
+    is_meta = is_sparse = is_sparse_csr = is_quantized = is_mkldnn = is_nested = False
 
     @property
     def is_leaf(self) -> bool:
@@ -298,6 +301,8 @@ class Tensor:
         """Without an argument the type's name (``'chainrule.FloatTensor'``); else ``to(dtype)``."""
         if dtype is None:
             return f"chainrule.{_TYPE_NAMES.get(self._data.dtype.name, 'Tensor')}"
+        if isinstance(dtype, type) and dtype.__name__.endswith("Tensor"):  # t.type(cr.LongTensor)
+            dtype = dtype.__name__
         if isinstance(dtype, str) and dtype.endswith("Tensor"):
             names = {v: k for k, v in _TYPE_NAMES.items()}
             dtype = names.get(dtype.rsplit(".", 1)[-1], dtype)
@@ -559,6 +564,7 @@ class Tensor:
     repeat = From("api.shapes")
     tile = From("api.shapes")
     flip = From("api.shapes")
+    roll = From("api.shapes")
     narrow = From("api.shapes")
     select = From("api.shapes")
     unbind = From("api.shapes")

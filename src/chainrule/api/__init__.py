@@ -132,6 +132,7 @@ from .shapes import (
     permute,
     repeat,
     reshape,
+    roll,
     select,
     split,
     squeeze,

@@ -236,6 +236,24 @@ def flip(input, *axes, dims=None) -> Tensor:
     return sh.Flip.apply(input, axes=tuple(_dim(d, ndim, "flip") for d in dims))
 
 
+def roll(input, shifts, dims=None) -> Tensor:
+    """Shift the values by ``shifts`` along ``dims``, those pushed past the end coming round to
+    the start, as PyTorch's: ``roll(t, 1, 0)``, ``roll(t, (1, -2), (0, 1))``; without ``dims``
+    along the flattened tensor (its shape kept)."""
+    shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
+    dims = () if dims is None else tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in shifts):
+        raise TypeError(f"roll: shifts must be integers, got {shifts!r}")
+    ndim = _raw(input).ndim
+    if (not dims and len(shifts) == 1) or ndim == 0:
+        return sh.Roll.apply(input, shifts=shifts[0], axes=None)
+    if len(shifts) != len(dims):
+        raise ValueError(
+            f"roll: shifts and dims must align: {len(shifts)} shifts for {len(dims)} dims"
+        )
+    return sh.Roll.apply(input, shifts=shifts, axes=tuple(_dim(d, ndim, "roll") for d in dims))
+
+
 # -- cutting -------------------------------------------------------------------------------------
 
 

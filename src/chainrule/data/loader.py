@@ -38,7 +38,7 @@ from .sampler import (
     WeightedRandomSampler,
 )
 
-# Samplers whose order() is exactly what iterating them gives (a subclass may change __iter__).
+# Samplers whose blocks() are exactly what iterating them gives (a subclass may change __iter__).
 _ORDER_SAMPLERS = (SequentialSampler, RandomSampler, SubsetRandomSampler, WeightedRandomSampler)
 
 
@@ -164,18 +164,18 @@ class DataLoader:
         epoch, self._epochs_started = self._epochs_started, self._epochs_started + 1
         return self.epoch(epoch)
 
-    def _order(self, epoch: int):
-        """The example order of ``epoch`` (default samplers only): None for 0, 1, 2, ..., else an
-        index array.
+    def _blocks(self, epoch: int) -> Iterator | None:
+        """The example order of ``epoch`` (default samplers only): None for 0, 1, 2, ..., else
+        index arrays, one after the other (see ``Sampler.blocks``).
 
         With ``seed`` it depends on ``(seed, epoch)`` only; otherwise each call draws a new order
         from the sampler (its generator, or the global one), as PyTorch does every epoch.
         """
         if self._seeded:
-            return new_rng([self.seed, epoch]).permutation(len(self.dataset))
+            return iter([new_rng([self.seed, epoch]).permutation(len(self.dataset))])
         if type(self.sampler) is SequentialSampler:
             return None
-        return self.sampler.order()
+        return self.sampler.blocks()
 
     def epoch(self, epoch: int, start_batch: int = 0) -> Iterator:
         """The batches of ``epoch`` from ``start_batch`` on."""
@@ -193,14 +193,12 @@ class DataLoader:
             return iter(self.sampler)
         if not (self._default_batches and type(self.sampler) in _ORDER_SAMPLERS):
             return iter(self.batch_sampler)
-        order = self._order(epoch)
-        n = len(self.dataset) if order is None else len(order)
-        size = self.batch_size
-        count = n // size if self.drop_last else -(-n // size)
-        starts = range(0, count * size, size)
-        if order is None:
-            return (slice(lo, min(lo + size, n)) for lo in starts)
-        return (order[lo : lo + size] for lo in starts)
+        blocks, size = self._blocks(epoch), self.batch_size
+        if blocks is None:
+            n = len(self.dataset)
+            count = n // size if self.drop_last else -(-n // size)
+            return (slice(lo, min(lo + size, n)) for lo in range(0, count * size, size))
+        return _batches(blocks, size, self.drop_last)
 
     def _fetch(self, task):
         if self.batch_sampler is None:
@@ -258,6 +256,22 @@ class DataLoader:
         return concurrent.futures.ThreadPoolExecutor(
             self.num_workers, thread_name_prefix="DataLoader-worker", initializer=start_worker
         )
+
+
+def _batches(blocks: Iterator, size: int, drop_last: bool) -> Iterator:
+    """Index arrays of ``size`` cut from a stream of index arrays (a batch may straddle two
+    blocks), the last one shorter unless ``drop_last``."""
+    pieces, count = [], 0
+    for block in blocks:
+        while len(block):
+            piece, block = block[: size - count], block[size - count :]
+            pieces.append(piece)
+            count += len(piece)
+            if count == size:
+                yield pieces[0] if len(pieces) == 1 else xp.concatenate(pieces)
+                pieces, count = [], 0
+    if count and not drop_last:
+        yield xp.concatenate(pieces)
 
 
 def _as_index(task):

@@ -1,8 +1,11 @@
 """Samplers as in ``torch.utils.data``: which examples an epoch visits, in which order.
 
 Iterating a sampler gives example indices (a batch sampler gives lists of them). The samplers
-here can also give a whole epoch's indices at once as an array (``order()``), which lets the
-DataLoader cut batches by slicing instead of one Python step per index. Random orders come from
+here also give an epoch's indices as a few arrays (``blocks()``), which lets the DataLoader cut
+batches by slicing instead of one Python step per index. A block is at most one permutation of
+the data (which a shuffle must hold anyway) or ``DRAWS_PER_BLOCK`` draws with replacement, so a
+pass of ``num_samples=int(1e10)`` (makemore's "infinite" loader) is drawn lazily, as PyTorch
+does, instead of holding 80 GB of indices up front. Random orders come from
 the sampler's ``generator``, or from the global generator seeded by ``cr.manual_seed``; they are
 reproducible from the seed, but they are not the orders PyTorch draws (different generators).
 """
@@ -19,6 +22,9 @@ from ..tensor import as_array
 
 T_co = TypeVar("T_co", covariant=True)
 
+DRAWS_PER_BLOCK = 1024
+"""Indices drawn with replacement at a time: a lazy pass, at a few kB per block."""
+
 
 class Sampler(Generic[T_co]):
     """Base class: subclasses define ``__iter__`` (indices) and usually ``__len__``."""
@@ -33,8 +39,8 @@ class SequentialSampler(Sampler[int]):
     def __init__(self, data_source: Sized):
         self.data_source = data_source
 
-    def order(self):
-        return xp.arange(len(self.data_source))
+    def blocks(self) -> Iterator:
+        yield xp.arange(len(self.data_source))
 
     def __iter__(self) -> Iterator[int]:
         return iter(range(len(self.data_source)))
@@ -74,15 +80,15 @@ class RandomSampler(Sampler[int]):
     def num_samples(self) -> int:
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
-    def order(self):
-        """One pass's indices as an array."""
-        rng, n, k = stream(self.generator), len(self.data_source), self.num_samples
-        if self.replacement:
-            return rng.integers(0, n, size=k)
-        return xp.concatenate([rng.permutation(n) for _ in range(-(-k // n))])[:k]
+    def blocks(self) -> Iterator:
+        """One pass's indices, a block at a time: ``DRAWS_PER_BLOCK`` draws with replacement,
+        else one permutation of the data per block (the last one cut to ``num_samples``)."""
+        rng, n = stream(self.generator), len(self.data_source)
+        for size in _block_sizes(self.num_samples, DRAWS_PER_BLOCK if self.replacement else n):
+            yield rng.integers(0, n, size=size) if self.replacement else rng.permutation(n)[:size]
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.order().tolist())
+        return _indices(self.blocks())
 
     def __len__(self) -> int:
         return self.num_samples
@@ -94,11 +100,11 @@ class SubsetRandomSampler(Sampler[int]):
     def __init__(self, indices, generator: Generator | None = None):
         self.indices, self.generator = indices, generator
 
-    def order(self):
-        return xp.asarray(self.indices)[stream(self.generator).permutation(len(self.indices))]
+    def blocks(self) -> Iterator:
+        yield xp.asarray(self.indices)[stream(self.generator).permutation(len(self.indices))]
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.order().tolist())
+        return _indices(self.blocks())
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -132,14 +138,21 @@ class WeightedRandomSampler(Sampler[int]):
         self.weights, self.num_samples = weights, num_samples
         self.replacement, self.generator = replacement, generator
 
-    def order(self):
-        p = self.weights / self.weights.sum()
-        return stream(self.generator).choice(
-            len(p), size=self.num_samples, replace=self.replacement, p=p
-        )
+    def blocks(self) -> Iterator:
+        """Without replacement one block (at most the number of weights); with replacement
+        ``DRAWS_PER_BLOCK`` at a time, by inverting the cumulative weights as NumPy's ``choice``
+        does, so the indices are those one ``choice`` call of the whole pass would draw."""
+        rng, p = stream(self.generator), self.weights / self.weights.sum()
+        if not self.replacement:
+            yield rng.choice(len(p), size=self.num_samples, replace=False, p=p)
+            return
+        cdf = p.cumsum()
+        cdf /= cdf[-1]
+        for size in _block_sizes(self.num_samples, DRAWS_PER_BLOCK):
+            yield cdf.searchsorted(rng.random(size), side="right")
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.order().tolist())
+        return _indices(self.blocks())
 
     def __len__(self) -> int:
         return self.num_samples
@@ -166,3 +179,14 @@ class BatchSampler(Sampler[list]):
     def __len__(self) -> int:
         n = len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+def _block_sizes(total: int, block: int) -> Iterator[int]:
+    """``block, block, ..., rest``: sizes that add up to ``total``."""
+    for start in range(0, total, block):
+        yield min(block, total - start)
+
+
+def _indices(blocks: Iterable) -> Iterator[int]:
+    for block in blocks:
+        yield from block.tolist()

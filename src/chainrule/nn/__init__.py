@@ -1,6 +1,6 @@
 """Neural-network building blocks: modules, layers, losses, initialisation."""
 
-from . import describe, functional, init, utils
+from . import describe, functional, init, modules, parallel, utils
 from .attention import MultiheadAttention
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList
 from .conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout2d, MaxPool2d
@@ -32,8 +32,10 @@ from .losses import (
     L1Loss,
     MSELoss,
     NLLLoss,
+    SmoothL1Loss,
 )
 from .module import Module, Parameter, Sequential, summary
+from .parallel import DataParallel
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from .transformer import (
     Transformer,

@@ -17,7 +17,7 @@ from ..ops.conv import adaptive_pool_matrix, output_size
 from ..tensor import as_array
 from . import functional as F
 from . import init
-from .layers import BatchNorm1d, Elementwise
+from .layers import BatchNorm1d, Dropout
 from .module import Module, Parameter
 
 
@@ -265,23 +265,19 @@ class BatchNorm2d(BatchNorm1d):
         check_image(self, x, self.num_features)
 
 
-class Dropout2d(Elementwise):
-    """Zero whole channels with probability p in training (scaling the rest by 1/(1-p))."""
+class Dropout2d(Dropout):
+    """Zero whole channels with probability p in training (scaling the rest by 1/(1-p)).
 
-    onnx_op = "Identity"  # evaluation mode: dropout does nothing
+    Made for (N, C, H, W) images; other inputs are taken as PyTorch takes them, with its
+    warning (a 2-D (N, C) input drops element-wise; see :func:`F.dropout2d`).
 
-    def __init__(self, p: float = 0.5):
-        super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout2d probability must be in [0, 1), got {p}")
-        self.p = p
-
-    def config(self) -> dict:
-        return {"p": self.p}
+    Args:
+        p: the probability of zeroing a channel.
+        inplace: accepted as PyTorch's and kept in config(); it changes nothing
+            numerically here: the output is computed out of place.
+    """
 
     def forward(self, x):
-        check_image(self, x)
+        if x.ndim < 2:
+            raise ValueError(f"{self!r} got input of shape {tuple(x.shape)}: expected (N, C, ...)")
         return F.dropout2d(x, self.p, self.training)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"

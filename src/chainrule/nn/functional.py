@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 from .. import api
 from ..api import (  # noqa: F401 - re-exported for F.relu, F.softmax, ...
@@ -38,6 +39,7 @@ from .losses import (  # noqa: F401
     l1_loss,
     mse_loss,
     nll_loss,
+    smooth_l1_loss,
 )
 
 
@@ -82,14 +84,22 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:
     return api.pad(input, widths, value=0.0 if value is None else value)
 
 
-def dropout(x, p: float = 0.5, training: bool = True) -> Tensor:
-    """Inverted dropout: zero each value with probability p, scale the rest by 1/(1-p)."""
+def dropout(x, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Inverted dropout: zero each value with probability p, scale the rest by 1/(1-p)
+    (``inplace``: write the result into ``x``, as PyTorch's)."""
+    return _dropout("dropout", x, p, training, inplace, x.shape)
+
+
+def _dropout(name: str, x, p: float, training: bool, inplace: bool, noise_shape: tuple) -> Tensor:
+    """x times a mask of ``noise_shape`` (broadcast over x) keeping each entry with probability
+    1 - p, scaled by 1/(1-p)."""
     if not 0 <= p < 1:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        raise ValueError(f"{name} probability must be in [0, 1), got {p}")
     if not training or p == 0:
         return x
-    keep = rng().random(x.shape, dtype=xp.float64) >= p
-    return Mul.apply(x, keep.astype(x.dtype) * x.dtype.type(1 / (1 - p)))
+    keep = rng().random(noise_shape, dtype=xp.float64) >= p
+    result = Mul.apply(x, keep.astype(x.dtype) * x.dtype.type(1 / (1 - p)))
+    return x.copy_(result) if inplace else result
 
 
 def batch_norm(
@@ -339,11 +349,27 @@ def adaptive_avg_pool2d(x, output_size) -> Tensor:
     return conv.AdaptiveAvgPool2d.apply(x, output_size=(out_h, out_w))
 
 
-def dropout2d(x, p: float = 0.5, training: bool = True) -> Tensor:
-    """Zero whole channels with probability p (scaling the rest by 1/(1-p))."""
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
-    if not training or p == 0:
-        return x
-    keep = rng().random((x.shape[0], x.shape[1], 1, 1), dtype=xp.float64) >= p
-    return Mul.apply(x, keep.astype(x.dtype) * x.dtype.type(1 / (1 - p)))
+def dropout2d(x, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels (axis 1) with probability p, scaling the rest by 1/(1-p).
+
+    As PyTorch's: an input that is not 3-D or 4-D is accepted with a warning (on a 2-D
+    (N, C) input each value is its own channel, so it drops element-wise), and a 3-D input
+    is taken as (N, C, L) with a warning.
+    """
+    if x.ndim < 2:
+        raise ValueError(f"dropout2d got input of shape {tuple(x.shape)}: expected (N, C, ...)")
+    if x.ndim not in (3, 4):
+        warnings.warn(
+            f"dropout2d: Received a {x.ndim}-D input to dropout2d, which is deprecated in "
+            "PyTorch; use dropout instead (dropout2d drops channels of (N, C, H, W) images)",
+            stacklevel=2,
+        )
+    elif x.ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+            "dropout behavior is desired - input is interpreted as shape (N, C, L), as PyTorch "
+            "does; use dropout1d to say so",
+            stacklevel=2,
+        )
+    noise_shape = (*x.shape[:2], *(1,) * (x.ndim - 2))
+    return _dropout("dropout2d", x, p, training, inplace, noise_shape)

@@ -45,6 +45,13 @@ class Elementwise(Module):
         return g.add(self.onnx_op, [x], path)
 
 
+def check_inplace(layer: Module, inplace) -> bool:
+    """``inplace`` if it is a bool, else one line saying so."""
+    if not isinstance(inplace, bool):
+        raise ValueError(f"{type(layer).__name__}: inplace must be True or False, got {inplace!r}")
+    return inplace
+
+
 def reshape_onnx(g, x: str, target: list, path: str) -> str:
     """ONNX Reshape to ``target`` (0 keeps the batch axis as it is, -1 is inferred)."""
     return g.add("Reshape", [x, g.constant(path, "shape", target, dtype="int64")], path)
@@ -209,24 +216,31 @@ class Unflatten(Module):
 
 class Dropout(Elementwise):
     """Inverted dropout: in training, zero each value with probability p and scale the rest by
-    1/(1-p), so that nothing changes at evaluation time (where it does nothing)."""
+    1/(1-p), so that nothing changes at evaluation time (where it does nothing).
+
+    Args:
+        p: the probability of zeroing a value.
+        inplace: accepted as PyTorch's and kept in config(); it changes nothing
+            numerically here: the output is computed out of place, so the input keeps its
+            values (PyTorch's flag only saves memory by overwriting them).
+    """
 
     onnx_op = "Identity"  # evaluation mode: dropout does nothing
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if not 0 <= p < 1:
-            raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
-        self.p = p
+            raise ValueError(f"{type(self).__name__} probability must be in [0, 1), got {p}")
+        self.p, self.inplace = p, check_inplace(self, inplace)
 
     def config(self) -> dict:
-        return {"p": self.p}
+        return {"p": self.p, "inplace": self.inplace}
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class BatchNorm1d(Module):
@@ -385,29 +399,52 @@ class LayerNorm(Module):
 
 
 class ReLU(Elementwise):
-    """max(x, 0)."""
+    """max(x, 0).
+
+    Args:
+        inplace: accepted as PyTorch's and kept in config(); it changes nothing
+            numerically here: the output is computed out of place, so the input keeps its
+            values (PyTorch's flag only saves memory by overwriting them).
+    """
 
     activation_name = "relu"
 
     onnx_op = "Relu"
 
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = check_inplace(self, inplace)
+
+    def config(self) -> dict:
+        return {"inplace": self.inplace}
+
     def forward(self, x):
         return F.relu(x)
 
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
 
 class LeakyReLU(Elementwise):
-    """x if x > 0 else negative_slope * x."""
+    """x if x > 0 else negative_slope * x.
+
+    Args:
+        negative_slope: the slope for x < 0.
+        inplace: accepted as PyTorch's and kept in config(); it changes nothing
+            numerically here: the output is computed out of place, so the input keeps its
+            values (PyTorch's flag only saves memory by overwriting them).
+    """
 
     activation_name = "leaky_relu"
 
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
         if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)):
             raise ValueError(f"LeakyReLU: negative_slope must be a number, got {negative_slope!r}")
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, check_inplace(self, inplace)
 
     def config(self) -> dict:
-        return {"negative_slope": self.negative_slope}
+        return {"negative_slope": self.negative_slope, "inplace": self.inplace}
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
@@ -416,7 +453,7 @@ class LeakyReLU(Elementwise):
         return g.add("LeakyRelu", [x], path, alpha=float(self.negative_slope))
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class Sigmoid(Elementwise):

@@ -73,6 +73,18 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Te
     return reduce(loss, reduction)
 
 
+def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta, with d = input - target, as
+    PyTorch's: Huber's loss with delta = beta, divided by beta (the L1 loss for beta = 0)."""
+    _check_reduction("smooth_l1_loss", reduction)
+    _check_same_shape("smooth_l1_loss", input, target)
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
+        raise ValueError(f"smooth_l1_loss: beta must be a number >= 0, got {beta!r}")
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    return huber_loss(input, target, reduction, delta=beta) / beta
+
+
 def _keep_tensor(input, target):
     """Targets that are tensors stay tensors (they may be differentiated); others become arrays."""
     return target if isinstance(target, Tensor) else _float_target("loss", input, target)
@@ -99,10 +111,39 @@ def _class_labels(name: str, logits, target):
     return labels
 
 
-def cross_entropy(input, target, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+def _kept_labels(name: str, logits, target, ignore_index: int):
+    """Class labels checked as :func:`_class_labels` does, those equal to ``ignore_index`` (which
+    may be out of range, as PyTorch's -100) replaced by 0; and the mask of the labels kept, or
+    None when none is ignored."""
+    labels = xp.asarray(_raw(target))
+    keep = labels != ignore_index
+    if keep.all():
+        return _class_labels(name, logits, labels), None
+    return _class_labels(name, logits, xp.where(keep, labels, 0)), keep
+
+
+def _reduce_kept(loss: Tensor, keep, reduction: str) -> Tensor:
+    """:func:`reduce` where the examples outside ``keep`` count 0 and are not counted in the
+    mean (PyTorch's ``ignore_index``; a mean over no example is nan, as PyTorch's)."""
+    if keep is None:
+        return reduce(loss, reduction)
+    loss = loss * keep.astype(loss.dtype)
+    if reduction == "mean":
+        return ops.sum(loss) / loss.dtype.type(keep.sum())
+    return reduce(loss, reduction)
+
+
+def cross_entropy(
+    input,
+    target,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    ignore_index: int = -100,
+) -> Tensor:
     """Cross-entropy from logits (N, C) against class labels (N,) or probabilities (N, C).
 
-    Fused with log-softmax, so the gradient is the stable softmax - target.
+    Fused with log-softmax, so the gradient is the stable softmax - target. Labels equal to
+    ``ignore_index`` add nothing to the loss and are not counted in the mean, as in PyTorch.
     """
     _check_reduction("cross_entropy", reduction)
     if not 0 <= label_smoothing <= 1:
@@ -113,21 +154,23 @@ def cross_entropy(input, target, reduction: str = "mean", label_smoothing: float
     if raw_target.ndim == 2:
         _check_same_shape("cross_entropy", input, raw_target)
         target_array = _float_target("cross_entropy", input, raw_target)
+        keep = None
     else:
-        target_array = _class_labels("cross_entropy", input, raw_target)
+        target_array, keep = _kept_labels("cross_entropy", input, raw_target, ignore_index)
     loss = fused.SoftmaxCrossEntropy.apply(input, target_array, label_smoothing=label_smoothing)
-    return reduce(loss, reduction)
+    return _reduce_kept(loss, keep, reduction)
 
 
-def nll_loss(input, target, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood: -input[n, label_n] for log-probabilities (N, C)."""
+def nll_loss(input, target, reduction: str = "mean", ignore_index: int = -100) -> Tensor:
+    """Negative log-likelihood: -input[n, label_n] for log-probabilities (N, C); labels equal
+    to ``ignore_index`` add nothing and are not counted in the mean, as in PyTorch."""
     _check_reduction("nll_loss", reduction)
     if input.ndim != 2:
         raise ValueError(
             f"nll_loss: log-probabilities must have shape (N, C), got {tuple(input.shape)}"
         )
-    labels = _class_labels("nll_loss", input, target)
-    return reduce(-input[xp.arange(len(labels)), labels], reduction)
+    labels, keep = _kept_labels("nll_loss", input, target, ignore_index)
+    return _reduce_kept(-input[xp.arange(len(labels)), labels], keep, reduction)
 
 
 def binary_cross_entropy(input, target, reduction: str = "mean") -> Tensor:
@@ -193,21 +236,42 @@ class HuberLoss(_Loss):
         return huber_loss(input, target, self.reduction, self.delta)
 
 
+class SmoothL1Loss(_Loss):
+    """Squared error / beta for errors below ``beta``, absolute error beyond (see
+    :func:`smooth_l1_loss`)."""
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, input, target):
+        return smooth_l1_loss(input, target, self.reduction, self.beta)
+
+
 class CrossEntropyLoss(_Loss):
     """Cross-entropy from logits, fused with log-softmax (see :func:`cross_entropy`)."""
 
-    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0):
+    def __init__(
+        self, reduction: str = "mean", label_smoothing: float = 0.0, ignore_index: int = -100
+    ):
         super().__init__(reduction)
-        self.label_smoothing = label_smoothing
+        self.label_smoothing, self.ignore_index = label_smoothing, ignore_index
 
     def forward(self, input, target):
-        return cross_entropy(input, target, self.reduction, self.label_smoothing)
+        return cross_entropy(
+            input, target, self.reduction, self.label_smoothing, ignore_index=self.ignore_index
+        )
 
 
 class NLLLoss(_Loss):
     """Negative log-likelihood of log-probabilities (pair with LogSoftmax)."""
 
-    function = staticmethod(nll_loss)
+    def __init__(self, reduction: str = "mean", ignore_index: int = -100):
+        super().__init__(reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input, target):
+        return nll_loss(input, target, self.reduction, self.ignore_index)
 
 
 class BCELoss(_Loss):

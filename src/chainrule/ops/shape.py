@@ -174,6 +174,22 @@ class Flip(Function):
         return xp.flip(grad, self.axes)
 
 
+class Roll(Function):
+    """z = x shifted by ``shifts`` along ``axes``, the values pushed past the end coming round to
+    the start (``axes=None``: along the flattened x, keeping its shape).   dx = dz rolled back
+    by -shifts."""
+
+    saves_inputs = False
+
+    def forward(self, x, shifts=0, axes=None):
+        self.shifts, self.axes = shifts, axes
+        return xp.roll(x, shifts, axes)
+
+    def backward(self, grad):
+        back = -self.shifts if isinstance(self.shifts, int) else tuple(-s for s in self.shifts)
+        return xp.roll(grad, back, self.axes)
+
+
 class Gather(Function):
     """z[i][j] = x[index[i][j]][j] along ``axis`` 0 (likewise for any axis; PyTorch's ``gather``).
 
