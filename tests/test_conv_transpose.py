@@ -169,3 +169,17 @@ def test_a_dcgan_generator_matches_pytorch_and_learns():
         optimizer.step()
         errors.append(loss.item())
     assert errors[-1] < 0.5 * errors[0]
+
+
+def test_an_output_no_memory_holds_is_refused_before_allocating(monkeypatch):
+    from chainrule import backend
+
+    monkeypatch.setattr(backend, "available_memory", lambda: 1 << 20)
+    layer = nn.ConvTranspose2d(1, 1, 2, stride=2**12)  # as a model file may ask
+    with pytest.raises(MemoryError, match=r"ConvTranspose2d\(1 -> 1, 2x2, stride.*GiB free"):
+        layer(cr.ones(1, 1, 4, 4))
+
+
+def test_a_weight_of_the_wrong_rank_is_named():
+    with pytest.raises(ValueError, match=r"conv_transpose2d: weight of shape \(2, 2, 3\)"):
+        nn.functional.conv_transpose2d(cr.ones(1, 2, 3, 3), cr.ones(2, 2, 3))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import xp
+from ..backend import check_fits, xp
 from ..dtypes import get_default_dtype
 from ..ops.conv_transpose import transposed_size
 from ..tensor import as_array
@@ -124,11 +124,14 @@ class _ConvTranspose(Module):
     def forward(self, x, output_size=None):
         """``output_size`` (PyTorch's): the spatial size wanted, among the sizes the stride
         makes possible; it picks the output_padding."""
-        self.check_input(tuple(x.shape))
-        extra = self.output_padding
-        if output_size is not None:
-            extra = self.padding_for(tuple(x.shape), output_size)
+        shape = tuple(x.shape)
+        self.check_input(shape)
         try:
+            extra = self.output_padding
+            if output_size is not None:
+                extra = self.padding_for(shape, output_size)
+            # a stride from a file may ask for an output no machine holds: refuse it first
+            check_fits(self.output_shape(shape), x.dtype, repr(self))
             return type(self).function(
                 x,
                 self.weight,
@@ -150,8 +153,7 @@ class _ConvTranspose(Module):
         largest = (max(s, d) - 1 for s, d in zip(self.stride, self.dilation))
         if len(wanted) != self.dims or any(not 0 <= e <= top for e, top in zip(extra, largest)):
             raise ValueError(
-                f"{self!r}: output_size {tuple(output_size)} is not one the input "
-                f"{input_shape} can give"
+                f"output_size {tuple(output_size)} is not one the input {input_shape} can give"
             )
         return extra
 

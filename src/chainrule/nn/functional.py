@@ -360,6 +360,11 @@ def single(value, name: str) -> int:
 def _conv_transpose(name, x, weight, bias, stride, padding, output_padding, groups, dilation):
     """Check what PyTorch checks, then run the op (one line naming what was wrong)."""
     _check_image(name, x)
+    if weight.ndim != 4:
+        raise ValueError(
+            f"{name}: weight of shape {tuple(weight.shape)}, expected (in_channels, "
+            "out_channels/groups, *kernel_size)"
+        )
     stride, padding = pair(stride, "stride"), pair(padding, "padding")
     output_padding, dilation = pair(output_padding, "output_padding"), pair(dilation, "dilation")
     if min(*stride, *dilation) < 1 or min(*padding, *output_padding) < 0:
