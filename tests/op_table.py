@@ -883,6 +883,48 @@ def _conv2d_same(draw, rng):
     )
 
 
+@case("conv_transpose2d")
+def _conv_transpose2d(draw, rng):
+    groups = draw(st.sampled_from([1, 2]))
+    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    padding = tuple(draw(st.integers(0, (d * (k - 1)) // 2)) for k, d in zip(kernel, dilation))
+    shape = (draw(st.integers(1, 2)), c_in, draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    F = _torch_f()
+    options = dict(
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        groups=groups,
+        dilation=dilation,
+    )
+    return (
+        [
+            normal(rng, shape),
+            normal(rng, (c_in, c_out // groups, *kernel)),
+            normal(rng, (c_out,)),
+        ],
+        lambda x, wt, b: cr.nn.functional.conv_transpose2d(x, wt, b, **options),
+        lambda x, wt, b: F.conv_transpose2d(x, wt, b, **options),
+    )
+
+
+@case("conv_transpose1d")
+def _conv_transpose1d(draw, rng):
+    k, stride = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    options = dict(stride=stride, padding=draw(st.integers(0, (k - 1) // 2)))
+    options["output_padding"] = draw(st.integers(0, stride - 1))
+    F = _torch_f()
+    return (
+        [normal(rng, (2, 3, draw(st.integers(1, 5)))), normal(rng, (3, 2, k))],
+        lambda x, wt: cr.nn.functional.conv_transpose1d(x, wt, **options),
+        lambda x, wt: F.conv_transpose1d(x, wt, **options),
+    )
+
+
 def _pool_case(name, ours, theirs, distinct=False):
     @case(name)
     def build(draw, rng):

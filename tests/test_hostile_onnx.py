@@ -142,6 +142,18 @@ def a_convolution_whose_output_is_2_to_the_30(folder):
     return write(model_proto([node], [weight], ("N", 1, 4096, 4096)), folder / "m.onnx")
 
 
+def a_transposed_convolution_of_a_huge_stride(folder):
+    weight = numpy_helper.from_array(np.ones((1, 1, 2, 2), np.float32), "w")
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", strides=[65536, 65536])
+    return write(model_proto([node], [weight], ("N", 1, 64, 64)), folder / "m.onnx")
+
+
+def a_transposed_convolution_padded_on_one_side(folder):
+    weight = numpy_helper.from_array(np.ones((1, 1, 2, 2), np.float32), "w")
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", pads=[1, 1, 0, 0])
+    return write(model_proto([node], [weight], ("N", 1, 4, 4)), folder / "m.onnx")
+
+
 def external_data_outside_the_folder(folder):
     (folder.parent / "w.bin").write_bytes(bytes(48))
     return write(model_proto([gemm()], [external("w", [3, 4], "../w.bin")]), folder / "m.onnx")
@@ -217,6 +229,14 @@ CASES = {
     "a convolution of 2^30 outputs per example": (
         a_convolution_whose_output_is_2_to_the_30,
         "(64, 4096, 4096) per example, too large",
+    ),
+    "a transposed convolution of a huge stride": (
+        a_transposed_convolution_of_a_huge_stride,
+        "per example, too large",
+    ),
+    "a transposed convolution padded on one side": (
+        a_transposed_convolution_padded_on_one_side,
+        "ConvTranspose2d pads both sides alike",
     ),
     "external data outside the folder": (
         external_data_outside_the_folder,

@@ -38,6 +38,11 @@ EXAMPLES = {
     "LogSoftmax": (lambda: nn.LogSoftmax(dim=-1), (2, 3)),
     "Conv2d": (lambda: nn.Conv2d(2, 4, 3, stride=2, padding=1), (2, 2, 9, 8)),
     "Conv2d same": (lambda: nn.Conv2d(4, 4, (3, 5), padding="same", groups=2), (1, 4, 6, 7)),
+    "ConvTranspose2d": (
+        lambda: nn.ConvTranspose2d(4, 6, (3, 2), stride=2, padding=1, output_padding=1, groups=2),
+        (2, 4, 5, 4),
+    ),
+    "ConvTranspose1d": (lambda: nn.ConvTranspose1d(3, 2, 4, dilation=2, bias=False), (2, 3, 5)),
     "MaxPool2d": (lambda: nn.MaxPool2d(2), (2, 3, 8, 9)),
     "AvgPool2d": (lambda: nn.AvgPool2d(3, stride=2, padding=1), (2, 3, 8, 9)),
     "AdaptiveAvgPool2d": (lambda: nn.AdaptiveAvgPool2d((3, 2)), (2, 3, 8, 9)),

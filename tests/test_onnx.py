@@ -70,6 +70,15 @@ LAYERS = {
     "Conv2d groups": (lambda: nn.Conv2d(4, 6, 3, groups=2, bias=False), (4, 8, 8)),
     "Conv2d depthwise": (lambda: nn.Conv2d(4, 4, 3, groups=4, stride=2), (4, 9, 9)),
     "Conv2d same (even kernel)": (lambda: nn.Conv2d(2, 3, 4, padding="same"), (2, 9, 9)),
+    "ConvTranspose2d": (lambda: nn.ConvTranspose2d(3, 4, 3), (3, 5, 5)),
+    "ConvTranspose2d stride padding output_padding": (
+        lambda: nn.ConvTranspose2d(3, 4, (4, 3), stride=(2, 3), padding=(1, 0), output_padding=1),
+        (3, 5, 4),
+    ),
+    "ConvTranspose2d dilation groups": (
+        lambda: nn.ConvTranspose2d(4, 6, 3, dilation=2, groups=2, bias=False),
+        (4, 4, 4),
+    ),
     "MaxPool2d": (lambda: nn.MaxPool2d(2), (3, 8, 8)),
     "MaxPool2d stride padding": (lambda: nn.MaxPool2d(3, stride=2, padding=1), (3, 9, 9)),
     "AvgPool2d": (lambda: nn.AvgPool2d(2), (3, 8, 8)),

@@ -4,6 +4,7 @@ from . import describe, functional, init, modules, parallel, utils
 from .attention import MultiheadAttention
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList
 from .conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout2d, MaxPool2d
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .describe import saveable
 from .embedding import Embedding
 from .features import PlaneFeatures

@@ -28,6 +28,7 @@ from ..backend import rng, xp
 from ..ops import batchnorm_fast, conv, conv_fast, pool_fast
 from ..ops.arithmetic import Mul
 from ..ops.attention import ScaledDotProductAttention
+from ..ops.conv_transpose import ConvTranspose2d, transposed_size
 from ..ops.normalization import BatchNorm
 from ..tensor import Tensor, _raw, as_array
 from .embedding import embedding  # noqa: F401 - F.embedding
@@ -301,6 +302,112 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 
             )
     return conv_fast.ChannelsLastConv2d.apply(
         x, weight, bias, stride=stride, padding=pads, dilation=dilation, groups=groups
+    )
+
+
+def conv_transpose2d(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor:
+    """2-D transposed convolution of NCHW images with filters (in_channels,
+    out_channels/groups, kh, kw): the gradient of ``conv2d`` with respect to its input (see
+    :class:`~chainrule.ops.conv_transpose.ConvTranspose2d`). Arguments in PyTorch's order.
+
+    Shape: (N, C_in, H, W) -> (N, C_out, H', W'),
+    H' = (H - 1) stride - 2 padding + dilation (kh - 1) + output_padding + 1.
+    """
+    return _conv_transpose(
+        "conv_transpose2d", input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+def conv_transpose1d(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor:
+    """1-D transposed convolution of (N, C_in, L) sequences with filters (in_channels,
+    out_channels/groups, k): :func:`conv_transpose2d` over images one row high."""
+    if input.ndim != 3 or weight.ndim != 3:
+        raise ValueError(
+            f"conv_transpose1d expects input (N, C, L) and weight (C_in, C_out/groups, k), got "
+            f"shapes {tuple(input.shape)} and {tuple(weight.shape)}"
+        )
+    images = _conv_transpose(
+        "conv_transpose1d",
+        reshape(input, (input.shape[0], input.shape[1], 1, input.shape[2])),
+        reshape(weight, (*weight.shape[:2], 1, weight.shape[2])),
+        bias,
+        (1, single(stride, "stride")),
+        (0, single(padding, "padding")),
+        (0, single(output_padding, "output_padding")),
+        groups,
+        (1, single(dilation, "dilation")),
+    )
+    return reshape(images, (images.shape[0], images.shape[1], images.shape[3]))
+
+
+def single(value, name: str) -> int:
+    """An int or a one-element tuple or list of an int (a 1-D layer's size)."""
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"{name} must be an int or a tuple of one int, got {value!r}")
+
+
+def _conv_transpose(name, x, weight, bias, stride, padding, output_padding, groups, dilation):
+    """Check what PyTorch checks, then run the op (one line naming what was wrong)."""
+    _check_image(name, x)
+    if weight.ndim != 4:
+        raise ValueError(
+            f"{name}: weight of shape {tuple(weight.shape)}, expected (in_channels, "
+            "out_channels/groups, *kernel_size)"
+        )
+    stride, padding = pair(stride, "stride"), pair(padding, "padding")
+    output_padding, dilation = pair(output_padding, "output_padding"), pair(dilation, "dilation")
+    if min(*stride, *dilation) < 1 or min(*padding, *output_padding) < 0:
+        raise ValueError(f"{name}: stride and dilation must be >= 1, padding >= 0")
+    if any(extra >= max(s, d) for extra, s, d in zip(output_padding, stride, dilation)):
+        raise ValueError(
+            f"{name}: output_padding {output_padding} must be smaller than either stride "
+            f"{stride} or dilation {dilation}"
+        )
+    c_in, per_group = weight.shape[:2]
+    if not isinstance(groups, int) or groups < 1 or c_in % groups or x.shape[1] != c_in:
+        raise ValueError(
+            f"{name}: input with {x.shape[1]} channels does not fit filters of shape "
+            f"{tuple(weight.shape)} with groups={groups}"
+        )
+    if bias is not None and tuple(bias.shape) != (per_group * groups,):
+        raise ValueError(
+            f"{name}: bias of shape {tuple(bias.shape)} for {per_group * groups} output channels"
+        )
+    sizes = zip(x.shape[2:], weight.shape[2:], stride, padding, dilation, output_padding)
+    if min(transposed_size(*axis) for axis in sizes) < 1:
+        raise ValueError(
+            f"{name}: input of shape {tuple(x.shape)} with padding {padding} gives an empty output"
+        )
+    return ConvTranspose2d.apply(
+        x,
+        weight,
+        bias,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        dilation=dilation,
+        groups=groups,
     )
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from ..backend import xp
 from ..nn import conv as C
+from ..nn import conv_transpose as CT
 from ..nn import layers as L
 from ..nn.functional import conv_padding
 from ..nn.module import Module
@@ -175,6 +176,36 @@ def conv(op_type, attributes, constants, shape):
         dilation=window["dilation"],
         groups=groups,
         bias=bias is not None,
+    )
+    return with_weights(layer, weight=weight, **({} if bias is None else {"bias": bias}))
+
+
+@reads("ConvTranspose")
+def conv_transpose(op_type, attributes, constants, shape):
+    weight, bias = (list(constants) + [None])[:2]
+    if weight.ndim != 4:
+        raise Unsupported(f"weight of shape {weight.shape}: only 2-D transposed convolution")
+    if attributes.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise Unsupported(f"auto_pad={attributes['auto_pad']} (write explicit pads)")
+    if "output_shape" in attributes:
+        raise Unsupported("output_shape (write pads and output_padding)")
+    window = window_attributes({"kernel_shape": list(weight.shape[2:]), **attributes}, shape)
+    if window["kernel_size"] != tuple(weight.shape[2:]):
+        raise Unsupported(f"kernel_shape {list(window['kernel_size'])} but weight {weight.shape}")
+    top, left, bottom, right = window["pads"]
+    if (top, left) != (bottom, right):
+        raise Unsupported(f"pads {list(window['pads'])}: ConvTranspose2d pads both sides alike")
+    groups = attributes.get("group", 1)
+    layer = CT.ConvTranspose2d(
+        weight.shape[0],
+        weight.shape[1] * groups,
+        window["kernel_size"],
+        stride=window["stride"],
+        padding=(top, left),
+        output_padding=tuple(attributes.get("output_padding", (0, 0))),
+        groups=groups,
+        bias=bias is not None,
+        dilation=window["dilation"],
     )
     return with_weights(layer, weight=weight, **({} if bias is None else {"bias": bias}))
 

@@ -1,5 +1,6 @@
 """Optimizers: turn gradients into better weights (see :mod:`chainrule.optim.rules`)."""
 
 from . import lr_scheduler, rules, spec
+from .lbfgs import LBFGS
 from .optimizer import OPTIMIZER_CLASSES, Optimizer
 from .optimizers import GD, SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RMSprop

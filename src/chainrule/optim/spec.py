@@ -28,6 +28,7 @@ class Setting:
         argument, index: the constructor's argument when it differs from ``name``, and the
             position in it (``betas``, 0).
         default: the constructor's default (filled in from its signature by :func:`settings_of`).
+        integer: a count (LBFGS's ``max_iter``): a whole number, passed on as an int.
     """
 
     name: str
@@ -39,11 +40,14 @@ class Setting:
     argument: str | None = None
     index: int | None = None
     default: float | bool | None = None
+    integer: bool = False
 
     @property
     def kind(self) -> type:
-        """``bool`` for a switch, ``float`` for a number."""
-        return bool if isinstance(self.default, bool) else float
+        """``bool`` for a switch, ``int`` for a count, ``float`` for a number."""
+        if isinstance(self.default, bool):
+            return bool
+        return int if self.integer else float
 
     def check(self, value) -> float | bool:
         """``value`` as this setting takes it, or ValueError naming the setting and its range."""
@@ -57,6 +61,10 @@ class Setting:
         high_ok = value < self.high if self.high_open else value <= self.high
         if not (math.isfinite(value) and low_ok and high_ok):
             raise ValueError(f"{self.name} must be in {self.range_text()}, got {value!r}")
+        if self.integer:
+            if value != int(value):
+                raise ValueError(f"{self.name} must be a whole number, got {value!r}")
+            return int(value)
         return float(value)
 
     def range_text(self) -> str:
