@@ -184,6 +184,7 @@ class LBFGS(Optimizer):
         Setting("tolerance_change", help="stop when the loss or the weights change less"),
     )
     suggested_lr = 1.0
+    needs_closure = True  # each step re-evaluates the loss: not for fit(), the CLI or the page
 
     def __init__(
         self,
