@@ -121,7 +121,7 @@ export class Controls {
   }
 
   explanation(name) {
-    return explain(this.choices.explanations[name]);
+    return explain(name, this.choices.explanations[name]);
   }
 
   choose(name) {

@@ -28,10 +28,11 @@ export function el(tag, attributes = {}, children = []) {
   return node;
 }
 
-// A visible "?" that explains the control beside it (hover: the text, as a tooltip). A click on
+// A visible "?" that explains setting `name` in `text` (hover: the text, as a tooltip). A click on
 // it does nothing, so a "?" inside a control's label does not work the control.
-export function explain(text) {
-  return el("span", { class: "explain", tabindex: 0, title: text, "aria-label": text, text: "?", onclick: (event) => event.preventDefault() });
+export function explain(name, text) {
+  const attributes = { class: "explain", "data-explains": name, tabindex: 0, title: text, "aria-label": text, text: "?" };
+  return el("span", { ...attributes, onclick: (event) => event.preventDefault() });
 }
 
 export function css([r, g, b]) {

@@ -146,7 +146,7 @@ export class NetworkView {
   }
 
   explanation(name) {
-    return explain(this.choices.explanations[name]);
+    return explain(name, this.choices.explanations[name]);
   }
 
   neuronCanvas(describe) {
