@@ -351,8 +351,16 @@ def test_hovering_shows_a_neuron_large_and_a_weight_s_value(pages):
         })"""
     )
     assert big > 20  # the neuron's picture, enlarged: many shades, not a blank square
+    ticks = (
+        "Array.from(document.querySelectorAll('#neuron-scale .ticks span'), (s) => s.textContent)"
+    )
+    size = p.frame()["neurons"][1][0]["scale"]
+    low, zero, high = p.js(ticks)  # the colour scale's numbers: this neuron's own
+    assert (low[0], zero, high[0]) == ("\u2212", "0", "+")
+    assert float(low[1:]) == float(high[1:]) == size
     p.page.mouse.move(5, 5)
     p.wait("document.getElementById('zoom').hidden")
+    assert p.js(ticks) == ["\u2212s", "0", "+s"]
     p.page.hover("svg line.hit >> nth=0")
     tip = p.wait(
         "!document.getElementById('tooltip').hidden && document.getElementById('tooltip').textContent"
@@ -508,7 +516,7 @@ def test_the_loss_legend_has_the_colours_of_the_curves(pages):
     assert p.errors == []
 
 
-EXPLAINED = ["n", "noise", "test", "seed", "features", "hidden", "neurons", "activation"]
+EXPLAINED = ["n", "classes", "noise", "test", "seed", "features", "hidden", "neurons", "activation"]
 EXPLAINED += ["output", "optimizer", "lr", "batch", "l1", "l2", "dropout", "momentum", "nesterov"]
 
 

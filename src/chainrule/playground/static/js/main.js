@@ -112,6 +112,15 @@ function neuronScale() {
   ];
 }
 
+// Hovering a neuron puts its own numbers on the neurons' colour scale (its s), leaving it "s".
+function showNeuronScale(event) {
+  const { picture } = event.type === "mouseover" ? event.target : {};
+  const size = picture ? String(picture.scale) : "s";
+  const [low, , high] = $("neuron-scale").querySelectorAll(".ticks span");
+  low.textContent = `\u2212${size}`;
+  high.textContent = `+${size}`;
+}
+
 function onFrame(frame) {
   page.frame = frame;
   page.frames += 1;
@@ -223,6 +232,8 @@ async function start() {
   $("play").addEventListener("click", () => control(page.frame && page.frame.playing ? "pause" : "play"));
   $("step").addEventListener("click", () => control("step"));
   $("reset").addEventListener("click", () => control("reset"));
+  $("network").addEventListener("mouseover", showNeuronScale);
+  $("network").addEventListener("mouseout", showNeuronScale);
   $("output").addEventListener("click", onClick);
   $("show-test").addEventListener("change", scheduleDraw);
   $("export-run").addEventListener("click", () => download("run.zip", "chainrule-playground.zip"));
