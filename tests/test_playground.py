@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import nn
+from chainrule import nn, optim
 from chainrule.cli import main
 from chainrule.playground import frames
 from chainrule.playground.export import exported_model, write_run_folder
 from chainrule.playground.points import PlaygroundError, build_points, read_upload
 from chainrule.playground.script import python_script
-from chainrule.playground.settings import MAX_NEURONS, OPTIMIZERS, Setup
+from chainrule.playground.settings import MAX_NEURONS, OPTIMIZERS, RANGES, Setup, choices
 from chainrule.playground.trainer import Trainer
 
 
@@ -150,6 +150,27 @@ def test_every_bad_setting_is_refused_with_its_name(values, message):
     with pytest.raises(PlaygroundError, match=message):
         setup = Setup.from_dict(values)
         build_points(setup)
+
+
+def test_the_learning_rate_menu_offers_only_accepted_rates_and_every_default():
+    menu = choices()["learning_rates"]
+    assert menu == sorted(menu) and len(set(menu)) == len(menu) >= 8
+    assert menu[0] <= 1e-4 and menu[-1] == RANGES["lr"][2]  # as small and as large as sensible
+    for lr in menu:
+        assert Setup.from_dict({"lr": lr}).lr == lr
+    for name, (_, default, _) in OPTIMIZERS.items():
+        assert default in menu, name  # each optimizer starts on an item of the menu
+
+
+def test_every_control_has_a_short_explanation_and_optimizer_settings_their_class_s():
+    explanations = choices()["explanations"]
+    controls = {"noise", "nesterov", "optimizer", "output", "features", "hidden", "neurons"}
+    assert set(explanations) == set(RANGES) | controls | {"activation"}
+    for name, text in explanations.items():
+        assert isinstance(text, str) and 20 <= len(text) <= 200, name
+    assert explanations["beta1"] == optim.spec.BETA1.help
+    assert explanations["decay"] == optim.spec.WEIGHT_DECAY.help  # AdamW's weight_decay
+    assert explanations["rho"] == next(s.help for s in optim.Adadelta.settings if s.name == "rho")
 
 
 # -- the network and its training -------------------------------------------------------------------

@@ -351,8 +351,16 @@ def test_hovering_shows_a_neuron_large_and_a_weight_s_value(pages):
         })"""
     )
     assert big > 20  # the neuron's picture, enlarged: many shades, not a blank square
+    ticks = (
+        "Array.from(document.querySelectorAll('#neuron-scale .ticks span'), (s) => s.textContent)"
+    )
+    size = p.frame()["neurons"][1][0]["scale"]
+    low, zero, high = p.js(ticks)  # the colour scale's numbers: this neuron's own
+    assert (low[0], zero, high[0]) == ("\u2212", "0", "+")
+    assert float(low[1:]) == float(high[1:]) == size
     p.page.mouse.move(5, 5)
     p.wait("document.getElementById('zoom').hidden")
+    assert p.js(ticks) == ["\u2212s", "0", "+s"]
     p.page.hover("svg line.hit >> nth=0")
     tip = p.wait(
         "!document.getElementById('tooltip').hidden && document.getElementById('tooltip').textContent"
@@ -409,6 +417,156 @@ def test_the_best_fit_line_mode(pages):
         })"""
     )
     assert darkest < 60  # the valley of the cost is drawn dark
+    assert p.errors == []
+
+
+# Cells of the output picture (away from the points) and of the first hidden neuron's picture,
+# each with the colour its scale's bar shows for that cell's value: [picture's, bar's].
+SCALES_AGREE = """(() => {
+  const bytes = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  const rgb = (canvas, x, y) =>
+    Array.from(canvas.getContext("2d").getImageData(x, y, 1, 1).data.slice(0, 3));
+  const at = (bar, t) => rgb(bar, Math.round(t * (bar.width - 1)), 0);
+  const { data, frame } = window.playground;
+  const canvas = document.getElementById("output");
+  const bars = Array.from(document.querySelectorAll("#output-scale canvas"));
+  const { size, map, confidence } = frame.output;
+  const values = bytes(map);
+  const sure = confidence ? bytes(confidence) : null;
+  const [[x0, x1], [y0, y1]] = data.domain;
+  const cell = canvas.width / size;
+  const output = [];
+  for (let i = 0; i < values.length; i += 7) {
+    const px = (i % size + 0.5) * cell, py = (Math.floor(i / size) + 0.5) * cell;
+    const near = data.train.some(([a, b]) => Math.hypot(((a - x0) / (x1 - x0)) * canvas.width - px,
+      ((y1 - b) / (y1 - y0)) * canvas.height - py) < 9);
+    let bar = bars[0], t = values[i] / 255;  // numbers: the value
+    if (sure && bars.length > 1) [bar, t] = [bars[values[i]], sure[i] / 255];  // its class's shade
+    else if (sure) t = values[i] ? (1 + sure[i] / 255) / 2 : (1 - sure[i] / 255) / 2;  // p(class 1)
+    if (!near && !(sure && bars.length === 1 && Math.abs(t - 0.5) < 0.03))  // 0.5: either class
+      output.push([rgb(canvas, Math.floor(px), Math.floor(py)), at(bar, t)]);
+  }
+  const neuron = document.querySelector(".column:nth-child(3) .neuron");
+  const cells = bytes(frame.neurons[1][0].map);
+  const bar = document.querySelector("#neuron-scale canvas");
+  const neurons = Array.from(cells, (v, i) => [rgb(neuron, i % 32, Math.floor(i / 32)), at(bar, v / 255)]);
+  const ticks = (scale) => Array.from(scale.querySelectorAll(".ticks span"), (s) => s.textContent);
+  return { output, neurons, ticks: Array.from(document.querySelectorAll(".scale"), ticks),
+    captions: Array.from(document.querySelectorAll(".scales .caption"), (c) => c.textContent) };
+})"""
+
+
+@pytest.mark.parametrize(
+    "query, ticks, caption",
+    [
+        ("?dataset=gaussians&hidden=2", [["0", "0.5", "1"]], "probability of class 1"),
+        ("?dataset=blobs&classes=3&hidden=3", [["0.33", "1"]] * 3, "class 2"),
+        ("?dataset=plane&hidden=3", None, "value: the network's answer"),
+    ],
+)
+def test_the_colour_scales_show_the_colours_of_the_pictures(pages, query, ticks, caption):
+    p = pages(query)
+    p.train(2)
+    found = p.page.evaluate(SCALES_AGREE)
+    assert len(found["output"]) > 200 and len(found["neurons"]) == 32 * 32
+    for picture, bar in found["output"] + found["neurons"]:
+        assert max(abs(a - b) for a, b in zip(picture, bar)) <= 4, (picture, bar)
+    neuron_ticks, *output_ticks = found["ticks"]
+    assert neuron_ticks == ["\u2212s", "0", "+s"]
+    if ticks is None:  # numbers: the range the data's values span
+        low, high = p.js("window.playground.data.value_range")
+        ticks = [[f"{low:#.3g}", f"{(low + high) / 2:#.3g}", f"{high:#.3g}"]]  # toPrecision(3)
+    assert output_ticks == ticks
+    assert any(caption in text for text in found["captions"]), found["captions"]
+    assert p.page.is_visible("#neuron-scale") and p.page.is_visible("#output-scale")
+    assert p.errors == []
+
+
+def test_one_input_has_no_output_scale_but_its_neurons_have_theirs(pages):
+    p = pages("?dataset=line&hidden=3")
+    p.train(1)
+    assert p.js("document.querySelectorAll('#output-scale .scale').length") == 0
+    assert p.page.is_visible("#neuron-scale canvas")
+    assert p.errors == []
+
+
+def test_the_loss_legend_has_the_colours_of_the_curves(pages):
+    p = pages("?dataset=spirals&n=40&optimizer=adam&lr=0.1")  # test and train loss apart
+    p.train(4)
+    legend = p.page.evaluate(
+        """(() => Array.from(document.querySelectorAll("#loss-legend > div"), (row) => [
+          row.textContent.split(/\\d/)[0].trim(),
+          getComputedStyle(row.querySelector("i")).backgroundColor]))"""
+    )
+    assert [name for name, _ in legend] == ["train loss", "test loss"]
+    ends = p.page.evaluate(  # each curve's colour where it ends: the last epoch's loss
+        """(() => {
+          const c = document.getElementById("loss-curve");
+          const { train, test } = window.playground.frame.history;
+          const top = Math.max(...train, ...test);
+          const pixel = (v) => c.getContext("2d")
+            .getImageData(c.width - 2, Math.round(c.height - 2 - (v / top) * (c.height - 6)), 1, 1).data;
+          return [train, test].map((v) => Array.from(pixel(v.at(-1))));
+        })"""
+    )
+    for (name, colour), end in zip(legend, ends):
+        rgb = [int(c) for c in colour[4:-1].split(",")]
+        assert end[3] > 60 and max(abs(a - b) for a, b in zip(end, rgb)) <= 3, (name, colour, end)
+    assert legend[0][1] != legend[1][1]
+    assert p.errors == []
+
+
+EXPLAINED = ["n", "classes", "noise", "test", "seed", "features", "hidden", "neurons", "activation"]
+EXPLAINED += ["output", "optimizer", "lr", "batch", "l1", "l2", "dropout", "momentum", "nesterov"]
+
+
+def test_every_control_has_a_question_mark_that_explains_it(pages):
+    p = pages("?dataset=spirals&hidden=3,2")
+    explanations = p.js("window.playground.session.choices.explanations")
+    for name in EXPLAINED:
+        marks = p.page.locator(f'[data-explains="{name}"]')
+        count = 2 if name in ("neurons", "activation") else 1  # one per hidden layer
+        assert marks.count() == count, name
+        for k in range(count):
+            mark = marks.nth(k)
+            assert mark.is_visible() and mark.text_content() == "?", name
+            assert mark.get_attribute("title") == explanations[name], name
+    assert "the test loss" in explanations["test"]
+    p.page.click('[data-explains="nesterov"]')  # inside the checkbox's label: does not tick it
+    p.settled()
+    assert p.page.is_checked("#nesterov") is False
+    assert p.js("window.playground.accepted.nesterov") is False
+    p.page.select_option("#optimizer", "adamw")
+    p.settled()
+    decay = p.page.locator('[data-explains="decay"]')
+    assert decay.is_visible() and decay.get_attribute("title") == explanations["decay"]
+    assert not p.page.is_visible('[data-explains="momentum"]')  # adamw has none
+    assert p.errors == []
+
+
+def test_a_learning_rate_from_the_menu_reaches_the_server(pages, server):
+    p = pages()
+    menu = p.js("Array.from(document.querySelectorAll('#lr-menu option'), (o) => o.value)")
+    assert [float(v) for v in menu[1:]] == p.js("window.playground.session.choices.learning_rates")
+    assert p.page.input_value("#lr-menu") == "0.03"  # sgd's own rate, an item of the menu
+    session = server.registry.get(p.js("window.playground.session.id"))
+    p.page.select_option("#lr-menu", "0.3")
+    p.wait("window.playground.accepted.lr === 0.3")
+    deadline = time.monotonic() + 10
+    while session.trainer.setup.lr != 0.3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert session.trainer.optimizer.param_groups[0]["lr"] == 0.3
+    assert p.page.input_value("#lr") == "0.3" and "lr=0.3" in p.page.url
+    p.page.fill("#lr", "0.02")  # any other rate can be typed: the menu then says so
+    p.page.press("#lr", "Tab")
+    p.wait("window.playground.accepted.lr === 0.02")
+    assert p.page.input_value("#lr-menu") == ""
+    assert p.page.locator("#lr-menu option:checked").text_content() == "typed"
+    p.page.select_option("#optimizer", "adam")  # a new optimizer starts at its own rate
+    p.wait("window.playground.accepted.optimizer === 'adam'")
+    assert p.page.input_value("#lr-menu") == "0.01"
+    p.train(1)
+    assert session.trainer.optimizer.param_groups[0]["lr"] == 0.01
     assert p.errors == []
 
 

@@ -72,6 +72,44 @@ RANGES = {
     "l2": ("L2", 0.0, 10.0, False, False),
     "dropout": ("dropout", 0.0, 0.9, False, False),
 }
+# the learning rates the page's menu offers, as the TensorFlow Playground's (any other within
+# RANGES["lr"] can be typed)
+LEARNING_RATES = (0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+# what each control does, in a sentence the page shows beside it (an optimizer's own settings
+# explain themselves: see setting_help)
+EXPLANATIONS = {
+    "n": "How many points the data set draws, training and test points together.",
+    "classes": "How many classes the data set draws.",
+    "noise": "How far the points scatter around the pattern: more noise hides the pattern "
+    "and makes it easier for the network to learn the noise instead (overfitting).",
+    "test": "The share of the points kept out of training: the test loss, measured on them, "
+    "shows how well the network does on points it has never seen.",
+    "seed": "Picks the random points and the first weights: the same seed and setup give the "
+    "same run.",
+    "features": "What the network is fed: x and y, or numbers made from them (x², xy, "
+    "sin x...); a well-chosen feature can make a hard pattern easy.",
+    "hidden": "The layers between the features and the output: each builds new shapes out of "
+    "the last one's, so more layers and neurons can draw more complicated boundaries, but learn "
+    "slower and overfit more easily.",
+    "neurons": "A neuron adds up its inputs times its weights, plus its bias, and applies the "
+    "activation; its picture shows that output over the whole view.",
+    "activation": "The function each neuron of this layer applies to its weighted sum; without a "
+    "non-linear one (tanh, relu...) any number of layers adds up to one linear function.",
+    "output": "The last layer and its loss: softmax gives every class a probability, sigmoid "
+    "one probability for two classes, linear a number (a regression).",
+    "optimizer": "How a gradient becomes a step: sgd and gd step straight downhill; adam and the "
+    "others adapt each weight's step to the history of its gradients.",
+    "lr": "How far each step moves the weights along the gradient: too small learns slowly, too "
+    "large overshoots, and the loss jumps about or blows up.",
+    "batch": "How many training points each step averages the gradient over: fewer give more, "
+    "noisier steps an epoch; more give fewer, steadier ones.",
+    "l1": "Adds L1 × the sum of |w| over the weights to the loss: every weight is pulled "
+    "toward zero by the same amount, so the ones the task does not need end near zero.",
+    "l2": "Adds L2/2 × the sum of w² over the weights to the loss: big weights are "
+    "pulled back hardest, which keeps the boundary smooth and fights overfitting.",
+    "dropout": "While training, each hidden neuron's output is set to zero with this "
+    "probability (the others scaled up), so the network cannot lean on any one neuron.",
+}
 
 
 @dataclass
@@ -308,6 +346,8 @@ def choices() -> dict:
             name: {"label": cls, "lr": lr, "settings": list(settings)}
             for name, (cls, lr, settings) in OPTIMIZERS.items()
         },
+        "learning_rates": list(LEARNING_RATES),
+        "explanations": {**EXPLANATIONS, **setting_help()},
         "ranges": {
             name: {"label": label, "min": low, "max": high}
             for name, (label, low, high, _, _) in RANGES.items()
@@ -330,3 +370,14 @@ def choices() -> dict:
         },
         "defaults": Setup().to_dict(),
     }
+
+
+def setting_help() -> dict:
+    """Each optimizer setting the page offers, explained by its optimizer class's own line of
+    help (:class:`~chainrule.optim.spec.Setting`), so that nothing restates it."""
+    helps = {}
+    for class_name, _, names in OPTIMIZERS.values():
+        own = {s.name: s.help for s in getattr(optim, class_name).settings}
+        for name in names:
+            helps[name] = own["weight_decay" if name == "decay" else name]
+    return helps

@@ -1,8 +1,9 @@
 // The controls: the data panel (data set, noise, split, seed, points to add, a CSV file) and
 // the training bar (output, optimizer and its settings, learning rate, batch, L1, L2, dropout).
-// Each change is reported as a patch of the setup; render() shows a setup.
+// Each change is reported as a patch of the setup; render() shows a setup. A "?" beside each
+// control explains it (the server's explanations: settings.py).
 
-import { CLASS_COLOURS, css, el } from "./draw.js";
+import { CLASS_COLOURS, css, el, explain } from "./draw.js";
 
 // The value of a number field: a number where it is one, else its text (the server names it).
 function numberOf(input) {
@@ -81,9 +82,9 @@ export class Controls {
     this.clearAdded = el("button", { type: "button", class: "small-button", id: "clear-points", onclick: () => this.onChange({ points: [] }) });
     this.fileName = el("p", { class: "hint", id: "file-name" });
     this.fields = {
-      classes: this.field("classes", this.classes),
-      n: this.field("points", this.n.box, this.n.shown),
-      noise: this.field("noise", this.noise.box, this.noise.shown),
+      classes: this.field("classes", this.classes, null, "classes"),
+      n: this.field("points", this.n.box, this.n.shown, "n"),
+      noise: this.field("noise", this.noise.box, this.noise.shown, "noise"),
     };
     this.dataPanel.replaceChildren(
       grid,
@@ -92,8 +93,8 @@ export class Controls {
       this.fields.classes,
       this.fields.n,
       this.fields.noise,
-      this.field("test fraction", this.test.box, this.test.shown),
-      this.field("seed", el("div", { class: "row" }, [this.seed, reseed])),
+      this.field("test fraction", this.test.box, this.test.shown, "test"),
+      this.field("seed", el("div", { class: "row" }, [this.seed, reseed]), null, "seed"),
       el("div", { class: "field" }, [el("span", { text: "click the picture to add a point:" }), this.adder, this.clearAdded]),
     );
   }
@@ -106,10 +107,21 @@ export class Controls {
     return { input, shown, box: input };
   }
 
-  field(label, control, shown) {
+  // A labelled control: its label, the value it shows, the "?" that explains setting `name`.
+  field(label, control, shown, name) {
     const title = el("span", { text: `${label} ` });
     if (shown) title.append(shown);
+    title.append(this.explanation(name));
     return el("label", { class: "field" }, [title, control]);
+  }
+
+  // A label's text and the "?" that explains setting `name`.
+  caption(label, name) {
+    return el("span", {}, [label, this.explanation(name)]);
+  }
+
+  explanation(name) {
+    return explain(name, this.choices.explanations[name]);
   }
 
   choose(name) {
@@ -130,23 +142,33 @@ export class Controls {
       Object.entries(this.choices.optimizers).map(([name, o]) => el("option", { value: name, text: `${name} (${o.label})` })),
     );
     this.numbers = {};
-    const number = (name, label, step) => {
-      const input = el("input", { type: "number", id: name, step, onchange: () => this.onChange({ [name]: numberOf(input) }) });
-      this.numbers[name] = input;
-      return el("label", { "data-setting": name }, [label, input]);
+    const input = (name, step) => {
+      const box = el("input", { type: "number", id: name, step, onchange: () => this.onChange({ [name]: numberOf(box) }) });
+      this.numbers[name] = box;
+      return box;
     };
+    const number = (name, label, step) => el("label", { "data-setting": name }, [this.caption(label, name), input(name, step)]);
     this.nesterov = el("input", { type: "checkbox", id: "nesterov", onchange: () => this.onChange({ nesterov: this.nesterov.checked }) });
     this.settingFields = {};
     for (const name of Object.keys(SETTING_LABELS)) {
       this.settingFields[name] =
         name === "nesterov"
-          ? el("label", { class: "check", "data-setting": name }, [this.nesterov, SETTING_LABELS[name]])
+          ? el("label", { class: "check", "data-setting": name }, [this.nesterov, this.caption(SETTING_LABELS[name], name)])
           : number(name, SETTING_LABELS[name], "any");
     }
+    // the learning rate: a menu of sensible values, or any value typed beside it
+    this.lrMenu = el(
+      "select",
+      { id: "lr-menu", title: "a learning rate from the menu", onchange: () => this.onChange({ lr: Number(this.lrMenu.value) }) },
+      [
+        el("option", { value: "", text: "typed", disabled: "" }),
+        ...this.choices.learning_rates.map((lr) => el("option", { value: lr, text: lr })),
+      ],
+    );
     this.trainingBar.replaceChildren(
-      el("label", {}, ["output", this.output]),
-      el("label", {}, ["optimizer", this.optimizer]),
-      number("lr", "learning rate", "any"),
+      el("label", {}, [this.caption("output", "output"), this.output]),
+      el("label", {}, [this.caption("optimizer", "optimizer"), this.optimizer]),
+      el("label", { "data-setting": "lr" }, [this.caption("learning rate", "lr"), el("div", { class: "row" }, [this.lrMenu, input("lr", "any")])]),
       ...Object.values(this.settingFields),
       number("batch", "batch size", 1),
       number("l1", "L1", "any"),
@@ -230,10 +252,11 @@ export class Controls {
     const own = this.choices.optimizers[setup.optimizer]?.settings ?? [];
     for (const [name, field] of Object.entries(this.settingFields)) field.hidden = !own.includes(name);
     this.nesterov.checked = setup.nesterov === true;
+    const lr = setup.lr ?? this.choices.optimizers[setup.optimizer]?.lr;
     for (const [name, input] of Object.entries(this.numbers)) {
-      const value = name === "lr" ? setup.lr ?? this.choices.optimizers[setup.optimizer]?.lr : setup[name];
-      if (document.activeElement !== input) input.value = value;
+      if (document.activeElement !== input) input.value = name === "lr" ? lr : setup[name];
     }
+    this.lrMenu.value = this.choices.learning_rates.includes(lr) ? String(lr) : "";
   }
 
   // The point a click at data coordinates (x, y) adds: [x, y, class or value] or [x, value].

@@ -5,6 +5,7 @@ export const NEGATIVE = [245, 147, 34]; // orange
 export const POSITIVE = [8, 119, 189]; // blue
 export const CLASS_COLOURS = [NEGATIVE, POSITIVE, [44, 160, 44], [148, 103, 189], [214, 39, 40], [23, 190, 207]];
 const WHITE = [255, 255, 255];
+export const LOSS_COLOURS = { train: "#222", test: "#aaa" }; // the loss curves and their legend
 
 export function bytes(base64) {
   const text = atob(base64);
@@ -27,6 +28,13 @@ export function el(tag, attributes = {}, children = []) {
   return node;
 }
 
+// A visible "?" that explains setting `name` in `text` (hover: the text, as a tooltip). A click on
+// it does nothing, so a "?" inside a control's label does not work the control.
+export function explain(name, text) {
+  const attributes = { class: "explain", "data-explains": name, tabindex: 0, title: text, "aria-label": text, text: "?" };
+  return el("span", { ...attributes, onclick: (event) => event.preventDefault() });
+}
+
 export function css([r, g, b]) {
   return `rgb(${r}, ${g}, ${b})`;
 }
@@ -39,6 +47,12 @@ function mix(a, b, t) {
 export function diverging(value) {
   const t = value / 255;
   return t < 0.5 ? mix(NEGATIVE, WHITE, t * 2) : mix(WHITE, POSITIVE, (t - 0.5) * 2);
+}
+
+// A cell of the class picture: the winning class's colour k, the deeper the surer (confidence 0:
+// no better than a guess among all classes, 1: certain).
+export function classShade(k, confidence) {
+  return mix(WHITE, CLASS_COLOURS[k], 0.1 + 0.5 * confidence);
 }
 
 // Paint width x height cells, colour(i) for cell i, over the whole canvas.
@@ -84,9 +98,7 @@ export function drawOutput(canvas, data, output, showTest) {
   if (output && output.kind === "classes") {
     const winner = bytes(output.map);
     const confidence = bytes(output.confidence);
-    paintCells(canvas, output.size, output.size, (i) =>
-      mix(WHITE, CLASS_COLOURS[winner[i]], 0.1 + 0.5 * (confidence[i] / 255)),
-    );
+    paintCells(canvas, output.size, output.size, (i) => classShade(winner[i], confidence[i] / 255));
   } else if (output && output.kind === "values") {
     const values = bytes(output.map);
     paintCells(canvas, output.size, output.size, (i) => diverging(values[i]));
@@ -151,8 +163,8 @@ export function drawLossCurve(canvas, history) {
   const top = Math.max(...all) || 1;
   const n = history.epoch.length;
   const series = [
-    [history.test, "#aaa"],
-    [history.train, "#222"],
+    [history.test, LOSS_COLOURS.test],
+    [history.train, LOSS_COLOURS.train],
   ];
   for (const [values, colour] of series) {
     ctx.beginPath();
@@ -170,6 +182,20 @@ export function drawLossCurve(canvas, history) {
   ctx.fillStyle = "#777";
   ctx.font = "10px system-ui";
   ctx.fillText(top.toPrecision(3), 2, 10);
+}
+
+// A colour scale: a bar painted colourAt(t) for t from 0 (left) to 1 (right), its ticks spread
+// evenly beneath it, and a caption saying what the colours are.
+export function colourScale(colourAt, ticks, caption, width = 200) {
+  const bar = el("canvas", { class: "bar", width, height: 1 });
+  paintCells(bar, width, 1, (i) => colourAt(i / (width - 1)));
+  const scale = el("div", { class: "scale" }, [
+    bar,
+    el("div", { class: "ticks" }, ticks.map((tick) => el("span", { text: tick }))),
+    el("div", { class: "caption", text: caption }),
+  ]);
+  scale.style.width = `${width}px`; // CSSOM: the policy allows no inline styles
+  return scale;
 }
 
 // The cost over (w, b) (dark: low), the path of (w, b), the least-squares point.

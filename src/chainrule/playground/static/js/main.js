@@ -4,7 +4,19 @@
 
 import { Session } from "./api.js";
 import { Controls } from "./controls.js";
-import { CLASS_COLOURS, css, drawCost, drawLossCurve, drawOutput, fromCanvas, NEGATIVE, POSITIVE } from "./draw.js";
+import {
+  CLASS_COLOURS,
+  classShade,
+  colourScale,
+  css,
+  diverging,
+  drawCost,
+  drawLossCurve,
+  drawOutput,
+  el,
+  fromCanvas,
+  LOSS_COLOURS,
+} from "./draw.js";
 import { NetworkView } from "./network.js";
 import { addressOf, rounded, setupFromAddress } from "./state.js";
 
@@ -64,11 +76,49 @@ function onData(data) {
     return dot;
   };
   data.classes.forEach((name, k) => $("legend").append(swatch(CLASS_COLOURS[k]), `${name} `));
-  if (data.task === "regression" && data.inputs === 2) {
-    const [low, high] = data.value_range;
-    $("legend").append(`${data.target_name}: `, swatch(NEGATIVE), `${low.toPrecision(3)} \u2026 `, swatch(POSITIVE), high.toPrecision(3));
-  }
+  $("output-scale").replaceChildren(...outputScale(data));
   scheduleDraw();
+}
+
+// The colour scale of the output picture (none for one input's curve): for two classes the
+// probability of the second, for more each class's shades, for numbers the values.
+function outputScale(data) {
+  if (data.task === "regression") {
+    if (data.inputs === 1) return [];
+    const [low, high] = data.value_range;
+    const ticks = [low, (low + high) / 2, high].map((v) => v.toPrecision(3));
+    return [colourScale((t) => diverging(255 * t), ticks, `${data.target_name}: the network's answer (the picture) and the points' values`, 320)];
+  }
+  const count = data.classes.length;
+  if (count === 2) {
+    const shade = (t) => classShade(t < 0.5 ? 0 : 1, Math.abs(2 * t - 1));
+    return [colourScale(shade, ["0", "0.5", "1"], `the network's probability of class ${data.classes[1]} (pale: unsure)`, 320)];
+  }
+  const bars = data.classes.map((name, k) => colourScale((t) => classShade(k, t), [(1 / count).toFixed(2), "1"], `class ${name}`, 90));
+  return [el("div", { class: "caption", text: "colour: the most likely class; shade: its probability" }), el("div", { class: "bars" }, bars)];
+}
+
+// The neurons' colour scale, and what the lines' colours say.
+function neuronScale() {
+  return [
+    colourScale((t) => diverging(255 * t), ["\u2212s", "0", "+s"], "a neuron's output; s: its largest size in the view (hover a neuron)", 200),
+    el("div", { class: "caption" }, [
+      "lines: weights, ",
+      el("b", { class: "positive", text: "blue" }),
+      " positive, ",
+      el("b", { class: "negative", text: "orange" }),
+      " negative, the thicker the larger",
+    ]),
+  ];
+}
+
+// Hovering a neuron puts its own numbers on the neurons' colour scale (its s), leaving it "s".
+function showNeuronScale(event) {
+  const { picture } = event.type === "mouseover" ? event.target : {};
+  const size = picture ? String(picture.scale) : "s";
+  const [low, , high] = $("neuron-scale").querySelectorAll(".ticks span");
+  low.textContent = `\u2212${size}`;
+  high.textContent = `+${size}`;
 }
 
 function onFrame(frame) {
@@ -170,6 +220,8 @@ async function start() {
   }
   const { choices } = page.session;
   page.setup = setupFromAddress(location.search);
+  $("neuron-scale").replaceChildren(...neuronScale());
+  for (const swatch of document.querySelectorAll("[data-series]")) swatch.style.background = LOSS_COLOURS[swatch.dataset.series];
   controls = new Controls($("data-controls"), $("training"), choices, apply, onUpload);
   network = new NetworkView($("network"), $("layer-controls"), $("zoom"), $("tooltip"), choices, current, apply);
   page.session.listen({
@@ -180,6 +232,8 @@ async function start() {
   $("play").addEventListener("click", () => control(page.frame && page.frame.playing ? "pause" : "play"));
   $("step").addEventListener("click", () => control("step"));
   $("reset").addEventListener("click", () => control("reset"));
+  $("network").addEventListener("mouseover", showNeuronScale);
+  $("network").addEventListener("mouseout", showNeuronScale);
   $("output").addEventListener("click", onClick);
   $("show-test").addEventListener("change", scheduleDraw);
   $("export-run").addEventListener("click", () => download("run.zip", "chainrule-playground.zip"));

@@ -2,7 +2,7 @@
 // neuron shows its output over the whole view, each connection is a line coloured by the sign
 // of its weight and as thick as the weight is large. The columns' buttons edit the network.
 
-import { CLASS_COLOURS, css, drawNeuron, el, NEGATIVE, POSITIVE } from "./draw.js";
+import { CLASS_COLOURS, css, drawNeuron, el, explain, NEGATIVE, POSITIVE } from "./draw.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -57,6 +57,7 @@ export class NetworkView {
       el("button", { type: "button", class: "small-button", title: "add a hidden layer", onclick: () => change(1), text: "+" }),
       el("button", { type: "button", class: "small-button", title: "remove the last hidden layer", onclick: () => change(-1), text: "\u2212" }),
       el("span", { text: `${layers} hidden layer${layers === 1 ? "" : "s"} (at most ${most})` }),
+      this.explanation("hidden"),
     );
     this.layerControls.querySelectorAll("button")[0].disabled = layers >= most;
     this.layerControls.querySelectorAll("button")[1].disabled = layers === 0;
@@ -80,7 +81,7 @@ export class NetworkView {
         canvas,
       ]);
     });
-    this.addColumn("features", [], rows);
+    this.addColumn("features", [], rows, "features");
     return canvases;
   }
 
@@ -110,8 +111,8 @@ export class NetworkView {
         el("button", { type: "button", title: "one neuron more", onclick: () => resize(1), text: "+" }),
         el("button", { type: "button", title: "one neuron fewer", onclick: () => resize(-1), text: "\u2212" }),
       ]),
-      el("span", { text: `${size} neuron${size === 1 ? "" : "s"}` }),
-      activation,
+      el("span", {}, [`${size} neuron${size === 1 ? "" : "s"}`, this.explanation("neurons")]),
+      el("span", {}, [activation, this.explanation("activation")]),
     ];
     const canvases = Array.from({ length: size }, (_, k) =>
       this.neuronCanvas(() => `hidden layer ${layer + 1}, neuron ${k + 1} (${data.activations[layer]})`),
@@ -135,10 +136,17 @@ export class NetworkView {
     return canvases;
   }
 
-  addColumn(title, head, neurons) {
+  // A column: its title (with the "?" explaining setting `explained`), its head, its neurons.
+  addColumn(title, head, neurons, explained) {
+    const name = el("b", { text: title });
+    if (explained) name.append(this.explanation(explained));
     this.container.append(
-      el("div", { class: "column" }, [el("div", { class: "head" }, [el("b", { text: title }), ...head]), el("div", { class: "neurons" }, neurons)]),
+      el("div", { class: "column" }, [el("div", { class: "head" }, [name, ...head]), el("div", { class: "neurons" }, neurons)]),
     );
+  }
+
+  explanation(name) {
+    return explain(name, this.choices.explanations[name]);
   }
 
   neuronCanvas(describe) {
