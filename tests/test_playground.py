@@ -17,7 +17,14 @@ from chainrule.playground import frames
 from chainrule.playground.export import exported_model, write_run_folder
 from chainrule.playground.points import PlaygroundError, build_points, read_upload
 from chainrule.playground.script import python_script
-from chainrule.playground.settings import MAX_NEURONS, OPTIMIZERS, RANGES, Setup, choices
+from chainrule.playground.settings import (
+    MAX_NEURONS,
+    OPTIMIZER_SETTINGS,
+    OPTIMIZERS,
+    RANGES,
+    Setup,
+    choices,
+)
 from chainrule.playground.trainer import Trainer
 
 
@@ -165,11 +172,11 @@ def test_the_learning_rate_menu_offers_only_accepted_rates_and_every_default():
 def test_every_control_has_a_short_explanation_and_optimizer_settings_their_class_s():
     explanations = choices()["explanations"]
     controls = {"noise", "nesterov", "optimizer", "output", "features", "hidden", "neurons"}
-    assert set(explanations) == set(RANGES) | controls | {"activation"}
+    assert set(explanations) == set(RANGES) | set(OPTIMIZER_SETTINGS) | controls | {"activation"}
     for name, text in explanations.items():
         assert isinstance(text, str) and 20 <= len(text) <= 200, name
     assert explanations["beta1"] == optim.spec.BETA1.help
-    assert explanations["decay"] == optim.spec.WEIGHT_DECAY.help  # AdamW's weight_decay
+    assert explanations["weight_decay"] == optim.spec.WEIGHT_DECAY.help
     assert explanations["rho"] == next(s.help for s in optim.Adadelta.settings if s.name == "rho")
 
 

@@ -29,6 +29,7 @@ if not Path(CHROMIUM).exists():
 from chainrule.cli import main  # noqa: E402
 from chainrule.playground.registry import Registry  # noqa: E402
 from chainrule.playground.server import PlaygroundServer  # noqa: E402
+from chainrule.playground.settings import OPTIMIZERS  # noqa: E402
 
 FLAGS = [
     "--headless",
@@ -538,8 +539,8 @@ def test_every_control_has_a_question_mark_that_explains_it(pages):
     assert p.js("window.playground.accepted.nesterov") is False
     p.page.select_option("#optimizer", "adamw")
     p.settled()
-    decay = p.page.locator('[data-explains="decay"]')
-    assert decay.is_visible() and decay.get_attribute("title") == explanations["decay"]
+    decay = p.page.locator('[data-explains="weight_decay"]')
+    assert decay.is_visible() and decay.get_attribute("title") == explanations["weight_decay"]
     assert not p.page.is_visible('[data-explains="momentum"]')  # adamw has none
     assert p.errors == []
 
@@ -548,7 +549,8 @@ def test_a_learning_rate_from_the_menu_reaches_the_server(pages, server):
     p = pages()
     menu = p.js("Array.from(document.querySelectorAll('#lr-menu option'), (o) => o.value)")
     assert [float(v) for v in menu[1:]] == p.js("window.playground.session.choices.learning_rates")
-    assert p.page.input_value("#lr-menu") == "0.03"  # sgd's own rate, an item of the menu
+    # sgd's own rate, an item of the menu
+    assert float(p.page.input_value("#lr-menu")) == OPTIMIZERS["sgd"][1]
     session = server.registry.get(p.js("window.playground.session.id"))
     p.page.select_option("#lr-menu", "0.3")
     p.wait("window.playground.accepted.lr === 0.3")
@@ -564,9 +566,10 @@ def test_a_learning_rate_from_the_menu_reaches_the_server(pages, server):
     assert p.page.locator("#lr-menu option:checked").text_content() == "typed"
     p.page.select_option("#optimizer", "adam")  # a new optimizer starts at its own rate
     p.wait("window.playground.accepted.optimizer === 'adam'")
-    assert p.page.input_value("#lr-menu") == "0.01"
+    adam_lr = OPTIMIZERS["adam"][1]  # the rate Adam suggests
+    assert float(p.page.input_value("#lr-menu")) == adam_lr
     p.train(1)
-    assert session.trainer.optimizer.param_groups[0]["lr"] == 0.01
+    assert session.trainer.optimizer.param_groups[0]["lr"] == adam_lr
     assert p.errors == []
 
 

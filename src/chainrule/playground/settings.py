@@ -74,7 +74,12 @@ RANGES = {
 }
 # the learning rates the page's menu offers, as the TensorFlow Playground's (any other within
 # RANGES["lr"] can be typed)
-LEARNING_RATES = (0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+LEARNING_RATES = tuple(
+    sorted(
+        {0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0}
+        | {lr for _, lr, _ in OPTIMIZERS.values()}
+    )
+)
 # what each control does, in a sentence the page shows beside it (an optimizer's own settings
 # explain themselves: see setting_help)
 EXPLANATIONS = {
@@ -373,11 +378,6 @@ def choices() -> dict:
 
 
 def setting_help() -> dict:
-    """Each optimizer setting the page offers, explained by its optimizer class's own line of
-    help (:class:`~chainrule.optim.spec.Setting`), so that nothing restates it."""
-    helps = {}
-    for class_name, _, names in OPTIMIZERS.values():
-        own = {s.name: s.help for s in getattr(optim, class_name).settings}
-        for name in names:
-            helps[name] = own["weight_decay" if name == "decay" else name]
-    return helps
+    """Each optimizer setting the page offers, explained by the optimizers' own line of help
+    (:class:`~chainrule.optim.spec.Setting`), so that nothing restates it."""
+    return {name: optimizer_setting(name).help for name in OPTIMIZER_SETTINGS}
