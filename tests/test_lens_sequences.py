@@ -154,6 +154,7 @@ def test_what_the_commands_cannot_show_is_refused_in_one_line(capsys, argv, frag
     "argv",
     [
         ["explain", "through-time", "--model", "rnn,transformer"],
+        ["explain", "through-time", "--forget-bias", "nan"],
         ["explain", "sampling", "--temperature", "0"],
         ["explain", "sampling", "--temperature", "1,2,3,4,5"],
     ],

@@ -4,6 +4,7 @@ and ``explain sampling`` (registered by :mod:`.commands`)."""
 from __future__ import annotations
 
 import argparse
+import math
 
 from .. import runs
 from . import text, text_figure, through_time
@@ -20,6 +21,17 @@ def models(value: str) -> list:
             f"expected some of {', '.join(through_time.LAYERS)} separated by commas, got {value!r}"
         )
     return list(dict.fromkeys(names))
+
+
+def forget_bias(value: str) -> float:
+    """An argparse type: a number from -20 to 20 (past that the gate is shut or open for good)."""
+    try:
+        bias = float(value)
+    except ValueError:
+        bias = math.nan
+    if not -20 <= bias <= 20:
+        raise argparse.ArgumentTypeError(f"expected a number from -20 to 20, got {value!r}")
+    return bias
 
 
 def temperatures(value: str) -> list:
@@ -42,7 +54,7 @@ def add_sequence_parsers(which) -> None:
     )
     p.add_argument(
         "--forget-bias",
-        type=float,
+        type=forget_bias,
         default=1.0,
         help="added to the LSTM's forget-gate bias (default 1, Keras' start; 0 is PyTorch's)",
     )
@@ -65,7 +77,7 @@ def add_sequence_parsers(which) -> None:
             "--train-steps",
             type=runs.positive_int,
             default=300,
-            help="training steps of the model (default 300, about 10 s)",
+            help="training steps of the model (default 300, a few seconds)",
         )
         p.add_argument("--seed", type=runs.non_negative_int, default=0)
         if name == "sampling":
