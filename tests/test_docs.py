@@ -56,6 +56,8 @@ QUICK = {
     ("plot", "descent"): ["--steps", "3"],
     ("plot", "race"): ["--steps", "5"],
     ("lr-find",): ["--steps", "5"],
+    ("explain", "attention"): ["--train-steps", "20"],
+    ("explain", "sampling"): ["--train-steps", "20"],
 }
 EXTRAS = set(
     tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]

@@ -126,6 +126,10 @@ COMMANDS = {
     "loss-cross-entropy": ["explain", "loss", "--loss", "cross-entropy"],
     "forward": ["explain", "forward"],
     "backward": ["explain", "backward"],
+    "through-time": ["explain", "through-time", "--steps", "12", "--model", "rnn,lstm,gru"],
+    "attention": ["explain", "attention", "--train-steps", "2"],
+    "attention-short": ["explain", "attention", "ab", "--train-steps", "2"],
+    "sampling": ["explain", "sampling", "--train-steps", "2", "--temperature", "0.5,1,2,4"],
 }
 
 

@@ -21,5 +21,14 @@ from .landscape import loss_along_line, loss_surface, plot_landscape
 from .loss import LossExplanation, explain_loss, plot_loss
 from .lr_finder import lr_find, plot_lr_find
 from .race import SURFACES, plot_race, run_race, trajectory
+from .text import (
+    CharTransformer,
+    attention_of,
+    demo_model,
+    next_character,
+    recording_attention,
+)
+from .text_figure import plot_attention, plot_next_character
+from .through_time import gradient_through_time, plot_through_time
 from .trace import ChainRuleTrace, trace_backward, trace_model
 from .trace_figure import plot_trace, trace_layout

@@ -23,6 +23,7 @@ from . import (
     loss,
     lr_finder,
     race,
+    sequence_commands,
     trace,
     trace_figure,
 )
@@ -57,9 +58,14 @@ def add_commands(commands) -> dict:
         "--index", type=runs.non_negative_int, default=0, help="which test example (with RUN_DIR)"
     )
     fwd.add_argument("--out", default="forward.png")
-    bwd = which.add_parser("backward", help="the chain rule, node by node (tiny network)")
+    bwd = which.add_parser(
+        "backward",
+        help="the chain rule, node by node (tiny network; through the steps of a recurrent "
+        "network: explain through-time)",
+    )
     bwd.add_argument("--out", default="backward.png")
     add_loss_parser(which)
+    sequence_commands.add_sequence_parsers(which)
 
     plot = commands.add_parser("plot", help="pictures of a network learning")
     views = plot.add_subparsers(dest="view", metavar="VIEW", required=True)
@@ -129,6 +135,8 @@ def add_commands(commands) -> dict:
 def command_explain(args: argparse.Namespace) -> int:
     if args.view == "loss":
         return explain_loss(args)
+    if args.view in ("through-time", "attention", "sampling"):
+        return sequence_commands.explain_sequences(args)
     if args.view == "forward":
         scale = None
         if args.run_dir:
