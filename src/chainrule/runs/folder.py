@@ -35,6 +35,7 @@ from ..data.download import sha256_of
 from ..files import DataFileError, atomic_write, open_regular, remove_stale_temporaries
 from ..tensor import as_array
 from ..train import History, evaluate
+from . import text
 from .config import TASKS, Config, RunError
 from .recipe import build_loss, check_choices, prepare
 
@@ -224,6 +225,12 @@ def load_run(run_dir) -> tuple:
     for name, value in model.state_dict().items():
         if not xp.all(xp.isfinite(as_array(value))):
             raise RunError(f"{where}: '{name}' holds NaN or Infinity; the model cannot answer")
+    if task_of(metadata) == "text":
+        if not isinstance(model, text.CharModel) or model.vocab_size != len(
+            metadata["preprocessing"]["vocabulary"]
+        ):
+            raise RunError(f"{where}: the model does not match the run's vocabulary")
+        return model, config, metadata
     try:
         footprint = models.footprint_of_model(model, tuple(shape))
         models.check_memory(footprint, batch_size=1, training=False)
@@ -283,6 +290,8 @@ def _check_task(preprocessing: dict, where: str) -> None:
     task = preprocessing.get("task")
     if task is not None and task not in TASKS:
         raise RunError(f"{where}: preprocessing task {task!r:.60} is not one of {', '.join(TASKS)}")
+    if task == "text":
+        text.check_vocabulary(preprocessing, where)
     if task == "regression":
         mean, std = preprocessing.get("target_mean"), preprocessing.get("target_std")
         if not (_real(mean) and _real(std) and std > 0):
@@ -321,7 +330,7 @@ def test_data(run_dir, config: Config, metadata: dict):
     check_choices(config)
     preprocessing = metadata["preprocessing"]
     recorded = preprocessing.get("data_sha256")
-    if config.dataset == "csv" and recorded and sha256_of(Path(config.data)) != recorded:
+    if config.dataset in ("csv", "text") and recorded and sha256_of(Path(config.data)) != recorded:
         raise RunError(
             f"{config.data} has changed since {run_dir} was trained (its SHA-256 differs): its "
             "test rows would not be the ones the run was tested on"
@@ -331,7 +340,8 @@ def test_data(run_dir, config: Config, metadata: dict):
 
 def evaluate_run(run_dir, dataset: str | None = None, data_dir: str | None = None) -> dict:
     """Test loss and accuracy of a trained run (on its own data set, or another of the same
-    shape), or for a regression its test MSE, RMSE, MAE and R^2 in the targets' units."""
+    shape), or for a regression its test MSE, RMSE, MAE and R^2 in the targets' units, or for
+    text the loss per character and the perplexity on its test lines."""
     model, config, metadata = load_run(run_dir)
     config = dataclasses.replace(
         config,
@@ -347,9 +357,12 @@ def evaluate_run(run_dir, dataset: str | None = None, data_dir: str | None = Non
             f"{config.dataset} has inputs of shape {prepared.input_shape}, the model in "
             f"{run_dir} was trained on {trained_on}"
         )
+    loss_fn = build_loss(config, prepared.outputs, prepared.task)
+    if prepared.task == "text":  # its layers do not lay out their memory: the training batch
+        results = evaluate(model, loss_fn, prepared.test, config.batch_size, accuracy=False)
+        return results | {"perplexity": text.perplexity(results["loss"])}
     footprint = models.footprint_of_model(model, trained_on)
     batch = models.fitting_batch(footprint, 1000)
-    loss_fn = build_loss(config, prepared.outputs, prepared.task)
     return evaluate(model, loss_fn, prepared.test, batch, target_std=prepared.target_std)
 
 
@@ -357,6 +370,12 @@ def describe_task(model, metadata: dict) -> str:
     """What the run learned to predict, in a line or two (for ``chainrule info``); for a
     regression without hidden layers, the fitted equation in the data's own units."""
     preprocessing = metadata["preprocessing"]
+    if task_of(metadata) == "text":
+        shown = "".join(preprocessing["vocabulary"]).replace("\n", "\\n")
+        return (
+            f"task: text, the next character of {preprocessing['input_shape'][0]} at a time, "
+            f"over {len(preprocessing['vocabulary'])} characters: {shown[:80]}"
+        )
     if task_of(metadata) == "classification":
         classes = preprocessing.get("classes")
         if preprocessing.get("target") is not None:
