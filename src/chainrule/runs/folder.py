@@ -9,7 +9,8 @@ Rules that keep a user's data safe:
   one of the run files' names that chainrule did not write is never replaced: the run is refused.
 * A file counts as chainrule's when its content says so: ``config.json`` holds only settings,
   ``model.json`` and the ``.safetensors`` files carry chainrule's format markers, ``metrics.json``
-  a test accuracy (or R^2), ``history.csv`` starts with its ``epoch`` column.
+  a test accuracy (or R^2, or a text run's perplexity), ``history.csv`` starts with its
+  ``epoch`` column.
 * Temporary files of a killed write (``.<name>.<random>.tmp``) are removed when ``train`` next
   claims the folder. Reading a run (``evaluate``, ``predict``, ``info``) never writes, creates,
   removes or downloads anything, whatever its ``config.json`` says.
@@ -59,9 +60,11 @@ def _is_ours(path: Path) -> bool:
             Config.from_dict(io.read_json(path))
             return True
         if path.name == METRICS:
-            return not {"test_accuracy", "test_r2"}.isdisjoint(io.read_json(path))
-        if path.name == MODEL_JSON:
-            return io.read_json(path).get("format") == "chainrule.Sequential"
+            return not {"test_accuracy", "test_r2", "test_perplexity"}.isdisjoint(
+                io.read_json(path)
+            )
+        if path.name == MODEL_JSON:  # a text run's model is a Module (see .text.CharModel)
+            return io.read_json(path).get("format") in ("chainrule.Sequential", "chainrule.Module")
         if path.name in (MODEL, CHECKPOINT):
             marker = "chainrule" if path.name == MODEL else "chainrule-checkpoint"
             return marker in io.read_header_metadata(path)
