@@ -186,3 +186,10 @@ def test_generate_refuses_a_run_that_is_not_text(tmp_path, capsys):
     assert main([*argv, "--out", str(out)]) == 0
     assert main(["generate", str(out)]) == 2
     assert "not a text run" in capsys.readouterr().err
+
+
+def test_predict_points_a_text_run_to_generate(names_run, tmp_path, capsys):
+    path = tmp_path / "x.npy"
+    path.write_bytes(b"")
+    assert main(["predict", str(names_run), str(path)]) == 2
+    assert "chainrule generate" in capsys.readouterr().err

@@ -198,7 +198,11 @@ def _real(check, description):
 # name -> (kind, range check, what it must be); "optional" adds None
 RULES = {
     "dataset": ("str", None, "a data set name"),
-    "data": ("optional str", None, "a CSV file or a folder of class folders of images"),
+    "data": (
+        "optional str",
+        None,
+        "a CSV file, a folder of class folders of images or a text file",
+    ),
     "data_dir": ("optional str", None, "a folder"),
     "download": ("bool", None, "true or false"),
     "task": ("optional str", None, "classification, regression or text"),

@@ -32,6 +32,7 @@ from pathlib import Path
 from .. import io, nn
 from ..autograd import no_grad
 from ..backend import new_rng, xp
+from ..creation import tensor
 from ..data.download import sha256_of
 from ..files import DataFileError, read_capped
 from ..tensor import Tensor
@@ -189,9 +190,6 @@ def prepare_text(config: Config, recorded: dict | None = None) -> dict:
         "task": "text",
         "vocabulary": vocabulary,
         "input_shape": [length],
-        "pixel_max": None,
-        "mean": 0.0,
-        "std": 1.0,
     }
     if config.dataset == "text":
         preprocessing["data_sha256"] = sha256_of(Path(config.data))
@@ -310,10 +308,10 @@ class CharModel(nn.Module):
             hidden, state = self.body(self.embedding(x), state)
             return self.head(hidden), state
         if state is not None:
-            x = Tensor._make(xp.concatenate([state.numpy(), x.numpy()], axis=1), False)
+            x = tensor(xp.concatenate([state.numpy(), x.numpy()], axis=1))
         x = x[:, -self.context :]
         steps = x.shape[1]
-        h = self.embedding(x) + self.positions(Tensor._make(xp.arange(steps), False))
+        h = self.embedding(x) + self.positions(tensor(xp.arange(steps)))
         mask = nn.Transformer.generate_square_subsequent_mask(steps)
         hidden = self.body(h, mask=mask, is_causal=True)
         return self.head(hidden), x
@@ -416,7 +414,7 @@ def generate(
     model.eval()
     samples = [[] for _ in range(count)]
     done = xp.zeros(count, dtype=bool)
-    x, state = Tensor._make(xp.tile(primed, (count, 1)), False), None
+    x, state = tensor(xp.tile(primed, (count, 1))), None
     with no_grad():
         for _ in range(max(max_length - len(start), 0)):
             logits, state = model.read(x, state)
@@ -429,7 +427,7 @@ def generate(
                     samples[i].append(vocabulary[chosen[i]])
             if done.all():
                 break
-            x = Tensor._make(chosen[:, None], False)
+            x = tensor(chosen[:, None])
     return [start + "".join(s) for s in samples]
 
 
