@@ -33,7 +33,7 @@ def test_the_built_in_names_train_a_character_model(names_run, capsys):
     assert "test_accuracy" not in metrics
     assert metrics["test_perplexity"] == pytest.approx(2.718281828 ** metrics["test_loss"])
     assert config["model"] == "gru" and config["sequence_length"] == 8
-    assert config["lr"] == pytest.approx(3e-3)  # Adam's rate for text (see config.TEXT_ADAM_LR)
+    assert config["lr"] == pytest.approx(1e-3) and config["hidden"] == [16]
     vocabulary = _vocabulary(names_run)
     assert "\n" in vocabulary and "a" in vocabulary and len(set(vocabulary)) == len(vocabulary)
 
@@ -94,7 +94,18 @@ def test_a_text_file_of_ones_own_trains_and_resumes(tmp_path, capsys):
     data = tmp_path / "pattern.txt"
     data.write_text("\n".join("ab" * (1 + i % 5) + "c" for i in range(300)) + "\n")
     out = tmp_path / "run"
-    argv = ["train", "--data", str(data), "--model", "lstm", *TINY, "--out", str(out)]
+    argv = [
+        "train",
+        "--data",
+        str(data),
+        "--model",
+        "lstm",
+        "--lr",
+        "0.01",
+        *TINY,
+        "--out",
+        str(out),
+    ]
     assert main([*argv, "--epochs", "1"]) == 0
     assert main(["train", "--out", str(out), "--resume", "--epochs", "2", "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())

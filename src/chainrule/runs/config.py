@@ -36,9 +36,6 @@ TASK_DEFAULTS = {
 OWN_DATA = ("csv", "folder", "text")
 TEXT_MODEL = "lstm"  # the network for a text run when --model is not given
 TEXT_SEQUENCE_LENGTH = 32  # characters a text run's model reads at a time, when not given
-# Adam's rate for a text run when --lr is not given: at its usual 1e-3 the default 30 epochs
-# of the built-in names leave the model spelling poorly (validation loss 2.4 against 2.27)
-TEXT_ADAM_LR = 3e-3
 # the network for a folder of images (resized to 32x32 grey) when --model is not given
 FOLDER_MODEL = "conv16k3p1,pool2,conv32k3p1,pool2,fc64"
 
@@ -117,7 +114,6 @@ class Config:
         defaults = {"model": FOLDER_MODEL if self.dataset == "folder" else "mlp"}
         if task == "text":
             defaults = {"model": TEXT_MODEL, "sequence_length": TEXT_SEQUENCE_LENGTH}
-            defaults["lr"] = TEXT_ADAM_LR if self.optimizer == "adam" else None
         defaults |= TASK_DEFAULTS[task]
         chosen = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         return dataclasses.replace(self, task=task, **chosen)

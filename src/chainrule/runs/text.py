@@ -405,8 +405,9 @@ def generate(
     max_length: int = 200,
 ) -> list[str]:
     """``count`` samples, each ``start`` and what follows it up to the end marker (or
-    ``max_length`` characters in all). Each next character is drawn from softmax(logits /
-    ``temperature``); temperature 0 takes the likeliest (greedy: every sample the same)."""
+    ``max_length`` characters in all; never empty). Each next character is drawn from
+    softmax(logits / ``temperature``); temperature 0 takes the likeliest (greedy: every sample
+    the same)."""
     if MARKER in start:
         raise RunError("--start: one line of text (no newline)")
     primed = encode(MARKER + start, vocabulary, "--start")
@@ -416,9 +417,11 @@ def generate(
     done = xp.zeros(count, dtype=bool)
     x, state = tensor(xp.tile(primed, (count, 1))), None
     with no_grad():
-        for _ in range(max(max_length - len(start), 0)):
+        for step in range(max(max_length - len(start), 0)):
             logits, state = model.read(x, state)
             last = logits.numpy()[:, -1].astype(xp.float64)
+            if step == 0 and not start:  # no item is empty (blank lines are not trained on)
+                last[:, vocabulary.index(MARKER)] = -xp.inf
             chosen = _draw(last, temperature, rng)
             for i in xp.flatnonzero(~done):
                 if vocabulary[chosen[i]] == MARKER:
