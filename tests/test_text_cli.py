@@ -3,10 +3,12 @@ file, generate from it, evaluate (loss per character, perplexity), info, resume,
 
 import json
 import re
+import shutil
 
 import pytest
 
 import chainrule as cr
+from chainrule import io
 from chainrule.cli import main
 from chainrule.runs import text
 
@@ -204,3 +206,17 @@ def test_predict_points_a_text_run_to_generate(names_run, tmp_path, capsys):
     path.write_bytes(b"")
     assert main(["predict", str(names_run), str(path)]) == 2
     assert "chainrule generate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("vocabulary", ["ab", 5, "abcd\n", "aa\n" * 20])
+def test_a_run_with_a_damaged_vocabulary_is_refused(names_run, tmp_path, capsys, vocabulary):
+    """Not a string of distinct characters holding the newline, or not the model's size."""
+    run = tmp_path / "run"
+    shutil.copytree(names_run, run)
+    model, _ = text.load_text_model(run)
+    preprocessing = {"task": "text", "input_shape": [8], "vocabulary": vocabulary}
+    io.save(model, run / "model", metadata={"preprocessing": preprocessing, "dataset": "names"})
+    for command in (["generate", str(run)], ["evaluate", str(run)], ["info", str(run)]):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err.strip()
+        assert "vocabulary" in err and "\n" not in err, err

@@ -35,7 +35,6 @@ from ..backend import new_rng, xp
 from ..creation import tensor
 from ..data.download import sha256_of
 from ..files import DataFileError, read_capped
-from ..tensor import Tensor
 from .config import TEXT_MODEL as DEFAULT_MODEL
 from .config import TEXT_SEQUENCE_LENGTH as DEFAULT_SEQUENCE_LENGTH
 from .config import Config, RunError
@@ -252,7 +251,7 @@ class CharModel(nn.Module):
             layer = nn.TransformerEncoderLayer(**_encoder_layer(hidden_size, dropout))
             self.body = nn.TransformerEncoder(layer, num_layers)
         else:
-            self.body = RECURRENT[kind](**_recurrent(kind, hidden_size, num_layers, dropout))
+            self.body = RECURRENT[kind](**_recurrent(hidden_size, num_layers, dropout))
         self.head = nn.Linear(hidden_size, vocab_size)
 
     @staticmethod
@@ -292,7 +291,7 @@ class CharModel(nn.Module):
             shapes |= {f"body.layers.{i}.{k}": v for i in range(layers) for k, v in layer.items()}
         else:
             body = RECURRENT[kind].state_shapes(
-                _recurrent(kind, size, layers, 0.0) | {"mode": _mode(kind)}
+                _recurrent(size, layers, 0.0) | {"mode": MODES[kind]}
             )
             shapes |= {f"body.{k}": v for k, v in body.items()}
         return shapes | {"head.weight": (vocab, size), "head.bias": (vocab,)}
@@ -318,13 +317,10 @@ class CharModel(nn.Module):
 
 
 RECURRENT = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+MODES = {"rnn": "RNN_TANH", "lstm": "LSTM", "gru": "GRU"}  # RNNBase's name of each
 
 
-def _mode(kind: str) -> str:
-    return {"rnn": "RNN_TANH", "lstm": "LSTM", "gru": "GRU"}[kind]
-
-
-def _recurrent(kind: str, size: int, layers: int, dropout: float) -> dict:
+def _recurrent(size: int, layers: int, dropout: float) -> dict:
     dropout = dropout if layers > 1 else 0.0  # between layers only, as PyTorch warns
     return {
         "input_size": EMBEDDING_DIM,
@@ -351,9 +347,7 @@ class CharacterLoss(nn.Module):
     character, in nats."""
 
     def forward(self, logits, target):
-        vocab = logits.shape[-1]
-        flat = target.reshape(-1) if isinstance(target, Tensor) else xp.asarray(target).reshape(-1)
-        return nn.functional.cross_entropy(logits.reshape(-1, vocab), flat)
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
 
 
 def build_text_model(config: Config, vocab_size: int) -> CharModel:
