@@ -4,6 +4,8 @@ file, generate from it, evaluate (loss per character, perplexity), info, resume,
 import json
 import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -220,3 +222,24 @@ def test_a_run_with_a_damaged_vocabulary_is_refused(names_run, tmp_path, capsys,
         assert main(command) == 2, command
         err = capsys.readouterr().err.strip()
         assert "vocabulary" in err and "\n" not in err, err
+
+
+def test_the_commands_run_as_a_program_and_from_a_toml_file(names_run, tmp_path):
+    """``chainrule generate`` as its own process; text settings as TOML keys."""
+    job = subprocess.run(
+        [sys.executable, "-m", "chainrule", "generate", str(names_run), "--count", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert job.returncode == 0 and len(job.stdout.splitlines()) == 3, job.stderr
+    settings = tmp_path / "text.toml"
+    settings.write_text('task = "text"\nmodel = "rnn"\nhidden = "8"\nsequence_length = 4\n')
+    out = tmp_path / "run"
+    assert (
+        main(["train", "--config", str(settings), "--epochs", "1", "--quiet", "--out", str(out)])
+        == 0
+    )
+    config = json.loads((out / "config.json").read_text())
+    assert config["dataset"] == "names" and config["model"] == "rnn"
+    assert config["sequence_length"] == 4 and config["hidden"] == [8]

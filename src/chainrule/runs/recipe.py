@@ -41,10 +41,11 @@ def check_choices(config: Config) -> None:
     if config.data is not None or config.dataset in OWN_DATA:
         if config.data is None or config.dataset not in OWN_DATA:
             raise RunError(
-                f"--data {config.data} goes with the data set 'csv' or 'folder' (not "
+                f"--data {config.data} goes with the data set 'csv', 'folder' or 'text' (not "
                 f"{config.dataset})"
                 if config.data is not None
-                else f"the data set '{config.dataset}' needs --data FILE.csv or --data FOLDER"
+                else f"the data set '{config.dataset}' needs --data FILE.csv, --data FOLDER or "
+                "--data FILE.txt"
             )
         if not Path(config.data).exists():
             raise RunError(f"--data {config.data}: no such file or folder")
