@@ -203,11 +203,16 @@ def test_generate_refuses_a_run_that_is_not_text(tmp_path, capsys):
     assert "not a text run" in capsys.readouterr().err
 
 
-def test_predict_points_a_text_run_to_generate(names_run, tmp_path, capsys):
-    path = tmp_path / "x.npy"
-    path.write_bytes(b"")
-    assert main(["predict", str(names_run), str(path)]) == 2
-    assert "chainrule generate" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    "command",
+    [["predict", "RUN", "x.npy"], ["export", "RUN"], ["explain", "forward", "RUN"]]
+    + [["plot", "weights", "RUN"], ["plot", "confusion", "RUN"]],
+)
+def test_commands_for_images_and_tables_point_a_text_run_to_generate(names_run, capsys, command):
+    """The commands whose networks read images or tables refuse a text run in one line."""
+    assert main([str(names_run) if word == "RUN" else word for word in command]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "a text run" in err and "chainrule generate" in err and "\n" not in err, err
 
 
 @pytest.mark.parametrize("vocabulary", ["ab", 5, "abcd\n", "aa\n" * 20])

@@ -330,7 +330,7 @@ def command_predict(args) -> int:
 def command_info(args) -> int:
     from .nn import summary
 
-    model, config, metadata = runs.load_run(args.run_dir)
+    model, config, metadata = runs.load_run(args.run_dir, text_run=True)
     if runs.task_of(metadata) == "text":  # summary cannot follow a layer returning a state
         print(f"{model}\n{model.num_parameters():,} parameters")
     else:

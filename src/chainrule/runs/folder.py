@@ -201,11 +201,15 @@ def saved_config(run_dir) -> Config:
     return dataclasses.replace(config, download=False)
 
 
-def load_run(run_dir) -> tuple:
+def load_run(run_dir, text_run: bool = False) -> tuple:
     """(model, config, metadata) of a run folder, every part checked: a model whose files do not
     agree with its preprocessing, whose weights or preprocessing hold NaN/Infinity, or whose
     standardisation divides by zero is refused; so is a regression whose target scaling (what
-    predictions are multiplied by and shifted by) is not finite or is zero."""
+    predictions are multiplied by and shifted by) is not finite or is zero.
+
+    A text run (a character model, see :mod:`.text`) is refused unless ``text_run`` says the
+    caller reads one (``evaluate``, ``info``): the commands for networks of images and tables
+    (``predict``, ``export``, the lens) would otherwise fail on its model part-way."""
     run_dir = Path(run_dir)
     config = saved_config(run_dir)
     if not (run_dir / MODEL).exists() and not (run_dir / MODEL).is_symlink():
@@ -229,6 +233,11 @@ def load_run(run_dir) -> tuple:
         if not xp.all(xp.isfinite(as_array(value))):
             raise RunError(f"{where}: '{name}' holds NaN or Infinity; the model cannot answer")
     if task_of(metadata) == "text":
+        if not text_run:
+            raise RunError(
+                f"{run_dir}: a text run (a character model), which this command does not take; "
+                f"sample from it with: chainrule generate {run_dir}"
+            )
         if not isinstance(model, text.CharModel) or model.vocab_size != len(
             metadata["preprocessing"]["vocabulary"]
         ):
@@ -346,7 +355,7 @@ def evaluate_run(run_dir, dataset: str | None = None, data_dir: str | None = Non
     """Test loss and accuracy of a trained run (on its own data set, or another of the same
     shape), or for a regression its test MSE, RMSE, MAE and R^2 in the targets' units, or for
     text the loss per character and the perplexity on its test lines."""
-    model, config, metadata = load_run(run_dir)
+    model, config, metadata = load_run(run_dir, text_run=True)
     config = dataclasses.replace(
         config,
         dataset=dataset or config.dataset,

@@ -130,8 +130,6 @@ def predict_files(run_dir, paths, top: int = 3) -> list[dict]:
     range the model was trained on. A picture's result also holds ``input`` (see :class:`Input`).
     """
     model, _, metadata = load_run(run_dir)
-    if task_of(metadata) == "text":
-        raise RunError(f"{run_dir}: a text run; sample from it with: chainrule generate {run_dir}")
     preprocessing = metadata["preprocessing"]
     regression = task_of(metadata) == "regression"
     names = class_names(preprocessing)
