@@ -248,3 +248,14 @@ def test_the_commands_run_as_a_program_and_from_a_toml_file(names_run, tmp_path)
     config = json.loads((out / "config.json").read_text())
     assert config["dataset"] == "names" and config["model"] == "rnn"
     assert config["sequence_length"] == 4 and config["hidden"] == [8]
+
+
+def test_generate_refuses_weights_that_are_not_finite(names_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(names_run, run)
+    model, _ = text.load_text_model(run)
+    model.head.bias.data[0] = float("nan")
+    metadata = io.read_metadata(names_run / "model")
+    io.save(model, run / "model", metadata=metadata)
+    assert main(["generate", str(run)]) == 2
+    assert "'head.bias' holds NaN" in capsys.readouterr().err

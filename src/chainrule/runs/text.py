@@ -29,7 +29,7 @@ import math
 from importlib import resources
 from pathlib import Path
 
-from .. import io, nn
+from .. import nn
 from ..autograd import no_grad
 from ..backend import new_rng, xp
 from ..creation import tensor
@@ -373,20 +373,14 @@ def build_text_model(config: Config, vocab_size: int) -> CharModel:
 
 
 def load_text_model(run_dir) -> tuple[CharModel, str]:
-    """(model, vocabulary) of a text run folder, checked (for ``generate`` and the lens)."""
-    run_dir = Path(run_dir)
-    where = run_dir / "model.safetensors"
-    if not where.exists():
-        raise RunError(f"{run_dir}: no trained model here (no {where.name})")
-    metadata = io.read_metadata(run_dir / "model")
-    preprocessing = metadata.get("preprocessing")
-    if not isinstance(preprocessing, dict) or preprocessing.get("task") != "text":
+    """(model, vocabulary) of a text run folder, every part checked as
+    :func:`~.folder.load_run` checks a run (for ``generate`` and the lens)."""
+    from .folder import load_run, task_of  # (.folder imports this module)
+
+    model, _, metadata = load_run(run_dir, text_run=True)
+    if task_of(metadata) != "text":
         raise RunError(f"{run_dir}: not a text run (train one with --data FILE.txt)")
-    check_vocabulary(preprocessing, str(where))
-    model = io.load(run_dir / "model")
-    if not isinstance(model, CharModel) or model.vocab_size != len(preprocessing["vocabulary"]):
-        raise RunError(f"{where}: the model does not match the run's vocabulary")
-    return model, preprocessing["vocabulary"]
+    return model, metadata["preprocessing"]["vocabulary"]
 
 
 def generate(
