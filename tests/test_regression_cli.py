@@ -333,7 +333,7 @@ def test_settings_that_do_not_go_together_are_refused(tmp_path, capsys):
 
 
 TOML_SETTINGS = {
-    "task a number": ("task = 5", "task must be classification or regression"),
+    "task a number": ("task = 5", "task must be classification, regression or text"),
     "task unknown": ('task = "clustering"', "unknown task 'clustering'"),
     "data true": ("data = true", "data must be a CSV file"),
     "target a fraction": ("target = 1.5", "target must be a class number"),

@@ -65,13 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", choices=runs.DATASETS, help="data set (default: digits)")
     train.add_argument(
         "--data",
-        help="your own data: a CSV file (a header row, numbers; the target: --target COLUMN), or "
-        "a folder with one subfolder of images per class (resized to 32x32 grey)",
+        help="your own data: a CSV file (a header row, numbers; the target: --target COLUMN), "
+        "a folder with one subfolder of images per class (resized to 32x32 grey), or a text "
+        "file (.txt: one item a line, or running text) for a character model",
     )
     train.add_argument(
         "--task",
         choices=runs.TASKS,
-        help="default: what the data says (class labels: classification; numbers: regression)",
+        help="default: what the data says (class labels: classification; numbers: regression; "
+        "a .txt file: text); text with no --data trains on the built-in names",
     )
     train.add_argument(
         "--data-dir", help="folder with the data set's files (MNIST, Fashion-MNIST, california)"
@@ -80,11 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--model",
         help="mlp (default; for a folder of images a small CNN), cnn (LeNet-5), or a spec "
-        "such as conv8k3,pool2,fc64 (see chainrule.models)",
+        "such as conv8k3,pool2,fc64 (see chainrule.models); for text rnn, lstm (default), gru "
+        "or transformer",
     )
     train.add_argument(
         "--hidden",
-        help="hidden layer sizes, or none (default: 256,128 for classes, 128 for regression)",
+        help="hidden layer sizes, or none (default: 256,128 for classes, 128 for regression "
+        "and text, where 128,128 is two recurrent or Transformer layers of 128)",
     )
     train.add_argument("--activation", help="relu, leaky_relu, sigmoid, tanh, gelu, softplus")
     train.add_argument("--dropout", type=float, help="dropout after each hidden layer")
@@ -111,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=runs.target_choice,
         help="with --data: the target column (default: the last); else a class K, to train "
         "'is it a K or not' (one-vs-rest)",
+    )
+    train.add_argument(
+        "--sequence-length",
+        type=runs.positive_int,
+        help="text: characters the model reads at a time in training (default 32)",
     )
     train.add_argument("--seed", type=int, help="random seed (default 0)")
     train.add_argument("--val-fraction", type=float, help="training data held out (default 0.1)")
@@ -160,6 +169,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--show", metavar="FILE", help="write a PNG of each picture beside what the network saw"
+    )
+
+    generate = commands.add_parser(
+        "generate",
+        help="sample text from a text run (trained with --data FILE.txt or --task text)",
+        description="Sample items (lines) from a character model: each is drawn one character "
+        "at a time until the model ends the line.",
+    )
+    generate.add_argument("run_dir", help=RUN_DIR_HELP)
+    generate.add_argument(
+        "--count", type=runs.positive_int, default=10, help="how many samples (default 10)"
+    )
+    generate.add_argument(
+        "--temperature",
+        type=runs.non_negative_float,
+        default=1.0,
+        help="below 1: safer choices, above 1: wilder; 0: always the likeliest (default 1)",
+    )
+    generate.add_argument("--start", default="", help="text each sample begins with")
+    generate.add_argument("--seed", type=runs.non_negative_int, default=0, help="default 0")
+    generate.add_argument(
+        "--max-length",
+        type=runs.positive_int,
+        default=200,
+        help="characters a sample may have at most (default 200)",
     )
 
     info = commands.add_parser("info", help="architecture, size and results of a run")
@@ -239,7 +273,8 @@ def command_train(args) -> int:
 
 
 def _results(metrics: dict) -> str:
-    """Test results in a line: accuracy and loss, or a regression's errors in its units."""
+    """Test results in a line: accuracy and loss, a regression's errors in its units, or a text
+    model's loss per character and perplexity."""
     if "r2" in metrics:
         r2 = (
             "undefined (all test targets equal)"
@@ -250,7 +285,20 @@ def _results(metrics: dict) -> str:
             f"test R^2 {r2}  RMSE {metrics['rmse']:.4g}  MAE {metrics['mae']:.4g}  "
             f"MSE {metrics['mse']:.4g}  (loss {metrics['loss']:.4f} on standardised targets)"
         )
+    if "perplexity" in metrics:
+        return (
+            f"test loss {metrics['loss']:.4f} per character  perplexity {metrics['perplexity']:.3f}"
+        )
     return f"test accuracy {metrics['accuracy']:.4f}  test loss {metrics['loss']:.4f}"
+
+
+def command_generate(args) -> int:
+    model, vocabulary = runs.load_text_model(args.run_dir)
+    for sample in runs.generate(
+        model, vocabulary, args.count, args.temperature, args.start, args.seed, args.max_length
+    ):
+        print(sample)
+    return 0
 
 
 def command_evaluate(args) -> int:
@@ -282,9 +330,11 @@ def command_predict(args) -> int:
 def command_info(args) -> int:
     from .nn import summary
 
-    model, config, metadata = runs.load_run(args.run_dir)
-    shape = (1, *metadata["preprocessing"]["input_shape"])
-    print(summary(model, shape))
+    model, config, metadata = runs.load_run(args.run_dir, text_run=True)
+    if runs.task_of(metadata) == "text":  # summary cannot follow a layer returning a state
+        print(f"{model}\n{model.num_parameters():,} parameters")
+    else:
+        print(summary(model, (1, *metadata["preprocessing"]["input_shape"])))
     # runs written before config.json recorded the values used hold None for the defaults
     lr = "its default" if config.lr is None else f"{config.lr:g}"
     batch = "the whole training set" if config.batch_size is None else config.batch_size
@@ -316,6 +366,7 @@ COMMANDS = {
     "evaluate": command_evaluate,
     "predict": command_predict,
     "info": command_info,
+    "generate": command_generate,
 }
 
 

@@ -10,7 +10,8 @@ trained network and how to feed it), ``history.csv``, ``metrics.json`` and
 * :mod:`.folder`: which files are chainrule's, claiming a folder, reading a run back;
 * :mod:`.training`: ``train`` itself, and the rules for ``--resume``;
 * :mod:`.inputs`: ``predict`` on image, ``.npy`` and CSV files;
-* :mod:`.drawings`: your own pictures made to look like the training images.
+* :mod:`.drawings`: your own pictures made to look like the training images;
+* :mod:`.text`: text runs, a character model trained on a text file, and sampling from it.
 """
 
 from .config import (
@@ -19,6 +20,7 @@ from .config import (
     RunError,
     learning_rate,
     learning_rates,
+    non_negative_float,
     non_negative_int,
     parse_sizes,
     positive_float,
@@ -47,4 +49,5 @@ from .recipe import (
     prepare,
 )
 from .tasks import REGRESSION_SETS
+from .text import CharModel, generate, load_text_model
 from .training import train

@@ -21,17 +21,21 @@ from pathlib import Path
 
 MAX_HIDDEN_LAYERS = 256
 MAX_SEED = 2**63 - 1
-TASKS = ("classification", "regression")
+TASKS = ("classification", "regression", "text")
 # hidden layers and loss when not given: small tabular regression sets (diabetes: 354 training
 # examples) overfit two wide layers, while one hidden layer of 128 still fits the bumps
 TASK_DEFAULTS = {
     "classification": {"hidden": (256, 128), "loss": "cross-entropy"},
     "regression": {"hidden": (128,), "loss": "mse"},
+    "text": {"hidden": (128,), "loss": "cross-entropy"},  # one LSTM layer of 128 (see .text)
 }
 
 
-# your own data (``--data``): a CSV file, or a folder with one subfolder of images per class
-OWN_DATA = ("csv", "folder")
+# your own data (``--data``): a CSV file, a folder with one subfolder of images per class, or a
+# text file (``.txt``, or any file with ``--task text``) for a character model
+OWN_DATA = ("csv", "folder", "text")
+TEXT_MODEL = "lstm"  # the network for a text run when --model is not given
+TEXT_SEQUENCE_LENGTH = 32  # characters a text run's model reads at a time, when not given
 # the network for a folder of images (resized to 32x32 grey) when --model is not given
 FOLDER_MODEL = "conv16k3p1,pool2,conv32k3p1,pool2,fc64"
 
@@ -68,6 +72,7 @@ class Config:
     checkpoint_every: int | None = None
     out: str | None = None
     sync_batchnorm: bool = False
+    sequence_length: int | None = None
 
     @classmethod
     def from_dict(cls, values: dict, source: str | None = None) -> Config:
@@ -89,8 +94,10 @@ class Config:
         for name, value in values.items():
             label = f"{source}: {name}" if source else "--" + name.replace("_", "-")
             checked[name] = check_setting(name, value, label)
+        if checked.get("task") == "text" and "data" not in checked:
+            checked.setdefault("dataset", "names")  # the built-in text
         if checked.get("data") is not None:
-            own = "folder" if Path(checked["data"]).is_dir() else "csv"
+            own = _own_data(Path(checked["data"]), checked.get("task"))
             given = checked.setdefault("dataset", own)
             if given not in OWN_DATA:
                 where = f"{source}: " if source else ""
@@ -102,8 +109,11 @@ class Config:
 
     def with_task_defaults(self, task: str) -> Config:
         """These settings with the ``None`` ones that depend on the task (and the network, on
-        the data: a small CNN for a folder of images, else an MLP) filled in."""
+        the data: a small CNN for a folder of images, an LSTM for text, else an MLP) filled
+        in."""
         defaults = {"model": FOLDER_MODEL if self.dataset == "folder" else "mlp"}
+        if task == "text":
+            defaults = {"model": TEXT_MODEL, "sequence_length": TEXT_SEQUENCE_LENGTH}
         defaults |= TASK_DEFAULTS[task]
         chosen = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         return dataclasses.replace(self, task=task, **chosen)
@@ -119,6 +129,14 @@ class Config:
         """The settings as JSON values (what ``config.json`` holds)."""
         values = dataclasses.asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def _own_data(path: Path, task: str | None) -> str:
+    """The kind of the user's ``--data``: a folder of images, a text file (``.txt``, or any file
+    with ``--task text``), else a CSV file."""
+    if path.is_dir():
+        return "folder"
+    return "text" if task == "text" or path.suffix.lower() == ".txt" else "csv"
 
 
 def command_line(config: Config) -> str:
@@ -176,10 +194,14 @@ def _real(check, description):
 # name -> (kind, range check, what it must be); "optional" adds None
 RULES = {
     "dataset": ("str", None, "a data set name"),
-    "data": ("optional str", None, "a CSV file or a folder of class folders of images"),
+    "data": (
+        "optional str",
+        None,
+        "a CSV file, a folder of class folders of images or a text file",
+    ),
     "data_dir": ("optional str", None, "a folder"),
     "download": ("bool", None, "true or false"),
-    "task": ("optional str", None, "classification or regression"),
+    "task": ("optional str", None, "classification, regression or text"),
     "model": ("optional str", None, "mlp, cnn or a spec such as conv8k3,pool2,fc64"),
     "hidden": (
         "optional sizes",
@@ -207,6 +229,7 @@ RULES = {
     "checkpoint_every": ("optional int", _range(1), "a whole number >= 1"),
     "out": ("optional str", None, "a folder"),
     "sync_batchnorm": ("bool", None, "true or false"),
+    "sequence_length": ("optional int", _range(1, 4096), "a whole number in [1, 4096]"),
 }
 
 
@@ -327,4 +350,15 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value

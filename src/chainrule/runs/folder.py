@@ -9,7 +9,8 @@ Rules that keep a user's data safe:
   one of the run files' names that chainrule did not write is never replaced: the run is refused.
 * A file counts as chainrule's when its content says so: ``config.json`` holds only settings,
   ``model.json`` and the ``.safetensors`` files carry chainrule's format markers, ``metrics.json``
-  a test accuracy (or R^2), ``history.csv`` starts with its ``epoch`` column.
+  a test accuracy (or R^2, or a text run's perplexity), ``history.csv`` starts with its
+  ``epoch`` column.
 * Temporary files of a killed write (``.<name>.<random>.tmp``) are removed when ``train`` next
   claims the folder. Reading a run (``evaluate``, ``predict``, ``info``) never writes, creates,
   removes or downloads anything, whatever its ``config.json`` says.
@@ -35,6 +36,7 @@ from ..data.download import sha256_of
 from ..files import DataFileError, atomic_write, open_regular, remove_stale_temporaries
 from ..tensor import as_array
 from ..train import History, evaluate
+from . import text
 from .config import TASKS, Config, RunError
 from .recipe import build_loss, check_choices, prepare
 
@@ -58,9 +60,11 @@ def _is_ours(path: Path) -> bool:
             Config.from_dict(io.read_json(path))
             return True
         if path.name == METRICS:
-            return not {"test_accuracy", "test_r2"}.isdisjoint(io.read_json(path))
-        if path.name == MODEL_JSON:
-            return io.read_json(path).get("format") == "chainrule.Sequential"
+            return not {"test_accuracy", "test_r2", "test_perplexity"}.isdisjoint(
+                io.read_json(path)
+            )
+        if path.name == MODEL_JSON:  # a text run's model is a Module (see .text.CharModel)
+            return io.read_json(path).get("format") in ("chainrule.Sequential", "chainrule.Module")
         if path.name in (MODEL, CHECKPOINT):
             marker = "chainrule" if path.name == MODEL else "chainrule-checkpoint"
             return marker in io.read_header_metadata(path)
@@ -197,11 +201,15 @@ def saved_config(run_dir) -> Config:
     return dataclasses.replace(config, download=False)
 
 
-def load_run(run_dir) -> tuple:
+def load_run(run_dir, text_run: bool = False) -> tuple:
     """(model, config, metadata) of a run folder, every part checked: a model whose files do not
     agree with its preprocessing, whose weights or preprocessing hold NaN/Infinity, or whose
     standardisation divides by zero is refused; so is a regression whose target scaling (what
-    predictions are multiplied by and shifted by) is not finite or is zero."""
+    predictions are multiplied by and shifted by) is not finite or is zero.
+
+    A text run (a character model, see :mod:`.text`) is refused unless ``text_run`` says the
+    caller reads one (``evaluate``, ``info``): the commands for networks of images and tables
+    (``predict``, ``export``, the lens) would otherwise fail on its model part-way."""
     run_dir = Path(run_dir)
     config = saved_config(run_dir)
     if not (run_dir / MODEL).exists() and not (run_dir / MODEL).is_symlink():
@@ -224,6 +232,17 @@ def load_run(run_dir) -> tuple:
     for name, value in model.state_dict().items():
         if not xp.all(xp.isfinite(as_array(value))):
             raise RunError(f"{where}: '{name}' holds NaN or Infinity; the model cannot answer")
+    if task_of(metadata) == "text":
+        if not text_run:
+            raise RunError(
+                f"{run_dir}: a text run (a character model), which this command does not take; "
+                f"sample from it with: chainrule generate {run_dir}"
+            )
+        if not isinstance(model, text.CharModel) or model.vocab_size != len(
+            metadata["preprocessing"]["vocabulary"]
+        ):
+            raise RunError(f"{where}: the model does not match the run's vocabulary")
+        return model, config, metadata
     try:
         footprint = models.footprint_of_model(model, tuple(shape))
         models.check_memory(footprint, batch_size=1, training=False)
@@ -252,10 +271,11 @@ def check_preprocessing(preprocessing, where: str) -> None:
         raise RunError(
             f"{where}: preprocessing pixel_max {pixel_max!r:.60} is not a positive number"
         )
-    try:
-        Standardizer.from_dict(preprocessing)
-    except ValueError as exc:
-        raise RunError(f"{where}: {exc}") from None
+    if preprocessing.get("task") != "text":  # a text model reads character indices as they are
+        try:
+            Standardizer.from_dict(preprocessing)
+        except ValueError as exc:
+            raise RunError(f"{where}: {exc}") from None
     _check_task(preprocessing, where)
 
 
@@ -283,6 +303,8 @@ def _check_task(preprocessing: dict, where: str) -> None:
     task = preprocessing.get("task")
     if task is not None and task not in TASKS:
         raise RunError(f"{where}: preprocessing task {task!r:.60} is not one of {', '.join(TASKS)}")
+    if task == "text":
+        text.check_vocabulary(preprocessing, where)
     if task == "regression":
         mean, std = preprocessing.get("target_mean"), preprocessing.get("target_std")
         if not (_real(mean) and _real(std) and std > 0):
@@ -321,7 +343,7 @@ def test_data(run_dir, config: Config, metadata: dict):
     check_choices(config)
     preprocessing = metadata["preprocessing"]
     recorded = preprocessing.get("data_sha256")
-    if config.dataset == "csv" and recorded and sha256_of(Path(config.data)) != recorded:
+    if config.dataset in ("csv", "text") and recorded and sha256_of(Path(config.data)) != recorded:
         raise RunError(
             f"{config.data} has changed since {run_dir} was trained (its SHA-256 differs): its "
             "test rows would not be the ones the run was tested on"
@@ -331,8 +353,9 @@ def test_data(run_dir, config: Config, metadata: dict):
 
 def evaluate_run(run_dir, dataset: str | None = None, data_dir: str | None = None) -> dict:
     """Test loss and accuracy of a trained run (on its own data set, or another of the same
-    shape), or for a regression its test MSE, RMSE, MAE and R^2 in the targets' units."""
-    model, config, metadata = load_run(run_dir)
+    shape), or for a regression its test MSE, RMSE, MAE and R^2 in the targets' units, or for
+    text the loss per character and the perplexity on its test lines."""
+    model, config, metadata = load_run(run_dir, text_run=True)
     config = dataclasses.replace(
         config,
         dataset=dataset or config.dataset,
@@ -347,9 +370,12 @@ def evaluate_run(run_dir, dataset: str | None = None, data_dir: str | None = Non
             f"{config.dataset} has inputs of shape {prepared.input_shape}, the model in "
             f"{run_dir} was trained on {trained_on}"
         )
+    loss_fn = build_loss(config, prepared.outputs, prepared.task)
+    if prepared.task == "text":  # its layers do not lay out their memory: the training batch
+        results = evaluate(model, loss_fn, prepared.test, config.batch_size, accuracy=False)
+        return results | {"perplexity": text.perplexity(results["loss"])}
     footprint = models.footprint_of_model(model, trained_on)
     batch = models.fitting_batch(footprint, 1000)
-    loss_fn = build_loss(config, prepared.outputs, prepared.task)
     return evaluate(model, loss_fn, prepared.test, batch, target_std=prepared.target_std)
 
 
@@ -357,6 +383,12 @@ def describe_task(model, metadata: dict) -> str:
     """What the run learned to predict, in a line or two (for ``chainrule info``); for a
     regression without hidden layers, the fitted equation in the data's own units."""
     preprocessing = metadata["preprocessing"]
+    if task_of(metadata) == "text":
+        shown = "".join(preprocessing["vocabulary"]).replace("\n", "\\n")
+        return (
+            f"task: text, the next character of {preprocessing['input_shape'][0]} at a time, "
+            f"over {len(preprocessing['vocabulary'])} characters: {shown[:80]}"
+        )
     if task_of(metadata) == "classification":
         classes = preprocessing.get("classes")
         if preprocessing.get("target") is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .. import data, models, nn, optim
 from ..train import LRSchedulerCallback
-from . import tasks
+from . import tasks, text
 from .config import OWN_DATA, TASK_DEFAULTS, TASKS, Config, RunError
 
 IMAGE_SETS = ("digits", "mnist", "fashion-mnist", "faces")
@@ -20,7 +20,7 @@ POINT_SETS = {
     "xor": data.xor,
     "blobs": data.blobs,
 }
-DATASETS = IMAGE_SETS + tuple(POINT_SETS) + tasks.REGRESSION_SETS
+DATASETS = IMAGE_SETS + tuple(POINT_SETS) + tasks.REGRESSION_SETS + text.TEXT_SETS
 LOSSES = ("cross-entropy", "mse", "l1", "huber")
 REGRESSION_LOSSES = ("mse", "l1", "huber")
 SCHEDULES = ("none", "cosine", "step", "onecycle")
@@ -41,10 +41,11 @@ def check_choices(config: Config) -> None:
     if config.data is not None or config.dataset in OWN_DATA:
         if config.data is None or config.dataset not in OWN_DATA:
             raise RunError(
-                f"--data {config.data} goes with the data set 'csv' or 'folder' (not "
+                f"--data {config.data} goes with the data set 'csv', 'folder' or 'text' (not "
                 f"{config.dataset})"
                 if config.data is not None
-                else f"the data set '{config.dataset}' needs --data FILE.csv or --data FOLDER"
+                else f"the data set '{config.dataset}' needs --data FILE.csv, --data FOLDER or "
+                "--data FILE.txt"
             )
         if not Path(config.data).exists():
             raise RunError(f"--data {config.data}: no such file or folder")
@@ -67,6 +68,8 @@ def check_choices(config: Config) -> None:
             )
     if config.task is not None:
         _choose("task", config.task, TASKS)
+    if text.is_text(config):
+        text.check_settings(config)
     if config.loss is not None:
         _choose("loss", config.loss, LOSSES)
     _choose("optimizer", config.optimizer, OPTIMIZERS)
@@ -170,6 +173,8 @@ def prepare(config: Config, recorded: dict | None = None) -> Prepared:
     ``recorded``: the preprocessing a trained run saved; its statistics are used instead of
     measuring them again (so a run is evaluated on inputs prepared exactly as in training).
     """
+    if text.is_text(config):
+        return Prepared(**text.prepare_text(config, recorded))
     where = config.data if config.dataset in OWN_DATA else config.dataset
     table = tasks.settle_task(load_table(config), config, where)
     (x_train, y_train), (x_test, y_test) = table.train, table.test
@@ -265,6 +270,8 @@ def build_model(config: Config, input_shape: tuple, outputs: int, batch_size: in
     the config's) before any layer is built.
     """
     config = config.with_task_defaults(config.task or "classification")
+    if config.task == "text":
+        return text.build_text_model(config, outputs)
     hidden = config.hidden
     if config.model == "mlp":
         spec, option = models.mlp_spec(hidden, config.dropout), "--hidden"
@@ -286,7 +293,10 @@ REGRESSION_LOSS_MODULES = {"mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.Huber
 def build_loss(config: Config, outputs: int, task: str = "classification") -> nn.Module:
     """The loss for the task: for regression ``mse``, ``l1`` or ``huber`` (its delta 1 is one
     standard deviation of the targets, which are standardised); for classes cross-entropy (a
-    sigmoid's for one output) or ``mse`` on one-hot targets."""
+    sigmoid's for one output) or ``mse`` on one-hot targets; for text the cross-entropy of each
+    next character."""
+    if task == "text":
+        return text.CharacterLoss()
     loss = config.loss or TASK_DEFAULTS[task]["loss"]
     _choose("loss", loss, REGRESSION_LOSSES if task == "regression" else ("cross-entropy", "mse"))
     if task == "regression":

@@ -43,7 +43,7 @@ from ..train import (
 )
 from ..train.comm import SingleProcess
 from ..train.loop import ResumeError, check_state_fits
-from . import folder
+from . import folder, text
 from .config import Config, RunError, command_line
 from .recipe import (
     build_loss,
@@ -171,6 +171,7 @@ def train(
                 validation_data=prepared.val,
                 callbacks=callbacks,
                 progress=progress and writes,
+                accuracy=prepared.task != "text",
                 resume=state,
                 target_std=prepared.target_std,
                 comm=comm,
@@ -191,9 +192,17 @@ def train(
     train_seconds = time.perf_counter() - started
     if writes:
         folder.write_model(out, model, metadata)
-    footprint = models.footprint_of_model(model, prepared.input_shape)
-    batch = models.fitting_batch(footprint, EVAL_BATCH)
-    test = evaluate(model, loss_fn, prepared.test, batch, target_std=prepared.target_std, comm=comm)
+    test = evaluate(
+        model,
+        loss_fn,
+        prepared.test,
+        _evaluation_batch(model, prepared, config),
+        accuracy=prepared.task != "text",
+        target_std=prepared.target_std,
+        comm=comm,
+    )
+    if prepared.task == "text":
+        test["perplexity"] = text.perplexity(test["loss"])
     metrics = {f"test_{key}": value for key, value in test.items() if key != "loss"}
     metrics |= {
         "test_loss": test["loss"],
@@ -212,6 +221,15 @@ def train(
     if writes:
         folder.write_metrics(out, metrics)
     return metrics
+
+
+def _evaluation_batch(model, prepared, config: Config) -> int:
+    """Examples a step when testing: as many as fit in memory, up to :data:`EVAL_BATCH`; for a
+    text model (whose layers do not lay out their memory) the training batch, which fitted."""
+    if prepared.task == "text":
+        return config.batch_size
+    footprint = models.footprint_of_model(model, prepared.input_shape)
+    return models.fitting_batch(footprint, EVAL_BATCH)
 
 
 def _prepare_one_after_another(config: Config, comm):
