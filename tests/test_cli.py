@@ -284,7 +284,10 @@ def train_mnist(mnist_dir, out, options: str) -> dict:
 
 @pytest.mark.slow
 def test_mnist_mlp_reaches_98_percent(full_mnist_dir, tmp_path):
-    metrics = train_mnist(full_mnist_dir, tmp_path / "mlp", "--epochs 12 --batch-size 128")
+    # label smoothing is off by default (the loss then falls toward zero, as the tutorial says:
+    # 97.6% with these settings); with it, as before, the same MLP reaches 98%
+    options = "--epochs 12 --batch-size 128 --label-smoothing 0.1"
+    metrics = train_mnist(full_mnist_dir, tmp_path / "mlp", options)
     assert metrics["test_accuracy"] >= 0.98
 
 
