@@ -332,3 +332,17 @@ def test_a_softmax_axis_from_a_file_that_the_input_lacks_is_named_with_the_layer
     model = describe.build(description)
     with pytest.raises(ValueError, match=r"Softmax\(dim=7\) got input of shape \(2, 3\): dim=7"):
         model(cr.ones(2, 3))
+
+
+def test_chainrule_info_shows_a_saved_model_of_your_own_without_building_it(tmp_path, capsys):
+    from chainrule.cli import main
+
+    cr.save(nn.Sequential(TwoBranch(3, 4, scale=0.5), nn.ReLU()), tmp_path / "mine")
+    describe.REGISTERED.pop("TwoBranch")  # as in another process, where the class is unknown
+    try:
+        assert main(["info", str(tmp_path / "mine")]) == 0
+    finally:
+        describe.register(TwoBranch)
+    shown = capsys.readouterr().out
+    assert "TwoBranch(inputs=3, outputs=4, scale=0.5)" in shown and "ReLU(" in shown
+    assert "32 numbers in 4 tensors" in shown  # 2 x (3 x 4 + 4)

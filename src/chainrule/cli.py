@@ -196,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="characters a sample may have at most (default 200)",
     )
 
-    info = commands.add_parser("info", help="architecture, size and results of a run")
+    info = commands.add_parser(
+        "info", help="architecture, size and results of a run (or what a saved model is made of)"
+    )
     info.add_argument("run_dir", help=RUN_DIR_HELP)
     COMMANDS.update(lens_commands.add_commands(commands))
     COMMANDS.update(onnx_commands.add_commands(commands))
@@ -330,6 +332,11 @@ def command_predict(args) -> int:
 def command_info(args) -> int:
     from .nn import summary
 
+    given = Path(args.run_dir)
+    if given.is_file() or given.with_name(f"{given.name}.safetensors").is_file():
+        # a model saved with cr.save, not a run folder: what it is made of
+        print(io.describe_file(args.run_dir))
+        return 0
     model, config, metadata = runs.load_run(args.run_dir, text_run=True)
     if runs.task_of(metadata) == "text":  # summary cannot follow a layer returning a state
         print(f"{model}\n{model.num_parameters():,} parameters")

@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from safetensors.numpy import save as safetensors_bytes
@@ -221,6 +222,36 @@ def read_metadata(path) -> dict:
     if not isinstance(metadata, dict):
         raise ChainruleFileError(f"{weights}: 'metadata' must be an object")
     return metadata
+
+
+def describe_file(path) -> str:
+    """What the model saved at ``path`` is made of, read from its description and its weight
+    file's header alone (nothing is built, so a module class of yours shows too): one line per
+    layer with its arguments, then the number of weights."""
+    weights, copy = _model_files(path)
+    shapes, _ = read_header(weights)
+    description = _description(weights, copy)[0]
+    lines: list[str] = []
+
+    def walk(entry, indent: str) -> None:
+        if not isinstance(entry, dict):
+            raise ChainruleFileError(f"{weights}: a layer entry is not an object")
+        kind = str(entry.get("type"))[:60]
+        if kind == "Sequential":
+            lines.append(f"{indent}Sequential")
+            for layer in entry.get("layers") or []:
+                walk(layer, indent + "  ")
+            return
+        arguments = ", ".join(f"{k}={v!r}"[:80] for k, v in (entry.get("args") or {}).items())
+        lines.append(f"{indent}{kind}({arguments})")
+
+    if description.get("format") == "chainrule.Sequential":
+        walk({"type": "Sequential", "layers": description.get("layers")}, "")
+    else:
+        walk(description.get("module"), "")
+    count = sum(math.prod(shape) for shape in shapes.values())
+    lines.append(f"{count:,} numbers in {len(shapes)} tensors ({weights.name})")
+    return "\n".join(lines)
 
 
 def _description(weights: Path, copy: Path | None) -> tuple[dict, str]:
