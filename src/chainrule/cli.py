@@ -333,7 +333,7 @@ def command_info(args) -> int:
     from .nn import summary
 
     given = Path(args.run_dir)
-    if given.is_file() or given.with_name(f"{given.name}.safetensors").is_file():
+    if given.with_name(f"{given.name}.safetensors").is_file() or given.suffix and given.is_file():
         # a model saved with cr.save, not a run folder: what it is made of
         print(io.describe_file(args.run_dir))
         return 0
