@@ -2,5 +2,5 @@
 
 from . import lr_scheduler, rules, spec
 from .lbfgs import LBFGS
-from .optimizer import OPTIMIZER_CLASSES, Optimizer
+from .optimizer import OPTIMIZER_CLASSES, Optimizer, stepping_optimizers
 from .optimizers import GD, SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RMSprop

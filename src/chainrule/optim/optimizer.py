@@ -96,6 +96,12 @@ OPTIMIZER_CLASSES: dict[str, type] = {}
 """chainrule's optimizers by their lower-case name (``adam``), registered as they are defined."""
 
 
+def stepping_optimizers() -> dict[str, type]:
+    """The optimizers that take one step per batch with no closure (all but LBFGS): the ones
+    ``fit``, the command line and the playground can drive."""
+    return {name: cls for name, cls in OPTIMIZER_CLASSES.items() if not cls.needs_closure}
+
+
 class Optimizer:
     """Base class. ``params``: an iterable of parameters, or of dicts ``{"params": [...], "lr": ...}``
     (parameter groups with their own hyper-parameters).

@@ -29,8 +29,16 @@ OUTPUTS = {
     "sigmoid": "sigmoid + binary cross-entropy (2 classes)",
     "linear": "linear + mean squared error",
 }
-OPTIMIZER_SETTINGS = ("momentum", "nesterov", "beta1", "beta2", "alpha", "rho", "lr_decay")
-OPTIMIZER_SETTINGS += ("weight_decay",)
+OPTIMIZER_SETTINGS = (
+    "momentum",
+    "nesterov",
+    "beta1",
+    "beta2",
+    "alpha",
+    "rho",
+    "lr_decay",
+    "weight_decay",
+)
 """The optimizer settings the page has a control for; each optimizer offers those of its own
 (:mod:`chainrule.optim.spec`), starting from its constructor's defaults."""
 MAX_SETTING = 10.0  # the page's cap on a setting without an upper bound (weight decay)
@@ -40,9 +48,7 @@ def _optimizers() -> dict:
     """Each optimizer of chainrule.optim: (its class name, the learning rate it starts from,
     the settings the page offers for it), from the optimizer classes' own description."""
     found = {}
-    for name, cls in optim.OPTIMIZER_CLASSES.items():
-        if cls.needs_closure:  # a page step is one step per batch, with no closure
-            continue
+    for name, cls in optim.stepping_optimizers().items():
         offered = tuple(s.name for s in optim.spec.settings_of(cls) if s.name in OPTIMIZER_SETTINGS)
         found[name] = (cls.__name__, cls.suggested_lr, offered)
     return found

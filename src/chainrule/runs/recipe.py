@@ -247,12 +247,10 @@ def prepare(config: Config, recorded: dict | None = None) -> Prepared:
 
 
 def _optimizer_names() -> dict:
-    """``--optimizer`` names: each optimizer class of chainrule.optim by its lower-case name,
+    """``--optimizer`` names: each optimizer fit can drive, by its lower-case name,
     and each of its presets (SGD's ``momentum`` and ``nesterov``), as (class, preset)."""
     names = {}
-    for name, cls in optim.OPTIMIZER_CLASSES.items():
-        if cls.needs_closure:  # fit() takes one step per batch, with no closure
-            continue
+    for name, cls in optim.stepping_optimizers().items():
         names[name] = (cls, {})
         names.update({preset: (cls, values) for preset, values in cls.presets.items()})
     return names
