@@ -13,22 +13,15 @@ from ..backend import xp
 from .layout import Box, Edge, Layout, layered, text_size
 from .trace import ChainRuleTrace, InputRecord, TraceStep, fmt
 
-# Fused ops whose docstring states no derivative: their formulas as a textbook writes them.
-FUSED = {
-    "Linear": ("z = x W^T + b", "dz/dx = W, dz/dW = x, dz/db = 1"),
-    "SoftmaxCrossEntropy": ("z = -sum_k q_k log softmax(x)_k", "dz/dx = softmax(x) - q"),
-    "BinaryCrossEntropyWithLogits": ("z = BCE(sigmoid(x), y)", "dz/dx = sigmoid(x) - y"),
-}
 NODE_CHARS = 34  # wrap node text at this many characters
 BACKWARD_OFFSET = 6.0  # points between an edge (values, forward) and its twin (gradients, back)
 FORWARD_STYLE = {"color": "0.55", "width": 1.0}
 BACKWARD_STYLE = {"color": "firebrick", "width": 1.3}
 
 
-def formulas(op: str, docstring_line: str) -> tuple[str, str]:
-    """``(forward formula, local derivative)`` of an op, from its docstring's first line."""
-    if op in FUSED:
-        return FUSED[op]
+def formulas(docstring_line: str) -> tuple[str, str]:
+    """``(forward formula, local derivative)`` of an op, from its docstring's first line
+    (``"z = a * b.   dz/da = b,  dz/db = a."``: every op states both there)."""
     forward, _, derivative = docstring_line.partition(".   ")
     return forward.strip().rstrip("."), derivative.strip().rstrip(".")
 
@@ -93,7 +86,7 @@ def _leaf_text(name: str, record: InputRecord, grad) -> tuple[list[str], dict]:
 
 
 def _op_text(step: TraceStep, is_loss: bool) -> tuple[list[str], dict]:
-    forward, derivative = formulas(step.op, step.formula)
+    forward, derivative = formulas(step.formula)
     args = ", ".join(r.name for r in step.inputs)
     lines = _wrap(f"{step.output} = {step.op}({args})")
     lines += _wrap(forward)
@@ -101,7 +94,7 @@ def _op_text(step: TraceStep, is_loss: bool) -> tuple[list[str], dict]:
     if len(locals_) == 1 and xp.asarray(locals_[0].local).size <= 4:
         r = locals_[0]
         lines += _numbers(f"local d{step.output}/d{r.name}", r.local)
-    elif step.op in FUSED:
+    elif step.op == "Linear" or xp.asarray(step.upstream).size == 1:
         lines += _fused_locals(step, derivative)
     elif derivative:
         lines += _wrap("local " + derivative)
@@ -115,8 +108,8 @@ def _op_text(step: TraceStep, is_loss: bool) -> tuple[list[str], dict]:
 
 def _fused_locals(step: TraceStep, derivative: str) -> list[str]:
     """The local derivatives of a fused op, with their numbers: a Linear's are its weight and its
-    input (dz/dx = W, dz/dW = x, dz/db = 1); a loss's, one number out, is the gradient it sends
-    to its input divided by the one it received."""
+    input (dz/dx = W, dz/dW = x, dz/db = 1); those of an op with one number out (a loss), the
+    gradient it sends to its input divided by the one it received."""
     z, first = step.output, step.inputs[0]
     if step.op == "Linear":
         x, w = step.inputs[:2]

@@ -39,9 +39,10 @@ class MatMul(Function):
 
 
 class Linear(Function):
-    """z = x @ W^T + b, fused (W is (out, in) as in PyTorch).
+    """z = x W^T + b.   dz/dx = W, dz/dW = x, dz/db = 1.
 
-    dx = dz @ W,  dW = dz^T @ x,  db = sum of dz over every axis but the last.
+    The matrix product and the bias fused in one op (W is (out, in) as in PyTorch). As
+    arrays: dx = dz @ W,  dW = dz^T @ x,  db = sum of dz over every axis but the last.
     """
 
     def forward(self, x, weight, bias=None):

@@ -8,8 +8,9 @@ from .activations import _logsumexp, stable_sigmoid
 
 
 class SoftmaxCrossEntropy(Function):
-    """Cross-entropy of softmax(logits) against target probabilities q, fused with the softmax.
+    """z = -sum_k q_k log softmax(x)_k.   dz/dx = softmax(x) - q.
 
+    Cross-entropy of softmax(logits) against target probabilities q, fused with the softmax:
     loss_n = -sum_c q_nc log softmax(x_n)_c.    dloss_n/dx_n = softmax(x_n) - q_n.
 
     ``target`` is either class indices (N,) or probabilities (N, C); ``label_smoothing`` e mixes
@@ -70,9 +71,10 @@ class BinaryCrossEntropy(Function):
 
 
 class BinaryCrossEntropyWithLogits(Function):
-    """BCE of sigmoid(x) against y, computed from the logit x without overflow.
+    """z = BCE(sigmoid(x), y).   dz/dx = sigmoid(x) - y.
 
-    loss = max(x, 0) - x y + log(1 + e^-|x|).    dloss/dx = sigmoid(x) - y.
+    BCE of sigmoid(x) against y, fused with the sigmoid and computed from the logit x without
+    overflow: loss = max(x, 0) - x y + log(1 + e^-|x|).    dloss/dx = sigmoid(x) - y.
     """
 
     def forward(self, x, y):
