@@ -391,29 +391,51 @@ def test_the_optimizers_the_playground_added_to_train_run_from_the_command_line(
     assert metrics["test_accuracy"] > 0.8
 
 
-def test_every_optimizer_is_offered_and_the_script_rebuilds_it():
+@pytest.mark.parametrize("name", sorted(cr.optim.stepping_optimizers()))
+def test_every_optimizer_is_offered_and_the_script_rebuilds_it(name):
     """The page's optimizer menu and each one's settings come from the optimizer classes; the
-    optimizer line of the written train.py builds an optimizer equal to the page's."""
+    optimizer line of the written train.py builds an optimizer equal to the page's, at the
+    constructor's defaults and with every setting the page offers changed, and after a step
+    both hold the same state."""
     from chainrule import optim
     from chainrule.playground.script import optimizer_call
     from chainrule.playground.settings import Setup, choices
 
     offered = choices()["optimizers"]
-    for name, cls in optim.OPTIMIZER_CLASSES.items():
-        if cls.needs_closure:
-            assert name not in offered
-            continue
-        assert offered[name]["label"] == cls.__name__ and offered[name]["lr"] == cls.suggested_lr
-        names = [s.name for s in optim.spec.settings_of(cls)]
-        assert set(offered[name]["settings"]) <= set(names)
-        setup = Setup.from_dict({"optimizer": name, "dataset": "xor"})
-        model = nn.Linear(2, 2)
-        page = cr.playground.network.build_optimizer(setup, model.parameters())
-        written = eval(optimizer_call(setup), {"optim": optim, "model": model})  # noqa: S307
-        assert page.state_dict()["param_groups"] == written.state_dict()["param_groups"], name
-        for setting in offered[name]["settings"]:  # each at its constructor's default
-            default = next(s.default for s in optim.spec.settings_of(cls) if s.name == setting)
-            assert getattr(setup, setting) == default, (name, setting)
+    assert set(offered) == set(optim.stepping_optimizers())
+    cls = optim.OPTIMIZER_CLASSES[name]
+    assert offered[name]["label"] == cls.__name__ and offered[name]["lr"] == cls.suggested_lr
+    own = {s.name: s for s in optim.spec.settings_of(cls)}
+    assert set(offered[name]["settings"]) <= set(own)
+    setup = Setup.from_dict({"optimizer": name, "dataset": "xor"})
+    for setting in offered[name]["settings"]:  # each at its constructor's default
+        assert getattr(setup, setting) == own[setting].default, (name, setting)
+    changed = {}
+    for setting in offered[name]["settings"]:
+        default = own[setting].default
+        changed[setting] = (not default) if own[setting].kind is bool else default / 2 or 0.1
+    if changed.get("nesterov"):
+        changed["momentum"] = 0.5
+    setup = Setup.from_dict({"optimizer": name, "dataset": "xor", "lr": 0.05, **changed})
+    model, twin = nn.Linear(2, 2), nn.Linear(2, 2)
+    twin.load_state_dict(model.state_dict())
+    page = cr.playground.network.build_optimizer(setup, model.parameters())
+    written = eval(optimizer_call(setup), {"optim": optim, "model": twin})  # noqa: S307
+    expected = optim.spec.arguments(cls, {"lr": 0.05, **changed})
+    group = {k: tuple(v) if isinstance(v, list) else v for k, v in page.param_groups[0].items()}
+    assert {k: group[k] for k in expected} == expected
+    for p in (*model.parameters(), *twin.parameters()):
+        p.grad = cr.ones_like(p)
+    page.step(), written.step()
+    for mine, theirs in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_array_equal(mine.detach().numpy(), theirs.detach().numpy())
+    mine, theirs = page.state_dict(), written.state_dict()
+    assert mine["param_groups"] == theirs["param_groups"], name
+    for key, buffers in mine["state"].items():
+        for buffer, value in buffers.items():
+            np.testing.assert_array_equal(
+                np.asarray(value), np.asarray(theirs["state"][key][buffer])
+            )
 
 
 def test_an_optimizer_setting_out_of_its_range_is_refused_naming_it():

@@ -106,8 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--lr", type=runs.learning_rate, help="learning rate (default depends on the optimizer)"
     )
-    train.add_argument("--momentum", type=float, help="for momentum and nesterov (default 0.9)")
-    train.add_argument("--weight-decay", type=float)
+    _add_optimizer_settings(train)
     train.add_argument("--batch-size", type=_batch_size, help="examples per step, or 'full'")
     train.add_argument("--epochs", type=int, help="passes over the training data (default 30)")
     train.add_argument(
@@ -206,6 +205,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_optimizer_settings(train: argparse.ArgumentParser) -> None:
+    """A flag for each optimizer setting (``--beta2 0.99``, ``--amsgrad``), its help, range and
+    defaults from the optimizers' specs; a setting several optimizers share is one flag. Their
+    ranges are checked with the other settings', in ``Config.from_dict``."""
+    for name, setting in runs.OPTIMIZER_SETTINGS.items():
+        said = (
+            setting.help if setting.kind is bool else f"{setting.help}, in {setting.range_text()}"
+        )
+        said += f"; {_defaults_text(name)}"
+        flag = "--" + name.replace("_", "-")
+        if setting.kind is bool:
+            train.add_argument(flag, action=argparse.BooleanOptionalAction, help=said)
+        else:
+            train.add_argument(flag, type=setting.kind, help=said)
+
+
+def _defaults_text(name: str) -> str:
+    """Which ``--optimizer`` choices take setting ``name`` and their defaults: ``for adam,
+    adamw; default 0 (adamw 0.01)``."""
+    defaults = {}
+    for optimizer in runs.OPTIMIZERS:
+        value = runs.optimizer_defaults(optimizer).get(name)
+        if value is not None:
+            defaults[optimizer] = (
+                ("on" if value else "off") if isinstance(value, bool) else f"{value:g}"
+            )
+    values = list(defaults.values())
+    usual = max(values, key=values.count)
+    others = ", ".join(f"{k} {v}" for k, v in defaults.items() if v != usual)
+    return f"for {', '.join(defaults)}; default {usual}" + (f" ({others})" if others else "")
+
+
 def read_toml(path: str) -> dict:
     """The settings in a TOML file (a regular file of at most 1 MiB)."""
     try:
@@ -241,12 +272,14 @@ def command_train(args) -> int:
     if "config" in options:
         path = options.pop("config")
         in_file = read_toml(path)
-        checked = runs.Config.from_dict(in_file, source=path)
+        # the file's optimizer settings are those of the optimizer the command line chooses
+        chosen = {k: v for k, v in options.items() if k == "optimizer"}
+        checked = runs.Config.from_dict(in_file | chosen, source=path)
         try:
             runs.check_choices(checked)
         except runs.RunError as exc:
             raise runs.RunError(f"--config {path}: {exc}") from None
-        settings = {k: getattr(checked, k) for k in in_file}
+        settings = {k: v for k, v in checked.to_dict().items() if k in in_file}
     settings.update(options)
     if resume:
         if "out" not in settings:
@@ -344,10 +377,16 @@ def command_info(args) -> int:
         print(summary(model, (1, *metadata["preprocessing"]["input_shape"])))
     # runs written before config.json recorded the values used hold None for the defaults
     lr = "its default" if config.lr is None else f"{config.lr:g}"
+    defaults = runs.optimizer_defaults(config.optimizer)  # the settings changed from them:
+    settings = "".join(
+        f", {name} " + (str(value).lower() if isinstance(value, bool) else f"{value:g}")
+        for name, value in config.optimizer_settings.items()
+        if value != defaults.get(name)
+    )
     batch = "the whole training set" if config.batch_size is None else config.batch_size
     print(
         f"\ntrained on {config.data or metadata.get('dataset')} with {config.optimizer} "
-        f"(lr {lr}), batch {batch}, {config.epochs} epochs, seed {config.seed}"
+        f"(lr {lr}{settings}), batch {batch}, {config.epochs} epochs, seed {config.seed}"
     )
     print(runs.describe_task(model, metadata))
     metrics_path = Path(args.run_dir) / "metrics.json"

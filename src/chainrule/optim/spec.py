@@ -49,21 +49,23 @@ class Setting:
             return bool
         return int if self.integer else float
 
-    def check(self, value) -> float | bool:
-        """``value`` as this setting takes it, or ValueError naming the setting and its range."""
+    def check(self, value, label: str | None = None) -> float | bool:
+        """``value`` as this setting takes it, or ValueError naming the setting (as ``label``,
+        such as ``--eps``, where given) and its range."""
+        label = label or self.name
         if self.kind is bool:
             if not isinstance(value, bool):
-                raise ValueError(f"{self.name} must be true or false, got {value!r:.40}")
+                raise ValueError(f"{label} must be true or false, got {value!r:.40}")
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{self.name} must be a number, got {value!r:.40}")
+            raise ValueError(f"{label} must be a number, got {value!r:.40}")
         low_ok = value > self.low if self.low_open else value >= self.low
         high_ok = value < self.high if self.high_open else value <= self.high
         if not (math.isfinite(value) and low_ok and high_ok):
-            raise ValueError(f"{self.name} must be in {self.range_text()}, got {value!r}")
+            raise ValueError(f"{label} must be in {self.range_text()}, got {value!r}")
         if self.integer:
             if value != int(value):
-                raise ValueError(f"{self.name} must be a whole number, got {value!r}")
+                raise ValueError(f"{label} must be a whole number, got {value!r}")
             return int(value)
         return float(value)
 
@@ -95,6 +97,17 @@ def settings_of(cls) -> tuple[Setting, ...]:
             default = default[setting.index]
         filled.append(replace(setting, default=default))
     return tuple(filled)
+
+
+def settings_by_name(classes) -> dict[str, Setting]:
+    """Every setting of the optimizer ``classes``, each name once: a setting several of them
+    share (``eps``, ``weight_decay``) has one range and help, and takes its default here from
+    the first class that has it."""
+    found: dict[str, Setting] = {}
+    for cls in classes:
+        for setting in settings_of(cls):
+            found.setdefault(setting.name, setting)
+    return found
 
 
 def arguments(cls, values: dict) -> dict:

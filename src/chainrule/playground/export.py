@@ -122,9 +122,6 @@ def data_csv(points) -> bytes:
 def run_config(trainer, out_name: str) -> Config:
     """The settings in ``chainrule train``'s terms (checked by its own rules)."""
     setup, points = trainer.setup, trainer.points
-    optimizer = setup.optimizer
-    if optimizer == "sgd" and setup.momentum > 0:  # the command line's names for SGD's presets
-        optimizer = "nesterov" if setup.nesterov else "momentum"
     activation = next((a for a in setup.activations if a in models.ACTIVATIONS), "relu")
     values = {
         "dataset": "csv",
@@ -136,10 +133,8 @@ def run_config(trainer, out_name: str) -> Config:
         "dropout": setup.dropout,
         "loss": "mse" if points.task == "regression" else "cross-entropy",
         "label_smoothing": 0.0,
-        "optimizer": optimizer,
-        "lr": setup.lr,
-        "momentum": min(setup.momentum or 0.0, 0.999),
-        "weight_decay": setup.weight_decay or 0.0,
+        "optimizer": setup.optimizer,
+        **setup.optimizer_values(),  # the learning rate and the optimizer's settings
         "batch_size": setup.batch,
         "epochs": trainer.epoch,
         "target": points.target_name,

@@ -59,11 +59,7 @@ OPTIMIZERS = _optimizers()
 
 def optimizer_setting(name: str) -> optim.spec.Setting:
     """The page's setting ``name`` as the optimizers describe it (the same for all that have it)."""
-    for cls in optim.OPTIMIZER_CLASSES.values():
-        for setting in optim.spec.settings_of(cls):
-            if setting.name == name:
-                return setting
-    raise KeyError(name)
+    return optim.spec.settings_by_name(optim.OPTIMIZER_CLASSES.values())[name]
 
 
 # setting -> (label on the page, low, high, low is open, whole numbers)

@@ -15,6 +15,8 @@ trained network and how to feed it), ``history.csv``, ``metrics.json`` and
 """
 
 from .config import (
+    OPTIMIZER_SETTINGS,
+    OPTIMIZERS,
     TASKS,
     Config,
     RunError,
@@ -22,6 +24,7 @@ from .config import (
     learning_rates,
     non_negative_float,
     non_negative_int,
+    optimizer_defaults,
     parse_sizes,
     positive_float,
     positive_int,
@@ -34,7 +37,6 @@ from .recipe import (
     DATASETS,
     IMAGE_SETS,
     LOSSES,
-    OPTIMIZERS,
     POINT_SETS,
     REGRESSION_LOSSES,
     SCHEDULES,

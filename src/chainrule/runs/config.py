@@ -16,8 +16,10 @@ import dataclasses
 import json
 import math
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from .. import optim
 
 MAX_HIDDEN_LAYERS = 256
 MAX_SEED = 2**63 - 1
@@ -44,6 +46,27 @@ class RunError(Exception):
     """A problem with the user's request (bad option, missing folder): one clear line."""
 
 
+def _optimizer_names() -> dict:
+    """``--optimizer`` names: each optimizer fit can drive, by its lower-case name,
+    and each of its presets (SGD's ``momentum`` and ``nesterov``), as (class, preset)."""
+    names = {}
+    for name, cls in optim.stepping_optimizers().items():
+        names[name] = (cls, {})
+        names.update({preset: (cls, values) for preset, values in cls.presets.items()})
+    return names
+
+
+OPTIMIZERS = _optimizer_names()
+"""--optimizer name -> (optimizer class, preset settings)."""
+OPTIMIZER_SETTINGS = {
+    name: setting
+    for name, setting in optim.spec.settings_by_name(optim.stepping_optimizers().values()).items()
+    if name != "lr"  # a setting of its own: its default is the chosen optimizer's
+}
+"""Every optimizer's settings but the learning rate (the command line's flags and the keys of a
+TOML file, read and written flat: ``beta2 = 0.99``), as the optimizer classes describe them."""
+
+
 @dataclass
 class Config:
     """The settings of a training run (command-line options or a TOML file)."""
@@ -61,8 +84,9 @@ class Config:
     label_smoothing: float = 0.0
     optimizer: str = "adam"
     lr: float | None = None
-    momentum: float = 0.9
-    weight_decay: float = 0.0
+    # the optimizer's settings given (flat names, each checked against the optimizer's spec);
+    # those not given are its defaults (or its preset's)
+    optimizer_settings: dict = field(default_factory=dict)
     schedule: str = "none"
     batch_size: int | None = 32
     epochs: int = 30
@@ -75,25 +99,34 @@ class Config:
     sequence_length: int | None = None
 
     @classmethod
-    def from_dict(cls, values: dict, source: str | None = None) -> Config:
-        """Settings from a dict, each checked (see :data:`RULES`).
+    def from_dict(cls, values: dict, source: str | None = None, recorded: bool = False) -> Config:
+        """Settings from a dict, each checked (see :data:`RULES`; the optimizer's against its
+        spec, :data:`OPTIMIZER_SETTINGS`).
 
         ``source`` names where they came from (a file) for the messages; without it they are
-        named as command-line options (``--batch-size``). A CSV file (``data``) given without a
-        ``dataset`` makes the data set ``"csv"``, a folder (of class subfolders of images) the data
-        set ``"folder"``; given with another data set, it is refused.
+        named as command-line options (``--batch-size``). ``recorded``: a run's own record
+        (``config.json``, a checkpoint's), which may predate the optimizer specs. A CSV file
+        (``data``) given without a ``dataset`` makes the data set ``"csv"``, a folder (of class
+        subfolders of images) the data set ``"folder"``; given with another data set, it is
+        refused.
         """
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        known = {f.name for f in dataclasses.fields(cls)} - {"optimizer_settings"}
+        unknown = sorted(set(values) - known - set(OPTIMIZER_SETTINGS))
         if unknown:
             where = f"{source}: " if source else ""
             raise RunError(
-                f"{where}unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+                f"{where}unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))} "
+                f"and the optimizer's settings ({', '.join(OPTIMIZER_SETTINGS)})"
             )
         checked = {}
         for name, value in values.items():
-            label = f"{source}: {name}" if source else "--" + name.replace("_", "-")
-            checked[name] = check_setting(name, value, label)
+            if name not in OPTIMIZER_SETTINGS:
+                checked[name] = check_setting(name, value, _label(name, source))
+        optimizer = checked.get("optimizer", cls.optimizer)
+        given = {k: v for k, v in values.items() if k in OPTIMIZER_SETTINGS}
+        if recorded:
+            given = _from_before_specs(optimizer, given)
+        checked["optimizer_settings"] = _check_optimizer_settings(optimizer, given, source)
         if checked.get("task") == "text" and "data" not in checked:
             checked.setdefault("dataset", "names")  # the built-in text
         if checked.get("data") is not None:
@@ -119,16 +152,70 @@ class Config:
         return dataclasses.replace(self, task=task, **chosen)
 
     def with_values_used(self, default_lr: float, train_size: int) -> Config:
-        """These settings with the learning rate and batch size the run uses in place of their
-        defaults (``None``: the optimizer's rate, the whole training set), so that
-        ``config.json`` and ``info`` say what was trained."""
+        """These settings with the learning rate, batch size and optimizer settings the run
+        uses in place of their defaults (``None``: the optimizer's rate, the whole training set;
+        the optimizer's own defaults), so that ``config.json`` and ``info`` say what was
+        trained."""
         lr = self.lr if self.lr is not None else default_lr
-        return dataclasses.replace(self, lr=lr, batch_size=self.batch_size or train_size)
+        settings = optimizer_defaults(self.optimizer) | self.optimizer_settings
+        return dataclasses.replace(
+            self, lr=lr, batch_size=self.batch_size or train_size, optimizer_settings=settings
+        )
 
     def to_dict(self) -> dict:
-        """The settings as JSON values (what ``config.json`` holds)."""
+        """The settings as JSON values (what ``config.json`` holds), the optimizer's flat."""
         values = dataclasses.asdict(self)
+        values |= values.pop("optimizer_settings")
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def _label(name: str, source: str | None) -> str:
+    """Setting ``name`` as a message names it: in its file, or as its command-line option."""
+    return f"{source}: {name}" if source else "--" + name.replace("_", "-")
+
+
+def optimizer_defaults(optimizer: str) -> dict:
+    """The settings (but the learning rate) that ``optimizer`` takes when none is given: its
+    class's defaults, and its preset's values (``nesterov``: momentum 0.9)."""
+    cls, preset = OPTIMIZERS[optimizer]
+    defaults = {s.name: s.default for s in optim.spec.settings_of(cls) if s.name != "lr"}
+    return defaults | preset
+
+
+def _check_optimizer_settings(optimizer: str, given: dict, source: str | None = None) -> dict:
+    """``given`` (flat names) checked against ``optimizer``'s spec: RunError naming a setting it
+    does not have (and those it has), or a value out of its range. An unknown optimizer's are
+    passed on unchecked: its name is refused by ``check_choices``."""
+    if optimizer not in OPTIMIZERS:
+        return dict(given)
+    own = {s.name: s for s in optim.spec.settings_of(OPTIMIZERS[optimizer][0])}
+    checked = {}
+    for name, value in given.items():
+        label = _label(name, source)
+        if name not in own:
+            raise RunError(
+                f"{label}: the optimizer {optimizer} has no such setting; its settings are "
+                f"{', '.join(own)}"
+            )
+        try:
+            checked[name] = own[name].check(value, label)
+        except ValueError as exc:
+            raise RunError(str(exc)) from None
+    return checked
+
+
+def _from_before_specs(optimizer: str, given: dict) -> dict:
+    """A run's record written before the optimizers' settings came from their specs held
+    ``momentum`` (0.9, used by the ``momentum`` and ``nesterov`` presets alone) and
+    ``weight_decay`` (used where not 0) whatever the optimizer, and no other setting: the
+    settings it was trained with. A newer record holds all the optimizer's settings."""
+    if set(given) != {"momentum", "weight_decay"} or optimizer not in OPTIMIZERS:
+        return given
+    cls, preset = OPTIMIZERS[optimizer]
+    trained = {"momentum": given["momentum"]} if "momentum" in preset else {}
+    if given["weight_decay"] and any(s.name == "weight_decay" for s in cls.settings):
+        trained["weight_decay"] = given["weight_decay"]
+    return trained
 
 
 def _own_data(path: Path, task: str | None) -> str:
@@ -147,17 +234,25 @@ def command_line(config: Config) -> str:
     words = ["chainrule", "train"]
     for f in dataclasses.fields(Config):
         value = getattr(config, f.name)
-        if f.name == "out" or value == getattr(defaults, f.name) or value is None:
+        if f.name in ("out", "optimizer_settings") or value in (getattr(defaults, f.name), None):
             continue
-        option = "--" + f.name.replace("_", "-")
-        if isinstance(value, bool):
-            words.append(option)
-        else:
-            shown = (",".join(map(str, value)) or "none") if isinstance(value, tuple) else value
-            words += [option, shlex.quote(f"{shown:g}" if isinstance(shown, float) else str(shown))]
+        words += _option(f.name, value)
+    own_defaults = optimizer_defaults(config.optimizer) if config.optimizer in OPTIMIZERS else {}
+    for name, value in config.optimizer_settings.items():
+        if value != own_defaults.get(name):
+            words += _option(name, value)
     if config.dataset in OWN_DATA:  # --data says it
         words.remove("--dataset"), words.remove(config.dataset)
     return " ".join([*words, "--out", shlex.quote(str(config.out))] if config.out else words)
+
+
+def _option(name: str, value) -> list[str]:
+    """Setting ``name`` as command-line words: ``--epochs 5``, ``--amsgrad``, ``--no-download``."""
+    option = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return [option if value else "--no-" + option[2:]]
+    shown = (",".join(map(str, value)) or "none") if isinstance(value, tuple) else value
+    return [option, shlex.quote(f"{shown:g}" if isinstance(shown, float) else str(shown))]
 
 
 def _number(value, integer: bool):
@@ -214,8 +309,6 @@ RULES = {
     "label_smoothing": _real(_range(0, 1, high_open=True), "a number in [0, 1)"),
     "optimizer": ("str", None, "an optimizer name"),
     "lr": ("optional float", _range(0, low_open=True), "a positive number"),
-    "momentum": _real(_range(0, 1, high_open=True), "a number in [0, 1)"),
-    "weight_decay": _real(_range(0), "a number >= 0"),
     "schedule": ("str", None, "a schedule name"),
     "batch_size": ("batch", _range(1), "a whole number >= 1, or 'full'"),
     "epochs": _integer(1),

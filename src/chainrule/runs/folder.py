@@ -57,7 +57,7 @@ def _is_ours(path: Path) -> bool:
     """Whether ``path`` (one of :data:`RUN_FILES`) was written by chainrule, judged by content."""
     try:
         if path.name == CONFIG:
-            Config.from_dict(io.read_json(path))
+            Config.from_dict(io.read_json(path), recorded=True)
             return True
         if path.name == METRICS:
             return not {"test_accuracy", "test_r2", "test_perplexity"}.isdisjoint(
@@ -193,7 +193,7 @@ def saved_config(run_dir) -> Config:
         raise RunError(f"{run_dir}: no such folder")
     if not path.exists():
         raise RunError(f"{run_dir}: no {CONFIG}, not a chainrule run folder")
-    config = Config.from_dict(io.read_json(path), source=str(path))
+    config = Config.from_dict(io.read_json(path), source=str(path), recorded=True)
     if config.data is not None and not Path(config.data).is_absolute():
         if Path(config.data).name != config.data or config.data in (".", ".."):
             raise RunError(f"{path}: data {config.data!r} must be a file in the run folder")

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import data, models, nn, optim
+from ..creation import zeros
 from ..train import LRSchedulerCallback
 from . import tasks, text
-from .config import OWN_DATA, TASK_DEFAULTS, TASKS, Config, RunError
+from .config import OPTIMIZERS, OWN_DATA, TASK_DEFAULTS, TASKS, Config, RunError, optimizer_defaults
 
 IMAGE_SETS = ("digits", "mnist", "fashion-mnist", "faces")
 POINT_SETS = {
@@ -73,8 +74,18 @@ def check_choices(config: Config) -> None:
     if config.loss is not None:
         _choose("loss", config.loss, LOSSES)
     _choose("optimizer", config.optimizer, OPTIMIZERS)
+    _check_optimizer_builds(config)
     _choose("schedule", config.schedule, SCHEDULES)
     _choose("activation", config.activation, models.ACTIVATIONS)
+
+
+def _check_optimizer_builds(config: Config) -> None:
+    """Refuse optimizer settings that are each in range but do not go together (SGD's
+    ``nesterov`` without momentum), as the optimizer itself does, before any work is done."""
+    try:
+        build_optimizer(config, [nn.Parameter(zeros(1))])
+    except ValueError as exc:
+        raise RunError(f"--optimizer {config.optimizer}: {exc}") from None
 
 
 def check_task(config: Config, task: str) -> None:
@@ -246,20 +257,6 @@ def prepare(config: Config, recorded: dict | None = None) -> Prepared:
 # -- model, loss, optimizer, schedule ------------------------------------------------------------
 
 
-def _optimizer_names() -> dict:
-    """``--optimizer`` names: each optimizer fit can drive, by its lower-case name,
-    and each of its presets (SGD's ``momentum`` and ``nesterov``), as (class, preset)."""
-    names = {}
-    for name, cls in optim.stepping_optimizers().items():
-        names[name] = (cls, {})
-        names.update({preset: (cls, values) for preset, values in cls.presets.items()})
-    return names
-
-
-OPTIMIZERS = _optimizer_names()
-"""--optimizer name -> (optimizer class, preset settings)."""
-
-
 def build_model(config: Config, input_shape: tuple, outputs: int, batch_size: int | None = None):
     """``mlp`` (sizes from ``hidden``, by default the task's), ``cnn`` (LeNet-5) or a spec like
     ``conv8k3,pool2,fc64``; the output layer is linear (``outputs`` neurons).
@@ -332,15 +329,13 @@ def default_lr(optimizer: str) -> float:
 
 
 def optimizer_settings(config: Config) -> tuple[type, dict]:
-    """The optimizer class a run uses and its settings: the learning rate, the preset's values
-    (a setting the config holds, such as ``momentum``, takes the config's value) and the weight
-    decay where the class has one (its own default where the config leaves it at 0: AdamW's)."""
+    """The optimizer class a run uses and its settings: the learning rate (by default the
+    class's suggested one) and the settings the config gives, the others the preset's or the
+    class's defaults."""
     _choose("optimizer", config.optimizer, OPTIMIZERS)
-    cls, preset = OPTIMIZERS[config.optimizer]
-    values = {name: getattr(config, name, value) for name, value in preset.items()}
+    cls = OPTIMIZERS[config.optimizer][0]
+    values = optimizer_defaults(config.optimizer) | config.optimizer_settings
     values["lr"] = config.lr if config.lr is not None else cls.suggested_lr
-    if config.weight_decay and any(s.name == "weight_decay" for s in cls.settings):
-        values["weight_decay"] = config.weight_decay
     return cls, values
 
 

@@ -284,16 +284,16 @@ def check_resume(config: Config, state: dict, out: Path) -> None:
         return
     if not isinstance(recorded, dict):
         raise RunError(f"{out / folder.CHECKPOINT}: its recorded settings are not an object")
-    trained = Config.from_dict(recorded, source=f"{out / folder.CHECKPOINT} (recorded settings)")
+    trained = Config.from_dict(
+        recorded, source=f"{out / folder.CHECKPOINT} (recorded settings)", recorded=True
+    )
+    now, then = config.to_dict(), trained.to_dict()  # the optimizer's settings flat, by name
     differ = [
-        f.name
-        for f in dataclasses.fields(Config)
-        if f.name not in MAY_CHANGE_ON_RESUME
-        and getattr(config, f.name) != getattr(trained, f.name)
+        n for n in {**now, **then} if n not in MAY_CHANGE_ON_RESUME and now.get(n) != then.get(n)
     ]
     if differ:
-        said = ", ".join(f"{n} = {_show(getattr(config, n))}" for n in differ)
-        was = ", ".join(f"{n} = {_show(getattr(trained, n))}" for n in differ)
+        said = ", ".join(f"{n} = {_show(now.get(n))}" for n in differ)
+        was = ", ".join(f"{n} = {_show(then.get(n))}" for n in differ)
         raise RunError(
             f"--resume: {out / folder.CONFIG} says {said}, but the checkpoint was trained with "
             f"{was}; restore {folder.CONFIG} to continue, or {_start_afresh(out)}"
