@@ -37,6 +37,7 @@ from .losses import (
 )
 from .module import Module, Parameter, Sequential, summary
 from .parallel import DataParallel
+from .pixel_shuffle import PixelShuffle, PixelUnshuffle
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from .transformer import (
     Transformer,
