@@ -21,6 +21,9 @@ EXAMPLES = {
     "Flatten": (lambda: nn.Flatten(), (2, 3, 4, 5)),
     "Flatten of the middle axes": (lambda: nn.Flatten(1, 2), (2, 3, 4, 5)),
     "Unflatten": (lambda: nn.Unflatten(1, (2, 6)), (3, 12)),
+    "PixelShuffle": (lambda: nn.PixelShuffle(3), (2, 18, 2, 3)),
+    "PixelShuffle without a batch axis": (lambda: nn.PixelShuffle(2), (8, 3, 3)),
+    "PixelUnshuffle": (lambda: nn.PixelUnshuffle(2), (2, 3, 4, 6)),
     "Dropout": (lambda: nn.Dropout(0.3), (2, 3)),
     "BatchNorm1d": (lambda: nn.BatchNorm1d(4), (5, 4)),
     "BatchNorm1d without statistics": (
@@ -184,11 +187,15 @@ def several_inputs_give_the_same_outputs_after_loading(layer, shapes: list, tmp_
     np.testing.assert_array_equal(again.detach().numpy(), output.detach().numpy())
 
 
-@pytest.mark.parametrize("name", ["Linear", "Conv2d", "MaxPool2d", "LayerNorm", "PlaneFeatures"])
+@pytest.mark.parametrize(
+    "name", ["Linear", "Conv2d", "MaxPool2d", "LayerNorm", "PlaneFeatures", "PixelShuffle"]
+)
 def test_output_shape_refuses_what_the_forward_refuses(name):
     make, shape = EXAMPLES[name]
     layer = make()
-    wrong = {"MaxPool2d": shape[1:], "Conv2d": (2, 3, 9, 8)}.get(name, (*shape[:-1], shape[-1] + 1))
+    wrong = {"MaxPool2d": shape[1:], "Conv2d": (2, 3, 9, 8), "PixelShuffle": (2, 17, 2, 3)}.get(
+        name, (*shape[:-1], shape[-1] + 1)
+    )
     with pytest.raises(ValueError):
         layer(example_input(layer, wrong))
     with pytest.raises(ValueError):

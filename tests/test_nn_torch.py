@@ -33,6 +33,12 @@ LAYERS = {
     "LogSoftmax": (lambda: nn.LogSoftmax(1), lambda: torch.nn.LogSoftmax(1), (4, 5)),
     "Flatten": (nn.Flatten, torch.nn.Flatten, (4, 2, 3)),
     "Identity": (nn.Identity, torch.nn.Identity, (4, 5)),
+    "PixelShuffle": (lambda: nn.PixelShuffle(2), lambda: torch.nn.PixelShuffle(2), (2, 12, 3, 4)),
+    "PixelUnshuffle": (
+        lambda: nn.PixelUnshuffle(3),
+        lambda: torch.nn.PixelUnshuffle(3),
+        (2, 2, 6, 9),
+    ),
     "Conv2d": (
         lambda: nn.Conv2d(2, 3, 3, padding=1),
         lambda: torch.nn.Conv2d(2, 3, 3, padding=1),

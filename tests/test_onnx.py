@@ -96,6 +96,7 @@ LAYERS = {
     "Flatten(1, 2)": (lambda: nn.Flatten(1, 2), (3, 4, 5)),
     "Flatten(2, 3)": (lambda: nn.Flatten(2, -1), (3, 4, 5)),
     "Unflatten": (lambda: nn.Unflatten(1, (1, 12)), (12, 5)),
+    "PixelShuffle": (lambda: nn.PixelShuffle(2), (8, 3, 5)),
     "LayerNorm": (lambda: nn.LayerNorm(6), (6,)),
     "LayerNorm 2-D": (lambda: nn.LayerNorm((4, 6), eps=1e-3), (4, 6)),
     "LayerNorm without affine": (lambda: nn.LayerNorm(6, elementwise_affine=False), (3, 6)),
@@ -140,6 +141,20 @@ def test_each_layer_exports_runs_in_onnxruntime_and_loads_back(name, tmp_path):
     loaded = cr.onnx.load(path)
     assert_close(forward(loaded, x), expected)
     assert not loaded.training
+
+
+def test_pixel_unshuffle_exports_as_a_reshape_transpose_reshape(tmp_path):
+    """PixelUnshuffle has no ONNX operator of its own (SpaceToDepth orders the channels
+    otherwise): its export runs in onnxruntime, and cr.onnx.load does not read it back."""
+    model = nn.Sequential(nn.PixelUnshuffle(3))
+    x = np.random.default_rng(0).standard_normal((5, 2, 6, 9)).astype(np.float32)
+    path = cr.onnx.export(model, tmp_path / "unshuffle.onnx", x[:2])
+    assert [n.op_type for n in onnx.load(str(path)).graph.node] == [
+        "Reshape",
+        "Transpose",
+        "Reshape",
+    ]
+    assert_close(run_onnx(path, x), forward(model, x))
 
 
 def test_a_whole_cnn_and_a_nested_mlp(tmp_path):

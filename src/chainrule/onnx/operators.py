@@ -23,6 +23,7 @@ from ..nn import conv_transpose as CT
 from ..nn import layers as L
 from ..nn.functional import conv_padding
 from ..nn.module import Module
+from ..nn.pixel_shuffle import PixelShuffle
 from ..ops.conv import adaptive_pool_matrix
 
 
@@ -282,6 +283,15 @@ def flatten(op_type, attributes, constants, shape):
     if attributes.get("axis", 1) % max(len(shape), 1) != 1:
         raise Unsupported(f"axis={attributes.get('axis')}: only axis=1 keeps the batch axis")
     return L.Flatten()
+
+
+@reads("DepthToSpace")
+def depth_to_space(op_type, attributes, constants, shape):
+    """Channels moved into blocks of pixels: PixelShuffle's order is the CRD mode's."""
+    mode = attributes.get("mode", "DCR")
+    if mode != "CRD":
+        raise Unsupported(f"mode {mode}: PixelShuffle moves channels in the CRD order")
+    return PixelShuffle(int(attributes["blocksize"]))
 
 
 @reads("Reshape")
