@@ -1,5 +1,8 @@
 """The lens: the numbers behind every picture, headless pictures, and models left untouched."""
 
+import importlib
+import pkgutil
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -212,3 +215,57 @@ def test_lr_finder_restores_the_model_and_optimizer():
     for a, b in zip(model.parameters(), twin.parameters()):
         np.testing.assert_array_equal(a.data, b.data)
     assert result["losses"][-1] > min(result["losses"])
+
+
+def op_classes() -> set:
+    """Every op class of chainrule (a Function with a forward of its own), its modules loaded."""
+    from chainrule.function import Function
+
+    for module in pkgutil.walk_packages(cr.ops.__path__, "chainrule.ops."):
+        importlib.import_module(module.name)
+
+    def below(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from below(sub)
+
+    return {
+        c
+        for c in below(Function)
+        if c.__module__.startswith("chainrule.") and c.forward is not Function.forward
+    }
+
+
+def test_every_op_states_the_formulas_the_trace_shows():
+    """Each op's docstring opens with its forward formula and its local derivative, the fused
+    ones (Linear, the losses fused with their softmax or sigmoid) as every other."""
+    from chainrule.lens.trace import op_formulas
+    from chainrule.ops import conv, linalg, losses
+
+    found = op_classes()
+    fused = {linalg.Linear, losses.SoftmaxCrossEntropy, losses.BinaryCrossEntropyWithLogits}
+    assert len(found) >= 70 and fused | {conv.Conv2d} <= found
+    missing = sorted(c.__name__ for c in found if not all(op_formulas(c)))
+    assert not missing, f"state 'forward.   derivative.' first in these docstrings: {missing}"
+    assert op_formulas(linalg.Linear) == ("z = x W^T + b", "dz/dx = W, dz/dW = x, dz/db = 1")
+
+
+def test_a_function_of_your_own_shows_in_the_trace_with_its_own_formulas():
+    from chainrule.lens.trace import trace_backward
+
+    class Cube(cr.autograd.Function):
+        """z = a^3.   dz/da = 3 a^2."""
+
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a**3
+
+        @staticmethod
+        def backward(ctx, grad):
+            (a,) = ctx.saved_tensors
+            return grad * 3 * a**2
+
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    steps = trace_backward(Cube.apply(x).sum(), {x: "x"}).steps
+    assert [(s.op, s.formula) for s in steps][-1] == ("Cube", "z = a^3.   dz/da = 3 a^2.")

@@ -21,8 +21,10 @@ from .mpi import init
 
 
 class SyncBatchNormOp(Function):
-    """Batch norm over the union of every process's part of the batch (channel axis 1).
+    """y = weight x_hat + bias, x_hat normalised over every process's part of the batch.
+    dx = weight / sqrt(var + eps) * (dy - (S1 + x_hat S2) / M_r)  (S1, S2 below).
 
+    Batch norm over the union of every process's part of the batch (channel axis 1).
     Forward, with sums over all processes (M elements per channel in all, M_r here):
         mean = sum(x) / M,  var = sum((x - mean)^2) / M,  x_hat = (x - mean) / sqrt(var + eps),
         y = weight x_hat + bias.

@@ -8,6 +8,7 @@ derivative dz/dx and their product dL/dx, and how that product accumulates into 
 from __future__ import annotations
 
 import copy
+import inspect
 from dataclasses import dataclass, field
 
 from .. import autograd
@@ -127,10 +128,11 @@ def trace_backward(loss: Tensor, names: dict | None = None) -> ChainRuleTrace:
         if isinstance(fn, ELEMENTWISE):
             local = fn.backward(xp.ones_like(event.grad))
             local = local if isinstance(local, tuple) else (local,)
+        op_class = getattr(fn, "function", type(fn))  # a Function of the user's: its own class
         step = TraceStep(
             len(trace.steps) + 1,
-            type(fn).__name__,
-            _formula(fn),
+            op_class.__name__,
+            _formula(op_class),
             label[id(event.output)],
             event.output.data.copy(),
             event.grad.copy(),
@@ -167,6 +169,16 @@ def trace_model(model, loss_fn, x, y) -> ChainRuleTrace:
     return trace_backward(loss, names)
 
 
-def _formula(fn) -> str:
-    doc = (type(fn).__doc__ or "").strip().splitlines()
-    return doc[0] if doc else ""
+def op_formulas(op_class: type) -> tuple[str, str]:
+    """``(forward formula, local derivative)`` as an op class states them in the first paragraph
+    of its docstring, two sentences apart: ``"z = a * b.   dz/da = b,  dz/db = a."`` (a sentence
+    ending a line ends it as the three spaces do); a note after them is left out."""
+    paragraph = inspect.cleandoc(op_class.__doc__ or "").split("\n\n")[0]
+    sentences = paragraph.replace(".\n", ".   ").replace("\n", " ").split(".   ")
+    forward, derivative = (*sentences, "", "")[:2]
+    return forward.strip().rstrip("."), derivative.strip().rstrip(".")
+
+
+def _formula(op_class: type) -> str:
+    forward, derivative = op_formulas(op_class)
+    return f"{forward}.   {derivative}." if derivative else forward

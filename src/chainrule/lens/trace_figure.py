@@ -19,10 +19,10 @@ FORWARD_STYLE = {"color": "0.55", "width": 1.0}
 BACKWARD_STYLE = {"color": "firebrick", "width": 1.3}
 
 
-def formulas(docstring_line: str) -> tuple[str, str]:
-    """``(forward formula, local derivative)`` of an op, from its docstring's first line
-    (``"z = a * b.   dz/da = b,  dz/db = a."``: every op states both there)."""
-    forward, _, derivative = docstring_line.partition(".   ")
+def formulas(formula: str) -> tuple[str, str]:
+    """``(forward formula, local derivative)`` of a traced step's ``formula`` (as
+    :func:`.trace.op_formulas` read them from the op's docstring)."""
+    forward, _, derivative = formula.partition(".   ")
     return forward.strip().rstrip("."), derivative.strip().rstrip(".")
 
 

@@ -12,10 +12,10 @@ from .module import Module, Parameter
 
 class EmbeddingLookup(Function):
     """z = W[i]: row i_k of the table W for every index i_k.
+    dW = dz added into the rows it came from (an index used twice gets both).
 
-    dW = dz added into the rows it came from (an index used twice gets both); the ``padding_idx``
-    row gets none; with ``scale_grad_by_freq`` each row's sum is divided by how often its index
-    occurs in the batch.
+    The ``padding_idx`` row gets none; with ``scale_grad_by_freq`` each row's sum is divided by
+    how often its index occurs in the batch.
     """
 
     def forward(self, weight, indices=None, padding_idx=None, scale_grad_by_freq=False):

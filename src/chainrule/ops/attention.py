@@ -11,7 +11,6 @@ from ..function import Function
 
 class ScaledDotProductAttention(Function):
     """z = P' v,  P = softmax(s q k^T + m) over the keys,  P' = P * keep (dropout, if any).
-
     dv = P'^T dz,  dP = (dz v^T) * keep,  dS = P (dP - sum_keys(dP P)),
     dq = s dS k,  dk = s dS^T q,  dm = dS.
 

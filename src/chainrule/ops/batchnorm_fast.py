@@ -30,7 +30,6 @@ def _column_sums(x_last, count_rows_of, channels, dtype) -> xp.ndarray:
 
 class ChannelsLastBatchNorm2d(Function):
     """Normalise each channel of (N, C, H, W) over N, H, W, then scale and shift:
-
     x_hat = (x - mean) / sqrt(var + eps),   y = weight x_hat + bias   (var biased, over M values).
     dweight = sum(dy x_hat),  dbias = sum(dy),
     dx = weight / (M sqrt(var + eps)) * (M dy - sum(dy) - x_hat sum(dy x_hat)).

@@ -57,6 +57,7 @@ def unpad(x, padding):
 class Conv2d(Function):
     """z[n, o] = b[o] + sum_{c, i, j} W[o, c, i, j] x_pad[n, c, s*h + d*i, s*w + d*j]
     (per group of channels).
+    dX = W^T dZ added back to the image (col2im),  dW = dZ X^T,  db = sum of dZ (see below).
 
     As matrices, per example and group, with X the im2col matrix (rows: the filter taps c, i, j;
     columns: output positions): Z = W X + b, so dW = sum over examples of dZ X^T, db = sum of dZ,

@@ -55,6 +55,7 @@ def _tap_slices(kernel, stride, dilation, out_hw):
 class ChannelsLastConv2d(Function):
     """z[n, o] = b[o] + sum_{c, i, j} W[o, c, i, j] x_pad[n, c, s*h + d*i, s*w + d*j]
     (per group of channels), computed channels-last in chunks of the batch.
+    dX = each tap's dZ W added where it read,  dW = dZ^T P,  db = column sums of dZ (see below).
 
     With P a chunk's patch matrix (rows: output pixels; columns: taps (i, j, c)):
     Z = P W^T + b,  dW = dZ^T P,  db = column sums of dZ,  and

@@ -26,6 +26,7 @@ def transposed_size(
 class ConvTranspose2d(Function):
     """z[n, o, s*h + d*i - p, s*w + d*j - p] += sum_c x[n, c, h, w] W[c, o, i, j] (per group of
     channels), then z += b[o]: each input pixel stamps its filter, scaled, onto the output.
+    dX = W C(dZ) (dZ convolved with W),  dW = X C(dZ)^T,  db = sums of dZ (see below).
 
     Weight (C_in, C_out/groups, kh, kw). Per group, with X the input as a matrix (rows: input
     channels; columns: every input position of every example) and C(.) the im2col matrix of an

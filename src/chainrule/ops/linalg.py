@@ -64,9 +64,9 @@ class Linear(Function):
 class Einsum(Function):
     """z = einsum(equation, a, b, ...): products of the operands' elements, summed over every
     index that is not in the output (``"ij,jk->ik"`` is a matrix product).
+    dz/d(operand k) = einsum of dz with the other operands, back to operand k's indices.
 
-    dz/d(operand k) = einsum of dz with the other operands, back to operand k's indices; an index
-    only operand k has (summed away alone) is broadcast back, and a repeated one (a diagonal,
+    An index only operand k has (summed away alone) is broadcast back, and a repeated one (a diagonal,
     ``"ii"``) is written onto that diagonal; an axis of length 1 that was broadcast is summed.
     ``equation`` is explicit (``"ij,jk->ik"``, no ``...``; ``cr.einsum`` writes it so).
     """

@@ -54,7 +54,6 @@ class SoftmaxCrossEntropy(Function):
 
 class BinaryCrossEntropy(Function):
     """loss = -(y log p + (1 - y) log(1 - p)), each log clamped at -100 as in PyTorch.
-
     dloss/dp = (p - y) / (p (1 - p)), with the denominator kept >= 1e-12.
     """
 

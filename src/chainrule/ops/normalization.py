@@ -8,7 +8,6 @@ from ..function import Function
 
 class BatchNorm(Function):
     """Normalise over ``axes`` (all but the channel axis 1), then scale and shift:
-
     x_hat = (x - mean) / sqrt(var + eps),   y = weight x_hat + bias   (var biased, over M values).
     dweight = sum(dy x_hat),  dbias = sum(dy),
     dx = weight / (M sqrt(var + eps)) * (M dy - sum(dy) - x_hat sum(dy x_hat)).

@@ -170,7 +170,6 @@ class CumSum(Function):
 
 class Norm(Function):
     """The p-norm z = (sum_i |x_i|^p)^(1/p) over ``axis``.
-
     dz/dx_i = sign(x_i) |x_i|^(p-1) / z^(p-1)  (x / z for p = 2; 0 where z = 0, as PyTorch).
     p = inf: z = max_i |x_i|, dz/dx_i = sign(x_i) [|x_i| = z] / (number of maxima).
     """

@@ -77,8 +77,9 @@ def _both(b_ih, b_hh):
 
 class ElmanSequence(Recurrence):
     """h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act tanh or relu (``nn.RNN``).
+    da_t = (dh_t) act'(a_t),  dh_{t-1} = da_t W_hh.
 
-    Returns every h_t: (T, N, H).   da_t = (dh_t) act'(a_t),  dh_{t-1} = da_t W_hh.
+    Returns every h_t: (T, N, H).
     """
 
     def forward(
@@ -114,10 +115,10 @@ class ElmanSequence(Recurrence):
 class LSTMSequence(Recurrence):
     """Gates i, f, g, o = sig, sig, tanh, sig of x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh;
     c_t = f c_{t-1} + i g,  h_t = o tanh(c_t)  (``nn.LSTM``).
-
-    Returns every h_t and then the last c: (T + 1, N, H).
     do = dh tanh(c),  dc += dh o (1 - tanh^2 c),  di = dc g,  df = dc c_{t-1},  dg = dc i,
     dc_{t-1} = dc f,  dh_{t-1} = d[gates] W_hh (each gate's gradient times its activation's slope).
+
+    Returns every h_t and then the last c: (T + 1, N, H).
     """
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, mask=None):
@@ -187,10 +188,10 @@ class LSTMSequence(Recurrence):
 class GRUSequence(Recurrence):
     """r, z = sig(x_t W_i[r,z]^T + b_i[r,z] + h W_h[r,z]^T + b_h[r,z]),
     n = tanh(x_t W_in^T + b_in + r (h W_hn^T + b_hn)),  h_t = (1 - z) n + z h_{t-1}  (``nn.GRU``).
-
-    Returns every h_t: (T, N, H).
     dn = dh (1 - z),  dz = dh (h_{t-1} - n),  dr = dn (1 - n^2) (h W_hn^T + b_hn),
     dh_{t-1} = dh z + d[hidden-side pre-activations] W_hh (where n's is r dn (1 - n^2)).
+
+    Returns every h_t: (T, N, H).
     """
 
     def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, mask=None):

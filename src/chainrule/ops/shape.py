@@ -93,7 +93,6 @@ class Pad(Function):
 
 class Index(Function):
     """z = x[key] (slices, integer arrays, boolean masks).
-
     dx = zeros with dz added at ``key``; repeated indices accumulate (``backend.add_at``).
     Basic indexing (ints, slices) gives a view that shares x's storage.
     """
@@ -121,7 +120,6 @@ def _is_basic(key) -> bool:
 
 class SetItem(Function):
     """z = a with a[key] = b, written into a's own storage (the op behind ``a[key] = b``).
-
     dz/da = 1 except at ``key`` (overwritten: 0);  dz/db = dz[key] (summed back to b's shape).
     """
 
@@ -143,7 +141,6 @@ class SetItem(Function):
 
 class Repeat(Function):
     """z = x tiled ``repeats`` times along each axis (PyTorch's ``repeat``, NumPy's ``tile``).
-
     dx = dz cut into its tiles and the tiles summed.
     """
 
@@ -192,7 +189,6 @@ class Roll(Function):
 
 class Gather(Function):
     """z[i][j] = x[index[i][j]][j] along ``axis`` 0 (likewise for any axis; PyTorch's ``gather``).
-
     dx = zeros with dz added at the gathered places (an index used twice gets both).
     """
 
