@@ -228,13 +228,16 @@ def _defaults_text(name: str) -> str:
     for optimizer in runs.OPTIMIZERS:
         value = runs.optimizer_defaults(optimizer).get(name)
         if value is not None:
-            defaults[optimizer] = (
-                ("on" if value else "off") if isinstance(value, bool) else f"{value:g}"
-            )
+            defaults[optimizer] = _setting_text(value)
     values = list(defaults.values())
     usual = max(values, key=values.count)
     others = ", ".join(f"{k} {v}" for k, v in defaults.items() if v != usual)
     return f"for {', '.join(defaults)}; default {usual}" + (f" ({others})" if others else "")
+
+
+def _setting_text(value) -> str:
+    """An optimizer setting's value in a line: ``0.9``, ``1e-08``, ``on``."""
+    return ("on" if value else "off") if isinstance(value, bool) else f"{value:g}"
 
 
 def read_toml(path: str) -> dict:
@@ -379,7 +382,7 @@ def command_info(args) -> int:
     lr = "its default" if config.lr is None else f"{config.lr:g}"
     defaults = runs.optimizer_defaults(config.optimizer)  # the settings changed from them:
     settings = "".join(
-        f", {name} " + (str(value).lower() if isinstance(value, bool) else f"{value:g}")
+        f", {name} {_setting_text(value)}"
         for name, value in config.optimizer_settings.items()
         if value != defaults.get(name)
     )
