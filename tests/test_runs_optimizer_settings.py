@@ -139,6 +139,19 @@ def test_a_run_keeps_its_optimizer_settings_through_toml_config_json_and_resume(
     assert all(f"{k} " in said for k, v in values.items() if v != defaults.get(k)), said
 
 
+def test_a_run_folder_written_before_the_specs_still_reads(tmp_path, capsys):
+    """Its config.json holds momentum 0.9 and weight_decay 0 whatever the optimizer."""
+    out = tmp_path / "old"
+    argv = ["train", "--dataset", "xor", "--hidden", "4", "--epochs", "1", "--out", str(out)]
+    assert main([*argv, "--quiet"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    for name in runs.optimizer_defaults("adam"):
+        del config[name]
+    (out / "config.json").write_text(json.dumps(config | {"momentum": 0.9, "weight_decay": 0.0}))
+    assert main(["info", str(out)]) == 0 and main(["evaluate", str(out)]) == 0
+    assert "with adam (lr 0.001)," in capsys.readouterr().out
+
+
 def test_a_run_recorded_before_the_specs_reads_as_it_was_trained():
     """config.json files written before: momentum 0.9 and weight_decay 0 in every run, used only
     by SGD's presets and where not 0."""
