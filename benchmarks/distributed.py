@@ -122,7 +122,7 @@ def measure_fit(case: str, threads: int) -> dict:
     run(steps)
     comm.barrier()
     seconds = time.perf_counter() - started
-    gradient_bytes = sum(p.data.nbytes for p in model.parameters())
+    gradient_bytes = sum(p.detach().numpy().nbytes for p in model.parameters())
     best = min(b - a for a, b in zip(ends, ends[window:]))
     return {
         "samples_per_s": steps * BATCH / seconds,

@@ -92,7 +92,7 @@ def time_to_accuracy(framework, train, test, target=0.98, max_epochs=20, batch=1
 
         def accuracy():
             with cr.no_grad():
-                return float((model(cr.tensor(test[0])).data.argmax(1) == test[1]).mean())
+                return float((model(cr.tensor(test[0])).numpy().argmax(1) == test[1]).mean())
     else:
         import torch
 

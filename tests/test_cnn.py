@@ -31,7 +31,7 @@ def test_fused_batch_norm_equals_the_composed_one(shape):
         tensors = [cr.tensor(a, requires_grad=True) for a in (x, w, b)]
         y = fn(*tensors)
         y.backward(upstream)
-        results.append([y.data] + [t.grad for t in tensors])
+        results.append([y.detach().numpy()] + [t.grad for t in tensors])
     for ours, reference in zip(*results):
         np.testing.assert_allclose(ours, reference, rtol=1e-9, atol=1e-12)
 
@@ -51,12 +51,12 @@ def test_image_layers_name_the_problem():
 
 def test_dropout2d_drops_whole_channels():
     cr.manual_seed(0)
-    y = nn.Dropout2d(0.5)(cr.ones(64, 8, 3, 3)).data
+    y = nn.Dropout2d(0.5)(cr.ones(64, 8, 3, 3)).numpy()
     per_channel = y.reshape(64, 8, -1)
     assert np.all((per_channel == 0).all(-1) | (per_channel == 2).all(-1))
     assert 0.35 < (per_channel[..., 0] == 0).mean() < 0.65
     model = nn.Dropout2d(0.5).eval()
-    np.testing.assert_array_equal(model(cr.ones(2, 2, 2, 2)).data, 1)
+    np.testing.assert_array_equal(model(cr.ones(2, 2, 2, 2)).numpy(), 1)
 
 
 def test_a_small_cnn_learns_the_8x8_digits():

@@ -143,7 +143,7 @@ def as_values(value):
     """A comparable form of a top-level value: arrays for tensors, dicts of arrays for modules,
     numbers, or None for anything else (functions, classes, data loaders, ...)."""
     if isinstance(value, (torch.Tensor, cr.Tensor)):
-        return np.array(value.detach().numpy() if isinstance(value, torch.Tensor) else value.data)
+        return np.array(value.detach().numpy())
     if isinstance(value, (torch.nn.Module, cr.nn.Module)):
         return {k: as_values(v) for k, v in value.state_dict().items()}
     if isinstance(value, (bool, int, float)):

@@ -34,7 +34,7 @@ def values_and_gradients(op, arrays, upstream_seed=1, **params):
     y = op.apply(*tensors, **params)
     upstream = np.random.default_rng(upstream_seed).standard_normal(y.shape).astype(y.dtype)
     y.backward(upstream)
-    return [y.data] + [t.grad for t in tensors if t is not None]
+    return [y.detach().numpy()] + [t.grad for t in tensors if t is not None]
 
 
 def assert_same(reference, fast, dtype):
@@ -104,10 +104,10 @@ def test_fast_conv_output_is_channels_last_and_owns_its_memory():
     x = cr.tensor(rng.standard_normal((2, 3, 8, 8)), dtype=cr.float32)
     w = cr.tensor(rng.standard_normal((4, 3, 3, 3)), dtype=cr.float32)
     first = conv_fast.ChannelsLastConv2d.apply(x, w)
-    kept = first.data.copy()
-    assert first.data.transpose(0, 2, 3, 1).flags.c_contiguous
+    kept = first.numpy().copy()
+    assert first.numpy().transpose(0, 2, 3, 1).flags.c_contiguous
     conv_fast.ChannelsLastConv2d.apply(cr.tensor(np.zeros((2, 3, 8, 8)), dtype=cr.float32), w)
-    np.testing.assert_array_equal(first.data, kept)  # no shared buffer leaked into the output
+    np.testing.assert_array_equal(first.numpy(), kept)  # no shared buffer leaked into the output
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_winograd_conv_equals_the_reference(size, padding, policy, dtype):
         y = conv_fast.ChannelsLastConv2d.apply(xt, wt, bt, padding=padding)
         assert y._ctx.winograd
         y.backward(np.random.default_rng(1).standard_normal(y.shape).astype(dtype))
-    assert_same(reference, [y.data, xt.grad, wt.grad, bt.grad], dtype)
+    assert_same(reference, [y.detach().numpy(), xt.grad, wt.grad, bt.grad], dtype)
 
 
 @pytest.mark.parametrize("policy", [INLINE, THREADED], ids=["inline", "threaded"])
@@ -201,7 +201,7 @@ def test_adaptive_average_pooling_equals_the_reference(size, out):
     t = cr.tensor(channels_last(x), requires_grad=True)
     y = cr.nn.functional.adaptive_avg_pool2d(t, out)  # equal bins take the fast average pool
     y.backward(np.random.default_rng(1).standard_normal(y.shape))
-    assert_same(reference, [y.data, t.grad], np.float64)
+    assert_same(reference, [y.detach().numpy(), t.grad], np.float64)
 
 
 # -- gradient checks (float64 central differences) of every fast path ---------------------------
@@ -243,7 +243,7 @@ def test_layers_gradcheck_through_the_fast_paths():
         h = F.max_pool2d(F.relu(F.conv2d(t, w1, b1, padding=1)), 2)
         return F.adaptive_avg_pool2d(F.conv2d(h, w2, b2), 1)
 
-    params = [cr.tensor(p.data, dtype=cr.float64, requires_grad=True) for p in (
+    params = [cr.tensor(p.detach().numpy(), dtype=cr.float64, requires_grad=True) for p in (
         conv1.weight, conv1.bias, conv2.weight, conv2.bias)]  # fmt: skip
     with batch_split.policy(**THREADED):
         cr.gradcheck(net, x, *params)
@@ -378,7 +378,7 @@ def test_batch_norm_2d_layer_takes_the_fast_path_and_keeps_running_statistics():
     layer = cr.nn.BatchNorm2d(3)
     x = np.random.default_rng(0).standard_normal((8, 3, 5, 5)).astype(np.float32) * 2 + 1
     y = layer(cr.tensor(x))
-    assert y.data.transpose(0, 2, 3, 1).flags.c_contiguous  # the channels-last op ran
+    assert y.detach().numpy().transpose(0, 2, 3, 1).flags.c_contiguous  # the channels-last op ran
     np.testing.assert_allclose(layer.running_mean, 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-5)
     np.testing.assert_allclose(
         layer.running_var, 0.9 + 0.1 * x.var(axis=(0, 2, 3), ddof=1), rtol=1e-5

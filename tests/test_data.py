@@ -24,31 +24,31 @@ def test_loader_batches_cover_the_data_once_per_epoch():
     batches = list(loader)
     assert [len(b[0]) for b in batches] == [4, 4, 2]
     assert isinstance(batches[0][0], cr.Tensor)
-    seen = np.concatenate([b[1].data for b in batches])
+    seen = np.concatenate([b[1].numpy() for b in batches])
     assert sorted(seen) == list(range(10)) and list(seen) != list(range(10))
-    second = np.concatenate([b[1].data for b in loader])
+    second = np.concatenate([b[1].numpy() for b in loader])
     assert list(second) != list(seen)  # a new order each epoch
-    np.testing.assert_array_equal(np.concatenate([b[1].data for b in loader.epoch(0)]), seen)
+    np.testing.assert_array_equal(np.concatenate([b[1].numpy() for b in loader.epoch(0)]), seen)
 
 
 def test_shuffling_ignores_and_keeps_the_global_random_state():
     x = np.arange(20)
     cr.manual_seed(1)
-    a = np.concatenate([b[0].data for b in data.DataLoader((x,), 5, shuffle=True, seed=7)])
-    state = cr.randn(1).data
+    a = np.concatenate([b[0].numpy() for b in data.DataLoader((x,), 5, shuffle=True, seed=7)])
+    state = cr.randn(1).numpy()
     cr.manual_seed(99)
-    b = np.concatenate([b[0].data for b in data.DataLoader((x,), 5, shuffle=True, seed=7)])
+    b = np.concatenate([b[0].numpy() for b in data.DataLoader((x,), 5, shuffle=True, seed=7)])
     np.testing.assert_array_equal(a, b)
     cr.manual_seed(1)
     loader = data.DataLoader((x,), 5, shuffle=True, seed=7)
     list(loader)
-    np.testing.assert_array_equal(cr.randn(1).data, state)
+    np.testing.assert_array_equal(cr.randn(1).numpy(), state)
 
 
 def test_batches_are_new_arrays_so_changing_one_leaves_the_data_alone():
     x = np.zeros((100, 3), dtype=np.float32)
     batch = next(iter(data.DataLoader((x,), batch_size=10)))[0]
-    assert not np.shares_memory(batch.data, x)  # as PyTorch's stacked batches
+    assert not np.shares_memory(batch.numpy(), x)  # as PyTorch's stacked batches
 
 
 def test_full_batch_and_drop_last():
@@ -70,7 +70,7 @@ def test_item_wise_datasets_are_stacked():
             return np.array([i], dtype=np.float32), i * i
 
     (x, y) = next(iter(data.DataLoader(Squares(), batch_size=5)))
-    assert x.shape == (5, 1) and y.data.tolist() == [0, 1, 4, 9, 16]
+    assert x.shape == (5, 1) and y.numpy().tolist() == [0, 1, 4, 9, 16]
 
 
 # -- IDX and MNIST -------------------------------------------------------------------------------

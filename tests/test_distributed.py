@@ -35,8 +35,8 @@ def test_the_shards_of_each_batch_are_the_one_process_batch(world_size, shuffle)
     assert all(len(s) == len(loader) == 6 for s in shards)
     for epoch in (0, 1):
         for start in (0, 4):  # resuming part-way through an epoch
-            whole = [b[0].data[:, 0] for b in loader.epoch(epoch, start)]
-            parts = [[b[0].data[:, 0] for b in s.epoch(epoch, start)] for s in shards]
+            whole = [b[0].numpy()[:, 0] for b in loader.epoch(epoch, start)]
+            parts = [[b[0].numpy()[:, 0] for b in s.epoch(epoch, start)] for s in shards]
             for step, batch in enumerate(whole):
                 joined = np.concatenate([p[step] for p in parts])
                 np.testing.assert_array_equal(joined, batch)
@@ -48,8 +48,8 @@ def test_shards_of_a_custom_batch_sampler():
     data = TensorDataset(np.arange(10.0)[:, None])
     loader = DataLoader(data, batch_sampler=[[9, 1, 5], [0, 2, 3, 4]])
     parts = [list(dist.ShardedLoader(loader, r, 2).epoch(0)) for r in range(2)]
-    assert [b[0].data[:, 0].tolist() for b in parts[0]] == [[9.0, 1.0], [0.0, 2.0]]
-    assert [b[0].data[:, 0].tolist() for b in parts[1]] == [[5.0], [3.0, 4.0]]
+    assert [b[0].numpy()[:, 0].tolist() for b in parts[0]] == [[9.0, 1.0], [0.0, 2.0]]
+    assert [b[0].numpy()[:, 0].tolist() for b in parts[1]] == [[5.0], [3.0, 4.0]]
 
 
 def test_a_batch_too_small_to_share_is_refused():
@@ -72,7 +72,7 @@ def test_evaluation_shards_cover_the_data_once():
             loader = part if isinstance(part, DataLoader) else DataLoader(part, batch_size=5)
             if isinstance(part, tuple):
                 loader = DataLoader(TensorDataset(*part), batch_size=5)
-            seen += [v for b in loader for v in b[0].data[:, 0].tolist()]
+            seen += [v for b in loader for v in b[0].numpy()[:, 0].tolist()]
         assert seen == x[:, 0].tolist()
 
 
@@ -141,7 +141,9 @@ def test_sync_batch_norm_op_gradients(shape):
     assert cr.gradcheck(loss, x, w, b)
     plain = nn.functional.batch_norm(x, None, None, w, b, training=True)
     synced = SyncBatchNormOp.apply(x, w, b, comm=SingleProcess())
-    np.testing.assert_allclose(synced.data, plain.data, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        synced.detach().numpy(), plain.detach().numpy(), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_convert_sync_batchnorm_shares_weights_and_keeps_the_original_saveable(tmp_path):
@@ -154,7 +156,7 @@ def test_convert_sync_batchnorm_shares_weights_and_keeps_the_original_saveable(t
     assert list(twin.state_dict()) == list(model.state_dict())
     twin(cr.randn(4, 1, 4, 4))  # training mode, one process: an ordinary batch norm step
     assert int(model[1].num_batches_tracked.item()) == 1  # buffers shared, updated in place
-    assert model[1].running_mean.data.any()
+    assert model[1].running_mean.numpy().any()
     cr.save(model, tmp_path / "plain")  # the original keeps its plain, saveable layers
     with pytest.raises(TypeError, match="SyncBatchNorm"):
         cr.save(twin, tmp_path / "twin")

@@ -109,7 +109,7 @@ def test_relu_in_pieces_equals_relu_in_one_call(upstream_layout, dtype, pieces):
             t = cr.tensor(x, requires_grad=True)
             y = ReLU.apply(t)
             y.backward(upstream)
-        runs.append((y.data, t.grad.numpy()))
+        runs.append((y.detach().numpy(), t.grad.detach().numpy()))
     np.testing.assert_array_equal(runs[1][0], np.maximum(x, 0))
     np.testing.assert_array_equal(runs[1][1], upstream * (x > 0))
     for whole, cut in zip(*runs):
@@ -158,7 +158,7 @@ def test_every_optimizer_in_pieces_equals_one_call(name, pieces):
                 if step == 2:  # one step on the per-parameter path (the fused one needs all)
                     model[2].bias.grad = None
                 opt.step()
-        finals.append([p.data.copy() for p in model.parameters()])
+        finals.append([p.detach().numpy().copy() for p in model.parameters()])
     for whole, cut in zip(*finals):
         np.testing.assert_array_equal(cut, whole)
     assert pieces["splits"] >= 4  # every step went in pieces

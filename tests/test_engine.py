@@ -22,19 +22,19 @@ def test_dtypes_follow_the_rules():
     assert cr.tensor([1.0], dtype=cr.float64).dtype == np.float64
     assert cr.zeros(2, 3).dtype == np.float32 and cr.zeros(2, 3).shape == (2, 3)
     assert cr.ones((2, 3), dtype="float64").dtype == np.float64
-    assert cr.full((2,), 7.0).data.tolist() == [7.0, 7.0]
+    assert cr.full((2,), 7.0).numpy().tolist() == [7.0, 7.0]
     assert cr.arange(5).dtype == np.int64 and cr.arange(0.0, 1.0, 0.5).dtype == np.float32
     t = cr.randn(4, 5)
-    assert cr.zeros_like(t).shape == (4, 5) and cr.ones_like(t).data.sum() == 20
-    assert cr.full_like(t, 2.0).data.mean() == 2.0
-    assert cr.rand_like(t).data.min() >= 0 and cr.randn_like(t).dtype == np.float32
+    assert cr.zeros_like(t).shape == (4, 5) and cr.ones_like(t).numpy().sum() == 20
+    assert cr.full_like(t, 2.0).numpy().mean() == 2.0
+    assert cr.rand_like(t).numpy().min() >= 0 and cr.randn_like(t).dtype == np.float32
 
 
 def test_tensor_copies_its_input():
     source = np.ones(3)
     t = cr.tensor(source)
     source[0] = 5
-    assert t.data[0] == 1
+    assert t.numpy()[0] == 1
 
 
 def test_python_and_numpy_scalars_never_upcast_float32():
@@ -56,9 +56,9 @@ def test_integer_tensors_cannot_require_grad():
 
 def test_manual_seed_makes_random_tensors_reproducible():
     cr.manual_seed(3)
-    a = cr.randn(5).data.copy()
+    a = cr.randn(5).numpy().copy()
     cr.manual_seed(3)
-    assert np.array_equal(a, cr.randn(5).data)
+    assert np.array_equal(a, cr.randn(5).numpy())
     with pytest.raises(TypeError):
         cr.manual_seed(1.5)
 
@@ -75,7 +75,7 @@ def test_a_thread_can_draw_from_its_own_stream():
     def draw(seed):
         with use_rng(new_rng(seed)):
             start.wait()
-            drawn[seed] = [cr.nn.functional.dropout(cr.ones(50), 0.5).data for _ in range(20)]
+            drawn[seed] = [cr.nn.functional.dropout(cr.ones(50), 0.5).numpy() for _ in range(20)]
 
     threads = [threading.Thread(target=draw, args=(seed,)) for seed in (1, 2)]
     for thread in threads:
@@ -84,7 +84,7 @@ def test_a_thread_can_draw_from_its_own_stream():
         thread.join()
     for seed in (1, 2):
         with use_rng(new_rng(seed)):
-            alone = [cr.nn.functional.dropout(cr.ones(50), 0.5).data for _ in range(20)]
+            alone = [cr.nn.functional.dropout(cr.ones(50), 0.5).numpy() for _ in range(20)]
         assert all(np.array_equal(a, b) for a, b in zip(drawn[seed], alone))
     assert np.array_equal(cr.backend.rng().random(3), expected_global)
 
@@ -94,14 +94,14 @@ def test_attributes_and_protocols():
     assert t.shape == (2, 2) and t.ndim == 2 and t.numel() == 4 and len(t) == 2
     assert t.size() == (2, 2) and t.size(1) == 2 and t.size(-1) == 2 and t.dim() == 2
     assert t.grad is None and t.requires_grad and t.is_leaf
-    assert np.asarray(t) is t.data and t.detach().numpy() is t.data
+    assert np.asarray(t) is t.detach().numpy() and t.data.numpy() is t.detach().numpy()
     with pytest.raises(RuntimeError, match=r"detach\(\)\.numpy\(\)"):
         t.numpy()  # as PyTorch: a tensor that requires grad must be detached first
     assert t.sum().item() == 10.0
     with pytest.raises(ValueError, match="one element"):
         t.item()
     d = t.detach()
-    assert not d.requires_grad and d.data is t.data
+    assert not d.requires_grad and d.numpy() is t.data.numpy()
     t.data = np.zeros((2, 2), dtype=np.float32)
     assert t.sum().item() == 0.0
     assert "requires_grad=True" in repr(t)
@@ -113,7 +113,7 @@ def test_axis_and_dim_spellings_agree():
     x = cr.randn(3, 4)
     a = x.sum(axis=1, keepdims=True)
     b = x.sum(dim=1, keepdim=True)
-    assert a.shape == b.shape == (3, 1) and np.allclose(a.data, b.data)
+    assert a.shape == b.shape == (3, 1) and np.allclose(a.numpy(), b.numpy())
     assert cr.softmax(x, dim=0).shape == cr.softmax(x, axis=0).shape
     with pytest.raises(TypeError, match="either axis"):
         x.sum(axis=0, dim=0)
@@ -134,8 +134,8 @@ def test_broadcast_gradients_are_summed_back_to_input_shapes():
     b = cr.randn(4, requires_grad=True)
     (a * b).sum().backward()
     assert a.grad.shape == (3, 1) and b.grad.shape == (4,)
-    np.testing.assert_allclose(a.grad[:, 0], np.full(3, b.data.sum()), rtol=1e-6)
-    np.testing.assert_allclose(b.grad, np.full(4, a.data.sum()), rtol=1e-6)
+    np.testing.assert_allclose(a.grad[:, 0], np.full(3, b.detach().numpy().sum()), rtol=1e-6)
+    np.testing.assert_allclose(b.grad, np.full(4, a.detach().numpy().sum()), rtol=1e-6)
 
 
 def test_gradients_accumulate_across_backward_calls():
@@ -175,7 +175,7 @@ def test_retain_graph_allows_a_second_backward():
     y = (x * x).sum()
     y.backward(retain_graph=True)
     y.backward()
-    np.testing.assert_allclose(x.grad, 4 * x.data, rtol=1e-6)
+    np.testing.assert_allclose(x.grad, 4 * x.detach().numpy(), rtol=1e-6)
 
 
 def test_backward_on_non_scalar_needs_grad():
@@ -230,7 +230,7 @@ def test_setitem_refuses_to_corrupt_a_gradient():
         x[0] = 1.0
     with cr.no_grad():
         x[0] = 1.0
-    assert x.data[0] == 1.0
+    assert x.detach().numpy()[0] == 1.0
 
 
 def test_tracer_sees_every_node_with_upstream_and_input_gradients():
@@ -245,7 +245,11 @@ def test_tracer_sees_every_node_with_upstream_and_input_gradients():
     np.testing.assert_allclose(mul.input_grads[0], w.grad)
     assert mul.input_grads[1] is None  # x does not require grad
     # the chain rule: d loss / d w = 2 (w.x - 1) x
-    np.testing.assert_allclose(w.grad, 2 * ((w.data * x.data).sum() - 1) * x.data, rtol=1e-6)
+    np.testing.assert_allclose(
+        w.grad,
+        2 * ((w.detach().numpy() * x.detach().numpy()).sum() - 1) * x.detach().numpy(),
+        rtol=1e-6,
+    )
 
 
 def test_extreme_inputs_are_stable():
@@ -258,9 +262,9 @@ def test_extreme_inputs_are_stable():
                 x.grad = None
                 y = fn(x)
                 y.sum().backward()
-                assert np.all(np.isfinite(y.data)), fn.__name__
+                assert np.all(np.isfinite(y.detach().numpy())), fn.__name__
                 assert np.all(np.isfinite(x.grad)), fn.__name__
-    np.testing.assert_allclose(cr.log_softmax(x).data[-1], 0.0, atol=1e-12)
+    np.testing.assert_allclose(cr.log_softmax(x).detach().numpy()[-1], 0.0, atol=1e-12)
     assert cr.logsumexp(x).item() == pytest.approx(1000.0)
 
 
@@ -293,7 +297,7 @@ def test_gradcheck_nudges_inputs_laid_out_in_any_order(dtype):
     """A transposed (channels-last) input: the finite differences must see every nudge."""
     values = np.ascontiguousarray(np.random.default_rng(0).standard_normal((2, 3, 4)).T).T
     x = cr.tensor(values.astype(dtype), requires_grad=True)
-    assert not x.data.flags.c_contiguous
+    assert not x.detach().numpy().flags.c_contiguous
     assert cr.gradcheck(lambda t: (t * t).sum(), x)
     with pytest.raises(cr.GradcheckError, match="FAILED"):
         cr.gradcheck(WrongSquare.apply, x)
@@ -301,9 +305,9 @@ def test_gradcheck_nudges_inputs_laid_out_in_any_order(dtype):
 
 def test_gradcheck_upcasts_and_leaves_the_inputs_alone():
     x = cr.randn(4, requires_grad=True)
-    before = x.data.copy()
+    before = x.detach().numpy().copy()
     report = cr.gradcheck(lambda t: (t.tanh() * 3).sum(), x)
-    assert report and np.array_equal(x.data, before) and x.grad is None
+    assert report and np.array_equal(x.detach().numpy(), before) and x.grad is None
     assert "passed" in str(report)
     with pytest.raises(ValueError, match="requires grad"):
         cr.gradcheck(lambda t: t.sum(), cr.randn(3))

@@ -26,7 +26,7 @@ def test_gradient_descent_by_hand_updates_the_parameters_in_place():
     x = cr.linspace(-1, 1, 50)
     y = 3 * x - 1
     model = nn.Linear(1, 1)
-    weight_storage = model.weight.data
+    weight_storage = model.weight.detach().numpy()
     losses = []
     for _ in range(200):
         loss = ((model(x[:, None]).squeeze(1) - y) ** 2).mean()
@@ -37,7 +37,7 @@ def test_gradient_descent_by_hand_updates_the_parameters_in_place():
             for p in model.parameters():
                 p -= 0.1 * p.grad  # the first thing every learner writes
     assert losses[-1] < 1e-3 < losses[0]
-    assert model.weight.data is weight_storage  # the same storage, changed in place
+    assert model.weight.detach().numpy() is weight_storage  # the same storage, changed in place
     assert abs(model.weight.item() - 3) < 0.05 and abs(model.bias.item() + 1) < 0.05
 
 
@@ -51,7 +51,7 @@ def test_in_place_on_a_leaf_that_requires_grad_needs_no_grad():
     with cr.no_grad():
         w -= 1.0
         w[1] = 7.0
-    np.testing.assert_array_equal(w.data, [0.0, 7.0, 0.0])
+    np.testing.assert_array_equal(w.detach().numpy(), [0.0, 7.0, 0.0])
     assert w.is_leaf and w.requires_grad
 
 
@@ -134,10 +134,10 @@ def test_views_share_storage_and_version_counter():
     row, flat, alias = x[0], x.view(6), x.detach()
     before = x._version
     x.add_(1)
-    assert row.data.sum() == 3 and flat.data.sum() == 6 and alias.data.sum() == 6
+    assert row.numpy().sum() == 3 and flat.numpy().sum() == 6 and alias.numpy().sum() == 6
     assert x._version == row._version == flat._version == alias._version == before + 1
     row.zero_()
-    assert x.data[0].sum() == 0 and x._version == before + 2
+    assert x.numpy()[0].sum() == 0 and x._version == before + 2
 
 
 def test_in_place_results_must_fit_the_tensors_type():
@@ -186,9 +186,9 @@ def test_random_fills_and_requires_grad_():
     t = cr.empty(1000)
     cr.manual_seed(0)
     t.normal_(2.0, 0.5)
-    assert abs(t.mean().item() - 2) < 0.1 and abs(t.data.std() - 0.5) < 0.05
+    assert abs(t.mean().item() - 2) < 0.1 and abs(t.numpy().std() - 0.5) < 0.05
     t.uniform_(-1, 1)
-    assert t.data.min() >= -1 and t.data.max() < 1
+    assert t.numpy().min() >= -1 and t.numpy().max() < 1
     assert t.requires_grad_() is t and t.requires_grad
     with pytest.raises(RuntimeError, match="floating-point"):
         cr.zeros(2, dtype=cr.long).requires_grad_()
@@ -201,10 +201,10 @@ def test_grad_is_a_tensor_sharing_the_optimizers_gradient_memory():
     model(cr.ones(4, 3)).sum().backward()
     g = model.weight.grad
     assert isinstance(g, cr.Tensor) and g.shape == (2, 3)
-    assert np.shares_memory(g.data, opt.flat[0].grads)  # backward wrote into the flat array
-    assert g.data.sum() != 0
+    assert np.shares_memory(g.numpy(), opt.flat[0].grads)  # backward wrote into the flat array
+    assert g.numpy().sum() != 0
     g.zero_()
-    assert model.weight.grad.data.sum() == 0 and opt.flat[0].grads[:6].sum() == 0
+    assert model.weight.grad.numpy().sum() == 0 and opt.flat[0].grads[:6].sum() == 0
     model.weight.grad = None
     assert model.weight.grad is None
     with pytest.raises(RuntimeError, match="shape"):
@@ -213,14 +213,14 @@ def test_grad_is_a_tensor_sharing_the_optimizers_gradient_memory():
 
 def test_the_optimizer_never_rebinds_parameter_data():
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
-    held = [p.data for p in model.parameters()]
+    held = [p.detach().numpy() for p in model.parameters()]
     initial = [a.copy() for a in held]
     opt = optim.Adam(model.parameters(), lr=0.01)
     for _ in range(3):
         opt.zero_grad()
         model(cr.ones(2, 3)).sum().backward()
         opt.step()
-    assert all(p.data is array for p, array in zip(model.parameters(), held))
+    assert all(p.detach().numpy() is array for p, array in zip(model.parameters(), held))
     assert any(not np.array_equal(a, b) for a, b in zip(held, initial))  # and they did change
 
 

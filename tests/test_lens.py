@@ -46,16 +46,20 @@ def test_forward_explanation_is_the_weighted_sums_and_the_prediction(tmp_path):
     explanation = lens.explain_forward(model, x)
     first = explanation.steps[0]
     np.testing.assert_allclose(
-        first.outputs, model[0].weight.data @ x + model[0].bias.data, rtol=1e-6
+        first.outputs,
+        model[0].weight.detach().numpy() @ x + model[0].bias.detach().numpy(),
+        rtol=1e-6,
     )
     np.testing.assert_allclose(
         explanation.steps[1].outputs, 1 / (1 + np.exp(-first.outputs)), rtol=1e-6
     )
-    output = model(cr.tensor(x[None])).data[0]
+    output = model(cr.tensor(x[None])).detach().numpy()[0]
     assert explanation.prediction == int(output.argmax())
     assert explanation.probabilities.sum() == pytest.approx(1.0)
     text = str(explanation)
-    assert f"z = {model[0].weight.data[0, 0]:.3g}*1" in text and "most activated" in text
+    assert (
+        f"z = {model[0].weight.detach().numpy()[0, 0]:.3g}*1" in text and "most activated" in text
+    )
     valid_image(lens.plot_forward(explanation, tmp_path / "f.png"))
     assert_untouched(model, before)
 
@@ -91,7 +95,7 @@ def test_trace_of_any_expression_accumulates_a_reused_weight():
     loss = (w * w).sum() + (w * 3.0).sum()
     trace = lens.trace_backward(loss, {w: "w"})
     np.testing.assert_allclose(trace.grads["w"], w.grad)
-    np.testing.assert_allclose(w.grad, 2 * w.data + 3)
+    np.testing.assert_allclose(w.grad, 2 * w.detach().numpy() + 3)
     contributions = [r for s in trace.steps for r in s.inputs if r.name == "w"]
     assert len(contributions) == 3  # w*w uses w twice, w*3 once
 
@@ -175,7 +179,7 @@ def test_inside_views():
     assert relu[0] > sigmoid[0] * 10
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 5), nn.ReLU(), nn.Linear(5, 10))
     images = lens.first_layer_images(model, (8, 8))
-    np.testing.assert_array_equal(images[3], model[1].weight.data[3].reshape(8, 8))
+    np.testing.assert_array_equal(images[3], model[1].weight.detach().numpy()[3].reshape(8, 8))
     acts = lens.activations_of(model, np.ones((4, 8, 8), dtype=np.float32))
     assert list(acts) == ["2 ReLU"] and acts["2 ReLU"].shape == (4, 5)
     recorder = lens.GradientNorms()
@@ -213,7 +217,7 @@ def test_lr_finder_restores_the_model_and_optimizer():
         nn.CrossEntropyLoss()(m(cr.tensor(x[:32])), y[:32]).backward()
         o.step()
     for a, b in zip(model.parameters(), twin.parameters()):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     assert result["losses"][-1] > min(result["losses"])
 
 

@@ -98,14 +98,14 @@ def test_forward_layout_of_the_tiny_network():
     assert lay.problems() == []
     neurons = {n: b for n, b in lay.boxes.items() if n.startswith("n")}
     assert set(neurons) == {"n0:0", "n0:1", "n1:0", "n1:1", "n1:2", "n2:0", "n2:1"}
-    z = model[0].weight.data @ x + model[0].bias.data
+    z = model[0].weight.detach().numpy() @ x + model[0].bias.detach().numpy()
     a = 1 / (1 + np.exp(-z))
     for j in range(3):  # each hidden neuron shows its weighted sum and activation
         assert neurons[f"n1:{j}"].lines == [f"z = {z[j]:.3g}", f"a = {a[j]:.3g}"]
     assert neurons["n0:0"].lines == ["x1 = 1"] and neurons["n0:1"].lines == ["x2 = 0.5"]
     edges = {(e.source, e.target): e for e in lay.edges}
     assert len(edges) == 2 * 3 + 3 * 2 + 1
-    w = model[2].weight.data
+    w = model[2].weight.detach().numpy()
     for j in range(2):
         for i in range(3):
             style = edges[(f"n1:{i}", f"n2:{j}")].style

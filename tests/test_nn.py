@@ -46,7 +46,7 @@ def test_state_dict_round_trip_gives_identical_outputs():
     x = cr.randn(5, 4)
     b.load_state_dict(a.state_dict())
     for ya, yb in zip(a(x), b(x)):
-        np.testing.assert_array_equal(ya.data, yb.data)
+        np.testing.assert_array_equal(ya.detach().numpy(), yb.detach().numpy())
 
 
 def test_load_state_dict_errors_name_the_key_and_shapes():
@@ -77,7 +77,7 @@ def test_train_eval_and_zero_grad():
     model.eval()
     assert not model[1].training
     x = cr.randn(4, 3)
-    np.testing.assert_array_equal(model(x).data, model[0](x).data)  # dropout off
+    np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(model[0](x)))  # dropout off
     model(x).sum().backward()
     assert model[0].weight.grad is not None
     model.zero_grad()
@@ -87,7 +87,7 @@ def test_train_eval_and_zero_grad():
 def test_dropout_is_inverted_and_seeded():
     cr.manual_seed(1)
     x = cr.ones(1000, 100)
-    y = nn.functional.dropout(x, p=0.25, training=True).data
+    y = nn.functional.dropout(x, p=0.25, training=True).numpy()
     kept = y != 0
     assert 0.72 < kept.mean() < 0.78
     np.testing.assert_allclose(y[kept], 1 / 0.75, rtol=1e-6)
@@ -107,22 +107,22 @@ def test_init_follows_pytorch_formulas():
     w = nn.Parameter(np.zeros((400, 300), dtype=np.float32))
     nn.init.kaiming_uniform_(w, nonlinearity="relu")
     bound = np.sqrt(2) * np.sqrt(3 / 300)
-    assert np.abs(w.data).max() <= bound and np.abs(w.data).max() > 0.99 * bound
+    assert np.abs(np.asarray(w)).max() <= bound and np.abs(np.asarray(w)).max() > 0.99 * bound
     nn.init.xavier_normal_(w)
-    assert w.data.std() == pytest.approx(np.sqrt(2 / 700), rel=0.02)
+    assert w.detach().numpy().std() == pytest.approx(np.sqrt(2 / 700), rel=0.02)
     nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")
-    assert w.data.std() == pytest.approx(np.sqrt(2 / 400), rel=0.02)
+    assert w.detach().numpy().std() == pytest.approx(np.sqrt(2 / 400), rel=0.02)
     nn.init.xavier_uniform_(w, gain=2.0)
-    assert np.abs(w.data).max() <= 2 * np.sqrt(6 / 700)
+    assert np.abs(w.detach().numpy()).max() <= 2 * np.sqrt(6 / 700)
     layer = nn.Linear(300, 50)
-    assert np.abs(layer.weight.data).max() <= 1 / np.sqrt(300)
-    assert np.abs(layer.bias.data).max() <= 1 / np.sqrt(300)
+    assert np.abs(layer.weight.detach().numpy()).max() <= 1 / np.sqrt(300)
+    assert np.abs(layer.bias.detach().numpy()).max() <= 1 / np.sqrt(300)
     nn.init.zeros_(layer.bias)
-    assert not layer.bias.data.any()
+    assert not layer.bias.detach().numpy().any()
     cr.manual_seed(5)
-    first = nn.Linear(10, 10).weight.data.copy()
+    first = nn.Linear(10, 10).weight.detach().numpy().copy()
     cr.manual_seed(5)
-    np.testing.assert_array_equal(first, nn.Linear(10, 10).weight.data)
+    np.testing.assert_array_equal(first, nn.Linear(10, 10).weight.detach().numpy())
 
 
 def test_check_gradients_prints_a_table_with_dropout(capsys):

@@ -90,7 +90,7 @@ def test_layer_matches_pytorch_values_and_gradients(name, training):
         xa = cr.tensor(x, requires_grad=True)
         xb = torch.tensor(x, requires_grad=True)
         ya, yb = ours(xa), theirs(xb)
-        np.testing.assert_allclose(ya.data, yb.detach().numpy(), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(ya.detach().numpy(), yb.detach().numpy(), rtol=1e-6, atol=1e-9)
         upstream = rng.standard_normal(ya.shape)
         ya.backward(upstream)
         yb.backward(torch.tensor(upstream))

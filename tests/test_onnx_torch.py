@@ -93,7 +93,7 @@ def test_a_pytorch_model_loads_and_gives_pytorchs_outputs(name, tmp_path):
     if name == "mlp":  # the same layers in the same places: the same names
         assert dict(loaded.named_parameters()).keys() == weights.keys()
         for key, p in loaded.named_parameters():
-            np.testing.assert_array_equal(p.data, weights[key])
+            np.testing.assert_array_equal(p.detach().numpy(), weights[key])
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn"])

@@ -17,7 +17,7 @@ def one_step(make, steps=1):
     for _ in range(steps):
         p.grad = G.copy()
         opt.step()
-    return p.data
+    return p.detach().numpy()
 
 
 @pytest.mark.parametrize(
@@ -87,7 +87,7 @@ def test_optimizer_state_dict_round_trip_continues_identically():
             opt.zero_grad()
             nn.functional.cross_entropy(model(x), y).backward()
             opt.step()
-        return model.weight.data
+        return model.weight.detach().numpy()
 
     np.testing.assert_array_equal(run(split=None), run(split=5))
 
@@ -150,7 +150,7 @@ def test_nadam_state_dict_round_trip_continues_identically():
             opt.zero_grad()
             nn.functional.cross_entropy(model(x), y).backward()
             opt.step()
-        return model.weight.data
+        return model.weight.detach().numpy()
 
     np.testing.assert_array_equal(run(split=None), run(split=5))
 
@@ -191,7 +191,7 @@ def test_optimizer_follows_model_double_made_after_it(cls):
             model, nn.CrossEntropyLoss(), optimizer, (x, y), epochs=2, batch_size=16, progress=False
         )
         assert all(g.dtype == np.float64 for g in optimizer.gather_gradients())
-        finals.append([p.data.copy() for p in model.parameters()])
+        finals.append([p.detach().numpy().copy() for p in model.parameters()])
     for a, b in zip(*finals):
         assert a.dtype == np.float64
         np.testing.assert_array_equal(a, b)

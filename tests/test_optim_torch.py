@@ -76,7 +76,7 @@ def train_side_by_side(ours, theirs, opt_ours, opt_theirs, steps=25, after_step=
         if after_step:
             after_step(step)
     for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
-        assert np.abs(p.data - q.detach().numpy()).max() < 1e-5, name
+        assert np.abs(p.detach().numpy() - q.detach().numpy()).max() < 1e-5, name
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -275,7 +275,7 @@ def test_new_optimizers_match_pytorch_to_1e10_over_150_steps(name, torch_float64
             opt.step()
     for (param_name, p), q in zip(ours.named_parameters(), theirs.parameters()):
         np.testing.assert_allclose(
-            p.data, q.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=param_name
+            p.detach().numpy(), q.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=param_name
         )
     assert opt_ours.param_groups[0]["lr"] == opt_theirs.param_groups[0]["lr"]
 

@@ -186,7 +186,7 @@ def test_every_control_has_a_short_explanation_and_optimizer_settings_their_clas
 def test_plane_features_compute_their_formulas_and_pass_gradients():
     layer = nn.PlaneFeatures(["x", "y", "x2", "y2", "xy", "sinx", "siny"])
     p = cr.tensor([[0.5, -2.0]], dtype=cr.float64)
-    out = layer(p).data[0]
+    out = layer(p).numpy()[0]
     assert np.allclose(out, [0.5, -2, 0.25, 4, -1, np.sin(0.5), np.sin(-2.0)])
     points = cr.randn(5, 2, dtype=cr.float64, requires_grad=True)
     assert cr.gradcheck(lambda q: (layer(q) ** 2).sum(), points)
@@ -204,7 +204,7 @@ def test_a_model_with_features_saves_and_loads(tmp_path):
     cr.save(model, tmp_path / "m")
     loaded = cr.load(tmp_path / "m")
     x = cr.randn(4, 2)
-    assert np.array_equal(loaded(x).data, model(x).data)
+    assert np.array_equal(loaded(x).detach().numpy(), model(x).detach().numpy())
     assert loaded[0].features == ["x", "xy"]
 
 
@@ -219,7 +219,7 @@ def test_the_loss_falls_and_a_run_repeats_exactly():
 def test_l1_and_l2_shrink_the_weights():
     plain = trained({"dataset": "xor", "hidden": [8], "optimizer": "adam"}, 10)
     shrunk = trained({"dataset": "xor", "hidden": [8], "optimizer": "adam", "l1": 0.01}, 10)
-    size = lambda t: sum(float(np.abs(w.data).sum()) for w in t.weights)  # noqa: E731
+    size = lambda t: sum(float(np.abs(w.detach().numpy()).sum()) for w in t.weights)  # noqa: E731
     assert size(shrunk) < 0.8 * size(plain)
 
 
@@ -319,7 +319,7 @@ def test_the_exported_run_folder_is_read_by_predict_info_evaluate_and_the_lens(t
     model = exported_model(trainer)
     expected = model(cr.tensor(trainer.points.network_inputs(np.array([[0.8, 0.7], [-0.8, 0.7]]))))
     assert [line.split(": ")[1].split()[0] for line in answers] == [
-        str(k) for k in expected.data.argmax(axis=1)
+        str(k) for k in expected.detach().numpy().argmax(axis=1)
     ]
     for command in (
         ["plot", "curves", str(run), "--out", str(tmp_path / "c.png")],
@@ -335,8 +335,8 @@ def test_a_sigmoid_run_is_exported_as_its_equal_softmax(tmp_path):
     trainer = trained({"dataset": "moons", "output": "sigmoid", "hidden": [3]}, 3)
     model = exported_model(trainer)
     x = cr.tensor(trainer.test_data[0])
-    sigmoid = 1 / (1 + np.exp(-trainer.model(x).data[:, 0]))
-    logits = model(x).data
+    sigmoid = 1 / (1 + np.exp(-trainer.model(x).detach().numpy()[:, 0]))
+    logits = model(x).detach().numpy()
     softmax = np.exp(logits[:, 1]) / np.exp(logits).sum(axis=1)
     assert np.allclose(softmax, sigmoid, atol=1e-6)
     run = write_run_folder(trainer, tmp_path / "run")

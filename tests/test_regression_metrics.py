@@ -107,4 +107,4 @@ def test_a_regression_resumed_mid_epoch_ends_where_an_uninterrupted_one_does(tmp
     for key in ("loss", "mse", "mae", "r2", "val_r2"):
         assert resumed_history[key] == history[key], key
     for a, b in zip(model.parameters(), resumed.parameters()):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())

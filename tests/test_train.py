@@ -108,7 +108,7 @@ def test_predict_returns_outputs_in_eval_mode():
     x = np.random.default_rng(0).standard_normal((7, 3)).astype(np.float32)
     out = predict(model, x, batch_size=3)
     assert out.shape == (7, 4) and model.training
-    np.testing.assert_allclose(out, model[0](cr.tensor(x)).data, rtol=1e-6)
+    np.testing.assert_allclose(out, model[0](cr.tensor(x)).detach().numpy(), rtol=1e-6)
 
 
 def test_early_stopping_stops_and_restores_the_best_weights():
@@ -294,7 +294,7 @@ def test_resuming_from_a_checkpoint_gives_the_same_weights(tmp_path, every):
         assert (state["epoch"], state["next_batch"]) == (1, 45)
     resumed = run(tmp_path / "b.safetensors", resume=True)
     for (name, a), b in zip(uninterrupted.named_parameters(), resumed.parameters()):
-        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy(), err_msg=name)
 
 
 def test_metrics_agree_with_scikit_learn():

@@ -24,7 +24,7 @@ def as_numpy(batch):
     if hasattr(batch, "detach"):
         batch = batch.detach().numpy()
     elif isinstance(batch, cr.Tensor):
-        batch = cr.tensor(batch).data
+        batch = cr.tensor(batch).numpy()
     if isinstance(batch, np.ndarray):
         return (batch.dtype.name, batch.tolist())
     if isinstance(batch, dict):
@@ -142,7 +142,7 @@ def test_tensor_dataset_keeps_tensors_and_wraps_arrays_without_copy():
     x = np.zeros((4, 2), dtype=np.float64)
     t = cr.tensor([1, 2, 3, 4])
     dataset = data.TensorDataset(x, t)
-    assert dataset.tensors[1] is t and np.shares_memory(dataset.tensors[0].data, x)
+    assert dataset.tensors[1] is t and np.shares_memory(dataset.tensors[0].numpy(), x)
     assert dataset.tensors[0].dtype == np.float64
     with pytest.raises(ValueError, match="same length"):
         data.TensorDataset(np.zeros(3), np.zeros(4))
@@ -177,7 +177,7 @@ def test_subset_of_a_tensor_dataset_takes_the_fast_path_with_the_same_batches():
     fast = list(data.DataLoader(subset, batch_size=3))
     slow = list(data.DataLoader(ItemWise(subset.dataset, subset.indices), batch_size=3))
     assert as_numpy(fast) == as_numpy(slow)
-    np.testing.assert_array_equal(fast[0][0].data, x[[7, 2, 5]])
+    np.testing.assert_array_equal(fast[0][0].numpy(), x[[7, 2, 5]])
 
 
 @pytest.mark.torch
@@ -225,7 +225,7 @@ def test_random_split_warns_about_an_empty_split():
 
 
 def epoch_order(loader):
-    return [int(i) for batch in loader for i in batch[0].data]
+    return [int(i) for batch in loader for i in batch[0].numpy()]
 
 
 def test_shuffling_gives_a_new_permutation_every_epoch_reproducible_from_the_generator():
@@ -256,7 +256,7 @@ def test_seeded_epochs_depend_on_seed_and_epoch_only_and_resume_mid_epoch():
     epochs = [epoch_order(loader) for _ in range(3)]
     assert epochs[0] != epochs[1]
     assert epoch_order(loader.epoch(1)) == epochs[1]
-    rest = [b[0].data.tolist() for b in loader.epoch(2, start_batch=5)]
+    rest = [b[0].numpy().tolist() for b in loader.epoch(2, start_batch=5)]
     assert sum(rest, []) == epochs[2][20:]
     with pytest.raises(ValueError, match="not both"):
         data.DataLoader(dataset, shuffle=True, seed=1, generator=cr.Generator())
@@ -577,7 +577,7 @@ def test_fit_with_a_threaded_loader_trains_exactly_as_without_workers():
             epochs=3,
             progress=False,
         )
-        return history["loss"], model.weight.data
+        return history["loss"], model.weight.detach().numpy()
 
     (losses, weight), (losses_threaded, weight_threaded) = train(0), train(2)
     assert losses == losses_threaded

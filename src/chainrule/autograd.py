@@ -124,7 +124,7 @@ class Function:
         if not (engine.is_grad_enabled() and any(needs)) or id(output) in ctx.non_differentiable:
             return output
         if any(output is a for a in args):  # returned an input: give the result its own identity
-            output = Tensor._make(output.data, False)
+            output = Tensor._make(output._data, False)
         node = _CustomNode()
         node.function, node.ctx = cls, ctx
         node.inputs, node.needs_grad = args, needs
@@ -152,7 +152,7 @@ class _CustomNode(_Node):
             if g is None or not self.needs_grad[k]:
                 arrays.append(None)
                 continue
-            array = g.data if isinstance(g, Tensor) else g
+            array = g._data if isinstance(g, Tensor) else g
             if getattr(array, "shape", None) is None or not _broadcastable(array.shape, inp.shape):
                 raise RuntimeError(
                     f"{self.function.__name__}.backward: gradient {k} has shape "
@@ -218,7 +218,7 @@ def grad(
     results = []
     for t, a in zip(inputs, arrays):
         if a is None and materialize_grads:
-            a = t.data * 0
+            a = t._data * 0
         results.append(None if a is None else Tensor._make(a, False))
     return tuple(results)
 

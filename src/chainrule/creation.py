@@ -68,7 +68,7 @@ def from_numpy(array) -> Tensor:
 
 def _to_array(data, dtype, copy: bool):
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     if dtype is not None:
         return xp.array(_plain(data), dtype=dtype, copy=copy or None)
     array = xp.asarray(_plain(data))

@@ -126,7 +126,7 @@ def result_type(*operands):
         if isinstance(x, (bool, int, float)):
             group, dtype = 2, _python_number_dtype(x)
         else:
-            array = getattr(x, "data", x) if not isinstance(x, xp.ndarray) else x
+            array = getattr(x, "_data", x) if not isinstance(x, xp.ndarray) else x
             array = xp.asarray(array)
             group, dtype = (1 if array.ndim == 0 else 0), array.dtype
         groups[group] = dtype if groups[group] is None else promote_types(groups[group], dtype)

@@ -260,7 +260,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, allow_unused=Fal
     for k, t in enumerate(inputs):
         if k not in captured and not allow_unused:
             raise RuntimeError(
-                f"grad: input {k} (shape {tuple(t.data.shape)}) was not used to compute the "
+                f"grad: input {k} (shape {tuple(t._data.shape)}) was not used to compute the "
                 "outputs; pass allow_unused=True to get None for it"
             )
         results.append(captured.get(k))
@@ -286,18 +286,18 @@ def _seeds(roots: list, grads: list) -> list:
 
 def _seed_gradient(root, grad):
     if grad is None:
-        if root.data.size != 1:
+        if root._data.size != 1:
             raise RuntimeError(
-                f"backward() on a non-scalar tensor of shape {tuple(root.data.shape)} needs "
+                f"backward() on a non-scalar tensor of shape {tuple(root._data.shape)} needs "
                 "gradient= (dL/d(this tensor), same shape); or reduce it to a scalar first, e.g. "
                 "loss.sum().backward() or loss.mean().backward()."
             )
-        return xp.ones_like(root.data)
-    grad = xp.array(getattr(grad, "data", grad), dtype=root.data.dtype, copy=True)
-    if grad.shape != root.data.shape:
+        return xp.ones_like(root._data)
+    grad = xp.array(getattr(grad, "_data", grad), dtype=root._data.dtype, copy=True)
+    if grad.shape != root._data.shape:
         raise ValueError(
             f"backward(gradient=...) got a gradient of shape {grad.shape} for a tensor of shape "
-            f"{tuple(root.data.shape)}: they must match"
+            f"{tuple(root._data.shape)}: they must match"
         )
     return grad
 
@@ -400,8 +400,8 @@ def accumulate_leaf(leaf, grad, exclusive: bool) -> None:
     flat gradient buffer); a new ``.grad`` never shares its array with another tensor."""
     current = leaf._grad
     if current is None:
-        same_dtype = grad.dtype == leaf.data.dtype
-        array = grad if exclusive and same_dtype else grad.astype(leaf.data.dtype, copy=True)
+        same_dtype = grad.dtype == leaf._data.dtype
+        array = grad if exclusive and same_dtype else grad.astype(leaf._data.dtype, copy=True)
         leaf._grad = leaf.wrap_array(array)
     else:
         current._data += grad

@@ -106,7 +106,7 @@ def gradcheck(
         weights = new_rng(0).standard_normal(output.shape)
 
     def objective() -> float:
-        return float(xp.sum(fn(*inputs64).data * weights))
+        return float(xp.sum(fn(*inputs64)._data * weights))
 
     output.backward(grad=weights)
     return compare_with_finite_differences(objective, checked, eps, atol, rtol, raise_exception)
@@ -122,21 +122,21 @@ def compare_with_finite_differences(
 ) -> GradcheckReport:
     """Compare each tensor's ``.grad`` (already computed) with central differences of ``objective``.
 
-    ``objective`` recomputes the scalar from the tensors' current ``.data``; each element is nudged
+    ``objective`` recomputes the scalar from the tensors' current values; each element is nudged
     by +-eps in place and restored.
     """
     rows = []
     with autograd.no_grad():
         for name, t in tensors:
-            analytic = t.grad.data if t.grad is not None else xp.zeros_like(t.data)
-            numeric = xp.zeros_like(t.data)
-            for index in xp.ndindex(t.shape):  # t.data itself, whatever its layout in memory
-                original = t.data[index]
-                t.data[index] = original + eps
+            analytic = t.grad._data if t.grad is not None else xp.zeros_like(t._data)
+            numeric = xp.zeros_like(t._data)
+            for index in xp.ndindex(t.shape):  # t._data itself, whatever its layout in memory
+                original = t._data[index]
+                t._data[index] = original + eps
                 plus = objective()
-                t.data[index] = original - eps
+                t._data[index] = original - eps
                 minus = objective()
-                t.data[index] = original
+                t._data[index] = original
                 numeric[index] = (plus - minus) / (2 * eps)
             rows.append(_compare(name, analytic, numeric, atol, rtol))
     report = GradcheckReport(rows, atol, rtol)
@@ -171,7 +171,7 @@ def _is_checked(x) -> bool:
 def _upcast(x):
     """A float64 copy of a float tensor or array (a fresh leaf); anything else unchanged."""
     if isinstance(x, Tensor) and x.dtype.kind == "f":
-        return Tensor._make(x.data.astype(xp.float64), x.requires_grad)
+        return Tensor._make(x._data.astype(xp.float64), x.requires_grad)
     if isinstance(x, xp.ndarray) and x.dtype.kind == "f":
         return x.astype(xp.float64)
     return x

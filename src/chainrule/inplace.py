@@ -60,8 +60,8 @@ def commit(target: Tensor, result: Tensor) -> Tensor:
             "(y = y + x), or change the base tensor through indexing (base[i] += x)"
         )
     else:
-        if result.data is not target.data:
-            xp.copyto(target.data, result.data, casting="same_kind")
+        if result._data is not target._data:
+            xp.copyto(target._data, result._data, casting="same_kind")
         _bump(target)
     target._ctx, target.requires_grad = result._ctx, result.requires_grad
     if target._ctx is not None:
@@ -73,7 +73,7 @@ def _recorded(target: Tensor, name: str, op, saves_inputs: bool, *args) -> Tenso
     check_not_recording_leaf(target, name)
     source = target
     if saves_inputs:  # the op's backward reads the old values: give it its own copy
-        source = Tensor._make(target.data.copy(), target.requires_grad)
+        source = Tensor._make(target._data.copy(), target.requires_grad)
         source._ctx = target._ctx
     result = op(source, *args)
     _check_cast(target, result.dtype, name)
@@ -93,12 +93,12 @@ def _binary(name: str, ufunc, op, saves_inputs: bool, scaled: bool = False):
             dtype = xp.dtype("float64")  # true division of integers gives floats
         _check_cast(self, dtype, name)
         try:
-            ufunc(self.data, _raw(other), out=self.data, casting="same_kind")
+            ufunc(self._data, _raw(other), out=self._data, casting="same_kind")
         except ValueError as exc:
             shape = getattr(_raw(other), "shape", ())
             raise RuntimeError(
-                f"{name}: cannot write a result for shapes {tuple(self.data.shape)} and "
-                f"{tuple(shape)} into the tensor of shape {tuple(self.data.shape)} ({exc})"
+                f"{name}: cannot write a result for shapes {tuple(self._data.shape)} and "
+                f"{tuple(shape)} into the tensor of shape {tuple(self._data.shape)} ({exc})"
             ) from None
         return _bump(self)
 
@@ -111,9 +111,9 @@ def _unary(name: str, ufunc, op, saves_inputs: bool):
     def method(self):
         if _recording(self):
             return _recorded(self, name, op, saves_inputs)
-        if self.data.dtype.kind != "f" and ufunc not in (xp.negative, xp.absolute):
+        if self._data.dtype.kind != "f" and ufunc not in (xp.negative, xp.absolute):
             raise RuntimeError(f"{name}: result type float can't be cast to {self.dtype}")
-        ufunc(self.data, out=self.data)
+        ufunc(self._data, out=self._data)
         return _bump(self)
 
     method.__name__ = name
@@ -132,7 +132,7 @@ def setitem(self: Tensor, key, value) -> None:
         check_not_recording_leaf(self, "index assignment")
         commit(self, sh.SetItem.apply(self, _as_type(value, self.dtype), key=key))
         return
-    self.data[key] = _raw(value)
+    self._data[key] = _raw(value)
     _bump(self)
 
 
@@ -157,10 +157,10 @@ def copy_(self: Tensor, src, non_blocking: bool = False) -> Tensor:
     """Copy ``src``'s values (broadcast to this shape) into this tensor."""
     src_shape = tuple(xp.shape(_raw(src)))
     try:
-        xp.broadcast_shapes(src_shape, tuple(self.data.shape))
+        xp.broadcast_shapes(src_shape, tuple(self._data.shape))
     except ValueError:
         raise RuntimeError(
-            f"copy_: source of shape {src_shape} does not broadcast to {tuple(self.data.shape)}"
+            f"copy_: source of shape {src_shape} does not broadcast to {tuple(self._data.shape)}"
         ) from None
     setitem(self, Ellipsis, src)
     return self
@@ -172,7 +172,7 @@ def clamp_(self: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch'
         return _recorded(self, "clamp_", lambda x: F.clip(x, min, max), False)
     if min is None and max is None:
         raise ValueError("clamp_ needs at least one of min= and max=")
-    xp.clip(self.data, _raw(min), _raw(max), out=self.data)
+    xp.clip(self._data, _raw(min), _raw(max), out=self._data)
     return _bump(self)
 
 
@@ -182,11 +182,11 @@ def masked_fill_(self: Tensor, mask, value) -> Tensor:
     if mask.dtype != xp.bool_:
         raise TypeError(f"masked_fill_ expects a boolean mask, got dtype {mask.dtype}")
     try:
-        mask = xp.broadcast_to(mask, self.data.shape)
+        mask = xp.broadcast_to(mask, self._data.shape)
     except ValueError:
         raise RuntimeError(
             f"masked_fill_: mask of shape {mask.shape} does not broadcast to "
-            f"{tuple(self.data.shape)}"
+            f"{tuple(self._data.shape)}"
         ) from None
     setitem(self, mask, value)
     return self
@@ -194,14 +194,14 @@ def masked_fill_(self: Tensor, mask, value) -> Tensor:
 
 def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
     """Fill with samples of N(mean, std^2)."""
-    values = stream(generator).normal(mean, std, self.data.shape)
+    values = stream(generator).normal(mean, std, self._data.shape)
     setitem(self, Ellipsis, values.astype(self.dtype))
     return self
 
 
 def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
     """Fill with samples of the uniform distribution on [a, b)."""
-    values = stream(generator).uniform(a, b, self.data.shape)
+    values = stream(generator).uniform(a, b, self._data.shape)
     setitem(self, Ellipsis, values.astype(self.dtype))
     return self
 

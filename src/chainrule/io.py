@@ -211,8 +211,8 @@ def _take_saved_float_types(model: Module, tensors: dict) -> None:
     no dtype: the constructor makes float32)."""
     for name, target in model.state_dict(keep_vars=True).items():
         saved = tensors.get(name)
-        if saved is not None and saved.dtype.kind == "f" == target.data.dtype.kind:
-            target.data = target.data.astype(saved.dtype, copy=False)
+        if saved is not None and saved.dtype.kind == "f" == target._data.dtype.kind:
+            target._data = target._data.astype(saved.dtype, copy=False)
 
 
 def read_metadata(path) -> dict:

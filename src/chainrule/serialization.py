@@ -207,7 +207,7 @@ def _encode(obj, where: str, arrays: dict, names: dict, depth: int):
 
 def _encode_array(obj, where: str, arrays: dict, names: dict) -> dict:
     if id(obj) not in names:
-        array = obj.data if isinstance(obj, Tensor) else obj
+        array = obj._data if isinstance(obj, Tensor) else obj
         if array.dtype.kind not in "biuf":
             raise TypeError(
                 f"save_object: {_show(where)} has dtype {array.dtype}, not a number type"

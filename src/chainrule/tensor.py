@@ -57,7 +57,9 @@ class Tensor:
     """An n-dimensional array with an optional gradient.
 
     Attributes:
-        data: the values, a NumPy array (assignable; not tracked by autograd).
+        data: the values as a tensor sharing this one's storage, outside autograd, as PyTorch's
+            (``p.data.add_(step)`` changes ``p`` and records nothing; assigning a tensor or
+            array replaces the storage). ``.numpy()`` gives the NumPy array.
         grad: dL/d(this tensor), a tensor of the same shape, ``None`` until ``backward()`` reaches
             it. Only leaves (tensors not made by an op) keep their gradient, unless
             ``retain_grad()`` was called.
@@ -90,7 +92,7 @@ class Tensor:
         check_device(device)
         dtype = as_dtype(dtype)
         if len(args) == 1 and isinstance(args[0], Tensor) and dtype is None:
-            array = args[0].data  # an alias of the same storage, as PyTorch's Tensor(tensor)
+            array = args[0]._data  # an alias of the same storage, as PyTorch's Tensor(tensor)
         elif not args:
             array = xp.zeros((0,), dtype=dtype or get_default_dtype())
         elif all(isinstance(a, int) and not isinstance(a, bool) for a in args) or (
@@ -122,9 +124,16 @@ class Tensor:
 
     # -- values ----------------------------------------------------------------------------------
     @property
-    def data(self):
-        """The NumPy array of values (assigning replaces it; changes through it are not tracked)."""
-        return self._data
+    def data(self) -> Tensor:
+        """The values as a plain tensor over the same storage, outside autograd (PyTorch's ``.data``).
+
+        It does not require grad, has no ``grad_fn`` and its own version counter, so changing it in
+        place (``p.data.add_(g, alpha=-lr)``, ``p.data[0] = 5``) changes this tensor's values
+        without recording anything, without the leaf check and without invalidating a saved value
+        for a later backward, as in PyTorch. Assigning a tensor or an array replaces the storage
+        (its shape and dtype may differ). Library code reads the array as ``t._data``.
+        """
+        return Tensor._make(self._data, False)
 
     @data.setter
     def data(self, value) -> None:
@@ -144,9 +153,9 @@ class Tensor:
                 raise TypeError(
                     f"assigned grad must be a tensor or None, got {type(value).__name__}"
                 )
-            if value.data.shape != self._data.shape or value.data.dtype != self._data.dtype:
+            if value._data.shape != self._data.shape or value._data.dtype != self._data.dtype:
                 raise RuntimeError(
-                    f"assigned grad of shape {value.data.shape} and dtype {value.data.dtype} does "
+                    f"assigned grad of shape {value._data.shape} and dtype {value._data.dtype} does "
                     f"not match the tensor's shape {self._data.shape} and dtype {self._data.dtype}"
                 )
         self._grad = value
@@ -215,8 +224,8 @@ class Tensor:
     def numpy(self, force: bool = False):
         """The values as a NumPy array (shares memory; use ``.numpy().copy()`` to keep them).
 
-        As in PyTorch, a tensor that requires grad needs ``.detach()`` first (or ``force=True``);
-        ``.data`` is the array in any case."""
+        As in PyTorch, a tensor that requires grad needs ``.detach()`` first (or ``force=True``),
+        or ``.data.numpy()``."""
         if self.requires_grad and not force:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. "
@@ -334,9 +343,10 @@ class Tensor:
 
     # -- Python protocols ------------------------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
-        if dtype is None:
-            return self._data
-        return self._data.astype(dtype)
+        """``np.asarray(t)`` is the storage itself; ``np.array(t)`` (``copy=True``) a copy."""
+        if dtype is not None and xp.dtype(dtype) != self._data.dtype:
+            return self._data.astype(dtype)
+        return self._data.copy() if copy else self._data
 
     def __len__(self) -> int:
         if self._data.ndim == 0:

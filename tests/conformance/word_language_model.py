@@ -4,8 +4,8 @@ windows, TransformerModel subclassing nn.Transformer (its encoder, a PositionalE
 the decoder replaced by a Linear, the causal mask from torch.log(torch.tril(...))), NLLLoss,
 clip_grad_norm_ and the hand-written SGD step, evaluation under torch.no_grad() with the
 learning rate annealed. As published except that dropout is 0 (also inside nn.Transformer), the
-weights come from NumPy, the corpus is a few lines, and the SGD step is p.add_ under no_grad
-instead of p.data.add_ (chainrule's .data is still the NumPy array).
+weights come from NumPy and the corpus is a few lines; the SGD step is the published
+p.data.add_(p.grad, alpha=-lr).
 """
 
 import math
@@ -195,9 +195,8 @@ def train():
 
         # `clip_grad_norm` helps prevent the exploding gradient problem in RNNs / LSTMs.
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        with torch.no_grad():  # published: p.data.add_(...)
-            for p in model.parameters():
-                p.add_(p.grad, alpha=-lr)
+        for p in model.parameters():
+            p.data.add_(p.grad, alpha=-lr)
 
         total_loss += loss.item()
     return total_loss / (batch + 1)

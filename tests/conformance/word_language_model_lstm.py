@@ -2,8 +2,8 @@
 Dictionary and Corpus, batchify and get_batch with bptt, the RNNModel (Embedding, two-layer
 LSTM with inter-layer dropout, Linear decoder with tied weights, log_softmax), init_hidden with
 new_zeros, repackage_hidden (detach between batches), clip_grad_norm_, the hand-written SGD
-update (p.add_(p.grad, alpha=-lr) under no_grad, since chainrule's p.data is the array, not a
-tensor), evaluation under no_grad with perplexity, learning-rate annealing, greedy generation.
+update as published (p.data.add_(p.grad, alpha=-lr)), evaluation under no_grad with
+perplexity, learning-rate annealing, greedy generation.
 Dropout is 0 (random streams differ); float32; initial weights from NumPy. Ten epochs: the loss
 has left the plateau and float32 runs still agree to about 3e-7 of the largest weight.
 """
@@ -127,9 +127,8 @@ def train():
         loss = criterion(output, targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(p.grad, alpha=-lr)
+        for p in model.parameters():
+            p.data.add_(p.grad, alpha=-lr)
         total_loss += loss.item()
     return total_loss / (batch + 1)
 

@@ -210,7 +210,7 @@ def _extreme(input, dim, keepdim, axis, keepdims, op, elementwise, arg, result):
     values = gather(input, axis, indices)
     if not keepdim:
         values = squeeze(values, axis)
-        indices = Tensor._make(xp.squeeze(indices.data, axis), False)
+        indices = Tensor._make(xp.squeeze(indices._data, axis), False)
     return result(values, indices)
 
 

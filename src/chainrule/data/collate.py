@@ -29,7 +29,7 @@ def default_collate(batch: list):
     if isinstance(first, Tensor):
         if any(t.requires_grad for t in batch):
             return stack(batch)  # keeps the graph, as torch.stack does
-        return Tensor._make(xp.stack([t.data for t in batch]), False)
+        return Tensor._make(xp.stack([t._data for t in batch]), False)
     if isinstance(first, xp.ndarray):
         if first.dtype.kind in "SaUO":
             raise TypeError(_UNSUPPORTED.format(first.dtype))

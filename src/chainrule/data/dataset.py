@@ -69,8 +69,8 @@ class TensorDataset(Dataset):
     def batch(self, indices) -> tuple:
         """The examples at ``indices`` (an index array or a slice), one new array per tensor."""
         if isinstance(indices, slice):  # a copy, as stacking would make: the batch is the user's
-            return tuple(t.data[indices].copy() for t in self.tensors)
-        return tuple(t.data[indices] for t in self.tensors)
+            return tuple(t._data[indices].copy() for t in self.tensors)
+        return tuple(t._data[indices] for t in self.tensors)
 
 
 def _as_tensor(data) -> Tensor:

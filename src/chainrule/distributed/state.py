@@ -84,7 +84,7 @@ def broadcast_model(comm, model) -> None:
 
 def broadcast_optimizer(comm, optimizer) -> None:
     """Give every process rank 0's optimizer state (moments, step counts)."""
-    layout = {str(i): _describe(p.data) for i, p in enumerate(optimizer.parameters())}
+    layout = {str(i): _describe(p._data) for i, p in enumerate(optimizer.parameters())}
     agree(comm, first_difference(layout, comm.broadcast_json(layout)), "the optimizers")
     saved = optimizer.state_dict()
     skeleton = {
@@ -124,7 +124,7 @@ def _digest(array) -> str:
 
 def digests(model, optimizer) -> dict:
     """A digest of every parameter and optimizer state array, and the optimizer's step count."""
-    found = {f"model.{name}": _digest(p.data) for name, p in model.named_parameters()}
+    found = {f"model.{name}": _digest(p._data) for name, p in model.named_parameters()}
     for index, entry in optimizer.state.items():
         for name, value in entry.items():
             key = f"optimizer.{index}.{name}"

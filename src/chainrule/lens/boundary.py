@@ -27,7 +27,7 @@ def grid_for(points, resolution: int = 120):
 
 @autograd.no_grad()
 def predicted_class(model, points):
-    return model(Tensor._make(as_array(points), False)).data.argmax(axis=1)
+    return model(Tensor._make(as_array(points), False))._data.argmax(axis=1)
 
 
 def boundary_snapshots(

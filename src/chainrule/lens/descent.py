@@ -27,10 +27,10 @@ def descent_path(cost, start: float, lr: float, steps: int) -> dict:
         loss = cost(w).sum()
         optimizer.zero_grad()
         loss.backward()
-        positions.append(float(w.data[0]))
+        positions.append(float(w._data[0]))
         costs.append(loss.item())
-        slopes.append(float(w.grad.data[0]))
-        if not xp.isfinite(loss.item()) or abs(w.data[0]) > 1e6:
+        slopes.append(float(w.grad._data[0]))
+        if not xp.isfinite(loss.item()) or abs(w._data[0]) > 1e6:
             break
         optimizer.step()  # w <- w - lr * slope: downhill, whatever the slope's sign
     return {"w": positions, "cost": costs, "slope": slopes, "lr": lr}

@@ -105,7 +105,7 @@ def fit_line_path(
     initial_cost = None
     for step in range(steps + 1):
         cost, slope_w, slope_b = _cost_and_slopes(step_with, w, b, x, y)
-        for key, value in zip(record, (w.data[0], b.data[0], cost, slope_w, slope_b)):
+        for key, value in zip(record, (w._data[0], b._data[0], cost, slope_w, slope_b)):
             record[key].append(float(value))
         initial_cost = cost if initial_cost is None else initial_cost
         if not xp.isfinite(cost) or cost > 1e8 * max(initial_cost, 1e-12) or step == steps:

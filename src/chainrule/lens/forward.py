@@ -144,14 +144,14 @@ def explain_forward(model: Sequential, x, target_scale: tuple | None = None) -> 
                 LayerStep(
                     i,
                     repr(layer),
-                    h.data[0].copy(),
-                    out.data[0].copy(),
-                    layer.weight.data.copy() if linear else None,
-                    layer.bias.data.copy() if linear and layer.bias is not None else None,
+                    h._data[0].copy(),
+                    out._data[0].copy(),
+                    layer.weight._data.copy() if linear else None,
+                    layer.bias._data.copy() if linear and layer.bias is not None else None,
                 )
             )
             h = out
-        explanation.output = h.data[0].copy()
+        explanation.output = h._data[0].copy()
     finally:
         model.train(was_training)
     return explanation

@@ -23,7 +23,7 @@ class GradientNorms(Callback):
     def on_batch_end(self, run, logs, batch_size):
         for name, p in run.model.named_parameters():
             if name.endswith("weight") and p.grad is not None:
-                self.norms.setdefault(name, []).append(float(xp.linalg.norm(p.grad.data)))
+                self.norms.setdefault(name, []).append(float(xp.linalg.norm(p.grad._data)))
 
     def mean_per_layer(self) -> dict:
         return {name: float(xp.mean(values)) for name, values in self.norms.items()}
@@ -73,7 +73,7 @@ def activations_of(model, x) -> dict:
         for i, layer in enumerate(model):
             h = layer(h)
             if getattr(layer, "activation_name", None):
-                found[f"{i} {type(layer).__name__}"] = h.data.copy()
+                found[f"{i} {type(layer).__name__}"] = h._data.copy()
     finally:
         model.train(was_training)
     return found
@@ -100,7 +100,7 @@ def plot_histograms(model, x, path):
 
     plt = pyplot()
     weights = [
-        (n, p.data) for n, p in model.named_parameters() if n.endswith("weight") and p.ndim > 1
+        (n, p._data) for n, p in model.named_parameters() if n.endswith("weight") and p.ndim > 1
     ]
     acts = list(activations_of(model, x).items())
     cols = max(len(weights), len(acts), 1)
@@ -125,7 +125,7 @@ def first_layer_images(model, image_shape) -> list:
                 raise ValueError(
                     f"the first Linear layer has {layer.in_features} inputs, not {image_shape}"
                 )
-            return [row.reshape(image_shape) for row in layer.weight.data]
+            return [row.reshape(image_shape) for row in layer.weight._data]
     raise ValueError("the model has no Linear layer")
 
 

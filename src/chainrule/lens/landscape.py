@@ -12,13 +12,13 @@ from ..tensor import Tensor, as_array
 
 
 def flat_weights(model):
-    return xp.concatenate([p.data.ravel().astype(xp.float64) for p in model.parameters()])
+    return xp.concatenate([p._data.ravel().astype(xp.float64) for p in model.parameters()])
 
 
 def set_flat_weights(model, flat) -> None:
     start = 0
     for p in model.parameters():
-        p.data[...] = flat[start : start + p.numel()].reshape(p.shape)
+        p._data[...] = flat[start : start + p.numel()].reshape(p.shape)
         start += p.numel()
 
 
@@ -35,10 +35,10 @@ def filter_normalized_direction(model, rng):
     for p in model.parameters():
         d = rng.standard_normal(p.shape)
         if p.ndim <= 1:
-            d = d * xp.linalg.norm(p.data) / (xp.linalg.norm(d) + 1e-12)
+            d = d * xp.linalg.norm(p._data) / (xp.linalg.norm(d) + 1e-12)
         else:
             rows_d = d.reshape(p.shape[0], -1)
-            rows_p = p.data.reshape(p.shape[0], -1)
+            rows_p = p._data.reshape(p.shape[0], -1)
             rows_d *= (xp.linalg.norm(rows_p, axis=1) / (xp.linalg.norm(rows_d, axis=1) + 1e-12))[
                 :, None
             ]

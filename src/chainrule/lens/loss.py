@@ -151,8 +151,8 @@ def small_batch(loss: str, n: int = 4, seed: int = 0):
         spread = xp.argsort(x[:, 0])[xp.linspace(0, 10 * n - 1, n).astype(int)]
         x, y = x[spread], y[spread]  # points from left to right, so their labels stay apart
         model = nn.Sequential(nn.Linear(1, 1))
-        model[0].weight.data[...] = 1.5
-        model[0].bias.data[...] = 0.5
+        model[0].weight._data[...] = 1.5
+        model[0].bias._data[...] = 0.5
         return model, x, y
     x, y = data.blobs(n=30 * n, classes=3, seed=seed)
     x = (x - x.mean(axis=0)) / x.std(axis=0)

@@ -33,7 +33,7 @@ def lr_find(
         copy.deepcopy(model.state_dict()),
         copy.deepcopy(optimizer.state_dict()),
     )
-    saved_grads = [None if p.grad is None else p.grad.data.copy() for p in model.parameters()]
+    saved_grads = [None if p.grad is None else p.grad._data.copy() for p in model.parameters()]
     was_training = model.training
     loader = DataLoader(train_data, batch_size=batch_size, shuffle=True, seed=seed)
     factor = (end_lr / start_lr) ** (1 / max(steps - 1, 1))

@@ -76,16 +76,16 @@ def trajectory(cost, start, make_optimizer, steps: int, noise: float = 0.0, seed
     p = Parameter(xp.array(start, dtype=xp.float64))
     optimizer = make_optimizer([p])
     rng = new_rng(seed)
-    points = [p.data.copy()]
+    points = [p._data.copy()]
     for _ in range(steps):
         optimizer.zero_grad()
         cost(p).backward()
         if noise:
-            p.grad.data += noise * (xp.abs(p.grad.data) + 1.0) * rng.standard_normal(2)
+            p.grad._data += noise * (xp.abs(p.grad._data) + 1.0) * rng.standard_normal(2)
         optimizer.step()
-        if not xp.all(xp.isfinite(p.data)) or xp.abs(p.data).max() > 1e3:
+        if not xp.all(xp.isfinite(p._data)) or xp.abs(p._data).max() > 1e3:
             break
-        points.append(p.data.copy())
+        points.append(p._data.copy())
     return xp.array(points)
 
 

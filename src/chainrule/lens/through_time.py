@@ -64,7 +64,7 @@ def add_forget_bias(lstm, value: float) -> None:
     (``unit_forget_bias``, after Jozefowicz et al. 2015) so that the cell remembers at first;
     PyTorch's initialisation leaves it near 0 (the gate near one half)."""
     hidden = lstm.hidden_size
-    lstm.bias_ih_l0.data[hidden : 2 * hidden] += value
+    lstm.bias_ih_l0._data[hidden : 2 * hidden] += value
 
 
 def gradient_through_time(

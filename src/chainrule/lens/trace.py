@@ -134,13 +134,13 @@ def trace_backward(loss: Tensor, names: dict | None = None) -> ChainRuleTrace:
             op_class.__name__,
             _formula(op_class),
             label[id(event.output)],
-            event.output.data.copy(),
+            event.output._data.copy(),
             event.grad.copy(),
         )
         for k, (inp, grad) in enumerate(zip(event.inputs, event.input_grads)):
             is_tensor = isinstance(inp, Tensor)
             name = label.get(id(inp), "const") if is_tensor else "const"
-            value = inp.data.copy() if is_tensor else inp
+            value = inp._data.copy() if is_tensor else inp
             leaf = is_tensor and inp._ctx is None and grad is not None
             rec = InputRecord(name, value, None if grad is None else grad.copy(), leaf=leaf)
             if local is not None and grad is not None and local[k] is not None:

@@ -34,7 +34,7 @@ def check_gradients(
     model = copy.deepcopy(module).double()
     model.zero_grad()
     x64 = Tensor._make(as_array(x).astype(xp.float64), True)
-    y64 = y.data if isinstance(y, Tensor) else y
+    y64 = y._data if isinstance(y, Tensor) else y
     if isinstance(y64, xp.ndarray) and y64.dtype.kind == "f":
         y64 = y64.astype(xp.float64)
 
@@ -49,7 +49,7 @@ def check_gradients(
         loss.backward()
         tensors = [*model.named_parameters(), ("input", x64)]
         report = compare_with_finite_differences(
-            lambda: float(loss_value().data), tensors, eps, atol, rtol, raise_exception=False
+            lambda: float(loss_value()._data), tensors, eps, atol, rtol, raise_exception=False
         )
     if verbose:
         print(report)

@@ -139,7 +139,7 @@ class Embedding(Module):
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight._data[self.padding_idx] = 0
 
     def config(self) -> dict:
         names = ("num_embeddings", "embedding_dim", "padding_idx", "max_norm", "norm_type")

@@ -50,7 +50,7 @@ _calculate_fan_in_and_fan_out = fans  # PyTorch's name, used by hand-written res
 def _fill(tensor, values):
     """Write ``values`` into ``tensor``'s storage (its version counter sees the change)."""
     with no_grad():
-        tensor.copy_(Tensor._make(xp.asarray(values).astype(tensor.data.dtype), False))
+        tensor.copy_(Tensor._make(xp.asarray(values).astype(tensor._data.dtype), False))
     return tensor
 
 

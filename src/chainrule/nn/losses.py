@@ -68,7 +68,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> Te
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     d = input - _keep_tensor(input, target)
-    small = xp.abs(d.data) < delta
+    small = xp.abs(d._data) < delta
     loss = ops.where(small, 0.5 * d * d, delta * (ops.abs(d) - 0.5 * delta))
     return reduce(loss, reduction)
 
@@ -177,7 +177,7 @@ def binary_cross_entropy(input, target, reduction: str = "mean") -> Tensor:
     """-(y log p + (1 - y) log(1 - p)) for probabilities p in [0, 1]."""
     _check_reduction("binary_cross_entropy", reduction)
     _check_same_shape("binary_cross_entropy", input, target)
-    p = input.data
+    p = input._data
     if p.size and (p.min() < 0 or p.max() > 1):
         raise ValueError(
             "binary_cross_entropy: input must be probabilities in [0, 1] (apply sigmoid first, "

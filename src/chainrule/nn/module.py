@@ -37,9 +37,9 @@ class Parameter(Tensor):
         if data is None:
             array = xp.empty((0,), dtype=get_default_dtype())
         elif isinstance(data, Tensor):
-            array = data.data
+            array = data._data
         else:
-            array = as_tensor(data).data
+            array = as_tensor(data)._data
         _init(self, array, requires_grad)
 
     def __repr__(self) -> str:
@@ -214,7 +214,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad.data.fill(0)
+                p.grad._data.fill(0)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():
@@ -295,15 +295,15 @@ class Module:
         """Convert every floating parameter and buffer to ``dtype``: each parameter keeps its
         identity (optimizers holding it see the change), as PyTorch's ``module.double()``."""
         for p in self.parameters():
-            if p.data.dtype.kind == "f" and p.data.dtype != dtype:
-                p.data = p.data.astype(dtype)
+            if p._data.dtype.kind == "f" and p._data.dtype != dtype:
+                p._data = p._data.astype(dtype)
                 if p.grad is not None:
-                    p.grad = p.grad.data.astype(dtype)
+                    p.grad = p.grad._data.astype(dtype)
         for m in self.modules():
             for name in m._buffer_names:
                 value = getattr(m, name)
-                if value is not None and value.data.dtype.kind == "f":
-                    value.data = value.data.astype(dtype)
+                if value is not None and value._data.dtype.kind == "f":
+                    value._data = value._data.astype(dtype)
         return self
 
     # -- state ---------------------------------------------------------------------------------
@@ -344,16 +344,16 @@ class Module:
         for key, target in targets.items():
             if key not in state_dict:
                 continue
-            value = xp.asarray(getattr(state_dict[key], "data", state_dict[key]))
-            if value.shape != target.data.shape:
+            value = _state_array(state_dict[key])
+            if value.shape != target._data.shape:
                 raise ValueError(
                     f"{type(self).__name__}.load_state_dict: '{key}' has shape {value.shape} in "
-                    f"the state dict but {target.data.shape} in the model"
+                    f"the state dict but {target._data.shape} in the model"
                 )
         with no_grad():
             for key, target in targets.items():
                 if key in state_dict:
-                    target.copy_(xp.asarray(getattr(state_dict[key], "data", state_dict[key])))
+                    target.copy_(_state_array(state_dict[key]))
         return IncompatibleKeys(missing, unexpected)
 
     # -- display -------------------------------------------------------------------------------
@@ -376,6 +376,14 @@ def some_keys(keys: list, shown: int = 5) -> str:
     """``keys`` for a message: the first few, and how many more (a file may hold thousands)."""
     text = str([str(key)[:60] for key in keys[:shown]])
     return text + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
+
+
+def _state_array(value):
+    """The array of a state-dict entry: a chainrule tensor's own, or a foreign tensor's ``.data``
+    (a PyTorch parameter refuses NumPy conversion while it requires grad), or an array."""
+    if isinstance(value, Tensor):
+        return value._data
+    return xp.asarray(getattr(value, "data", value))
 
 
 def _flatten(name: str, value) -> Iterator[tuple[str, object]]:

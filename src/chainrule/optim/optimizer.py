@@ -9,7 +9,7 @@ Speed without surprises: the optimizer keeps each group's gradients and state in
 (:class:`FlatState`), with a view per parameter. A subclass may add ``fused_update``, the same rule
 over the whole group in a handful of whole-array NumPy calls (Adam does); it runs when every
 parameter of the group has a gradient. The parameters themselves are never moved or rebound: the
-fused rule adds each parameter's slice of one flat step to it, so ``p.data`` stays the array the
+fused rule adds each parameter's slice of one flat step to it, so ``p._data`` stays the array the
 user holds. If a parameter's dtype or shape changes (``model.double()``), the optimizer follows
 when it has no state yet, and refuses with a clear error once it has.
 """
@@ -56,7 +56,7 @@ class FlatState:
             size = math.prod(shape)
             self.spans.append((total, total + size, shape))
             total += size
-        self.dtype = params[0].data.dtype
+        self.dtype = params[0]._data.dtype
         self.grads = xp.zeros(total, dtype=self.dtype)
         self.grad_views = self.views(self.grads)
         self.scratch = xp.empty(total, dtype=self.dtype)
@@ -65,7 +65,7 @@ class FlatState:
 
     @staticmethod
     def usable(params: list) -> bool:
-        dtypes = {p.data.dtype for p in params}
+        dtypes = {p._data.dtype for p in params}
         return len(dtypes) == 1 and dtypes.pop().kind == "f"
 
     def views(self, flat) -> list:
@@ -82,14 +82,14 @@ class FlatState:
         for p, view in zip(params, self.grad_views):
             if p.grad is None:
                 return False
-            if p.grad.data is not view:
-                xp.copyto(view, p.grad.data)
+            if p.grad._data is not view:
+                xp.copyto(view, p.grad._data)
         return True
 
 
 def layout(params: list) -> list:
     """(shape, dtype) of each parameter: what the optimizer's state was made for."""
-    return [(p.data.shape, p.data.dtype) for p in params]
+    return [(p._data.shape, p._data.dtype) for p in params]
 
 
 OPTIMIZER_CLASSES: dict[str, type] = {}
@@ -195,12 +195,12 @@ class Optimizer:
             flat = self.flat_state(index)
             for k, p in enumerate(params):
                 if p.grad is not None:
-                    p.grad.data.fill(0)
+                    p.grad._data.fill(0)
                 elif flat is not None:
                     flat.grad_views[k].fill(0)
                     p.grad = Tensor.wrap_array(flat.grad_views[k])
                 else:
-                    p.grad = Tensor.wrap_array(xp.zeros_like(p.data))
+                    p.grad = Tensor.wrap_array(xp.zeros_like(p._data))
 
     def gather_gradients(self) -> list:
         """Make every gradient a view of its group's flat gradient array (copying values in) and
@@ -217,9 +217,9 @@ class Optimizer:
                 view = flat.grad_views[k]
                 if p.grad is None:
                     view.fill(0)
-                elif p.grad.data is not view:
-                    xp.copyto(view, p.grad.data)
-                if p.grad is None or p.grad.data is not view:
+                elif p.grad._data is not view:
+                    xp.copyto(view, p.grad._data)
+                if p.grad is None or p.grad._data is not view:
                     p.grad = Tensor.wrap_array(view)
             arrays.append(flat.grads)
         return arrays
@@ -252,13 +252,13 @@ class Optimizer:
             ):
                 whole = {name: flat.state[name] for name in self.state_names(group)}
                 whole["step"] = states[0]["step"]
-                self.fused_update([p.data for p in params], flat, whole, lr, group)
+                self.fused_update([p._data for p in params], flat, whole, lr, group)
                 for s in states:
                     s["step"] = whole["step"]
             else:
                 for p, state in zip(params, states):
                     if p.grad is not None:
-                        self.update(p.data, p.grad.data, state, lr, group)
+                        self.update(p._data, p.grad._data, state, lr, group)
             for p in params:
                 if p.grad is not None:
                     p._counter[0] += 1  # changed in place: saved copies of it are now stale
@@ -301,7 +301,7 @@ class Optimizer:
                     state[name] = flat.views(flat.state_array(name, fill))[position]
                     state[name][...] = fill  # the flat array may hold an older state's values
                 else:
-                    state[name] = xp.full_like(p.data, fill)
+                    state[name] = xp.full_like(p._data, fill)
             self.state[index] = state
         return state
 

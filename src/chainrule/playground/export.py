@@ -96,9 +96,9 @@ def exported_model(trainer) -> nn.Sequential:
     if trainer.setup.output == "sigmoid":
         single = layers[-1]
         pair = nn.Linear(single.in_features, 2)
-        pair.weight.data[...] = 0.0
-        pair.weight.data[1] = as_array(single.weight)[0]
-        pair.bias.data[...] = [0.0, float(as_array(single.bias)[0])]
+        pair.weight._data[...] = 0.0
+        pair.weight._data[1] = as_array(single.weight)[0]
+        pair.bias._data[...] = [0.0, float(as_array(single.bias)[0])]
         layers[-1] = pair
     model = nn.Sequential(*layers)
     model.eval()

@@ -179,7 +179,7 @@ class EarlyStopping(Callback):
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, logs["epoch"], 0
             if self.restore_best:
-                self.best_weights = {k: v.data.copy() for k, v in run.model.state_dict().items()}
+                self.best_weights = {k: v._data.copy() for k, v in run.model.state_dict().items()}
         else:
             self.wait += 1
             if self.wait >= self.patience:
@@ -358,8 +358,8 @@ class TerminateOnNaN(Callback):
             return
         for name, p in run.model.named_parameters():
             for what, array in (
-                ("gradient", None if p.grad is None else p.grad.data),
-                ("value", p.data),
+                ("gradient", None if p.grad is None else p.grad._data),
+                ("value", p._data),
             ):
                 if array is not None and not xp.all(xp.isfinite(array)):
                     raise NonFiniteError(

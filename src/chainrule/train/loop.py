@@ -419,7 +419,7 @@ def fit(
             loss.backward()  # backpropagation: the chain rule, layer by layer
             comm.allreduce_mean_grads(optimizer, len(x))  # over all processes (one: no-op)
             optimizer.step()  # one step downhill
-            logs = run.metrics.update(loss.item(), output.data, y.data)  # of the whole batch
+            logs = run.metrics.update(loss.item(), output._data, y._data)  # of the whole batch
             hooks.on_batch_end(run, logs, run.metrics.last_count)
             if run.stop_training:
                 break
@@ -480,7 +480,7 @@ def evaluate(
     try:
         for x, y in as_loader(comm.shard_data(data), batch_size):
             output = model(x)
-            tracker.update(loss_fn(output, y).item(), output.data, y.data)
+            tracker.update(loss_fn(output, y).item(), output._data, y._data)
     finally:
         model.train(was_training)
     tracker.total_over(comm)
@@ -496,14 +496,14 @@ def predict(model, x, batch_size: int = 1000):
     Raises:
         DataError: ``x`` holds no examples.
     """
-    x = xp.asarray(getattr(x, "data", x))
+    x = xp.asarray(getattr(x, "_data", x))
     if x.ndim == 0 or len(x) == 0:
         raise DataError(f"predict: the input of shape {x.shape} holds no examples")
     was_training = model.training
     model.eval()
     try:
         parts = [
-            model(Tensor._make(x[i : i + batch_size], False)).data
+            model(Tensor._make(x[i : i + batch_size], False))._data
             for i in range(0, len(x), batch_size)
         ]
     finally:

@@ -11,7 +11,7 @@ from ..backend import add_at, ignore_float_errors, xp
 
 
 def _array(x):
-    return xp.asarray(getattr(x, "data", x))
+    return xp.asarray(getattr(x, "_data", x))
 
 
 def predicted_classes(output, threshold: float = 0.0):

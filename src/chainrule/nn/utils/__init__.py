@@ -24,7 +24,7 @@ def clip_grad_norm_(
     total = ||(g_1, g_2, ...)||_p;  g <- g * min(1, max_norm / (total + 1e-6)).
     Returns total (a one-element tensor, as PyTorch's).
     """
-    grads = [p.grad.data for p in _with_grad(parameters)]
+    grads = [p.grad._data for p in _with_grad(parameters)]
     if not grads:
         return Tensor._make(xp.asarray(0.0), False)
     if norm_type == math.inf:
@@ -43,4 +43,4 @@ def clip_grad_norm_(
 def clip_grad_value_(parameters, clip_value: float) -> None:
     """Clip every gradient element to [-clip_value, clip_value] in place."""
     for p in _with_grad(parameters):
-        xp.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+        xp.clip(p.grad._data, -clip_value, clip_value, out=p.grad._data)
