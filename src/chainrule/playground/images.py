@@ -306,7 +306,7 @@ def _check_pixels(name: str, raw: bytes) -> None:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(raw)) as image:
+        with Image.open(_Named(raw, name)) as image:
             width, height = image.size
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise PlaygroundError(f"{name}: not a readable image ({exc})") from None
@@ -326,6 +326,9 @@ class _Named(io.BytesIO):
 
     def __str__(self) -> str:
         return self.shown
+
+    def __repr__(self) -> str:  # Pillow's messages show the file as repr(file)
+        return repr(self.shown)
 
 
 def read_uploaded_images(files) -> Uploaded:
