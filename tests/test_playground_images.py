@@ -3,6 +3,7 @@ classes (checked and capped, every bad picture named), training, the inside view
 against the network's own, and its routes over HTTP."""
 
 import base64
+import http.client
 import io
 import threading
 import time
@@ -200,6 +201,26 @@ def test_inside_view_matches_the_network_and_the_sum_adds_up():
         inside(run, png(np.zeros((20, 20))))
 
 
+def test_one_backward_pass_on_the_drawing():
+    setup = ImageSetup.from_dict({"mode": "images"})
+    run = ImageTrainer(setup, build_images(setup, None, None))
+    run.train_epoch()
+    before = [p.detach().numpy().copy() for p in run.model.parameters()]
+    answer = inside(run, stroke(), None, 7)
+    assert sorted(answer["backprop"]["layers"]) == [1, 2, 3]  # as the layers shown
+    p = np.asarray(answer["probabilities"])
+    assert answer["backprop"]["loss"] == pytest.approx(-np.log(p[7]), rel=1e-3)
+    # at the logits dJ/dz = softmax(z) - onehot(7): largest size at class 7 (p - 1 < 0)
+    gradient = answer["backprop"]["layers"][3]
+    values = np.frombuffer(base64.b64decode(gradient["map"]), np.uint8)
+    assert values.argmin() == 7 and gradient["scale"] == pytest.approx(1 - p[7], rel=1e-3)
+    after = [p.detach().numpy() for p in run.model.parameters()]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))  # nothing changed
+    assert all(p.grad is None or not p.grad.numpy().any() for p in run.model.parameters())
+    with pytest.raises(PlaygroundError, match="backprop: the class must be 0 to 9"):
+        inside(run, stroke(), None, 10)
+
+
 def test_decode_picture_takes_a_data_url():
     grey = decode_picture("x", "data:image/png;base64," + png(np.full((3, 5), 255)))
     assert grey.shape == (3, 5) and grey.min() == 1.0
@@ -230,6 +251,18 @@ def wait_for_run(server, session_id, timeout=10.0):
     raise AssertionError(answer)
 
 
+def oversized_upload(server, path: str) -> int:
+    """The status of a POST that says it brings 3 MiB (refused before a byte of it is read)."""
+    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
+    connection.putrequest("POST", path)
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(3 << 20))
+    connection.endheaders()
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
 def test_routes_of_the_image_mode(server):
     status, page, _ = call(server, "GET", "/images")
     assert status == 200 and b"images.js" in page
@@ -245,8 +278,7 @@ def test_routes_of_the_image_mode(server):
     bad = [*two_classes(), {"class": "dark", "name": "broken.png", "data": header_only}]
     status, answer, _ = call(server, "POST", f"{base}/upload", {"images": bad})
     assert status == 400 and answer["error"].startswith("broken.png: not a readable image")
-    status, answer, _ = call(server, "POST", f"{base}/upload", raw=b"{" + b" " * (3 << 20) + b"}")
-    assert status == 413
+    assert oversized_upload(server, f"{base}/upload") == 413
     status, page, _ = call(server, "GET", "/")  # still serving the other pages
     assert status == 200 and b"main.js" in page
     status, answer, _ = call(server, "POST", f"{base}/setup", {"mode": "images", "hidden": [0]})

@@ -70,6 +70,11 @@ def test_draw_a_digit_train_and_the_answer_changes(images_page):
     change = np.abs(np.subtract(after["probabilities"], before["probabilities"])).max()
     assert change > 0.2 and after["answer"] == "0"
     assert "95% test accuracy after" in p.page.text_content("#speed")
+    p.page.select_option("#backprop-label", "7")  # one backward pass, as if it were a 7
+    p.page.click("#backprop")
+    p.wait("window.playground.inside.backprop && window.playground.inside.backprop.label === 7")
+    assert p.page.locator("#layers canvas.gradient").count() == 3
+    assert "as if it were 7" in p.page.text_content("#backprop-text")
     assert p.page.locator("#first-layer canvas").count() == 16
     assert p.page.locator("#confusion tr").count() == 11
     assert p.errors == []
@@ -79,7 +84,7 @@ def test_click_a_neuron_then_a_feature_map(images_page):
     p = images_page
     p.page.click("#samples canvas[data-sample='3']")  # a test image instead of a drawing
     p.wait("window.playground.inside !== null")
-    p.page.click("#layers canvas[data-layer='1']", position={"x": 5, "y": 5})  # neuron 0
+    p.page.click("#layers canvas.output[data-layer='1']", position={"x": 5, "y": 5})  # neuron 0
     p.wait("window.playground.inside.neuron && window.playground.inside.neuron.kind === 'sum'")
     neuron = p.js("window.playground.inside.neuron")
     text = p.page.text_content("#neuron-view")
@@ -89,7 +94,9 @@ def test_click_a_neuron_then_a_feature_map(images_page):
     p.page.click("#networks [data-choice=cnn]")
     p.wait("window.playground.data.layers.length === 10")
     p.wait("window.playground.inside && window.playground.inside.layers.length === 9")
-    p.page.click("#layers canvas[data-layer='0'][data-channel='2']", position={"x": 28, "y": 28})
+    p.page.click(
+        "#layers canvas.output[data-layer='0'][data-channel='2']", position={"x": 28, "y": 28}
+    )
     p.wait("window.playground.inside.neuron && window.playground.inside.neuron.kind === 'kernel'")
     kernel = p.js("window.playground.inside.neuron")
     assert kernel["index"] == [2, 4, 4]

@@ -9,6 +9,9 @@ layer by layer by the lens (:func:`~chainrule.lens.forward.explain_forward`). Th
   left out): neurons as cells, feature maps of a convolution as small images, each as bytes
   around 127.5 scaled by the layer's largest value (:func:`.frames.signed_bytes`);
 * the output neurons' softmax probabilities and the most activated one, named;
+* on request, one step of backpropagation for the picture and the class it is said to be: the
+  gradient of the cost (the cross-entropy) with respect to every layer's output, the same layers
+  drawn the same way; the weights are left as they are;
 * on request, one neuron: a dense neuron's weighted sum
   (:func:`~chainrule.lens.forward.neuron_sum`: the largest terms, the rest, the bias, the total,
   then the activation) with its weights as a picture; or one position of a feature map: the
@@ -17,10 +20,12 @@ layer by layer by the lens (:func:`~chainrule.lens.forward.explain_forward`). Th
 
 from __future__ import annotations
 
+from .. import nn
 from ..backend import xp
 from ..lens.forward import explain_forward, neuron_sum
 from ..runs.config import RunError
 from ..runs.drawings import to_training_image
+from ..tensor import Tensor, as_array
 from .frames import encode, signed_bytes
 from .images import decode_picture
 from .points import PlaygroundError
@@ -28,9 +33,10 @@ from .points import PlaygroundError
 TERMS = 8  # terms of a weighted sum written out
 
 
-def inside(run, picture, neuron=None) -> dict:
+def inside(run, picture, neuron=None, backprop=None) -> dict:
     """The inside view of ``run``'s network for ``picture`` (base64 image file text);
-    ``neuron``: ``{"layer": i, "index": [...]}`` to explain one neuron of layer ``i``."""
+    ``neuron``: ``{"layer": i, "index": [...]}`` to explain one neuron of layer ``i``;
+    ``backprop``: the class the picture is, for the gradient reaching each layer."""
     images = run.images
     grey = decode_picture("the drawing", picture)
     try:
@@ -66,7 +72,47 @@ def inside(run, picture, neuron=None) -> dict:
     }
     if neuron is not None:
         answer["neuron"] = explain_neuron(run.model, steps, neuron)
+    if backprop is not None:
+        label = _label(backprop, images.classes)
+        loss, grads = layer_gradients(run, seen.pixels[None].astype(xp.float32), label)
+        shown = {layer["index"] for layer in layers}
+        answer["backprop"] = {
+            "label": label,
+            "loss": loss,
+            "layers": {
+                i: dict(zip(("map", "scale"), signed_bytes(g)))
+                for i, g in enumerate(grads)
+                if i in shown
+            },
+        }
     return answer
+
+
+def _label(value, classes: list) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(classes):
+        raise PlaygroundError(f"backprop: the class must be 0 to {len(classes) - 1}")
+    return value
+
+
+def layer_gradients(run, x, label: int) -> tuple[float, list]:
+    """One backward pass for one picture ``x`` (C, H, W) said to be class ``label``: the
+    cross-entropy J and dJ/d(each layer's output), kept by ``retain_grad``. The weights'
+    gradients it leaves are cleared (``zero_grad``), as the next training step would."""
+    model = run.model
+    was_training = model.training
+    model.eval()
+    try:
+        h, outputs = Tensor(x[None], requires_grad=True), []
+        for layer in model:
+            h = layer(h)
+            h.retain_grad()
+            outputs.append(h)
+        loss = nn.CrossEntropyLoss()(h, Tensor._make(xp.asarray([label], dtype=xp.int64), False))
+        loss.backward()
+        return float(loss.item()), [as_array(o.grad)[0] for o in outputs]
+    finally:
+        run.optimizer.zero_grad()
+        model.train(was_training)
 
 
 def _passes_through(step) -> bool:

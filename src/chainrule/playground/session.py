@@ -102,12 +102,12 @@ class Session:
 
     def inside(self, values: dict) -> dict:
         """The inside view of the image network for a picture (:func:`.inside_view.inside`)."""
-        picture, neuron = values.get("picture"), values.get("neuron")
+        picture, neuron, label = values.get("picture"), values.get("neuron"), values.get("backprop")
 
         def look(trainer):
             if not isinstance(trainer, ImageTrainer):
                 raise PlaygroundError("the inside view is the image mode's: choose an image set")
-            return inside_view.inside(trainer, picture, neuron)
+            return inside_view.inside(trainer, picture, neuron, label)
 
         return self.with_trainer(look)
 

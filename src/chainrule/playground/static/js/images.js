@@ -158,6 +158,7 @@ function onData(data) {
   if (data.mode !== "images") return;
   page.data = data;
   $("network-text").textContent = `${data.network}; ${data.train} training images, ${data.test} test images`;
+  $("backprop-label").replaceChildren(...data.classes.map((name, k) => el("option", { value: String(k), text: name })));
   inside.showSamples(data);
   inside.refresh();
   scheduleDraw();
@@ -266,8 +267,9 @@ async function start() {
     {
       draw: $("draw"), clear: $("clear"), seen: $("seen"), prepared: $("prepared"), layers: $("layers"),
       answer: $("answer"), bars: $("bars"), neuronView: $("neuron-view"), samples: $("samples"),
+      backpropText: $("backprop-text"),
     },
-    (picture, neuron) => page.session.inside(picture, neuron),
+    (picture, neuron, backprop) => page.session.inside(picture, neuron, backprop),
     (answer) => {
       page.inside = answer;
       page.insides += 1;
@@ -290,6 +292,8 @@ async function start() {
   $("channels").addEventListener("change", (event) => apply({ channels: sizes(event.target.value) }));
   $("add-class").addEventListener("click", () => addClassRow(`class ${String.fromCharCode(65 + $("upload-classes").children.length)}`));
   $("send-images").addEventListener("click", sendImages);
+  $("backprop").addEventListener("click", () => inside.backpropAs(Number($("backprop-label").value)));
+  $("backprop-off").addEventListener("click", () => inside.backpropAs(null));
   window.addEventListener("pagehide", () => page.session.close());
   await apply({});
 }

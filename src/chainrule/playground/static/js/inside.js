@@ -36,14 +36,15 @@ function columnsOf(n) {
 }
 
 export class InsideView {
-  // elements: draw, clear, seen, prepared, layers, answer, bars, neuronView, samples;
-  // ask(picture, neuron) -> Promise of the server's answer; onAnswer(answer) after each.
+  // elements: draw, clear, seen, prepared, layers, answer, bars, neuronView, samples,
+  // backpropText; ask(picture, neuron, backprop) -> Promise of the server's answer; onAnswer(answer) after each.
   constructor(elements, ask, onAnswer, onError) {
     Object.assign(this, { elements, ask, onAnswer, onError });
     this.drawn = false;
     this.busy = false;
     this.again = false;
     this.neuron = null;
+    this.backprop = null; // the class a backprop step takes the picture to be (null: none)
     this.answer = null;
     this.classes = [];
     const canvas = elements.draw;
@@ -110,6 +111,7 @@ export class InsideView {
     const [, height, width] = data.shape;
     this.classes = data.classes;
     this.neuron = null;
+    this.backprop = null;
     this.elements.neuronView.hidden = true;
     this.elements.samples.replaceChildren(
       ...data.samples.map((picture, i) => {
@@ -131,7 +133,7 @@ export class InsideView {
     }
     this.busy = true;
     try {
-      const answer = await this.ask(this.elements.draw.toDataURL("image/png"), this.neuron);
+      const answer = await this.ask(this.elements.draw.toDataURL("image/png"), this.neuron, this.backprop);
       this.answer = answer;
       this.render(answer);
       this.onAnswer(answer);
@@ -152,7 +154,11 @@ export class InsideView {
     const [, height, width] = answer.shape;
     paintGrey(elements.seen, bytes(answer.input), width, height);
     elements.prepared.textContent = answer.prepared;
-    elements.layers.replaceChildren(...answer.layers.map((layer) => this.layerView(layer)));
+    const gradients = answer.backprop ? answer.backprop.layers : {};
+    elements.layers.replaceChildren(...answer.layers.map((layer) => this.layerView(layer, gradients[layer.index])));
+    elements.backpropText.textContent = answer.backprop
+      ? `one backward pass: the cost J = ${answer.backprop.loss.toPrecision(4)} (cross-entropy, as if it were ${this.classes[answer.backprop.label]}); under each layer, the gradient of J reaching it (the weights are not changed)`
+      : "";
     elements.answer.textContent = `${answer.answer} (the most activated output neuron)`;
     elements.bars.replaceChildren(
       ...answer.probabilities.map((p, k) => {
@@ -169,46 +175,68 @@ export class InsideView {
     if (answer.neuron) this.showNeuron(answer);
   }
 
-  // One layer's output: cells for neurons, small pictures for feature maps; a click explains.
-  layerView(layer) {
-    const values = bytes(layer.map);
+  // One layer's output (and, after a backprop step, the gradient reaching it): cells for
+  // neurons, small pictures for feature maps; a click on the output explains.
+  layerView(layer, gradient) {
     const title = el("span", { text: `${layer.index}: ${layer.name}` });
-    const note = el("span", { class: "scale-note", text: `colours up to \u00b1${layer.scale}` });
+    const parts = [title, this.cells(layer, bytes(layer.map), true), el("span", { class: "scale-note", text: `output up to \u00b1${layer.scale}` })];
+    if (gradient) {
+      parts.push(this.cells(layer, bytes(gradient.map), false));
+      parts.push(el("span", { class: "scale-note", text: `\u2202J/\u2202output up to \u00b1${gradient.scale.toPrecision(3)}` }));
+    }
+    return el("div", { class: "layer", "data-layer": layer.index }, parts);
+  }
+
+  // Values of a layer's shape drawn as cells (neurons) or small pictures (feature maps).
+  cells(layer, values, clickable) {
+    const kind = clickable ? "output" : "gradient";
     if (layer.shape.length === 3) {
       const [channels, height, width] = layer.shape;
       const maps = [];
       for (let c = 0; c < channels; c++) {
-        const canvas = el("canvas", { title: `feature map ${c}: click a position`, "data-layer": layer.index, "data-channel": c });
+        const canvas = el("canvas", { class: kind, "data-layer": layer.index, "data-channel": c });
         paintSigned(canvas, values, width, height, c * width * height);
         canvas.style.width = `${MAP}px`;
         canvas.style.height = `${(MAP * height) / width}px`;
-        canvas.addEventListener("click", (event) => {
-          const row = Math.min(height - 1, Math.floor((event.offsetY / canvas.clientHeight) * height));
-          const col = Math.min(width - 1, Math.floor((event.offsetX / canvas.clientWidth) * width));
-          this.explain({ layer: layer.index, index: [c, row, col] });
-        });
+        if (clickable) {
+          canvas.title = `feature map ${c}: click a position`;
+          canvas.addEventListener("click", (event) => {
+            const row = Math.min(height - 1, Math.floor((event.offsetY / canvas.clientHeight) * height));
+            const col = Math.min(width - 1, Math.floor((event.offsetX / canvas.clientWidth) * width));
+            this.explain({ layer: layer.index, index: [c, row, col] });
+          });
+        }
         maps.push(canvas);
       }
-      return el("div", { class: "layer", "data-layer": layer.index }, [title, el("div", { class: "maps" }, maps), note]);
+      return el("div", { class: "maps" }, maps);
     }
     const n = layer.shape[0];
     const columns = columnsOf(n);
     const rows = Math.ceil(n / columns);
-    const canvas = el("canvas", { title: "a neuron each: click one for its weighted sum", "data-layer": layer.index });
+    const canvas = el("canvas", { class: kind, "data-layer": layer.index });
     paintSigned(canvas, values, columns, rows);
     canvas.style.width = `${columns * CELL}px`;
     canvas.style.height = `${rows * CELL}px`;
-    canvas.addEventListener("click", (event) => {
-      const col = Math.floor((event.offsetX / canvas.clientWidth) * columns);
-      const row = Math.floor((event.offsetY / canvas.clientHeight) * rows);
-      const j = row * columns + col;
-      if (j < n) this.explain({ layer: layer.index, index: [j] });
-    });
-    return el("div", { class: "layer", "data-layer": layer.index }, [title, canvas, note]);
+    if (clickable) {
+      canvas.title = "a neuron each: click one for its weighted sum";
+      canvas.addEventListener("click", (event) => {
+        const col = Math.floor((event.offsetX / canvas.clientWidth) * columns);
+        const row = Math.floor((event.offsetY / canvas.clientHeight) * rows);
+        const j = row * columns + col;
+        if (j < n) this.explain({ layer: layer.index, index: [j] });
+      });
+    }
+    return canvas;
   }
 
   explain(neuron) {
     this.neuron = neuron;
+    this.refresh();
+  }
+
+  // One backward pass for the picture taken as class `label` (null: stop showing it).
+  backpropAs(label) {
+    this.backprop = label;
     this.refresh();
   }
 
