@@ -5,6 +5,9 @@ against the network's own, and its routes over HTTP."""
 import base64
 import http.client
 import io
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -15,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from chainrule.playground import images as image_data
 from chainrule.playground.image_run import ImageTrainer, data_message, frame_message
+from chainrule.playground.image_script import image_script
 from chainrule.playground.images import (
     ImageSetup,
     build_images,
@@ -221,6 +225,34 @@ def test_one_backward_pass_on_the_drawing():
         inside(run, stroke(), None, 10)
 
 
+def test_the_script_repeats_the_run(tmp_path):
+    setup = ImageSetup.from_dict(
+        {"mode": "images", "network": "cnn", "channels": [3], "positive": 2, "optimizer": "sgd"}
+    )
+    run = ImageTrainer(setup, build_images(setup, None, None))
+    run.train_epoch()
+    script = tmp_path / "train.py"
+    script.write_text(image_script(run))
+    source = str(Path(__file__).parents[1] / "src")
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": source},
+    )
+    assert done.returncode == 0, done.stderr
+    row = run.history[-1]
+    assert done.stdout.splitlines() == [
+        f"after 1 epochs: train loss {row['loss']:.8g}, accuracy {row['accuracy']:.4f}",
+        f"after 1 epochs: test loss {row['val_loss']:.8g}, accuracy {row['val_accuracy']:.4f}",
+    ]
+    uploaded = read_uploaded_images(two_classes())
+    own = ImageSetup.from_dict({"mode": "images", "dataset": "upload"}, uploaded)
+    with pytest.raises(PlaygroundError, match="your own images stay on the page"):
+        image_script(ImageTrainer(own, build_images(own, uploaded, None)))
+
+
 def test_decode_picture_takes_a_data_url():
     grey = decode_picture("x", "data:image/png;base64," + png(np.full((3, 5), 255)))
     assert grey.shape == (3, 5) and grey.min() == 1.0
@@ -283,8 +315,11 @@ def test_routes_of_the_image_mode(server):
     assert status == 200 and b"main.js" in page
     status, answer, _ = call(server, "POST", f"{base}/setup", {"mode": "images", "hidden": [0]})
     assert status == 400 and "dense layer 1" in answer["error"]
-    status, answer, _ = call(server, "GET", f"{base}/export/train.py")
-    assert status == 409 and "image mode" in answer["error"]
+    status, script, response = call(server, "GET", f"{base}/export/train.py")
+    assert status == 200 and b"cr.data.load_mnist(" in script
+    assert response.getheader("Content-Disposition") == 'attachment; filename="train.py"'
+    status, answer, _ = call(server, "GET", f"{base}/export/run.zip")
+    assert status == 409 and "exports train.py" in answer["error"]
 
 
 def test_inside_view_refused_in_the_points_mode(server):

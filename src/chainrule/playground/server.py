@@ -38,6 +38,7 @@ from ..io import parse_json
 from ..runs.config import RunError
 from .export import run_folder_zip
 from .image_run import ImageTrainer
+from .image_script import image_script
 from .images import image_choices
 from .points import PlaygroundError
 from .registry import Registry
@@ -284,18 +285,11 @@ class Handler(BaseHTTPRequestHandler):
         return values
 
     def _export(self, session, what: str) -> None:
+        upload = _upload_name(session)
         try:
-            if isinstance(session.trainer, ImageTrainer):
-                raise PlaygroundError("the image mode's runs cannot be exported yet")
-            if what == "run.zip":
-                body = session.with_trainer(lambda t: run_folder_zip(t, _upload_name(session)))
-                kind = "application/zip"
-            else:
-                text = session.with_trainer(lambda t: python_script(t, _upload_name(session)))
-                body, kind = text.encode(), "text/x-python; charset=utf-8"
+            body, kind, name = session.with_trainer(lambda t: exported(t, what, upload))
         except (PlaygroundError, DataError, RunError) as exc:
             return self._refuse(409, str(exc))
-        name = "chainrule-playground.zip" if what == "run.zip" else "train.py"
         self._send(200, body, kind, {"Content-Disposition": f'attachment; filename="{name}"'})
 
     def _stream(self, session) -> None:
@@ -340,6 +334,22 @@ class Handler(BaseHTTPRequestHandler):
                 sent_frame, last_frame = frame_seq, time.monotonic()
             self.wfile.write(("".join(chunks) or ": still here\n\n").encode())
             self.wfile.flush()
+
+
+def exported(trainer, what: str, upload_name: str | None) -> tuple[bytes, str, str]:
+    """The export ``what`` (``run.zip`` or ``train.py``) of a run: (bytes, type, file name).
+    The image mode exports its ``train.py``; its run folder is not written yet."""
+    script = "text/x-python; charset=utf-8"
+    if isinstance(trainer, ImageTrainer):
+        if what == "run.zip":
+            raise PlaygroundError(
+                "the image mode exports train.py (a script that repeats the run); its run folder "
+                "is not written yet"
+            )
+        return image_script(trainer).encode(), script, "train.py"
+    if what == "run.zip":
+        return run_folder_zip(trainer, upload_name), "application/zip", "chainrule-playground.zip"
+    return python_script(trainer, upload_name).encode(), script, "train.py"
 
 
 def _upload_name(session) -> str | None:
