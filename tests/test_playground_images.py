@@ -322,6 +322,27 @@ def test_routes_of_the_image_mode(server):
     assert status == 409 and "exports train.py" in answer["error"]
 
 
+def test_hostile_pictures_for_the_inside_view(server):
+    session = new_session(server, {"mode": "images"})
+    wait_for_run(server, session)
+    big = io.BytesIO()
+    Image.new("L", (1200, 1000)).save(big, format="PNG")  # a few KiB, 1.2 megapixels
+    cases = [
+        ({"picture": 42}, "the drawing: send the picture as base64 text"),
+        ({"picture": base64.b64encode(big.getvalue()).decode()}, "1200x1000 pixels"),
+        ({"picture": "data:image/png;base64," + "A" * (400 << 10)}, "more than 256 KiB"),
+        ({"picture": stroke(), "neuron": {"layer": "1", "index": [0]}}, "layer must be"),
+        ({"picture": stroke(), "backprop": -1}, "backprop: the class must be"),
+    ]
+    for body, message in cases:
+        status, answer, _ = call(server, "POST", f"/api/sessions/{session}/inside", body)
+        assert status == 400 and message in answer["error"], answer
+    status, answer, _ = call(
+        server, "POST", f"/api/sessions/{session}/inside", {"picture": stroke()}
+    )
+    assert status == 200 and answer["answer"] in [str(k) for k in range(10)]
+
+
 def test_inside_view_refused_in_the_points_mode(server):
     session = new_session(server, {"dataset": "xor"})
     time.sleep(0.2)

@@ -104,6 +104,20 @@ def test_click_a_neuron_then_a_feature_map(images_page):
     assert p.errors == []
 
 
+def test_mnist_from_the_data_folder(images_page):
+    p = images_page
+    p.page.click("#datasets [data-choice=mnist]")
+    p.wait("window.playground.data.shape[1] === 28")
+    assert p.js("window.playground.data.train") == 1000  # the test subset's training images
+    p.page.click("#samples canvas[data-sample='0']")
+    p.wait("window.playground.inside !== null && window.playground.inside.shape[1] === 28")
+    assert "centre of mass" in p.js("window.playground.inside.prepared")
+    p.page.click("#step")
+    p.wait("window.playground.frame.epoch === 1")
+    assert p.frame()["test"]["accuracy"] > 0.5
+    assert p.errors == []
+
+
 def png_file(name: str, level: int, seed: int) -> dict:
     """A generated 24x24 picture, a flat grey with noise, as a file for the upload input."""
     pixels = np.clip(level + np.random.default_rng(seed).normal(0, 12, (24, 24)), 0, 255)
