@@ -31,9 +31,8 @@ class Registry:
         data_dir: str | None = None,
     ):
         self.max_sessions, self.grace = max_sessions, grace
-        self.data_dir = (
-            data_dir  # the image mode's MNIST folder (``--data-dir``), for every session
-        )
+        # the image mode's MNIST folder (``--data-dir``), for every session
+        self.data_dir = data_dir
         self.sessions: dict[str, Session] = {}
         self.lock = threading.Lock()
         self.stopped = threading.Event()
