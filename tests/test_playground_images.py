@@ -10,13 +10,16 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from chainrule.cli import main
 from chainrule.playground import images as image_data
+from chainrule.playground.image_export import exported_image_model, write_image_run_folder
 from chainrule.playground.image_run import ImageTrainer, data_message, frame_message
 from chainrule.playground.image_script import image_script
 from chainrule.playground.images import (
@@ -253,6 +256,33 @@ def test_the_script_repeats_the_run(tmp_path):
         image_script(ImageTrainer(own, build_images(own, uploaded, None)))
 
 
+def test_the_run_folder_is_one_of_trains(tmp_path, capsys):
+    """predict, evaluate and info read the exported folder: "is it 7 or not" with a CNN."""
+    setup = ImageSetup.from_dict({"mode": "images", "network": "cnn", "positive": 7})
+    run = ImageTrainer(setup, build_images(setup, None, None))
+    run.train_epoch()
+    run.train_epoch()
+    out = write_image_run_folder(run, tmp_path / "run")
+    seven = Image.new("L", (140, 140), 255)  # dark ink on white, as a photo of paper
+    ImageDraw.Draw(seven).line([(30, 30), (110, 30), (60, 125)], 0, 12)
+    seven.save(tmp_path / "seven.png")
+    assert main(["predict", str(out), str(tmp_path / "seven.png")]) == 0
+    assert "inverted (light background)" in capsys.readouterr().out
+    assert main(["evaluate", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert f"test accuracy {run.history[-1]['val_accuracy']:.4f}" in shown
+    assert main(["info", str(out)]) == 0
+    assert "Linear(32 -> 1)" in capsys.readouterr().out  # the two logits folded into one
+    logits = run.logits(run.images.x_test[:5])
+    folded = exported_image_model(run)(Tensor(run.images.x_test[:5, 0])).detach().numpy()
+    assert np.allclose(folded[:, 0], logits[:, 1] - logits[:, 0], atol=1e-5)
+    uploaded = read_uploaded_images(two_classes())
+    own = ImageSetup.from_dict({"mode": "images", "dataset": "upload"}, uploaded)
+    own_run = ImageTrainer(own, build_images(own, uploaded, None))
+    with pytest.raises(PlaygroundError, match="your own images stay on the page"):
+        write_image_run_folder(own_run, tmp_path / "own")
+
+
 def test_decode_picture_takes_a_data_url():
     grey = decode_picture("x", "data:image/png;base64," + png(np.full((3, 5), 255)))
     assert grey.shape == (3, 5) and grey.min() == 1.0
@@ -319,7 +349,12 @@ def test_routes_of_the_image_mode(server):
     assert status == 200 and b"cr.data.load_mnist(" in script
     assert response.getheader("Content-Disposition") == 'attachment; filename="train.py"'
     status, answer, _ = call(server, "GET", f"{base}/export/run.zip")
-    assert status == 409 and "exports train.py" in answer["error"]
+    assert status == 409 and "train at least one epoch" in answer["error"]
+    assert call(server, "POST", f"{base}/control", {"action": "step"})[0] == 200
+    status, body, _ = call(server, "GET", f"{base}/export/run.zip")
+    assert status == 200
+    names = zipfile.ZipFile(io.BytesIO(body)).namelist()
+    assert "playground-run/model.safetensors" in names and "playground-run/train.py" in names
 
 
 def test_hostile_pictures_for_the_inside_view(server):

@@ -37,6 +37,7 @@ from ..files import DataError
 from ..io import parse_json
 from ..runs.config import RunError
 from .export import run_folder_zip
+from .image_export import write_image_run_folder
 from .image_run import ImageTrainer
 from .image_script import image_script
 from .images import image_choices
@@ -337,19 +338,15 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def exported(trainer, what: str, upload_name: str | None) -> tuple[bytes, str, str]:
-    """The export ``what`` (``run.zip`` or ``train.py``) of a run: (bytes, type, file name).
-    The image mode exports its ``train.py``; its run folder is not written yet."""
-    script = "text/x-python; charset=utf-8"
-    if isinstance(trainer, ImageTrainer):
-        if what == "run.zip":
-            raise PlaygroundError(
-                "the image mode exports train.py (a script that repeats the run); its run folder "
-                "is not written yet"
-            )
-        return image_script(trainer).encode(), script, "train.py"
+    """The export ``what`` (``run.zip`` or ``train.py``) of a run, in the points mode or the
+    image mode: (bytes, content type, file name)."""
+    images = isinstance(trainer, ImageTrainer)
     if what == "run.zip":
-        return run_folder_zip(trainer, upload_name), "application/zip", "chainrule-playground.zip"
-    return python_script(trainer, upload_name).encode(), script, "train.py"
+        write = write_image_run_folder if images else None
+        body = run_folder_zip(trainer, upload_name, write)
+        return body, "application/zip", "chainrule-playground.zip"
+    script = image_script(trainer) if images else python_script(trainer, upload_name)
+    return script.encode(), "text/x-python; charset=utf-8", "train.py"
 
 
 def _upload_name(session) -> str | None:

@@ -292,7 +292,9 @@ async function start() {
   $("channels").addEventListener("change", (event) => apply({ channels: sizes(event.target.value) }));
   $("add-class").addEventListener("click", () => addClassRow(`class ${String.fromCharCode(65 + $("upload-classes").children.length)}`));
   $("send-images").addEventListener("click", sendImages);
-  $("export-script").addEventListener("click", () => page.session.download("train.py", "train.py").catch((error) => showError(error.message)));
+  const download = (what, name) => page.session.download(what, name).catch((error) => showError(error.message));
+  $("export-run").addEventListener("click", () => download("run.zip", "chainrule-playground.zip"));
+  $("export-script").addEventListener("click", () => download("train.py", "train.py"));
   $("backprop").addEventListener("click", () => inside.backpropAs(Number($("backprop-label").value)));
   $("backprop-off").addEventListener("click", () => inside.backpropAs(null));
   window.addEventListener("pagehide", () => page.session.close());
