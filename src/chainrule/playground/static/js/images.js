@@ -273,8 +273,13 @@ async function start() {
     (answer) => {
       page.inside = answer;
       page.insides += 1;
+      if (page.insideError) showError(""); // the drawing that was refused has been redrawn
+      page.insideError = false;
     },
-    showError,
+    (message) => {
+      page.insideError = true;
+      showError(message);
+    },
   );
   page.view = inside;
   page.session.listen({

@@ -138,7 +138,8 @@ export class InsideView {
       this.render(answer);
       this.onAnswer(answer);
     } catch (error) {
-      this.neuron = null;
+      this.neuron = null; // asked of another network (the setup changed): ask again afresh
+      this.backprop = null;
       this.onError(error.message);
     } finally {
       this.busy = false;
