@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from chainrule.playground.registry import Registry
 from chainrule.playground.server import PlaygroundServer
@@ -101,6 +101,19 @@ def test_click_a_neuron_then_a_feature_map(images_page):
     kernel = p.js("window.playground.inside.neuron")
     assert kernel["index"] == [2, 4, 4]
     assert "map 2 at row 4, column 4" in p.page.text_content("#neuron-view")
+    assert p.errors == []
+
+
+def test_open_a_picture_of_ones_own(images_page):
+    p = images_page
+    paper = Image.new("L", (90, 150), 255)  # dark ink on light paper, not square
+    ImageDraw.Draw(paper).ellipse([15, 20, 75, 130], outline=0, width=9)
+    buffer = io.BytesIO()
+    paper.save(buffer, format="PNG")
+    picture = {"name": "zero.png", "mimeType": "image/png", "buffer": buffer.getvalue()}
+    p.page.locator("#open-picture").set_input_files([picture])
+    p.wait("window.playground.inside !== null")
+    assert p.js("window.playground.inside.prepared").startswith("inverted (light background)")
     assert p.errors == []
 
 

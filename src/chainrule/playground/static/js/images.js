@@ -297,6 +297,15 @@ async function start() {
   $("channels").addEventListener("change", (event) => apply({ channels: sizes(event.target.value) }));
   $("add-class").addEventListener("click", () => addClassRow(`class ${String.fromCharCode(65 + $("upload-classes").children.length)}`));
   $("send-images").addEventListener("click", sendImages);
+  $("open-picture").addEventListener("change", async (event) => {
+    const [file] = event.target.files;
+    if (!file) return;
+    try {
+      await inside.open(await dataUrl(file));
+    } catch {
+      showError(`${file.name}: not a picture the browser can read`);
+    }
+  });
   const download = (what, name) => page.session.download(what, name).catch((error) => showError(error.message));
   $("export-run").addEventListener("click", () => download("run.zip", "chainrule-playground.zip"));
   $("export-script").addEventListener("click", () => download("train.py", "train.py"));

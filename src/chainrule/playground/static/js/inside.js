@@ -106,6 +106,22 @@ export class InsideView {
     this.refresh();
   }
 
+  // A picture of the user's (a data: URL) drawn over the whole canvas, its aspect kept, on
+  // the colour of its own corner: the server prepares it as chainrule predict does.
+  async open(url) {
+    const picture = new Image();
+    picture.src = url;
+    await picture.decode();
+    const { draw } = this.elements;
+    const ctx = draw.getContext("2d");
+    const scale = Math.min(draw.width / picture.width, draw.height / picture.height);
+    const [width, height] = [picture.width * scale, picture.height * scale];
+    ctx.drawImage(picture, 0, 0, 1, 1, 0, 0, draw.width, draw.height); // its corner's colour
+    ctx.drawImage(picture, (draw.width - width) / 2, (draw.height - height) / 2, width, height);
+    this.drawn = true;
+    this.refresh();
+  }
+
   // The samples the page offers to pick from (data message).
   showSamples(data) {
     const [, height, width] = data.shape;
