@@ -45,7 +45,9 @@ def draw_stroke(p, points):
 
 
 def play_until(p, condition: str):
+    """Press play, wait for a frame that says it plays, then for ``condition``, and pause."""
     p.page.click("#play")
+    p.wait("window.playground.frame.playing === true")
     p.wait(condition, timeout=30)
     p.page.click("#play")
     p.wait("window.playground.frame.playing === false")
@@ -66,6 +68,7 @@ def test_draw_a_digit_train_and_the_answer_changes(images_page):
     history = p.frame()["history"]
     assert history["val_accuracy"][-1] > history["val_accuracy"][0] + 0.5
     p.js("window.playground.view.refresh().then(() => true)")  # the answer of the last weights
+    p.wait("!window.playground.view.busy")  # (a request on its way asks once more when done)
     after = p.js("window.playground.inside")
     change = np.abs(np.subtract(after["probabilities"], before["probabilities"])).max()
     assert change > 0.2 and after["answer"] == "0"
@@ -152,7 +155,9 @@ def test_upload_two_classes_and_train_is_it_x(images_page):
     p.page.select_option("#positive", "1")
     p.wait("window.playground.data.classes.join() === 'not night,night'")
     assert p.page.text_content("#upload-text") == "class A: 4, night: 4 images"
-    play_until(p, "window.playground.frame.test.accuracy === 1")
+    play_until(
+        p, "window.playground.frame.epoch >= 3 && window.playground.frame.test.accuracy === 1"
+    )
     assert p.js("window.playground.data.shape") == [1, 16, 16]
     assert p.errors == []
 

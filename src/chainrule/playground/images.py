@@ -30,7 +30,7 @@ from ..data.images import read_grey
 from ..files import DataError
 from ..runs.drawings import to_training_image
 from .points import MAX_CLASSES, PlaygroundError
-from .settings import OPTIMIZERS, RANGES, Setup, _choice, _number, _show
+from .settings import OPTIMIZERS, Setup, _choice, _number, _show
 
 MAX_HIDDEN = 3
 MAX_IMAGE_NEURONS = 128
@@ -380,9 +380,7 @@ def image_choices(data_dir: str | None) -> dict:
             "conv_layers": MAX_CONV_LAYERS,
             "channels": MAX_CHANNELS,
             "upload_images": MAX_UPLOAD_IMAGES,
-            "upload_bytes": MAX_UPLOAD_IMAGE_BYTES,
             "mnist": MAX_MNIST,
         },
-        "ranges": {"lr": RANGES["lr"][1:3]},
         "defaults": ImageSetup().to_dict(),
     }

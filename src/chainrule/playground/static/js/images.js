@@ -83,6 +83,10 @@ function renderControls() {
   $("upload").hidden = setup.dataset !== "upload" && !$("upload").dataset.open;
   $("mnist-count").hidden = setup.dataset !== "mnist";
   $("n").value = setup.n;
+  $("n").max = images.limits.mnist;
+  $("hidden").title = `up to ${images.limits.hidden} layers of up to ${images.limits.neurons} neurons, e.g. 32, 16`;
+  $("channels").title = `up to ${images.limits.conv_layers} convolutions of up to ${images.limits.channels} channels, e.g. 6, 12`;
+  $("upload-text").title = `up to ${images.limits.upload_images} pictures in all`;
   const classes = setup.dataset === "upload" && page.uploaded ? page.uploaded.classes : [...Array(10).keys()].map(String);
   $("positive").replaceChildren(
     ...[["", "every class"], ...classes.map((name, k) => [k, `is it ${name} or not?`])].map(([value, label]) => {
