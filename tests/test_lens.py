@@ -64,6 +64,24 @@ def test_forward_explanation_is_the_weighted_sums_and_the_prediction(tmp_path):
     assert_untouched(model, before)
 
 
+def test_one_neurons_weighted_sum_largest_terms_first():
+    from chainrule.lens.forward import neuron_sum
+
+    layer = nn.Linear(5, 2)
+    x = np.array([1.0, -2.0, 0.0, 3.0, 0.5], dtype=np.float32)
+    step = lens.explain_forward(nn.Sequential(layer), x).steps[0]
+    total = neuron_sum(step, 1, top=2)
+    w = layer.weight.detach().numpy()[1].astype(np.float64)
+    b = float(layer.bias.detach().numpy()[1])
+    products = w * x
+    assert [i for i, *_ in total.terms] == list(np.argsort(-np.abs(products))[:2])
+    assert total.total == pytest.approx(products.sum() + b) == pytest.approx(step.outputs[1])
+    assert total.rest == pytest.approx(products.sum() - sum(p for *_, p in total.terms))
+    assert str(total).startswith("neuron 1: z = ") and "(3 more terms: " in str(total)
+    with pytest.raises(ValueError, match="no weighted sums"):
+        neuron_sum(lens.explain_forward(nn.Sequential(nn.ReLU()), x).steps[0], 0)
+
+
 def test_chain_rule_trace_agrees_with_backward_and_finite_differences(tmp_path):
     model = tiny()
     before = snapshot(model)

@@ -155,3 +155,37 @@ def explain_forward(model: Sequential, x, target_scale: tuple | None = None) -> 
     finally:
         model.train(was_training)
     return explanation
+
+
+@dataclass
+class NeuronSum:
+    """One neuron's weighted sum ``z = sum_i w_i x_i + b`` for one example, its largest terms
+    first (by size): ``terms`` holds ``(input index, weight, input, product)``; ``rest`` is the
+    sum of the terms not listed."""
+
+    neuron: int
+    terms: list
+    rest: float
+    bias: float
+    total: float
+    inputs: int
+
+    def __str__(self) -> str:
+        shown = " + ".join(f"{w:.3g}*{x:.3g}" for _, w, x, _ in self.terms)
+        others = self.inputs - len(self.terms)
+        rest = f" + ({others} more terms: {self.rest:.4g})" if others else ""
+        return f"neuron {self.neuron}: z = {shown}{rest} + {self.bias:.3g} = {self.total:.4g}"
+
+
+def neuron_sum(step: LayerStep, neuron: int, top: int = SHOW_ALL) -> NeuronSum:
+    """The weighted sum of neuron ``neuron`` of a Linear step, its ``top`` largest terms named."""
+    if not step.is_weighted_sum:
+        raise ValueError(f"layer {step.index} ({step.layer}) has no weighted sums")
+    x = xp.asarray(step.inputs, dtype=xp.float64).ravel()
+    w = xp.asarray(step.weights, dtype=xp.float64)[neuron]
+    products = w * x
+    largest = xp.argsort(-xp.abs(products), kind="stable")[:top]
+    bias = float(step.bias[neuron]) if step.bias is not None else 0.0
+    terms = [(int(i), float(w[i]), float(x[i]), float(products[i])) for i in largest]
+    rest = float(products.sum() - products[largest].sum())
+    return NeuronSum(neuron, terms, rest, bias, float(products.sum()) + bias, x.size)

@@ -10,7 +10,11 @@ the page's choosing in a thread of its own, streaming what it looks like as it l
 * :mod:`.trainer`: one run, an epoch at a time; :mod:`.frames`: what the page draws;
 * :mod:`.session`, :mod:`.registry`: a training thread per page, ended when the page goes;
 * :mod:`.export`, :mod:`.script`: the trained run as a run folder and as a Python script;
-* :mod:`.server`, :mod:`.commands`: the HTTP server and the ``playground`` command.
+* :mod:`.server`, :mod:`.commands`: the HTTP server and the ``playground`` command;
+* the image mode (``/images``): :mod:`.images` (data sets, setup, uploaded classes),
+  :mod:`.image_run` (MLP or CNN, trained an epoch at a time, and its frames),
+  :mod:`.inside_view` (every layer's output for a drawing, one neuron's sum, a backward pass),
+  :mod:`.image_script` and :mod:`.image_export` (``train.py`` and the run folder).
 """
 
 from .points import PlaygroundError

@@ -22,6 +22,10 @@ def add_commands(commands) -> dict:
         "--port", type=runs.non_negative_int, default=8000, help="0: any free port (default 8000)"
     )
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.add_argument(
+        "--data-dir",
+        help="folder with the MNIST files for the image mode (default: the download cache)",
+    )
     return {"playground": command_playground}
 
 
@@ -31,7 +35,7 @@ def command_playground(args) -> int:
     if args.port > 65535:
         raise runs.RunError(f"--port {args.port}: ports go up to 65535")
     try:
-        server = PlaygroundServer(args.host, args.port)
+        server = PlaygroundServer(args.host, args.port, data_dir=args.data_dir)
     except OSError as exc:
         raise runs.RunError(
             f"--host {args.host} --port {args.port}: cannot listen ({exc.strerror or exc})"

@@ -40,10 +40,13 @@ FOLDER = "playground-run"
 DATA_FILE = "data.csv"
 
 
-def run_folder_zip(trainer, upload_name: str | None = None) -> bytes:
-    """The run folder of ``trainer``'s network as a zip file (the folder ``playground-run/``)."""
+def run_folder_zip(trainer, upload_name: str | None = None, write=None) -> bytes:
+    """The run folder of ``trainer``'s network as a zip file (the folder ``playground-run/``),
+    written by ``write(trainer, out, upload_name)`` (default :func:`write_run_folder`; the
+    image mode has its own)."""
+    write = write or write_run_folder
     with tempfile.TemporaryDirectory() as scratch:
-        out = write_run_folder(trainer, Path(scratch) / FOLDER, upload_name)
+        out = write(trainer, Path(scratch) / FOLDER, upload_name)
         buffer = bytes_io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(out.iterdir()):
@@ -53,13 +56,7 @@ def run_folder_zip(trainer, upload_name: str | None = None) -> bytes:
 
 def write_run_folder(trainer, out: Path, upload_name: str | None = None) -> Path:
     """Write the run folder into ``out`` (a new folder); returns it."""
-    if trainer.epoch == 0:
-        raise PlaygroundError("nothing to export yet: train at least one epoch first")
-    if not all(xp.isfinite(as_array(p)).all() for p in trainer.model.parameters()):
-        raise PlaygroundError(
-            "the network has diverged (its weights are no longer numbers): nothing worth "
-            "exporting; lower the learning rate, press reset and train again"
-        )
+    check_exportable(trainer)
     points, setup = trainer.points, trainer.setup
     csv_bytes = data_csv(points)
     model = exported_model(trainer)
@@ -88,6 +85,17 @@ def write_run_folder(trainer, out: Path, upload_name: str | None = None) -> Path
     io.write_json(out / "playground.json", {"setup": setup.to_dict(), "epochs": trainer.epoch})
     io.atomic_write(out / "train.py", python_script(trainer, upload_name).encode())
     return out
+
+
+def check_exportable(trainer) -> None:
+    """Refuse a run with nothing worth exporting: untrained, or diverged."""
+    if trainer.epoch == 0:
+        raise PlaygroundError("nothing to export yet: train at least one epoch first")
+    if not all(xp.isfinite(as_array(p)).all() for p in trainer.model.parameters()):
+        raise PlaygroundError(
+            "the network has diverged (its weights are no longer numbers): nothing worth "
+            "exporting; lower the learning rate, press reset and train again"
+        )
 
 
 def exported_model(trainer) -> nn.Sequential:

@@ -24,8 +24,15 @@ STREAM_GRACE = 10.0  # seconds without an event stream before a session ends
 class Registry:
     """Sessions by id, and a thread that ends the abandoned ones."""
 
-    def __init__(self, max_sessions: int = MAX_SESSIONS, grace: float = STREAM_GRACE):
+    def __init__(
+        self,
+        max_sessions: int = MAX_SESSIONS,
+        grace: float = STREAM_GRACE,
+        data_dir: str | None = None,
+    ):
         self.max_sessions, self.grace = max_sessions, grace
+        # the image mode's MNIST folder (``--data-dir``), for every session
+        self.data_dir = data_dir
         self.sessions: dict[str, Session] = {}
         self.lock = threading.Lock()
         self.stopped = threading.Event()
@@ -42,7 +49,7 @@ class Registry:
                     f"{self.max_sessions} {who} open already (the server's limit): close one "
                     "and reload this one"
                 )
-            session = Session(secrets.token_urlsafe(16), from_page)
+            session = Session(secrets.token_urlsafe(16), from_page, self.data_dir)
             self.sessions[session.id] = session
             return session
 

@@ -2,11 +2,14 @@
 
 Routes (every answer to ``/api`` is JSON, ``{"error": "..."}`` with status 4xx when refused):
 
-* ``GET /`` and ``GET /static/...``: the page (files shipped in the package; nothing else is
-  served, and the page may load nothing from elsewhere: its Content-Security-Policy says so);
+* ``GET /``, ``GET /images`` (the image mode) and ``GET /static/...``: the page (files shipped
+  in the package; nothing else is served, and the page may load nothing from elsewhere: its
+  Content-Security-Policy says so);
 * ``POST /api/sessions``: a new session for a page, with the menus and limits it shows;
 * ``POST /api/sessions/ID/setup`` (a setup), ``/control`` (``{"action": "play"}``...),
-  ``/upload`` (``{"name": ..., "csv": ...}``), ``/close`` (the page is going away);
+  ``/upload`` (``{"name": ..., "csv": ...}``, or the image mode's ``{"images": [...]}``),
+  ``/inside`` (the image mode: ``{"picture": ..., "neuron": ...}``, answered with what every
+  layer makes of the picture, :mod:`.inside_view`), ``/close`` (the page is going away);
 * ``GET /api/sessions/ID/events``: the session's messages as Server-Sent Events (``data``,
   ``frame``), at most 20 frames a second, a comment every second when nothing changes;
 * ``GET /api/sessions/ID/export/run.zip`` and ``/export/train.py``: the trained run.
@@ -34,6 +37,10 @@ from ..files import DataError
 from ..io import parse_json
 from ..runs.config import RunError
 from .export import run_folder_zip
+from .image_export import write_image_run_folder
+from .image_run import ImageTrainer
+from .image_script import image_script
+from .images import image_choices
 from .points import PlaygroundError
 from .registry import Registry
 from .script import python_script
@@ -85,9 +92,16 @@ class PlaygroundServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, registry: Registry | None = None):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        registry: Registry | None = None,
+        data_dir: str | None = None,
+    ):
+        """``data_dir``: where the image mode finds MNIST (a given ``registry`` has its own)."""
         super().__init__((host, port), Handler)
-        self.registry = registry or Registry()
+        self.registry = registry or Registry(data_dir=data_dir)
         self.files = static_files()
         self.host_name = host
 
@@ -144,8 +158,8 @@ class Handler(BaseHTTPRequestHandler):
         if not self._host_is_ours():
             return
         path = urlsplit(self.path).path
-        if path in ("/", "/index.html"):
-            body, kind = self.server.files["index.html"]
+        if path in ("/", "/index.html", "/images"):
+            body, kind = self.server.files["images.html" if path == "/images" else "index.html"]
             return self._send(200, body, kind)
         if path.startswith("/static/") and path[len("/static/") :] in self.server.files:
             body, kind = self.server.files[path[len("/static/") :]]
@@ -183,7 +197,8 @@ class Handler(BaseHTTPRequestHandler):
                 session = self.server.registry.create(from_page)
             except PlaygroundError as exc:
                 raise Refused(503, str(exc)) from None
-            return {"id": session.id, "choices": choices()}
+            images = image_choices(self.server.registry.data_dir)
+            return {"id": session.id, "choices": choices() | {"images": images}}
         route = SESSION_ROUTE.fullmatch(path)
         if route is None or route.group(3) is not None:
             raise Refused(404, f"nothing at {path[:80]}")
@@ -191,12 +206,11 @@ class Handler(BaseHTTPRequestHandler):
         if what == "close":  # navigator.sendBeacon: any content type, body unread
             self.server.registry.close(route.group(1))
             return {"closed": True}
-        if what not in ("setup", "control", "upload"):
+        if what not in ("setup", "control", "upload", "inside"):
             raise Refused(404, f"nothing at {path[:80]}")
         with self._session(route.group(1)).attach() as session:
-            return self._change(
-                session, what, self._body(MAX_UPLOAD_BODY if what == "upload" else MAX_BODY)
-            )
+            large = what in ("upload", "inside")
+            return self._change(session, what, self._body(MAX_UPLOAD_BODY if large else MAX_BODY))
 
     @staticmethod
     def _change(session, what: str, values: dict) -> dict:
@@ -206,6 +220,10 @@ class Handler(BaseHTTPRequestHandler):
         if what == "control":
             session.control(values.get("action"))
             return {"ok": True}
+        if what == "inside":
+            return session.inside(values)
+        if "images" in values:
+            return session.upload_images(values["images"])
         if not isinstance(values.get("csv"), str):
             raise PlaygroundError('upload: send {"name": FILE, "csv": its text}')
         return session.upload_file(str(values.get("name")), values["csv"])
@@ -268,16 +286,11 @@ class Handler(BaseHTTPRequestHandler):
         return values
 
     def _export(self, session, what: str) -> None:
+        upload = _upload_name(session)
         try:
-            if what == "run.zip":
-                body = session.with_trainer(lambda t: run_folder_zip(t, _upload_name(session)))
-                kind = "application/zip"
-            else:
-                text = session.with_trainer(lambda t: python_script(t, _upload_name(session)))
-                body, kind = text.encode(), "text/x-python; charset=utf-8"
+            body, kind, name = session.with_trainer(lambda t: exported(t, what, upload))
         except (PlaygroundError, DataError, RunError) as exc:
             return self._refuse(409, str(exc))
-        name = "chainrule-playground.zip" if what == "run.zip" else "train.py"
         self._send(200, body, kind, {"Content-Disposition": f'attachment; filename="{name}"'})
 
     def _stream(self, session) -> None:
@@ -322,6 +335,18 @@ class Handler(BaseHTTPRequestHandler):
                 sent_frame, last_frame = frame_seq, time.monotonic()
             self.wfile.write(("".join(chunks) or ": still here\n\n").encode())
             self.wfile.flush()
+
+
+def exported(trainer, what: str, upload_name: str | None) -> tuple[bytes, str, str]:
+    """The export ``what`` (``run.zip`` or ``train.py``) of a run, in the points mode or the
+    image mode: (bytes, content type, file name)."""
+    images = isinstance(trainer, ImageTrainer)
+    if what == "run.zip":
+        write = write_image_run_folder if images else None
+        body = run_folder_zip(trainer, upload_name, write)
+        return body, "application/zip", "chainrule-playground.zip"
+    script = image_script(trainer) if images else python_script(trainer, upload_name)
+    return script.encode(), "text/x-python; charset=utf-8", "train.py"
 
 
 def _upload_name(session) -> str | None:

@@ -18,7 +18,9 @@ import threading
 import time
 import traceback
 
-from . import frames
+from . import frames, image_run, inside_view
+from .image_run import ImageTrainer
+from .images import ImageSetup, Uploaded, build_images, read_uploaded_images
 from .points import PlaygroundError, Upload, build_points, read_upload
 from .settings import Setup
 from .trainer import Trainer
@@ -36,12 +38,15 @@ class Session:
     ``frame_seq``; ``changed`` is notified whenever they or the commands change.
     """
 
-    def __init__(self, session_id: str, from_page: bool = False):
+    def __init__(self, session_id: str, from_page: bool = False, data_dir: str | None = None):
         self.id, self.from_page = session_id, from_page  # which share of the cap it counts in
+        self.data_dir = data_dir  # where the image mode looks for MNIST (``--data-dir``)
         self.changed = threading.Condition()
         self.lock = threading.RLock()  # the trainer, between its thread and exports
         self.upload: Upload | None = None
-        self.trainer: Trainer | None = None
+        self.uploaded_images: Uploaded | None = None
+        self.trainer: Trainer | ImageTrainer | None = None
+        self._data = None  # the trainer's points or images, for a reset
         self.configured = False  # a setup was accepted
         self.playing = False
         self.closed = False
@@ -60,11 +65,15 @@ class Session:
 
     # -- called from request threads -----------------------------------------------------------
 
-    def configure(self, values: dict) -> Setup:
-        """Check a setup and its points now (raising :class:`PlaygroundError`), then let the
-        thread start a fresh run of it."""
-        setup = Setup.from_dict(values, self.upload)
-        points = build_points(setup, self.upload)
+    def configure(self, values: dict) -> Setup | ImageSetup:
+        """Check a setup and its points (or images: ``"mode": "images"``) now (raising
+        :class:`PlaygroundError`), then let the thread start a fresh run of it."""
+        if isinstance(values, dict) and values.get("mode") == "images":
+            setup = ImageSetup.from_dict(values, self.uploaded_images)
+            points = build_images(setup, self.uploaded_images, self.data_dir)
+        else:
+            setup = Setup.from_dict(values, self.upload)
+            points = build_points(setup, self.upload)
         with self.changed:
             self.configured = True  # before the thread has built the run: play may follow at once
         self._command(("setup", setup, points))
@@ -83,6 +92,24 @@ class Session:
             "task": upload.task,
             "classes": [str(c) for c in upload.classes],
         }
+
+    def upload_images(self, files) -> dict:
+        """Keep the user's own classes of images for the image data set ``upload``."""
+        uploaded = read_uploaded_images(files)
+        with self.changed:
+            self.uploaded_images = uploaded
+        return uploaded.summary()
+
+    def inside(self, values: dict) -> dict:
+        """The inside view of the image network for a picture (:func:`.inside_view.inside`)."""
+        picture, neuron, label = values.get("picture"), values.get("neuron"), values.get("backprop")
+
+        def look(trainer):
+            if not isinstance(trainer, ImageTrainer):
+                raise PlaygroundError("the inside view is the image mode's: choose an image set")
+            return inside_view.inside(trainer, picture, neuron, label)
+
+        return self.with_trainer(look)
 
     def control(self, action: str) -> None:
         """Play, pause, one step (one epoch) or reset (fresh weights, same setup)."""
@@ -177,7 +204,7 @@ class Session:
         if kind == "setup":
             self._start(command[1], command[2])
         elif kind == "reset" and self.trainer is not None:
-            self._start(self.trainer.setup, self.trainer.points)
+            self._start(self.trainer.setup, self._data)
         elif kind == "step" and self.trainer is not None:
             if self._trainable():
                 self._train()
@@ -185,17 +212,17 @@ class Session:
         elif kind == "pause":
             self._publish_frame()
 
-    def _start(self, setup: Setup, points) -> None:
+    def _start(self, setup: Setup | ImageSetup, points) -> None:
         """A fresh run: new weights from the seed, epoch 0; the page gets data and a frame."""
-        trainer = Trainer(setup, points)
+        trainer = (ImageTrainer if isinstance(setup, ImageSetup) else Trainer)(setup, points)
         with self.lock:
-            self.trainer = trainer
+            self.trainer, self._data = trainer, points
         self.message = None
-        self._publish("data", frames.data_message(trainer))
+        self._publish("data", _view(trainer).data_message(trainer))
         self._publish_frame()
 
     def _trainable(self) -> bool:
-        problem = self.trainer.points.problem
+        problem = self.trainer.problem
         if problem is not None:
             self._stop(problem)
         return problem is None
@@ -229,7 +256,7 @@ class Session:
         if self.trainer is None:
             return
         with self.lock:
-            frame = frames.frame_message(self.trainer, self.playing, self.message)
+            frame = _view(self.trainer).frame_message(self.trainer, self.playing, self.message)
         self._last_frame = time.monotonic()
         self._publish("frame", frame)
 
@@ -244,6 +271,11 @@ class Session:
             else:
                 self.frame_text, self.frame_seq = text, self.frame_seq + 1
             self.changed.notify_all()
+
+
+def _view(trainer):
+    """What draws a run for the page: the points mode's frames, or the image mode's."""
+    return image_run if isinstance(trainer, ImageTrainer) else frames
 
 
 def _finite_only(value):

@@ -79,8 +79,13 @@ class Trainer:
         self._path_stride = 1
 
     @property
+    def problem(self) -> str | None:
+        """Why the points cannot be trained on (None: they can)."""
+        return self.points.problem
+
+    @property
     def trainable(self) -> bool:
-        return self.points.problem is None
+        return self.problem is None
 
     def train_epoch(self) -> float:
         """One pass over the training points through chainrule's training loop

@@ -48,6 +48,16 @@ export class Session {
     return postJson(`${this.base}/upload`, { name, csv });
   }
 
+  // The image mode: the user's classes ([{class, name, data}]), and what the network makes of
+  // a picture (a data: URL), with one neuron explained and a backward pass when asked.
+  uploadImages(images) {
+    return postJson(`${this.base}/upload`, { images });
+  }
+
+  inside(picture, neuron, backprop) {
+    return postJson(`${this.base}/inside`, { picture, neuron: neuron ?? null, backprop: backprop ?? null });
+  }
+
   // A file the server makes (run.zip, train.py), saved by the browser as a download.
   async download(what, fileName) {
     const response = await request(`${this.base}/export/${what}`);
