@@ -2,13 +2,14 @@
 
 These machines set ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` for older OpenBLAS builds; a
 user's machine does not, and NumPy's OpenBLAS then picks its kernels by the CPU (SkylakeX on an
-AVX-512 CPU, Haswell on AVX2) while PyTorch runs its own widest ones. Earlier versions of these
-benchmarks also set variables of their own (glibc's ``MALLOC_*``, ``OPENBLAS_THREAD_TIMEOUT``,
-and PyTorch capped to AVX2 by ``ATEN_CPU_CAPABILITY`` / ``ONEDNN_MAX_CPU_ISA``), which moved the
-ratios by up to a third. :func:`as_users_have_it` re-executes the benchmark without any of them,
-for every framework alike: what chainrule needs, chainrule sets itself (in the library or its
-command line), and that is what gets measured. :func:`describe` prints the CPU, its vector
-instructions and the kernels each library then runs, for every result.
+AVX-512 CPU, Haswell on AVX2) while PyTorch runs its own widest ones. :func:`as_users_have_it`
+re-executes the benchmark without them, for every framework alike. The benchmarks set no
+variable of their own (earlier versions capped PyTorch's vector instructions and tuned glibc's
+allocator and OpenBLAS's idle threads for everyone, which moved the ratios by up to a third):
+what chainrule needs, chainrule sets itself (in the library or its command line), and that is
+what gets measured. :func:`describe` prints the CPU, its vector instructions and the kernels
+each library then runs for every result, and names any variable of the libraries' families
+that is still set.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ import os
 import sys
 from pathlib import Path
 
-PINNED_BY_THIS_MACHINE = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-SET_BY_OLD_BENCHMARKS = (
-    "OPENBLAS_THREAD_TIMEOUT",
-    "MALLOC_TRIM_THRESHOLD_",
-    "MALLOC_MMAP_THRESHOLD_",
-    "MALLOC_TOP_PAD_",
-    "ATEN_CPU_CAPABILITY",
-    "ONEDNN_MAX_CPU_ISA",
+NOT_A_USERS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # set by these machines, not a user's
+LIBRARY_PREFIXES = (
+    "OPENBLAS_",
+    "GOTO",
+    "MKL_",
+    "OMP_",
+    "KMP_",
+    "ATEN_",
+    "ONEDNN_",
+    "DNNL_",
+    "MALLOC_",
 )
-NOT_A_USERS = PINNED_BY_THIS_MACHINE + SET_BY_OLD_BENCHMARKS
 UNSET_MARK = "CHAINRULE_BENCHMARK_UNSET"  # what the re-executed process was started without
 
 
@@ -86,6 +89,9 @@ def describe() -> str:
     except ImportError:
         theirs = "PyTorch not installed"
     unset = os.environ.get(UNSET_MARK)
-    return f"NumPy's BLAS: {', '.join(blas)}; {theirs}; " + (
-        f"unset for all: {unset}" if unset else "no variable unset (none was set)"
+    still = sorted(k for k in os.environ if k.startswith(LIBRARY_PREFIXES))
+    return (
+        f"NumPy's BLAS: {', '.join(blas)}; {theirs}; "
+        + (f"unset for all: {unset}" if unset else "nothing to unset")
+        + (f"; still set: {', '.join(still)}" if still else "; no other library variable set")
     )
