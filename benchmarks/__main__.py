@@ -2,23 +2,21 @@
 
 Prints a table of samples/s, ratios and peak memory, and writes it to
 ``benchmarks/results/latest.md`` and ``latest.json``. Speeds are medians of interleaved
-repetitions in this process; peak memory comes from one fresh process per framework. Unless
-``--default-malloc`` is given, the run re-executes itself with glibc told to keep freed memory
-(MALLOC_* variables, see PERF-NOTES), the same for every framework; likewise PyTorch gets the
-vector instructions OpenBLAS is pinned to and idle OpenBLAS threads sleep (see environment.py;
-``--native-isa``, ``--spinning-blas``).
+repetitions in this process, and again from one fresh process per framework (which also gives
+peak memory). Every framework runs at its defaults, as its users install it: the run
+re-executes itself without the variables a user would not have (see environment.py) and prints
+the CPU and the kernels each library runs. ``--threads N`` fixes N threads for all.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
+import statistics
 import time
 
 from . import conv_suite, distributed, environment, estimators, mlp, op_overhead
 from .common import (
-    MALLOC_ENV,
     in_subprocess,
     interleaved_medians,
     machine,
@@ -26,6 +24,7 @@ from .common import (
     mnist,
     save_results,
     set_threads,
+    thread_args,
     throughput,
 )
 
@@ -38,21 +37,12 @@ MLP_CASES = [
 
 def parse_args():
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument(
+        "--threads", type=int, help="threads for every framework (default: each one's default)"
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=150, help="training steps per measurement")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, no time-to-98%%")
-    parser.add_argument("--default-malloc", action="store_true")
-    parser.add_argument(
-        "--spinning-blas",
-        action="store_true",
-        help="leave OpenBLAS's idle threads spinning (its default; see environment.py)",
-    )
-    parser.add_argument(
-        "--native-isa",
-        action="store_true",
-        help="let PyTorch use its widest vectors even where OpenBLAS is pinned (see environment.py)",
-    )
     parser.add_argument(
         "--estimators",
         action="store_true",
@@ -68,6 +58,22 @@ def parse_args():
 
 def step_params(sizes) -> int:
     return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+
+
+def fresh(module: str, args, *options: str) -> dict:
+    """``{framework: result}`` of ``python -m module --framework F options`` for chainrule and
+    PyTorch, each in a fresh process, interleaved ``args.repeats`` rounds (median speed)."""
+    runs = {"chainrule": [], "pytorch": []}
+    for _ in range(max(args.repeats // 2, 1)):
+        for fw in runs:
+            runs[fw].append(in_subprocess(module, "--framework", fw, *options, *thread_args(args)))
+    return {
+        fw: {
+            "samples_per_s": statistics.median(r["samples_per_s"] for r in results),
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in results),
+        }
+        for fw, results in runs.items()
+    }
 
 
 def run_mlp(args, train, rows, table):
@@ -88,29 +94,29 @@ def run_mlp(args, train, rows, table):
                 },
                 repeats=3,
             )
+        alone = fresh(
+            "benchmarks.mlp",
+            args,
+            *("--sizes", ",".join(map(str, sizes)), "--batch", str(batch)),
+            *("--steps", str(args.steps)),
+        )
         row = {
             "case": f"{name}, batch {batch}",
             "chainrule": speed["chainrule"],
             "pytorch": speed["pytorch"],
             "ratio_vs_pytorch": speed["chainrule"] / speed["pytorch"],
+            "fresh": alone,
+            "ratio_fresh": alone["chainrule"]["samples_per_s"] / alone["pytorch"]["samples_per_s"],
             "gflops": 6 * step_params(sizes) * speed["chainrule"] / 1e9,
         }
         if batch == 128:
             row["sklearn"] = epochs["sklearn"]
             row["ratio_vs_sklearn"] = epochs["chainrule"] / epochs["sklearn"]
-            memory = {
-                fw: in_subprocess(
-                    "benchmarks.mlp",
-                    "--framework",
-                    fw,
-                    "--steps",
-                    "100",
-                    "--threads",
-                    str(args.threads),
-                )["peak_rss_mib"]
-                for fw in ("chainrule", "pytorch", "sklearn")
+            sklearn = in_subprocess("benchmarks.mlp", "--framework", "sklearn", *thread_args(args))
+            row["peak_rss_mib"] = {
+                **{fw: alone[fw]["peak_rss_mib"] for fw in alone},
+                "sklearn": sklearn["peak_rss_mib"],
             }
-            row["peak_rss_mib"] = memory
         rows.append(row)
         sk = (
             f"{row['sklearn']:>9,.0f} {row['ratio_vs_sklearn']:>6.2f}x"
@@ -119,21 +125,14 @@ def run_mlp(args, train, rows, table):
         )
         table.append(
             f"| {row['case']:<40} | {row['chainrule']:>9,.0f} | {row['pytorch']:>9,.0f} | "
-            f"{row['ratio_vs_pytorch']:>5.2f}x | {sk} | {row['gflops']:>6.1f} |"
+            f"{row['ratio_vs_pytorch']:>5.2f}x | {row['ratio_fresh']:>5.2f}x | {sk} | "
+            f"{row['gflops']:>6.1f} |"
         )
 
 
 def main() -> None:
     args = parse_args()
-    wanted = {} if args.default_malloc else dict(MALLOC_ENV)
-    wanted.update({} if args.native_isa else environment.matched_env())
-    wanted.update({} if args.spinning_blas else environment.IDLE_BLAS)
-    if any(os.environ.get(k) != v for k, v in wanted.items()):
-        os.execve(
-            sys.executable,
-            [sys.executable, "-m", "benchmarks", *sys.argv[1:]],
-            {**os.environ, **wanted},
-        )
+    environment.as_users_have_it("benchmarks")
     if args.quick:
         args.repeats, args.steps = 3, 60
     threads = set_threads(args.threads)
@@ -142,28 +141,20 @@ def main() -> None:
     rows: list[dict] = []
     table = [
         f"Machine: {machine()}",
-        f"Threads: {args.threads}; BLAS: {'; '.join(threads['blas'])}; {threads['torch']}",
-        "Malloc: "
-        + (
-            "glibc defaults"
-            if args.default_malloc
-            else "MALLOC_* keep freed memory (all frameworks)"
-        ),
-        f"Vector instructions: {environment.describe()}",
-        "Idle OpenBLAS threads: "
-        + (
-            "spin ~0.1 s (OpenBLAS default)"
-            if args.spinning_blas
-            else "sleep after ~0.3 ms (OPENBLAS_THREAD_TIMEOUT=20; NumPy and scikit-learn)"
-        ),
+        f"CPU: {environment.cpu()}",
+        f"Kernels: {environment.describe()}",
+        f"Threads: chainrule {threads['chainrule']}; {threads['torch']}",
         f"Data: {source}; speeds are medians of {args.repeats} interleaved runs of {args.steps} steps",
         "",
         f"| {'training, samples/s':<40} | {'chainrule':>9} | {'PyTorch':>9} | {'ratio':>6} | "
-        f"{'sklearn64':>9} {'ratio*':>7} | GFLOP/s |",
-        f"|{'-' * 42}|{'-' * 11}|{'-' * 11}|{'-' * 8}|{'-' * 19}|{'-' * 9}|",
+        f"{'fresh':>6} | {'sklearn64':>9} {'ratio*':>7} | GFLOP/s |",
+        f"|{'-' * 42}|{'-' * 11}|{'-' * 11}|{'-' * 8}|{'-' * 8}|{'-' * 19}|{'-' * 9}|",
     ]
     run_mlp(args, train, rows, table)
-    table.append("(* ratio of whole 60,000-sample epochs, chainrule vs scikit-learn, interleaved)")
+    table.append(
+        "(ratio: interleaved in this process; fresh: each framework alone in a fresh process; "
+        "* whole 60,000-sample epochs, chainrule vs scikit-learn, interleaved)"
+    )
     peak = matmul_peak_gflops()
     wide = rows[-1]
     memory = rows[0]["peak_rss_mib"]

@@ -15,19 +15,24 @@ from pathlib import Path
 import numpy as np
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-MALLOC_ENV = {
-    "MALLOC_TRIM_THRESHOLD_": "2147483647",
-    "MALLOC_MMAP_THRESHOLD_": "33554432",
-    "MALLOC_TOP_PAD_": "67108864",
-}
 
 
-def set_threads(n: int, torch: bool = True) -> dict:
-    """Limit NumPy's BLAS (and PyTorch, if ``torch``) to ``n`` threads; returns what is in use."""
+_DEFAULTS: dict = {}  # the thread counts the libraries started with, to go back to
+
+
+def set_threads(n: int | None, torch: bool = True) -> dict:
+    """Limit chainrule and NumPy's BLAS (and PyTorch, if ``torch``) to ``n`` threads, or with
+    ``None`` leave every framework at its default (chainrule: the idle cores, see
+    ``chainrule.cores``; PyTorch: one thread per core); returns what is in use."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    threadpool_limits(n)
+    import chainrule
+
+    _DEFAULTS.setdefault("blas", max(i["num_threads"] for i in threadpool_info()))
+    threadpool_limits(n or _DEFAULTS["blas"])
+    chainrule.set_num_threads(n or "auto")
     info = {
+        "chainrule": "auto (the idle cores)" if n is None else f"{n} threads",
         "threads": n,
         "blas": [
             f"{i['internal_api']} {i.get('version')} ({i.get('architecture')}, "
@@ -40,11 +45,17 @@ def set_threads(n: int, torch: bool = True) -> dict:
         try:
             import torch as pytorch
 
-            pytorch.set_num_threads(n)
+            _DEFAULTS.setdefault("torch", pytorch.get_num_threads())
+            pytorch.set_num_threads(n or _DEFAULTS["torch"])
             info["torch"] = f"torch {pytorch.__version__} ({pytorch.get_num_threads()} threads)"
         except ImportError:
             pass
     return info
+
+
+def thread_args(args) -> list[str]:
+    """The ``--threads`` option to pass on to a benchmark's fresh process (none: the defaults)."""
+    return [] if args.threads is None else ["--threads", str(args.threads)]
 
 
 def machine() -> str:

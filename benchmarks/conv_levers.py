@@ -14,13 +14,12 @@ import argparse
 import contextlib
 import os
 import statistics
-import sys
 import time
 
 import numpy as np
 
 from . import environment
-from .common import MALLOC_ENV, save_results, set_threads
+from .common import save_results, set_threads
 
 # name, batch, in channels, out channels, kernel, padding, input size
 LAYERS = {
@@ -241,20 +240,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    wanted = {**MALLOC_ENV, **environment.IDLE_BLAS}
-    if any(os.environ.get(k) != v for k, v in wanted.items()):
-        os.execve(
-            sys.executable,
-            [sys.executable, "-m", "benchmarks.conv_levers", *sys.argv[1:]],
-            {**os.environ, **wanted},
-        )
+    environment.as_users_have_it("benchmarks.conv_levers")
     set_threads(args.threads, torch=False)
     import chainrule  # noqa: F401 - BLAS described after NumPy's library is loaded
 
     lines = [
         f"Convolution levers; load average before: {os.getloadavg()[0]:.1f}",
-        f"Vector instructions: {environment.describe().split(';')[0]}",
-        "Malloc keeps freed memory; idle OpenBLAS threads sleep after ~0.3 ms (OPENBLAS_THREAD_TIMEOUT=20)",
+        f"CPU: {environment.cpu()}",
+        f"Kernels: {environment.describe()}",
         f"Medians of {args.repeats} interleaved repetitions, ms",
     ]
     lines += lever_table(args.repeats, args.threads)

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 
 from . import conv_layers, convnets, environment, mnist_example
-from .common import MALLOC_ENV, in_subprocess, interleaved_medians, mnist, set_threads, throughput
+from .common import in_subprocess, interleaved_medians, mnist, set_threads, thread_args, throughput
 
 # label, network, optimizer, dropout
 TRAINING_CASES = [
@@ -93,15 +91,16 @@ def work_per_step(args) -> dict:
     return result
 
 
-def memory(args) -> dict:
-    """Peak RSS (MiB) of a fresh process training each network with Adam, per framework."""
+def alone(args) -> dict:
+    """Samples/s and peak RSS (MiB) of a fresh process training each network with Adam, per
+    framework: ``{net: {framework: {"samples_per_s", "peak_rss_mib"}}}``."""
     return {
         net: {
             fw: in_subprocess(
                 "benchmarks.convnets",
-                *("--framework", fw, "--net", net, "--threads", str(args.threads)),
+                *("--framework", fw, "--net", net, *thread_args(args)),
                 *("--steps", str(max(steps_for(net, args.steps) // 2, 3))),
-            )["peak_rss_mib"]
+            )
             for fw in ("chainrule", "pytorch")
         }
         for net in ("mnist", "lenet", "cifar")
@@ -140,7 +139,7 @@ def run(args, table: list[str], results: dict) -> None:
     net 1,040 samples/s there against 1,650-1,940 alone), which would flatter chainrule."""
     measured = in_subprocess(
         "benchmarks.conv_suite",
-        *("--all", "--threads", str(args.threads), "--repeats", str(args.repeats)),
+        *("--all", *thread_args(args), "--repeats", str(args.repeats)),
         *("--steps", str(args.steps), *(["--quick"] if args.quick else [])),
     )
     table += measured["table"]
@@ -151,27 +150,28 @@ def measure(args, table: list[str], results: dict) -> None:
     """Measure everything here and append the rows to ``table`` and ``results``."""
     rows = training_rows(args)
     work = work_per_step(args)
-    peaks = memory(args)
+    fresh = alone(args)
     layers = conv_layers.measure(repeats=args.repeats)
     table += [
         "",
         f"| {'CNN training, samples/s':<52} | {'chainrule':>9} | {'PyTorch':>9} | {'ratio':>6} | "
-        f"{'peak MiB ours/PyTorch':>21} |",
-        f"|{'-' * 54}|{'-' * 11}|{'-' * 11}|{'-' * 8}|{'-' * 23}|",
+        f"{'fresh':>6} | {'peak MiB ours/PyTorch':>21} |",
+        f"|{'-' * 54}|{'-' * 11}|{'-' * 11}|{'-' * 8}|{'-' * 8}|{'-' * 23}|",
     ]
     shown = set()
     for row in rows:
         if "skipped" in row:
             table.append(f"| {row['case']:<52} | {row['skipped']:^43} | {'':>21} |")
             continue
-        mem = ""
-        if row["net"] not in shown:  # memory once per network (measured with Adam, dropout)
+        mem = ratio = ""
+        if row["net"] not in shown:  # fresh runs once per network (with Adam and dropout)
             shown.add(row["net"])
-            m = peaks[row["net"]]
-            mem = f"{m['chainrule']:.0f} / {m['pytorch']:.0f}"
+            m = fresh[row["net"]]
+            mem = f"{m['chainrule']['peak_rss_mib']:.0f} / {m['pytorch']['peak_rss_mib']:.0f}"
+            ratio = f"{m['chainrule']['samples_per_s'] / m['pytorch']['samples_per_s']:>5.2f}x"
         table.append(
             f"| {row['case']:<52} | {row['chainrule']:>9,.0f} | {row['pytorch']:>9,.0f} | "
-            f"{row['ratio_vs_pytorch']:>5.2f}x | {mem:>21} |"
+            f"{row['ratio_vs_pytorch']:>5.2f}x | {ratio:>6} | {mem:>21} |"
         )
     table.append(
         "work per step, CPU ms with one thread each (chainrule / PyTorch): "
@@ -198,7 +198,7 @@ def measure(args, table: list[str], results: dict) -> None:
     results["cnn"] = {
         "training": rows,
         "cpu_ms_per_step_one_thread": work,
-        "peak_rss_mib": peaks,
+        "alone": fresh,
         "layers": layers,
     }
     if not args.quick:
@@ -216,19 +216,13 @@ def measure(args, table: list[str], results: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.conv_suite")
     parser.add_argument("--net", action="append", choices=sorted(convnets.BATCH))
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--threads", type=int, help="default: each framework's own default")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--all", action="store_true", help="the whole suite; prints JSON last")
     parser.add_argument("--quick", action="store_true", help="with --all: no full MNIST run")
     args = parser.parse_args()
-    wanted = {**MALLOC_ENV, **environment.matched_env(), **environment.IDLE_BLAS}
-    if any(os.environ.get(k) != v for k, v in wanted.items()):
-        os.execve(
-            sys.executable,
-            [sys.executable, "-m", "benchmarks.conv_suite", *sys.argv[1:]],
-            {**os.environ, **wanted},
-        )
+    environment.as_users_have_it("benchmarks.conv_suite")
     set_threads(args.threads)
     if args.all:
         table, results = [], {}

@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument("--net", choices=sorted(BATCH), required=True)
     parser.add_argument("--optimizer", choices=["adam", "adadelta"], default="adam")
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, help="default: each framework's own default")
     args = parser.parse_args()
     set_threads(args.threads, torch=args.framework == "pytorch")
     x, y = data(args.net)

@@ -1,51 +1,75 @@
-"""Process settings the benchmark applies to every framework alike (it re-executes itself with
-them, as they must be in place before the libraries load).
+"""Every framework runs as its users have it: no environment variable a user would not have.
 
-**The same vector instruction set for NumPy's BLAS and for PyTorch.**
-
-OpenBLAS picks its kernels by CPU, unless ``OPENBLAS_CORETYPE`` pins one (machines of this
-project's class set ``Haswell``: AVX2, as on AMD Zen 3). PyTorch picks its own (MKL, oneDNN and
-ATen's vectorised loops) and would still use AVX-512 where the CPU has it, twice the vector width
-of the pinned BLAS: a comparison of libraries would then be one of instruction sets. So when
-OpenBLAS is pinned to an AVX2 kernel, PyTorch is limited to AVX2 as well, through its own
-environment variables.
-
-**Idle BLAS threads soon sleep.** After each multi-threaded product, OpenBLAS keeps its worker
-threads spinning for 2^28 cycles (about 0.1 s) waiting for more work. A training step that calls a
-threaded product (a Linear layer) and then runs chainrule's own worker threads (convolutions,
-pooling) then has three busy threads on two cores: on a quiet machine the MNIST example net took
-58 ms per step with two threads against 56 ms with one. ``OPENBLAS_THREAD_TIMEOUT=20`` (2^20
-cycles, about 0.3 ms) keeps the threads spinning between the back-to-back products of an MLP
-(MLP speed unchanged within 3%) and lets them sleep before a convolution's threads start: 37 ms.
-(A timeout of 4 cost the MLPs 8-21%.) It touches OpenBLAS only (NumPy, scikit-learn), not
-PyTorch's MKL/OpenMP.
+These machines set ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` for older OpenBLAS builds; a
+user's machine does not, and NumPy's OpenBLAS then picks its kernels by the CPU (SkylakeX on an
+AVX-512 CPU, Haswell on AVX2) while PyTorch runs its own widest ones. :func:`as_users_have_it`
+re-executes the benchmark without them, for every framework alike. The benchmarks set no
+variable of their own (earlier versions capped PyTorch's vector instructions and tuned glibc's
+allocator and OpenBLAS's idle threads for everyone, which moved the ratios by up to a third):
+what chainrule needs, chainrule sets itself (in the library or its command line), and that is
+what gets measured. :func:`describe` prints the CPU, its vector instructions and the kernels
+each library then runs for every result, and names any variable of the libraries' families
+that is still set.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
-AVX2_CORETYPES = {"haswell", "zen"}
-TORCH_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+NOT_A_USERS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # set by these machines, not a user's
+LIBRARY_PREFIXES = (
+    "OPENBLAS_",
+    "GOTO",
+    "MKL_",
+    "OMP_",
+    "KMP_",
+    "ATEN_",
+    "ONEDNN_",
+    "DNNL_",
+    "MALLOC_",
+)
+UNSET_MARK = "CHAINRULE_BENCHMARK_UNSET"  # what the re-executed process was started without
 
 
-IDLE_BLAS = {"OPENBLAS_THREAD_TIMEOUT": "20"}
+def as_users_have_it(module: str) -> None:
+    """Re-execute ``python -m module`` with this process's arguments, without the variables
+    above, if any is set (they act when the libraries load, so they must be gone before)."""
+    present = [name for name in NOT_A_USERS if name in os.environ]
+    if not present:
+        return
+    env = {k: v for k, v in os.environ.items() if k not in NOT_A_USERS}
+    env[UNSET_MARK] = " ".join(f"{k}={os.environ[k]}" for k in present)
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", module, *sys.argv[1:]], env)
 
 
-def matched_env() -> dict:
-    """Environment variables that give PyTorch the instruction set OpenBLAS was pinned to."""
-    if os.environ.get("OPENBLAS_CORETYPE", "").lower() in AVX2_CORETYPES:
-        return dict(TORCH_AVX2)
-    return {}
+def cpu() -> str:
+    """The CPU's name and the vector instructions it has that matter here."""
+    name, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                name = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    vectors = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")]
+    have = [f for f in vectors if f in flags] or ["(flags not readable)"]
+    return f"{name}, {os.cpu_count()} CPUs, vector instructions: {' '.join(have)}"
 
 
 def describe() -> str:
-    """One line: the kernels each library uses in this process (after both are imported)."""
+    """One line: the kernels each library uses in this process (after they are imported), and
+    which of the machine's variables were taken away."""
     from threadpoolctl import threadpool_info
 
     blas = sorted(
         {
-            f"{i['internal_api']} {i.get('architecture')}"
+            f"{i['internal_api']} {i.get('version')} {i.get('architecture')} kernels"
             for i in threadpool_info()
             if i["user_api"] == "blas"
         }
@@ -53,11 +77,21 @@ def describe() -> str:
     try:
         import torch
 
-        torch_isa = torch.backends.cpu.get_cpu_capability()
-        onednn = os.environ.get("ONEDNN_MAX_CPU_ISA", "native")
-        theirs = f"PyTorch {torch_isa} (oneDNN max ISA: {onednn})"
+        config = torch.__config__.show()
+        torch_blas = next(
+            (p.split("=", 1)[1] for p in config.replace(",", " ").split() if "BLAS_INFO=" in p),
+            "?",
+        )
+        theirs = (
+            f"PyTorch {torch.__version__}: ATen {torch.backends.cpu.get_cpu_capability()}, "
+            f"BLAS {torch_blas}, oneDNN {'on' if torch.backends.mkldnn.is_available() else 'off'}"
+        )
     except ImportError:
         theirs = "PyTorch not installed"
-    pinned = os.environ.get("OPENBLAS_CORETYPE")
-    ours = f"NumPy's BLAS {', '.join(blas)}" + (f" (OPENBLAS_CORETYPE={pinned})" if pinned else "")
-    return f"{ours}; {theirs}"
+    unset = os.environ.get(UNSET_MARK)
+    still = sorted(k for k in os.environ if k.startswith(LIBRARY_PREFIXES))
+    return (
+        f"NumPy's BLAS: {', '.join(blas)}; {theirs}; "
+        + (f"unset for all: {unset}" if unset else "nothing to unset")
+        + (f"; still set: {', '.join(still)}" if still else "; no other library variable set")
+    )

@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="784,256,128,10")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, help="default: each framework's own default")
     args = parser.parse_args()
     set_threads(args.threads, torch=args.framework == "pytorch")
     sizes = tuple(int(s) for s in args.sizes.split(","))

@@ -6,22 +6,19 @@ op's forward and backward (chainrule: every :class:`~chainrule.function.Function
 ``forward``/``backward``, timed by wrapping them; PyTorch: its profiler's self CPU time per aten
 op), the optimizer step, and what is left (Python, the engine, the autograd bookkeeping).
 Inclusive op times of chainrule nest (an op that calls another counts both), so they can sum to
-more than the step; PyTorch's are self times. Run it under the benchmark's environment
-(``MALLOC_*``, ``OPENBLAS_THREAD_TIMEOUT``): ``python -m benchmarks.step_profile`` re-executes
-itself with them, as ``python -m benchmarks`` does.
+more than the step; PyTorch's are self times. Like every benchmark here it runs without the
+variables a user would not have (see :mod:`.environment`).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import os
 import statistics
-import sys
 import time
 
 from . import convnets, environment
-from .common import MALLOC_ENV, set_threads
+from .common import set_threads
 
 
 def _function_classes():
@@ -129,13 +126,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--framework", action="append", choices=["chainrule", "pytorch"])
     args = parser.parse_args()
-    wanted = {**MALLOC_ENV, **environment.matched_env(), **environment.IDLE_BLAS}
-    if any(os.environ.get(k) != v for k, v in wanted.items()):
-        os.execve(
-            sys.executable,
-            [sys.executable, "-m", "benchmarks.step_profile", *sys.argv[1:]],
-            {**os.environ, **wanted},
-        )
+    environment.as_users_have_it("benchmarks.step_profile")
     set_threads(args.threads)
     frameworks = args.framework or ["chainrule", "pytorch"]
     runs = {fw: [] for fw in frameworks}

@@ -309,6 +309,7 @@ def test_split_batch_follows_the_blas_setting_and_restores_it():
         assert batch_split.split_batch(lambda a, b, t: None, 8, 1 << 30) == 1
     finally:
         cr.set_num_threads(before)
+        cr.set_num_threads("auto")  # the default, for the tests after this one
 
 
 def test_split_batch_passes_errors_on_and_restores_blas():

@@ -101,6 +101,7 @@ PARSE_ERRORS = {
     "train --dataset imagenet": (["train", "--dataset", "imagenet"], "--dataset"),
     "train --loss hinge": (["train", "--loss", "hinge"], "--loss"),
     "train --threads 0": (["train", "--threads", "0"], "--threads"),
+    "train --threads many": (["train", "--threads", "many"], "--threads"),
     "train --unknown": (["train", "--unknown"], "unrecognized"),
     "predict --top 0": (["predict", "r", "x.npy", "--top", "0"], "--top"),
     "predict --top -1": (["predict", "r", "x.npy", "--top", "-1"], "--top"),

@@ -164,3 +164,50 @@ def test_bad_settings_are_refused_by_the_parser(capsys, argv):
         cr.cli.main(argv)
     assert stop.value.code == 2
     assert "error: argument" in capsys.readouterr().err
+
+
+TINY_RUN = ["--hidden", "16", "--sequence-length", "8", "--epochs", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def text_runs(tmp_path_factory):
+    """A tiny Transformer and a tiny GRU trained one epoch on the built-in names."""
+    folder = tmp_path_factory.mktemp("text-runs")
+    for kind in ("transformer", "gru"):
+        argv = ["train", "--task", "text", "--model", kind, *TINY_RUN, "--out", folder / kind]
+        assert cr.cli.main([str(a) for a in argv]) == 0
+    return folder
+
+
+def test_attention_and_sampling_of_a_trained_text_run(capsys, tmp_path, text_runs):
+    run = text_runs / "transformer"
+    out = succeeds(capsys, ["explain", "attention", run, "emma", "--out", tmp_path / "a.png"])
+    model, vocabulary = cr.runs.load_text_model(run)
+    expected = text.attention_of(model, text.Vocabulary(vocabulary, numbered=True).encode, "\nemma")
+    assert len(expected.weights) == 1 and len(expected.weights[0]) == 4  # 1 layer, 4 heads
+    for h, weights in enumerate(expected.weights[0]):  # the run's own numbers are printed
+        assert f"layer 1 head {h + 1}: the last 'a' looks at" in out
+        assert f"({weights[-1].max():.2f})" in out
+    assert (tmp_path / "a.png").exists() and "trained" not in out  # nothing trained here
+    out = succeeds(
+        capsys, ["explain", "sampling", text_runs / "gru", "em", "--out", tmp_path / "s.png"]
+    )
+    assert "after '\\nem', the next character:" in out
+
+
+@pytest.mark.parametrize(
+    "words, fragments",
+    [
+        (["gru", "emma"], ["gru model has no attention", "--model transformer"]),
+        (["transformer", "Emma"], ["TEXT", "'E'"]),
+        (["transformer", "emma", "more"], ["[RUN] TEXT", "3 words"]),
+        (["transformer", "e" * 8], ["TEXT", "1 to 8 characters, got 9"]),
+    ],
+)
+def test_what_a_text_run_cannot_show_is_refused_in_one_line(capsys, text_runs, words, fragments):
+    argv = [
+        "explain",
+        "attention",
+        *(str(text_runs / w) if i == 0 else w for i, w in enumerate(words)),
+    ]
+    refused(capsys, argv, *fragments, seconds=10)

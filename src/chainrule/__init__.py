@@ -19,7 +19,7 @@ from .autograd import (
     set_grad_enabled,
     trace_backward,
 )
-from .backend import set_num_threads
+from .cores import get_num_threads, set_num_threads
 from .creation import (
     BoolTensor,
     ByteTensor,

@@ -99,15 +99,6 @@ def fork_rng() -> Iterator[None]:
         _global_rng = previous
 
 
-def set_num_threads(n: int) -> None:
-    """Limit the BLAS behind NumPy (matrix products) to ``n`` threads, via threadpoolctl."""
-    from threadpoolctl import threadpool_limits
-
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"set_num_threads expects a positive integer, got {n!r}")
-    threadpool_limits(n)
-
-
 def keep_freed_memory() -> bool:
     """Ask glibc to keep freed memory for reuse instead of returning it to the OS.
 

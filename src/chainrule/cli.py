@@ -16,7 +16,8 @@ import traceback
 from pathlib import Path
 
 from . import distributed, io, runs
-from .backend import keep_freed_memory, set_num_threads
+from .backend import keep_freed_memory
+from .cores import set_num_threads
 from .files import DataError, read_capped
 from .lens import commands as lens_commands
 from .onnx import commands as onnx_commands
@@ -138,7 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.add_argument(
-        "--threads", type=runs.positive_int, help="BLAS threads (default: all cores)"
+        "--threads",
+        type=runs.thread_count,
+        help="threads for the matrix products and batch splitting: a number, or auto (the "
+        "default: the cores other programs leave idle, looked at while training)",
     )
 
     evaluate = commands.add_parser(

@@ -3,7 +3,8 @@
 NumPy releases the GIL inside its loops and BLAS calls, so two Python threads working on two
 halves of a batch keep two cores busy: the patch copies, scatter-adds and pooling loops that
 BLAS's own threads never touch run in parallel too. The pool has as many threads as the BLAS
-behind NumPy is allowed (``chainrule.set_num_threads`` / ``--threads``); while the pool runs,
+behind NumPy is allowed (``chainrule.set_num_threads`` / ``--threads``; by default the idle
+cores, see :mod:`.cores`); while the pool runs,
 that BLAS is limited to one thread per worker, so the cores are never oversubscribed.
 
 The batch is cut into chunks of about :attr:`Policy.chunk_bytes` of working set (e.g. patch
@@ -100,6 +101,12 @@ def _blas_libraries() -> list:
 def blas_threads() -> int:
     """How many threads NumPy's BLAS may use now (what ``set_num_threads`` set)."""
     return max((lib.num_threads for lib in _blas_libraries()), default=1)
+
+
+def set_blas_threads(n: int) -> None:
+    """Let NumPy's BLAS use ``n`` threads; the batch splitting follows (see :mod:`.cores`)."""
+    for lib in _blas_libraries():
+        lib.set_num_threads(n)
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 from .. import runs
 from . import text, text_figure, through_time
@@ -64,21 +65,25 @@ def add_sequence_parsers(which) -> None:
         ("attention", "emma.olivia.ava", "attention weights per head and layer for a text"),
         ("sampling", "emma.oliv", "the next character's probabilities at several temperatures"),
     ):
-        p = which.add_parser(name, help=f"{what} (a small Transformer trained on names here)")
+        p = which.add_parser(
+            name,
+            help=f"{what} (of a text run, or of a small Transformer trained on names here)",
+        )
         p.add_argument(
-            "text",
-            nargs="?",
-            default=default,
-            metavar="TEXT",
-            help=f"names separated by {text.SEPARATOR!r}, at most 16 characters "
-            f"(default {default!r})",
+            "words",
+            nargs="*",
+            metavar="[RUN] TEXT",
+            help="a text run's folder (chainrule train --data FILE.txt --model transformer), "
+            "then the text; without RUN, the demo model: names separated by "
+            f"{text.SEPARATOR!r}, at most {text.CONTEXT} characters (default {default!r})",
         )
         p.add_argument(
             "--train-steps",
             type=runs.positive_int,
             default=300,
-            help="training steps of the model (default 300, a few seconds)",
+            help="training steps of the demo model (default 300, a few seconds)",
         )
+        p.set_defaults(text_default=default)
         p.add_argument("--seed", type=runs.non_negative_int, default=0)
         if name == "sampling":
             p.add_argument(
@@ -92,6 +97,11 @@ def explain_sequences(args: argparse.Namespace) -> int:
     if args.view == "through-time":
         return explain_through_time(args)
     model, vocabulary = text_model(args)
+    if args.view == "attention" and not text.has_attention(model):
+        raise runs.RunError(
+            f"{args.run}: a {model.kind} model has no attention to show (train one with "
+            "--model transformer)"
+        )
     if args.view == "attention":
         attention = text.attention_of(model, vocabulary.encode, args.text)
         print(text.describe_attention(attention))
@@ -106,10 +116,21 @@ def explain_sequences(args: argparse.Namespace) -> int:
 
 
 def text_model(args) -> tuple:
-    """(model, vocabulary) to look into, once TEXT is checked to be readable by it: the one
-    place where a trained text run would be read (its model and its vocabulary), once such
-    runs exist; for now the demo, trained here (after the check, not to keep anyone waiting for
-    an error)."""
+    """(model, vocabulary) to look into, once TEXT is checked to be readable by it: a trained
+    text run's (``[RUN] TEXT``; the text is read as the start of a line, as ``generate``
+    starts), or the demo's, trained here (after the check, not to keep anyone waiting for an
+    error). Sets ``args.run`` and ``args.text``."""
+    default = args.text_default
+    if len(args.words) > 2:
+        raise runs.RunError(f"explain {args.view} takes [RUN] TEXT, got {len(args.words)} words")
+    if len(args.words) == 2 or (len(args.words) == 1 and _is_folder(args.words[0])):
+        args.run, given = args.words[0], (args.words[1:] or [""])[0]
+        model, characters = runs.load_text_model(args.run)
+        vocabulary = text.Vocabulary(characters, numbered=True)
+        args.text = runs.text.MARKER + given
+        check_text(args.text, model.context, vocabulary)
+        return model, vocabulary
+    args.run, args.text = None, (args.words or [default])[0]
     check_text(args.text, text.CONTEXT, text.Vocabulary(text.demo_text()))
     return text.demo_model(args.train_steps, args.seed)
 
@@ -143,3 +164,8 @@ def explain_through_time(args) -> int:
     print(through_time.describe(results))
     print(f"picture: {through_time.plot_through_time(results, args.out)}")
     return 0
+
+
+def _is_folder(word: str) -> bool:
+    """Whether a lone word is a run folder rather than the text ("" is not ".")."""
+    return bool(word) and Path(word).is_dir()

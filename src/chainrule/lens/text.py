@@ -41,8 +41,9 @@ CONTEXT = 16  # characters the demo model reads at once
 class Vocabulary:
     """The characters of a text, each numbered (in sorted order)."""
 
-    def __init__(self, text: str):
-        self.chars = sorted(set(text))
+    def __init__(self, text: str, numbered: bool = False):
+        """``numbered``: ``text`` is the characters already in their order (a run's vocabulary)."""
+        self.chars = list(text) if numbered else sorted(set(text))
         self.index = {c: i for i, c in enumerate(self.chars)}
 
     def __len__(self) -> int:
@@ -162,6 +163,11 @@ class Attention:
 
 
 @autograd.no_grad()
+def has_attention(model) -> bool:
+    """Whether ``model`` has a layer whose attention weights can be shown."""
+    return any(isinstance(m, nn.MultiheadAttention) for m in model.modules())
+
+
 def attention_of(model, encode, text: str) -> Attention:
     """Run ``model`` on ``text`` (``encode``: text -> indices) and keep every head's weights."""
     indices = tensor(xp.array([encode(text)], dtype=xp.int64))

@@ -15,6 +15,7 @@ import math
 from functools import partial
 
 from ..backend import xp
+from ..cores import watch_cores
 from ..engine import enable_grad
 from ..tensor import as_array
 from .optimizer import Optimizer, check_non_negative
@@ -269,6 +270,7 @@ class LBFGS(Optimizer):
         loss and gradients; returns the loss of the first call (see the class docstring)."""
         if closure is None:
             raise ValueError("LBFGS.step needs a closure that recomputes and returns the loss")
+        watch_cores()
         group = self.param_groups[0]
         lr = group["lr"](self.step_count + 1) if callable(group["lr"]) else group["lr"]
         max_iter, max_eval = group["max_iter"], group["max_eval"]

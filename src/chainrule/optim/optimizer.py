@@ -20,6 +20,7 @@ import math
 from collections.abc import Iterable
 
 from ..backend import xp
+from ..cores import watch_cores
 from ..engine import enable_grad
 from ..tensor import Tensor
 
@@ -228,7 +229,10 @@ class Optimizer:
         """Move every parameter that has a gradient one step downhill.
 
         ``closure``: an optional function that recomputes and returns the loss (as PyTorch's).
+        Under ``set_num_threads("auto")`` a step is also when the thread count follows the idle
+        cores (:mod:`chainrule.cores`).
         """
+        watch_cores()
         loss = None
         if closure is not None:
             with enable_grad():

@@ -29,6 +29,7 @@ from .config import (
     positive_float,
     positive_int,
     target_choice,
+    thread_count,
 )
 from .drawings import write_seen
 from .folder import describe_task, evaluate_run, load_run, saved_config, task_of, test_data

@@ -394,6 +394,11 @@ def positive_int(text: str) -> int:
     return _bounded_int(text, 1)
 
 
+def thread_count(text: str) -> int | str:
+    """An argparse type: ``auto`` or a whole number >= 1."""
+    return "auto" if text.strip().lower() == "auto" else _bounded_int(text, 1)
+
+
 def non_negative_int(text: str) -> int:
     """An argparse type: a whole number >= 0."""
     return _bounded_int(text, 0)
