@@ -21,14 +21,16 @@ settings.register_profile(
 settings.register_profile("thorough", max_examples=200, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-MNIST_SUBSET = Path(__file__).resolve().parent / "data" / "mnist"
+import chainrule as cr  # noqa: E402 - this checkout's, from SOURCE
+
+MNIST_SUBSET = cr.data.MNIST_SUBSET
 FULL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
 @pytest.fixture
 def mnist_dir():
     """MNIST-format files committed with the tests: the first 1,000 training and 200 test
-    images of MNIST (see tests/data/mnist/README.md), so that a fresh clone has them."""
+    images of MNIST, shipped with the package (src/chainrule/data/mnist_subset/README.md)."""
     return MNIST_SUBSET
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+import chainrule as cr
 from chainrule.cli import main
 from chainrule.playground import images as image_data
 from chainrule.playground.image_export import exported_image_model, write_image_run_folder
@@ -35,7 +36,7 @@ from chainrule.playground.server import PlaygroundServer
 from chainrule.tensor import Tensor
 from test_playground_server import call, new_session  # noqa: E402 - the HTTP helpers
 
-MNIST = Path(__file__).parent / "data" / "mnist"
+MNIST = cr.data.MNIST_SUBSET
 
 
 def png(array) -> str:
@@ -385,6 +386,8 @@ def test_inside_view_refused_in_the_points_mode(server):
     assert status == 400 and "image mode" in answer["error"]
 
 
-def test_mnist_needs_its_files():
+def test_mnist_needs_its_files(tmp_path, monkeypatch):
     assert image_data.mnist_folder(str(MNIST)) == MNIST
     assert image_data.mnist_folder(str(MNIST / "nowhere")) is None
+    monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path))  # an empty cache: the shipped subset
+    assert image_data.mnist_folder(None) == cr.data.MNIST_SUBSET

@@ -5,17 +5,17 @@ that is refused while the server keeps serving."""
 
 import io
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+import chainrule as cr
 from chainrule.playground.registry import Registry
 from chainrule.playground.server import PlaygroundServer
 from test_playground_browser import Page, browser  # noqa: F401 - the browser fixture
 
-MNIST = Path(__file__).parent / "data" / "mnist"
+MNIST = cr.data.MNIST_SUBSET
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from .collate import default_collate, default_convert
 from .csv import CSVData, CSVError, guess_task, read_csv, read_features
 from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
 from .datasets import (
+    MNIST_SUBSET,
     blobs,
     bumps,
     circles,

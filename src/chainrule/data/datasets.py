@@ -58,6 +58,11 @@ SOURCES = {
 }
 
 
+MNIST_SUBSET = Path(__file__).parent / "mnist_subset"
+"""A folder of MNIST's first 1,000 training and 200 test images, in MNIST's own files, shipped
+with the package (204 KB; see its README): ``load_mnist(MNIST_SUBSET)`` needs no download."""
+
+
 def load_mnist(root=None, download: bool = False, mirrors: list[str] | None = None):
     """MNIST handwritten digits: ``((x_train, y_train), (x_test, y_test))``, images uint8 (N, 28, 28).
 

@@ -77,19 +77,14 @@ def _config(trainer, out_name: str) -> Config:
     """The settings in ``chainrule train``'s terms, as far as they say them (``model.json``
     holds the network itself, ``playground.json`` the whole setup)."""
     setup = trainer.setup
-    optimizer = setup.optimizer
-    if optimizer == "sgd" and setup.momentum:
-        optimizer = "nesterov" if setup.nesterov else "momentum"
     values = {
         "dataset": setup.dataset,
         "model": setup.network,
         "hidden": list(setup.hidden),
         "activation": setup.activation,
         "loss": "cross-entropy",
-        "optimizer": optimizer,
-        "lr": setup.lr,
-        "momentum": min(setup.momentum or 0.0, 0.999),
-        "weight_decay": setup.weight_decay or 0.0,
+        "optimizer": setup.optimizer,
+        **setup.optimizer_values(),  # the learning rate and the optimizer's settings
         "batch_size": setup.batch,
         "epochs": trainer.epoch,
         "target": setup.positive,

@@ -3,8 +3,9 @@
 * ``digits``: scikit-learn's 1,797 8x8 digits (levels 0..16 scaled to [0, 1]), split into
   training and test images each class in proportion (:func:`~chainrule.data.train_val_split`,
   seed 0), as the points are.
-* ``mnist``: the MNIST files found in ``--data-dir`` or the download cache (never downloaded
-  from the page); the first ``n`` training and ``n // 5`` test images.
+* ``mnist``: the MNIST files found in ``--data-dir``, else the download cache, else the
+  1,000-image subset the package ships (never downloaded from the page); the first ``n``
+  training and ``n // 5`` test images.
 * ``upload``: a few images per class sent by the page (each checked and capped, a bad one named),
   resized to 16x16 grey levels.
 
@@ -185,9 +186,11 @@ def _digits():
 
 
 def mnist_folder(data_dir: str | None) -> Path | None:
-    """Where MNIST's files are for the page: ``--data-dir``, else the download cache; None when
-    neither holds them (the page then offers no MNIST, and never downloads it)."""
-    for folder in [Path(data_dir)] if data_dir else [data.cache_dir() / "mnist"]:
+    """Where MNIST's files are for the page: ``--data-dir``, else the download cache, else the
+    1,000-image subset the package ships (the page never downloads); None when ``--data-dir``
+    names a folder without them."""
+    places = [Path(data_dir)] if data_dir else [data.cache_dir() / "mnist", data.MNIST_SUBSET]
+    for folder in places:
         if (folder / "train-images-idx3-ubyte.gz").exists() or (
             folder / "train-images-idx3-ubyte"
         ).exists():
