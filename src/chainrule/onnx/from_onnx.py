@@ -343,7 +343,11 @@ def next_layer(graph: Graph, current: str, shape: tuple) -> tuple:
         )
     builder = NODES.get(node.op_type)
     if builder is None:
-        graph.refuse(node, f"not supported (cr.onnx.load reads {', '.join(sorted(NODES))})")
+        graph.refuse(
+            node,
+            f"not supported (cr.onnx.load reads {len(NODES)} operators: "
+            f"{brief(', '.join(sorted(NODES)), 120)}; all in chainrule.onnx.operators.NODES)",
+        )
     if node.input[0] != current:
         graph.refuse(
             node,

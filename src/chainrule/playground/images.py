@@ -31,7 +31,7 @@ from ..data.images import read_grey
 from ..files import DataError
 from ..runs.drawings import to_training_image
 from .points import MAX_CLASSES, PlaygroundError
-from .settings import OPTIMIZERS, Setup, _choice, _number, _show
+from .settings import OPTIMIZERS, Setup, checked_choice, checked_number, shown_value
 
 MAX_HIDDEN = 3
 MAX_IMAGE_NEURONS = 128
@@ -87,25 +87,29 @@ class ImageSetup:
         unknown = sorted(set(values) - known)
         if unknown:
             raise PlaygroundError(
-                f"unknown setting {_show(unknown[0])}; known: {', '.join(sorted(known))}"
+                f"unknown setting {shown_value(unknown[0])}; known: {', '.join(sorted(known))}"
             )
         given = {k: v for k, v in values.items() if v is not None}
         setup = cls()
-        setup.dataset = _choice("dataset", given.get("dataset", setup.dataset), IMAGE_DATA_SETS)
-        setup.network = _choice("network", given.get("network", setup.network), NETWORKS)
-        setup.activation = _choice(
+        setup.dataset = checked_choice(
+            "dataset", given.get("dataset", setup.dataset), IMAGE_DATA_SETS
+        )
+        setup.network = checked_choice("network", given.get("network", setup.network), NETWORKS)
+        setup.activation = checked_choice(
             "activation", given.get("activation", setup.activation), models.ACTIVATIONS
         )
-        setup.optimizer = _choice("optimizer", given.get("optimizer", setup.optimizer), OPTIMIZERS)
+        setup.optimizer = checked_choice(
+            "optimizer", given.get("optimizer", setup.optimizer), OPTIMIZERS
+        )
         for name in ("seed", "lr"):
             if name in given:
-                setattr(setup, name, _number(name, given[name]))
+                setattr(setup, name, checked_number(name, given[name]))
         for name, (label, low, high, _, _) in IMAGE_RANGES.items():
             value = given.get(name, getattr(setup, name))
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise PlaygroundError(
                     f"{label} ({name}) must be a whole number from {low} to {high}, "
-                    f"got {_show(value)}"
+                    f"got {shown_value(value)}"
                 )
             setattr(setup, name, value)
         setup.optimizer_settings(given)
@@ -139,10 +143,12 @@ class ImageSetup:
 
 def _sizes(label: str, sizes, most: int, largest: int, unit: str) -> list:
     if not isinstance(sizes, list) or len(sizes) > most:
-        raise PlaygroundError(f"{label}s: a list of at most {most}, got {_show(sizes)}")
+        raise PlaygroundError(f"{label}s: a list of at most {most}, got {shown_value(sizes)}")
     for i, size in enumerate(sizes):
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= largest:
-            raise PlaygroundError(f"{label} {i + 1}: 1 to {largest} {unit}, got {_show(size)}")
+            raise PlaygroundError(
+                f"{label} {i + 1}: 1 to {largest} {unit}, got {shown_value(size)}"
+            )
     return sizes
 
 
@@ -151,7 +157,7 @@ def _positive(value, dataset: str, upload) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < classes:
         raise PlaygroundError(
             f"is it X or not (positive): X must be a class from 0 to {classes - 1}, "
-            f"got {_show(value)}"
+            f"got {shown_value(value)}"
         )
     return value
 

@@ -164,16 +164,16 @@ class Setup:
         unknown = sorted(set(values) - known)
         if unknown:
             raise PlaygroundError(
-                f"unknown setting {_show(unknown[0])}; known: {', '.join(sorted(known))}"
+                f"unknown setting {shown_value(unknown[0])}; known: {', '.join(sorted(known))}"
             )
         given = {k: v for k, v in values.items() if v is not None}
         setup = cls()
         for name, names in (("dataset", DATA_SETS), ("optimizer", OPTIMIZERS)):
             if name in given:
-                setattr(setup, name, _choice(name, given[name], names))
+                setattr(setup, name, checked_choice(name, given[name], names))
         for name in RANGES:
             if name in given:
-                setattr(setup, name, _number(name, given[name]))
+                setattr(setup, name, checked_number(name, given[name]))
         spec = DATA_SETS[setup.dataset]
         if "noise" in given and spec.noise:
             setup.noise = _within(f"noise ({spec.noise})", given["noise"], 0.0, spec.noise_max)
@@ -223,24 +223,26 @@ class Setup:
         return dataclasses.asdict(self)
 
 
-def _show(value) -> str:
+def shown_value(value) -> str:
     return json.dumps(value, default=str)[:60]
 
 
-def _choice(name: str, value, choices) -> str:
+def checked_choice(name: str, value, choices) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise PlaygroundError(f"{name} must be one of {', '.join(choices)}, got {_show(value)}")
+        raise PlaygroundError(
+            f"{name} must be one of {', '.join(choices)}, got {shown_value(value)}"
+        )
     return value
 
 
-def _number(name: str, value):
+def checked_number(name: str, value):
     label, low, high, low_open, whole = RANGES[name]
     if whole:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise PlaygroundError(
-                f"{label} ({name}) must be a whole number from {low} to {high}, got {_show(value)}"
+                f"{label} ({name}) must be a whole number from {low} to {high}, got {shown_value(value)}"
             )
         return value
     return _within(f"{label} ({name})", value, low, high, low_open)
@@ -250,7 +252,9 @@ def _within(label: str, value, low: float, high: float, low_open: bool = False) 
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or not ((low < value) if low_open else (low <= value)) or value > high:
         bound = f"above {low:g}" if low_open else f"from {low:g}"
-        raise PlaygroundError(f"{label} must be a number {bound} to {high:g}, got {_show(value)}")
+        raise PlaygroundError(
+            f"{label} must be a number {bound} to {high:g}, got {shown_value(value)}"
+        )
     return float(value)
 
 
@@ -262,7 +266,7 @@ def _points(points, inputs: int, task: str, classes: int) -> list:
     for i, point in enumerate(points):
         label = f"added point {i + 1}"
         if not isinstance(point, list) or len(point) != width:
-            raise PlaygroundError(f"{label}: expected {width} numbers, got {_show(point)}")
+            raise PlaygroundError(f"{label}: expected {width} numbers, got {shown_value(point)}")
         coordinates = [_within(label, v, -MAX_COORDINATE, MAX_COORDINATE) for v in point]
         if task == "classification":
             k = coordinates[-1]
@@ -281,7 +285,7 @@ def _features(features, inputs: int) -> list:
         if name not in known:
             what = "of one number x" if inputs == 1 else "of a point"
             raise PlaygroundError(
-                f"features: {_show(name)} is not a feature {what} ({', '.join(known)})"
+                f"features: {shown_value(name)} is not a feature {what} ({', '.join(known)})"
             )
     if len(set(features)) != len(features):
         raise PlaygroundError("features: each feature once")
@@ -290,11 +294,13 @@ def _features(features, inputs: int) -> list:
 
 def _hidden(hidden) -> list:
     if not isinstance(hidden, list) or len(hidden) > MAX_HIDDEN_LAYERS:
-        raise PlaygroundError(f"hidden layers: at most {MAX_HIDDEN_LAYERS}, got {_show(hidden)}")
+        raise PlaygroundError(
+            f"hidden layers: at most {MAX_HIDDEN_LAYERS}, got {shown_value(hidden)}"
+        )
     for i, size in enumerate(hidden):
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_NEURONS:
             raise PlaygroundError(
-                f"hidden layer {i + 1}: 1 to {MAX_NEURONS} neurons, got {_show(size)}"
+                f"hidden layer {i + 1}: 1 to {MAX_NEURONS} neurons, got {shown_value(size)}"
             )
     return hidden
 
@@ -311,7 +317,7 @@ def _activations(activations, hidden: list) -> list:
         if name not in ACTIVATIONS:
             raise PlaygroundError(
                 f"hidden layer {i + 1}: activation must be one of {', '.join(ACTIVATIONS)}, "
-                f"got {_show(name)}"
+                f"got {shown_value(name)}"
             )
     return activations
 
@@ -319,7 +325,7 @@ def _activations(activations, hidden: list) -> list:
 def _output(output, task: str, classes: int) -> str:
     if output is None:
         return "linear" if task == "regression" else "softmax"
-    _choice("output", output, OUTPUTS)
+    checked_choice("output", output, OUTPUTS)
     if task == "regression" and output != "linear":
         raise PlaygroundError(f"output {output}: a regression's output is linear (with MSE)")
     if task == "classification" and output == "linear":
