@@ -15,19 +15,17 @@ layer's weights as pictures, the confusion matrix of the test images and those i
 from __future__ import annotations
 
 import math
-import time
 
 from .. import backend, nn
 from ..backend import ignore_float_errors, new_rng, use_rng, xp
 from ..data.loader import DataLoader
 from ..engine import no_grad
 from ..tensor import Tensor, as_array
-from ..train import fit
 from ..train.metrics import confusion_matrix
 from . import network
 from .frames import encode, signed_bytes
 from .images import ImageData, ImageSetup
-from .trainer import StepRecorder
+from .trainer import LiveTraining
 
 HISTORY_POINTS = 300
 FIRST_LAYER_UNITS = 16  # weight pictures of the first layer sent per frame
@@ -54,7 +52,7 @@ def build_image_network(setup: ImageSetup, shape: tuple, classes: int) -> nn.Seq
     return nn.Sequential(*layers)
 
 
-class ImageTrainer:
+class ImageTrainer(LiveTraining):
     """The state of one image run (owned by its session's thread), as :class:`.trainer.Trainer`:
     ``epoch``, ``steps``, ``seconds``, ``history`` (``loss``, ``accuracy`` and ``val_*`` per
     epoch), ``start`` (the untrained network's row) and the latest test predictions."""
@@ -79,27 +77,9 @@ class ImageTrainer:
 
     problem = None  # the session's check before training: image data is always trainable
 
-    def train_epoch(self) -> float:
-        """One pass over the training images through :func:`~chainrule.train.fit`; returns the
-        last batch's loss."""
-        started = time.perf_counter()
-        steps = StepRecorder(self)
-        with use_rng(self.generator), ignore_float_errors():
-            fit(
-                self.model,
-                self.loss_fn,
-                self.optimizer,
-                self.loader,
-                epochs=self.epoch + 1,
-                initial_epoch=self.epoch,
-                callbacks=[steps],
-                accuracy=False,
-                progress=False,
-            )
-        self.epoch += 1
-        self.seconds += time.perf_counter() - started
-        self.history.append(self.measure())
-        return steps.last_objective
+    def objective(self, output, target):
+        """What the steps lower: the cross-entropy."""
+        return self.loss_fn(output, target)
 
     def measure(self) -> dict:
         """Loss and accuracy on every training and test image; keeps the test predictions."""

@@ -32,7 +32,36 @@ from .points import Points
 PATH_LIMIT = 20_000  # (w, b) pairs kept in the best-fit-line mode before thinning
 
 
-class Trainer:
+class LiveTraining:
+    """One epoch at a time through chainrule's training loop, for a page that watches: the
+    run's ``model``, ``objective(output, target)``, ``optimizer``, ``loader`` and ``generator``
+    (its random stream) are the subclass's."""
+
+    def train_epoch(self) -> float:
+        """One pass over the training data through :func:`~chainrule.train.fit`; returns the
+        last batch's objective."""
+        started = time.perf_counter()
+        steps = StepRecorder(self)
+        # overflow on the way to a divergence is reported on the page, not as warnings
+        with use_rng(self.generator), ignore_float_errors():  # dropout draws from it
+            fit(
+                self.model,
+                self.objective,
+                self.optimizer,
+                self.loader,
+                epochs=self.epoch + 1,
+                initial_epoch=self.epoch,
+                callbacks=[steps],
+                accuracy=False,
+                progress=False,
+            )
+        self.epoch += 1
+        self.seconds += time.perf_counter() - started
+        self.history.append(self.measure())
+        return steps.last_objective
+
+
+class Trainer(LiveTraining):
     """The state of one run of a setup (owned by its session's thread).
 
     Attributes:
@@ -86,29 +115,6 @@ class Trainer:
     @property
     def trainable(self) -> bool:
         return self.problem is None
-
-    def train_epoch(self) -> float:
-        """One pass over the training points through chainrule's training loop
-        (:func:`~chainrule.train.fit`); returns the last batch's objective."""
-        started = time.perf_counter()
-        steps = StepRecorder(self)
-        # overflow on the way to a divergence is reported on the page, not as warnings
-        with use_rng(self.generator), ignore_float_errors():  # dropout draws from it
-            fit(
-                self.model,
-                self.objective,
-                self.optimizer,
-                self.loader,
-                epochs=self.epoch + 1,
-                initial_epoch=self.epoch,
-                callbacks=[steps],
-                accuracy=False,
-                progress=False,
-            )
-        self.epoch += 1
-        self.seconds += time.perf_counter() - started
-        self.history.append(self.measure())
-        return steps.last_objective
 
     def objective(self, output, target):
         """What the steps lower: the loss plus the L1/L2 penalty on the weights, if any."""
