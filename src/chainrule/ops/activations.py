@@ -143,16 +143,11 @@ def _shifted(x, axis):
     return x - shift, shift
 
 
-def _log_sum_exp_of(shifted, axis):
-    """log sum e^shifted along ``axis`` (kept as length 1), one temporary for the exponentials."""
-    e = xp.exp(shifted)
-    return xp.log(xp.sum(e, axis=axis, keepdims=True))
-
-
 def _logsumexp(x, axis, keepdims=True):
     """log sum e^x along ``axis`` after shifting by the max (so exp never overflows)."""
     shifted, shift = _shifted(x, axis)
-    out = _log_sum_exp_of(shifted, axis) + shift
+    xp.exp(shifted, out=shifted)
+    out = xp.log(xp.sum(shifted, axis=axis, keepdims=True)) + shift
     return out if keepdims else xp.squeeze(out, axis=axis)
 
 
@@ -183,14 +178,16 @@ class LogSoftmax(Function):
 
     def forward(self, x, axis=-1):
         z, _ = _shifted(x, axis)
-        z -= _log_sum_exp_of(z, axis)
-        self.save(z, axis)
+        softmax = xp.exp(z)
+        total = xp.sum(softmax, axis=axis, keepdims=True)
+        z -= xp.log(total)
+        softmax /= total  # kept for backward: cheaper than another exp there
+        self.save(softmax, axis)
         return z
 
     def backward(self, grad):
-        z, axis = self.saved
-        grad_x = xp.exp(z)  # softmax
-        grad_x *= xp.sum(grad, axis=axis, keepdims=True)
+        softmax, axis = self.saved
+        grad_x = softmax * xp.sum(grad, axis=axis, keepdims=True)
         return xp.subtract(grad, grad_x, out=grad_x)
 
 
