@@ -218,7 +218,7 @@ def measure_one(framework: str, model: str, hidden: int, steps: int, threads: in
 def steps_for(model: str, hidden: int, quick: bool) -> int:
     """Steps per measurement: a few seconds each (a fraction of that with ``quick``)."""
     steps = {("lstm", 200): 40, ("gru", 200): 40, ("gpt", 128): 20}.get((model, hidden), 10)
-    return max(steps // 4, 3) if quick else steps
+    return max(steps // 8, 3) if quick else steps
 
 
 def run_cases(args) -> list[dict]:
