@@ -977,6 +977,22 @@ def _batch_norm(draw, rng):
     )
 
 
+@case("layer_norm")
+def _layer_norm(draw, rng):
+    normalized = draw(st.sampled_from([(2,), (4,), (2, 3)]))
+    shape = (*shape_of(draw, max_dims=2), *normalized)
+    affine = draw(st.sampled_from(["weight and bias", "weight", "none"]))
+    F = _torch_f()
+    params = [
+        normal(rng, normalized) for _ in range({"weight and bias": 2, "weight": 1}.get(affine, 0))
+    ]
+    return (
+        [normal(rng, shape) * 3 + 1, *params],
+        lambda x, *wb: cr.nn.functional.layer_norm(x, normalized, *wb),
+        lambda x, *wb: F.layer_norm(x, normalized, *wb),
+    )
+
+
 # -- recurrent layers: one layer in one direction over a whole sequence ---------------------------
 
 

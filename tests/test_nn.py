@@ -102,6 +102,24 @@ def test_repr_and_summary_are_readable():
     assert "(1, 128)" in table and "101,770" in table
 
 
+def test_summary_shows_the_shapes_of_a_tuple_output():
+    """An LSTM returns (output, (h, c)); a model may return several tensors: each shape shows."""
+    table = nn.summary(nn.LSTM(10, 20, num_layers=2), (5, 3, 10))
+    assert "((5, 3, 20), ((2, 3, 20), (2, 3, 20)))" in table and "5,920" in table
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.rnn, self.fc = nn.Embedding(100, 10), nn.GRU(10, 20), nn.Linear(20, 7)
+
+        def forward(self, x):
+            output, h = self.rnn(self.emb(x))
+            return self.fc(output), h
+
+    table = nn.summary(Tagger(), (5, 3), dtype="int64")
+    assert "((5, 3, 20), (1, 3, 20))" in table and "(5, 3, 7)" in table
+
+
 def test_init_follows_pytorch_formulas():
     cr.manual_seed(0)
     w = nn.Parameter(np.zeros((400, 300), dtype=np.float32))

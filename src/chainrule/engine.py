@@ -319,10 +319,12 @@ def _run(seeds: list, retain_graph: bool, only=None, capture=None) -> None:
     # arrays already given to some tensor in this pass, by id (weak: a freed array's id may be
     # reused by a new, unshared array)
     handed_out: dict[int, weakref.ref] = {}
+    sums: set[int] = set()  # ids of the pending gradients this pass allocated itself (see below)
     for node in reversed(node_order(roots)):
         grad = grads.pop(id(node), None)
         if grad is None:
             continue
+        sums.discard(id(grad))
         if node.versions:
             node.check_saved_versions()
         if node.retains_grad:
@@ -351,8 +353,7 @@ def _run(seeds: list, retain_graph: bool, only=None, capture=None) -> None:
                     inp, input_grad, input_grad.flags.owndata and (seen is None or seen() is None)
                 )
             else:
-                previous = grads.get(id(parent))
-                grads[id(parent)] = input_grad if previous is None else previous + input_grad
+                grads[id(parent)] = _accumulate(grads.get(id(parent)), input_grad, sums)
             handed_out[id(input_grad)] = weakref.ref(input_grad)
         if not retain_graph:
             node.release()
@@ -379,6 +380,21 @@ def _leaf_sink(only, capture):
             found[k] = _add(found.get(k), grad)
 
     return collect, {id(t._ctx): k for k, t in enumerate(tensors) if t._ctx is not None}
+
+
+def _accumulate(previous, grad, sums: set):
+    """previous + grad for a node reached by several paths. The first sum is a new array, which
+    this pass alone holds (its id goes into ``sums``); later paths add into it in place, instead
+    of allocating a new array for each (a layer's input feeding many layers: the GPT's 12 heads'
+    q, k and v). An op's own gradient array is never written: it may be saved or shared."""
+    if previous is None:
+        return grad
+    if id(previous) in sums and previous.shape == grad.shape and previous.dtype == grad.dtype:
+        previous += grad
+        return previous
+    total = previous + grad
+    sums.add(id(total))
+    return total
 
 
 def _add(total, grad):

@@ -110,7 +110,11 @@ def set_blas_threads(n: int) -> None:
 
 
 @contextlib.contextmanager
-def _single_threaded_blas() -> Iterator[None]:
+def single_threaded_blas() -> Iterator[None]:
+    """NumPy's BLAS on one thread for the block, then as before: for the pool's workers, and for
+    runs of small products (a recurrent layer's step, 20 x 650 times 650 x 2600) where a second
+    BLAS thread mostly waits: on a busy 2-core machine 35 such steps took 2.1 s with two
+    threads against 0.2 s with one."""
     libraries = _blas_libraries()
     previous = [lib.num_threads for lib in libraries]
     for lib in libraries:
@@ -208,7 +212,7 @@ def split_batch(work: Callable[[int, int, int], None], n: int, bytes_per_example
                 else:
                     progress.done(None)
 
-        with _single_threaded_blas():
+        with single_threaded_blas():
             for _ in range(workers - 1):
                 _executor(workers).submit(take_chunks)
             take_chunks()

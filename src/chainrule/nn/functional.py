@@ -29,7 +29,7 @@ from ..ops import batchnorm_fast, conv, conv_fast, pool_fast
 from ..ops.arithmetic import Mul
 from ..ops.attention import ScaledDotProductAttention
 from ..ops.conv_transpose import ConvTranspose2d, transposed_size
-from ..ops.normalization import BatchNorm
+from ..ops.normalization import BatchNorm, LayerNorm
 from ..tensor import Tensor, _raw, as_array
 from .embedding import embedding  # noqa: F401 - F.embedding
 from .losses import (  # noqa: F401
@@ -145,15 +145,9 @@ def batch_norm(
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
-    """Normalise each example over its last ``len(normalized_shape)`` axes, then scale and shift."""
-    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
-    centred = x - mean(x, axis=axes, keepdims=True)
-    normalized = centred / sqrt(mean(centred * centred, axis=axes, keepdims=True) + eps)
-    if weight is not None:
-        normalized = normalized * weight
-    if bias is not None:
-        normalized = normalized + bias
-    return normalized
+    """Normalise each example over its last ``len(normalized_shape)`` axes, then scale and shift
+    (one fused op, :class:`~chainrule.ops.normalization.LayerNorm`)."""
+    return LayerNorm.apply(x, weight, bias, dims=len(normalized_shape), eps=eps)
 
 
 # -- attention ---------------------------------------------------------------------------------

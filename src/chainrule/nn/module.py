@@ -472,7 +472,7 @@ def summary(model: Module, input_shape: tuple, dtype="float32") -> str:
     def observe(module, output):
         if not list(module.children()):
             count = sum(p.numel() for p in module.parameters())
-            rows.append((names.get(id(module), "?"), repr(module), tuple(output.shape), count))
+            rows.append((names.get(id(module), "?"), repr(module), _output_shape(output), count))
 
     previous, _call_observer = _call_observer, observe
     was_training = model.training
@@ -484,10 +484,22 @@ def summary(model: Module, input_shape: tuple, dtype="float32") -> str:
         _call_observer = previous
         model.train(was_training)
     width = max([len(r[0]) + len(r[1]) for r in rows] + [20]) + 4
-    lines = [f"{'layer':<{width}}{'output shape':<22}{'parameters':>12}", "-" * (width + 34)]
+    shapes = max([len(str(r[2])) for r in rows] + [20]) + 2
+    rule = "-" * (width + shapes + 12)
+    lines = [f"{'layer':<{width}}{'output shape':<{shapes}}{'parameters':>12}", rule]
     for name, text, shape, count in rows:
-        lines.append(f"{name + '  ' + text:<{width}}{str(shape):<22}{count:>12,}")
-    lines.append("-" * (width + 34))
+        lines.append(f"{name + '  ' + text:<{width}}{str(shape):<{shapes}}{count:>12,}")
+    lines.append(rule)
     total = model.num_parameters()
-    lines.append(f"{'total':<{width}}{'':<22}{total:>12,}")
+    lines.append(f"{'total':<{width}}{'':<{shapes}}{total:>12,}")
     return "\n".join(lines)
+
+
+def _output_shape(output):
+    """A layer's output shape for :func:`summary`; a tuple of outputs (an LSTM's (output, (h, c)))
+    as the tuple of their shapes, anything else by its type's name."""
+    if isinstance(output, Tensor):
+        return tuple(output.shape)
+    if isinstance(output, (tuple, list)):
+        return tuple(_output_shape(item) for item in output)
+    return type(output).__name__

@@ -134,11 +134,20 @@ class Softplus(Function):
         return grad * xp.where(linear, 1, stable_sigmoid(bx)).astype(grad.dtype, copy=False)
 
 
+def _shifted(x, axis):
+    """(x - max x along ``axis``, the max): exp of the first never overflows. A row whose max is
+    not finite (all -inf, say) is not shifted."""
+    shift = xp.max(x, axis=axis, keepdims=True)
+    if not xp.isfinite(shift).all():
+        shift = xp.where(xp.isfinite(shift), shift, 0)
+    return x - shift, shift
+
+
 def _logsumexp(x, axis, keepdims=True):
     """log sum e^x along ``axis`` after shifting by the max (so exp never overflows)."""
-    shift = xp.max(x, axis=axis, keepdims=True)
-    shift = xp.where(xp.isfinite(shift), shift, 0)
-    out = xp.log(xp.sum(xp.exp(x - shift), axis=axis, keepdims=True)) + shift
+    shifted, shift = _shifted(x, axis)
+    xp.exp(shifted, out=shifted)
+    out = xp.log(xp.sum(shifted, axis=axis, keepdims=True)) + shift
     return out if keepdims else xp.squeeze(out, axis=axis)
 
 
@@ -148,13 +157,18 @@ class Softmax(Function):
     float_result = True
 
     def forward(self, x, axis=-1):
-        z = xp.exp(x - _logsumexp(x, axis))
+        z, _ = _shifted(x, axis)
+        xp.exp(z, out=z)
+        z /= xp.sum(z, axis=axis, keepdims=True)
         self.save(z, axis)
         return z
 
     def backward(self, grad):
         z, axis = self.saved
-        return z * (grad - xp.sum(grad * z, axis=axis, keepdims=True))
+        grad_x = grad * z
+        xp.subtract(grad, xp.sum(grad_x, axis=axis, keepdims=True), out=grad_x)
+        grad_x *= z
+        return grad_x
 
 
 class LogSoftmax(Function):
@@ -163,13 +177,18 @@ class LogSoftmax(Function):
     float_result = True
 
     def forward(self, x, axis=-1):
-        z = x - _logsumexp(x, axis)
-        self.save(z, axis)
+        z, _ = _shifted(x, axis)
+        softmax = xp.exp(z)
+        total = xp.sum(softmax, axis=axis, keepdims=True)
+        z -= xp.log(total)
+        softmax /= total  # kept for backward: cheaper than another exp there
+        self.save(softmax, axis)
         return z
 
     def backward(self, grad):
-        z, axis = self.saved
-        return grad - xp.exp(z) * xp.sum(grad, axis=axis, keepdims=True)
+        softmax, axis = self.saved
+        grad_x = softmax * xp.sum(grad, axis=axis, keepdims=True)
+        return xp.subtract(grad, grad_x, out=grad_x)
 
 
 class LogSumExp(Function):

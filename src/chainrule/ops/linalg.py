@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 from ..backend import xp
 from ..function import Function
+
+
+def rows(a):
+    """``a`` (..., k) as one matrix (-1, k): a single BLAS product instead of NumPy's loop of one
+    small product per leading index (3.5x slower for a (35, 20, 200) @ (200, 10000) product)."""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1]) if a.ndim != 2 else a
 
 
 class MatMul(Function):
@@ -16,10 +24,16 @@ class MatMul(Function):
 
     def forward(self, a, b):
         self.save(a, b)
+        if a.ndim > 2 and b.ndim == 2:  # a stack of rows times one matrix: one product
+            return (rows(a) @ b).reshape(*a.shape[:-1], b.shape[1])
         return a @ b
 
     def backward(self, grad):
         a, b = self.saved
+        if a.ndim > 2 and b.ndim == 2:  # as in forward: dA = dZ B^T and dB = A^T dZ, one each
+            grad_a = (rows(grad) @ b.T).reshape(a.shape) if self.needs_grad[0] else None
+            grad_b = rows(a).T @ rows(grad) if self.needs_grad[1] else None
+            return grad_a, grad_b
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         if a.ndim == 1:
@@ -47,16 +61,16 @@ class Linear(Function):
 
     def forward(self, x, weight, bias=None):
         self.save(x, weight)
-        z = x @ weight.T
+        z = rows(x) @ weight.T
         if bias is not None:
             z += bias
-        return z
+        return z.reshape(*x.shape[:-1], weight.shape[0])
 
     def backward(self, grad):
         x, weight = self.saved
-        grad_2d = grad.reshape(-1, grad.shape[-1])
+        grad_2d = rows(grad)
         grad_x = (grad_2d @ weight).reshape(x.shape) if self.needs_grad[0] else None
-        grad_w = grad_2d.T @ x.reshape(-1, x.shape[-1]) if self.needs_grad[1] else None
+        grad_w = grad_2d.T @ rows(x) if self.needs_grad[1] else None
         grad_b = grad_2d.sum(axis=0) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
         return grad_x, grad_w, grad_b
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from ..backend import xp
 from ..function import Function
+from ..threads import single_threaded_blas
 
 
 def halves(kinds: str, size: int, dtype):
@@ -89,10 +90,11 @@ class ElmanSequence(Recurrence):
         hs = xp.empty((x.shape[0], *h0.shape), dtype=xw.dtype)
         w_hh_t = xp.ascontiguousarray(w_hh.T)  # the step's product reads it row by row
         h = h0
-        for t in self.steps(len(x), reverse):
-            a = xw[t] + h @ w_hh_t
-            new = xp.maximum(a, 0) if relu else xp.tanh(a)
-            h = hs[t] = new if mask is None else xp.where(mask[t], new, h)
+        with single_threaded_blas():  # small products, one per step
+            for t in self.steps(len(x), reverse):
+                a = xw[t] + h @ w_hh_t
+                new = xp.maximum(a, 0) if relu else xp.tanh(a)
+                h = hs[t] = new if mask is None else xp.where(mask[t], new, h)
         self.save(x, h0, w_ih, w_hh, hs, relu, reverse, mask)
         return hs
 
@@ -100,13 +102,14 @@ class ElmanSequence(Recurrence):
         x, h0, w_ih, w_hh, hs, relu, reverse, mask = self.saved
         grad_a = (hs > 0).astype(hs.dtype) if relu else 1 - hs * hs  # act'(a_t), all steps
         grad_h = xp.zeros_like(h0)
-        for t in self.steps(len(x), not reverse):
-            grad_h = grad_h + grad[t]
-            grad_a[t] *= grad_h
-            if mask is not None:
-                grad_a[t] *= mask[t]
-            carried = grad_a[t] @ w_hh
-            grad_h = carried if mask is None else carried + xp.where(mask[t], 0, grad_h)
+        with single_threaded_blas():  # small products, one per step
+            for t in self.steps(len(x), not reverse):
+                grad_h = grad_h + grad[t]
+                grad_a[t] *= grad_h
+                if mask is not None:
+                    grad_a[t] *= mask[t]
+                carried = grad_a[t] @ w_hh
+                grad_h = carried if mask is None else carried + xp.where(mask[t], 0, grad_h)
         h_prev = self.previous(h0, hs, reverse)
         dx, dw_ih, dw_hh, db_ih, db_hh = self.weight_gradients(grad_a, grad_a, x, h_prev, w_ih, 2)
         return dx, grad_h, dw_ih, dw_hh, db_ih, db_hh
@@ -132,22 +135,23 @@ class LSTMSequence(Recurrence):
         gates = xp.empty_like(xw)  # activated i, f, g, o of every step
         cs, tanh_cs = xp.empty_like(out[:-1]), xp.empty_like(out[:-1])
         h, c = h0, c0
-        for t in self.steps(len(x), reverse):
-            gate = gates[t]
-            xp.matmul(h, w_scaled, out=gate)
-            gate += xw[t]
-            xp.tanh(gate, out=gate)
-            gate *= scale
-            gate += shift
-            i, f, g, o = (gate[:, k * size : (k + 1) * size] for k in range(4))
-            new_c = f * c
-            new_c += i * g
-            xp.tanh(new_c, out=tanh_cs[t])
-            new_h = o * tanh_cs[t]
-            if mask is not None:
-                new_c, new_h = xp.where(mask[t], new_c, c), xp.where(mask[t], new_h, h)
-            c = cs[t] = new_c
-            h = out[t] = new_h
+        with single_threaded_blas():  # small products, one per step
+            for t in self.steps(len(x), reverse):
+                gate = gates[t]
+                xp.matmul(h, w_scaled, out=gate)
+                gate += xw[t]
+                xp.tanh(gate, out=gate)
+                gate *= scale
+                gate += shift
+                i, f, g, o = (gate[:, k * size : (k + 1) * size] for k in range(4))
+                new_c = f * c
+                new_c += i * g
+                xp.tanh(new_c, out=tanh_cs[t])
+                new_h = o * tanh_cs[t]
+                if mask is not None:
+                    new_c, new_h = xp.where(mask[t], new_c, c), xp.where(mask[t], new_h, h)
+                c = cs[t] = new_c
+                h = out[t] = new_h
         out[-1] = c
         self.save(x, h0, c0, w_ih, w_hh, out[:-1], cs, tanh_cs, gates, reverse, mask)
         return out
@@ -166,20 +170,21 @@ class LSTMSequence(Recurrence):
         grad_a[..., 3 * size :] = tanh_cs * o * (1 - o)
         dc_from_h = o * (1 - tanh_cs * tanh_cs)
         grad_h, grad_c = xp.zeros_like(h0), grad[-1].copy()
-        for t in self.steps(len(x), not reverse):
-            grad_h = grad_h + grad[t]
-            dc = grad_c + grad_h * dc_from_h[t]
-            da = grad_a[t]
-            per_gate = da.reshape(batch, 4, size)
-            per_gate[:, :3] *= dc[:, None]
-            per_gate[:, 3] *= grad_h
-            if mask is None:
-                grad_c = dc * f[t]
-                grad_h = da @ w_hh
-            else:
-                da *= mask[t]
-                grad_c = xp.where(mask[t], dc * f[t], grad_c)
-                grad_h = da @ w_hh + xp.where(mask[t], 0, grad_h)
+        with single_threaded_blas():  # small products, one per step
+            for t in self.steps(len(x), not reverse):
+                grad_h = grad_h + grad[t]
+                dc = grad_c + grad_h * dc_from_h[t]
+                da = grad_a[t]
+                per_gate = da.reshape(batch, 4, size)
+                per_gate[:, :3] *= dc[:, None]
+                per_gate[:, 3] *= grad_h
+                if mask is None:
+                    grad_c = dc * f[t]
+                    grad_h = da @ w_hh
+                else:
+                    da *= mask[t]
+                    grad_c = xp.where(mask[t], dc * f[t], grad_c)
+                    grad_h = da @ w_hh + xp.where(mask[t], 0, grad_h)
         h_prev = self.previous(h0, hs, reverse)
         dx, dw_ih, dw_hh, db_ih, db_hh = self.weight_gradients(grad_a, grad_a, x, h_prev, w_ih, 3)
         return dx, grad_h, grad_c, dw_ih, dw_hh, db_ih, db_hh
@@ -205,25 +210,30 @@ class GRUSequence(Recurrence):
         activations = xp.empty((*xw.shape[:2], 4 * size), dtype=xw.dtype)  # r, z, n, h W_hn^T
         hw = xp.empty(xw.shape[1:], dtype=xw.dtype)
         h = h0
-        for t in self.steps(len(x), reverse):
-            xp.matmul(h, w_scaled, out=hw)
-            if b_scaled is not None:
-                hw += b_scaled
-            saved = activations[t]
-            rz, n, hn = saved[:, : 2 * size], saved[:, 2 * size : 3 * size], saved[:, 3 * size :]
-            xp.add(xw[t, :, : 2 * size], hw[:, : 2 * size], out=rz)
-            xp.tanh(rz, out=rz)
-            rz *= 0.5
-            rz += 0.5
-            r, z = rz[:, :size], rz[:, size:]
-            hn[...] = hw[:, 2 * size :]
-            xp.multiply(r, hn, out=n)
-            n += xw[t, :, 2 * size :]
-            xp.tanh(n, out=n)
-            new = h - n
-            new *= z
-            new += n
-            h = hs[t] = new if mask is None else xp.where(mask[t], new, h)
+        with single_threaded_blas():  # small products, one per step
+            for t in self.steps(len(x), reverse):
+                xp.matmul(h, w_scaled, out=hw)
+                if b_scaled is not None:
+                    hw += b_scaled
+                saved = activations[t]
+                rz, n, hn = (
+                    saved[:, : 2 * size],
+                    saved[:, 2 * size : 3 * size],
+                    saved[:, 3 * size :],
+                )
+                xp.add(xw[t, :, : 2 * size], hw[:, : 2 * size], out=rz)
+                xp.tanh(rz, out=rz)
+                rz *= 0.5
+                rz += 0.5
+                r, z = rz[:, :size], rz[:, size:]
+                hn[...] = hw[:, 2 * size :]
+                xp.multiply(r, hn, out=n)
+                n += xw[t, :, 2 * size :]
+                xp.tanh(n, out=n)
+                new = h - n
+                new *= z
+                new += n
+                h = hs[t] = new if mask is None else xp.where(mask[t], new, h)
         self.save(x, h0, w_ih, w_hh, hs, activations, reverse, mask)
         return hs
 
@@ -240,19 +250,22 @@ class GRUSequence(Recurrence):
         grad_in[..., 2 * size :] = (1 - z) * (1 - n * n)
         grad_hidden = xp.empty_like(grad_in)
         grad_h = xp.zeros_like(h0)
-        for t in self.steps(len(x), not reverse):
-            grad_h = grad_h + grad[t]
-            din = grad_in[t].reshape(batch, 3, size)
-            din[:, 2] *= grad_h
-            din[:, 0] *= din[:, 2]
-            din[:, 1] *= grad_h
-            if mask is not None:
-                grad_in[t] *= mask[t]
-            dhid = grad_hidden[t].reshape(batch, 3, size)
-            dhid[:, :2] = din[:, :2]
-            xp.multiply(din[:, 2], r[t], out=dhid[:, 2])
-            carried = grad_h * z[t] if mask is None else xp.where(mask[t], grad_h * z[t], grad_h)
-            grad_h = carried + grad_hidden[t] @ w_hh
+        with single_threaded_blas():  # small products, one per step
+            for t in self.steps(len(x), not reverse):
+                grad_h = grad_h + grad[t]
+                din = grad_in[t].reshape(batch, 3, size)
+                din[:, 2] *= grad_h
+                din[:, 0] *= din[:, 2]
+                din[:, 1] *= grad_h
+                if mask is not None:
+                    grad_in[t] *= mask[t]
+                dhid = grad_hidden[t].reshape(batch, 3, size)
+                dhid[:, :2] = din[:, :2]
+                xp.multiply(din[:, 2], r[t], out=dhid[:, 2])
+                carried = (
+                    grad_h * z[t] if mask is None else xp.where(mask[t], grad_h * z[t], grad_h)
+                )
+                grad_h = carried + grad_hidden[t] @ w_hh
         dx, dw_ih, dw_hh, db_ih, db_hh = self.weight_gradients(
             grad_in, grad_hidden, x, h_prev, w_ih, 2
         )

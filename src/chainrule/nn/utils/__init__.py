@@ -16,6 +16,14 @@ def _with_grad(parameters):
     return [p for p in parameters if p.grad is not None]
 
 
+def _power_sum(g, p: float) -> float:
+    """sum |g|^p; for p = 2 one pass with no temporary (a BLAS dot of g with itself)."""
+    if p == 2 and g.size:
+        flat = g.reshape(-1)
+        return float(xp.dot(flat, flat))
+    return float(xp.sum(xp.abs(g) ** p))
+
+
 def clip_grad_norm_(
     parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False
 ) -> Tensor:
@@ -30,7 +38,7 @@ def clip_grad_norm_(
     if norm_type == math.inf:
         total = max(float(xp.abs(g).max()) for g in grads)
     else:
-        total = sum(float(xp.sum(xp.abs(g) ** norm_type)) for g in grads) ** (1 / norm_type)
+        total = sum(_power_sum(g, norm_type) for g in grads) ** (1 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"the total gradient norm is {total}: some gradient is NaN or infinite")
     scale = max_norm / (total + 1e-6)
