@@ -15,7 +15,7 @@ def machine(monkeypatch):
     monkeypatch.setattr(cores.time, "perf_counter", lambda: state["now"])
     monkeypatch.setattr(cores, "busy_seconds", lambda: state["busy"])
     monkeypatch.setattr(cores, "own_seconds", lambda: state["own"])
-    monkeypatch.setattr(cores, "_apply", state["applied"].append)
+    monkeypatch.setattr(cores, "_apply", lambda blas, pool: state["applied"].append((blas, pool)))
     return state
 
 
@@ -38,9 +38,9 @@ def test_threads_for_whole_idle_cores(idle, cores_, expected):
 def test_starts_on_one_thread_then_takes_the_idle_cores(machine):
     watch = cores.CoreWatch(cores=4)
     watch.tick()
-    assert machine["applied"] == [1]  # the safe start
+    assert machine["applied"] == [(1, 1)]  # the safe start
     run_for(machine, watch, cores.FIRST_LOOK, others=0.0, ours=1.0)
-    assert watch.threads == 4 and machine["applied"][-1] == 4
+    assert watch.threads == 4 and machine["applied"][-1] == (4, 4)
     assert watch.others == pytest.approx(0.0)
 
 
@@ -55,7 +55,42 @@ def test_gives_cores_back_when_others_get_busy_and_takes_them_again(machine):
     assert watch.threads == 1
     run_for(machine, watch, cores.LOOK_EVERY, others=0.1, ours=1.0)  # quiet again
     assert watch.threads == 2
-    assert machine["applied"] == [1, 2, 1, 2]  # applied only when it changes
+    counts = [blas for blas, _ in machine["applied"]]
+    assert [n for k, n in enumerate(counts) if k == 0 or n != counts[k - 1]] == [1, 2, 1, 2]
+
+
+@pytest.mark.parametrize("faster", cores.ARRANGEMENTS)
+def test_tries_both_ways_to_use_the_threads_and_keeps_the_faster(machine, faster):
+    watch = cores.CoreWatch(cores=2, fixed=2)
+    seconds = {"blas": 0.2, "pool": 0.2}
+    seconds[faster] = 0.1
+
+    def step():
+        pool_only = machine["applied"][-1] == (1, 2)
+        run_for(machine, watch, seconds["pool" if pool_only else "blas"], others=0.0, ours=2.0)
+
+    watch.tick()
+    assert machine["applied"] == [(2, 2)]
+    for _ in range(4 * cores.TRIAL_STEPS + 4):
+        step()
+    assert watch.trial is None and watch.arrangement == faster
+    assert (1, 2) in machine["applied"]  # the pool way was tried: one BLAS thread, a pool of 2
+    assert machine["applied"][-1] == ((1, 2) if faster == "pool" else (2, 2))
+    tried = len(machine["applied"])
+    for _ in range(10):
+        step()
+    assert len(machine["applied"]) == tried  # settled until the next trial
+    machine["now"] += cores.TRY_AGAIN_AFTER
+    for _ in range(4 * cores.TRIAL_STEPS + 4):
+        step()
+    assert len(machine["applied"]) > tried and watch.arrangement == faster
+
+
+def test_one_thread_has_nothing_to_try(machine):
+    watch = cores.CoreWatch(cores=2, fixed=1)
+    for _ in range(20):
+        run_for(machine, watch, 0.3, others=0.0, ours=1.0)
+    assert set(machine["applied"]) == {(1, 1)} and watch.trial is None
 
 
 def test_looks_only_every_half_second(machine):
@@ -83,9 +118,9 @@ def test_set_num_threads_fixes_the_count_and_auto_watches_again():
     before = cr.get_num_threads()
     try:
         cr.set_num_threads(1)
-        assert cores.watching() is None and cr.get_num_threads() == 1
+        assert cores.watching().fixed == 1 and cr.get_num_threads() == 1
         cr.set_num_threads("auto")
-        assert isinstance(cores.watching(), cores.CoreWatch)
+        assert cores.watching().fixed is None
     finally:
         cr.set_num_threads(before)
         cr.set_num_threads("auto")
@@ -134,6 +169,6 @@ def test_train_threads_option(tmp_path, threads, watched):
     try:
         argv = ["train", "--epochs", "1", "--out", str(out), "--quiet", "--threads", threads]
         assert main(argv) == 0
-        assert (cores.watching() is not None) == watched
+        assert (cores.watching().fixed is None) == watched
     finally:
         cr.set_num_threads("auto")

@@ -67,6 +67,7 @@ _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()  # one parallel section at a time; others run inline
 _blas = None
+_pool_threads: int | None = None  # None: as many as BLAS may use
 _ones: dict = {}
 
 
@@ -103,8 +104,11 @@ def blas_threads() -> int:
     return max((lib.num_threads for lib in _blas_libraries()), default=1)
 
 
-def set_blas_threads(n: int) -> None:
-    """Let NumPy's BLAS use ``n`` threads; the batch splitting follows (see :mod:`.cores`)."""
+def set_blas_threads(n: int, pool: int | None = None) -> None:
+    """Let NumPy's BLAS use ``n`` threads and the batch splitting ``pool`` (None: ``n``) (see
+    :mod:`.cores`, which decides both)."""
+    global _pool_threads
+    _pool_threads = pool
     for lib in _blas_libraries():
         lib.set_num_threads(n)
 
@@ -149,7 +153,7 @@ def _executor(workers: int) -> ThreadPoolExecutor:
 
 def worker_count(n: int, total_bytes: int) -> int:
     """Threads to use for ``n`` examples and ``total_bytes`` of work under the current policy."""
-    threads = _policy.threads or blas_threads()
+    threads = _policy.threads or _pool_threads or blas_threads()
     if total_bytes < _policy.min_parallel_bytes:
         return 1
     return max(1, min(threads, n))
