@@ -172,3 +172,15 @@ def test_train_threads_option(tmp_path, threads, watched):
         assert (cores.watching().fixed is None) == watched
     finally:
         cr.set_num_threads("auto")
+
+
+def test_a_fixed_arrangement_is_kept(machine):
+    watch = cores.CoreWatch(cores=2, fixed=2, arrangement="pool")
+    for _ in range(30):
+        run_for(machine, watch, 0.3, others=0.0, ours=2.0)
+    assert set(machine["applied"]) == {(1, 2)} and watch.trial is None
+
+
+def test_set_num_threads_names_a_bad_arrangement():
+    with pytest.raises(ValueError, match="arrangement 'gpu'"):
+        cr.set_num_threads(2, arrangement="gpu")

@@ -26,9 +26,10 @@ over them (``"blas"``), or each product runs on one thread while chainrule's own
 the batch of convolutions, pooling and large elementwise passes over them (``"pool"``, see
 :mod:`.threads`). After a threaded product OpenBLAS's idle threads spin for about 0.1 s,
 holding a core the pool's threads then want: on a quiet 2-core machine the MNIST example net
-trained 1.54x faster and LeNet-5 1.39x faster the ``"pool"`` way, while MLPs, all products,
-trained 1.16-1.33x faster the ``"blas"`` way. So after each change of the count, and again every
-minute, the watch times a few steps each way (the median step) and keeps the faster.
+trained 1.50x faster and LeNet-5 1.37x faster the ``"pool"`` way, while a wide MLP, all products,
+trained 1.39x faster the ``"blas"`` way (``python -m benchmarks.thread_arrangements``).
+So after each change of the count, and again every minute, the watch times a few steps each
+way (the median step) and keeps the faster.
 """
 
 from __future__ import annotations
@@ -85,11 +86,14 @@ class CoreWatch:
     rest, or keeps ``fixed`` threads; and tries which of the two ways to use them makes the
     steps faster (see the module's docstring). ``tick()`` is called once per training step."""
 
-    def __init__(self, cores: int | None = None, fixed: int | None = None):
+    def __init__(
+        self, cores: int | None = None, fixed: int | None = None, arrangement: str | None = None
+    ):
         self.cores = cores or available_cores()
         self.fixed = fixed
         self.threads = fixed or 1
-        self.arrangement = "blas"  # or "pool": see ARRANGEMENTS
+        self.arrangement = arrangement or "blas"  # or "pool": see ARRANGEMENTS
+        self.tries = arrangement is None  # whether it tries both arrangements
         self.next_look = None  # perf_counter() time of the next look; None before the first
         self.last = (0.0, None, 0.0)  # (wall, busy, own) at the last look
         self.others = None  # cores the others kept busy at the last look
@@ -128,13 +132,14 @@ class CoreWatch:
         self.next_look, self.last = now + LOOK_EVERY, (now, busy, own)
         threads = self.fixed or threads_for(self.cores - self.others, self.cores)
         if threads != self.threads:  # a new count: its arrangement is tried afresh
-            self.threads, self.arrangement, self.trial, self.next_trial = threads, "blas", None, now
+            self.threads, self.trial, self.next_trial = threads, None, now
+            self.arrangement = self.arrangement if not self.tries else ARRANGEMENTS[0]
             self._apply()
         self._try_arrangements(now)
 
     def _try_arrangements(self, now: float) -> None:
         """Time a few steps each way (median step), keep the faster, try again in a while."""
-        if self.threads == 1 or (self.trial is None and now < self.next_trial):
+        if self.threads == 1 or not self.tries or (self.trial is None and now < self.next_trial):
             self.steps.clear()
             return
         if self.trial is None:  # start timing the first arrangement from here
@@ -165,14 +170,19 @@ def watch_cores() -> None:
     _watch.tick()
 
 
-def set_num_threads(n: int | str) -> None:
+def set_num_threads(n: int | str, arrangement: str | None = None) -> None:
     """Compute with ``n`` threads (matrix products and chainrule's own batch splitting), or with
     ``"auto"`` (the default): as many as the cores other programs leave idle, looked at while
-    training runs."""
+    training runs. ``arrangement`` (``"blas"`` or ``"pool"``, see the module's docstring) fixes
+    how more than one thread is used, e.g. to compare them; by default both are tried."""
     global _watch
     if n != "auto" and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"set_num_threads expects a positive integer or 'auto', got {n!r}")
-    _watch = CoreWatch(fixed=None if n == "auto" else n)
+    if arrangement is not None and arrangement not in ARRANGEMENTS:
+        raise ValueError(
+            f"set_num_threads: arrangement {arrangement!r} is not one of {ARRANGEMENTS}"
+        )
+    _watch = CoreWatch(fixed=None if n == "auto" else n, arrangement=arrangement)
     if _watch.fixed:
         _watch._apply()
 
