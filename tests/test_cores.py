@@ -184,3 +184,14 @@ def test_a_fixed_arrangement_is_kept(machine):
 def test_set_num_threads_names_a_bad_arrangement():
     with pytest.raises(ValueError, match="arrangement 'gpu'"):
         cr.set_num_threads(2, arrangement="gpu")
+
+
+def test_get_num_threads_counts_the_pool_way_too():
+    try:
+        cr.set_num_threads(2, arrangement="pool")
+        assert cr.get_num_threads() == 2
+        from chainrule import threads
+
+        assert threads.blas_threads() == 1  # the products on one thread, the pool on two
+    finally:
+        cr.set_num_threads("auto")

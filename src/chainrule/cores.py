@@ -188,10 +188,12 @@ def set_num_threads(n: int | str, arrangement: str | None = None) -> None:
 
 
 def get_num_threads() -> int:
-    """The threads matrix products may use now."""
+    """The threads chainrule computes with now (in either arrangement); before the first
+    training step under ``"auto"``, the threads NumPy's BLAS may use."""
     from .threads import blas_threads
 
-    return blas_threads()
+    started = _watch.fixed is not None or _watch.next_look is not None
+    return _watch.threads if started else blas_threads()
 
 
 def watching() -> CoreWatch:
