@@ -49,7 +49,6 @@ class BatchNorm(Function):
 
 class LayerNorm(Function):
     """Normalise each example over its last ``dims`` axes, then scale and shift:
-
     x_hat = (x - mean) / sqrt(var + eps),   y = weight x_hat + bias   (var biased, over M values).
     dweight = sum(dy x_hat),  dbias = sum(dy)  (over the leading axes, summed by the engine),
     dx = (g - mean(g) - x_hat mean(g x_hat)) / sqrt(var + eps),  g = weight dy.
