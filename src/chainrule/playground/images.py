@@ -31,7 +31,14 @@ from ..data.images import read_grey
 from ..files import DataError
 from ..runs.drawings import to_training_image
 from .points import MAX_CLASSES, PlaygroundError
-from .settings import OPTIMIZERS, Setup, checked_choice, checked_number, shown_value
+from .settings import (
+    OPTIMIZERS,
+    Setup,
+    checked_choice,
+    checked_number,
+    given_settings,
+    shown_value,
+)
 
 MAX_HIDDEN = 3
 MAX_IMAGE_NEURONS = 128
@@ -83,13 +90,7 @@ class ImageSetup:
     @classmethod
     def from_dict(cls, values: dict, upload: Uploaded | None = None) -> ImageSetup:
         """A checked setup; raises :class:`PlaygroundError` naming the first bad setting."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise PlaygroundError(
-                f"unknown setting {shown_value(unknown[0])}; known: {', '.join(sorted(known))}"
-            )
-        given = {k: v for k, v in values.items() if v is not None}
+        given = given_settings(cls, values)
         setup = cls()
         setup.dataset = checked_choice(
             "dataset", given.get("dataset", setup.dataset), IMAGE_DATA_SETS

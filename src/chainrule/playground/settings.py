@@ -158,15 +158,7 @@ class Setup:
         ``upload``: the session's uploaded file, which decides task, inputs and classes when
         the data set is ``upload``. Raises :class:`PlaygroundError` naming the first bad setting.
         """
-        if not isinstance(values, dict):
-            raise PlaygroundError("the setup must be a JSON object")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise PlaygroundError(
-                f"unknown setting {shown_value(unknown[0])}; known: {', '.join(sorted(known))}"
-            )
-        given = {k: v for k, v in values.items() if v is not None}
+        given = given_settings(cls, values)
         setup = cls()
         for name, names in (("dataset", DATA_SETS), ("optimizer", OPTIMIZERS)):
             if name in given:
@@ -221,6 +213,20 @@ class Setup:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def given_settings(cls, values) -> dict:
+    """The settings a page sent for the setup class ``cls`` (those not None), once ``values``
+    is checked to be a JSON object naming only ``cls``'s fields."""
+    if not isinstance(values, dict):
+        raise PlaygroundError("the setup must be a JSON object")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise PlaygroundError(
+            f"unknown setting {shown_value(unknown[0])}; known: {', '.join(sorted(known))}"
+        )
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def shown_value(value) -> str:
