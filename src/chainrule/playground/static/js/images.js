@@ -191,7 +191,8 @@ function percent(value) {
 
 function draw() {
   const { data, frame } = page;
-  if (!data || !frame) return;
+  // a frame of the run before the data changed can still arrive: wait for the new run's
+  if (!data || !frame || frame.confusion.length !== data.classes.length) return;
   $("epoch").textContent = String(frame.epoch).padStart(6, "0").replace(/(\d{3})$/, ",$1");
   $("play").innerHTML = frame.playing ? "&#x275A;&#x275A;" : "&#x25B6;";
   $("play").dataset.playing = frame.playing;
@@ -210,9 +211,12 @@ function draw() {
   drawConfusion(frame.confusion, data.classes);
   const [, height, width] = data.shape;
   $("wrong").replaceChildren(
-    ...frame.wrong.map((item) => {
+    ...frame.wrong
+      .map((item) => [item, bytes(item.picture)])
+      .filter(([, pixels]) => pixels.length === width * height)
+      .map(([item, pixels]) => {
       const canvas = el("canvas");
-      paintGrey(canvas, bytes(item.picture), width, height);
+      paintGrey(canvas, pixels, width, height);
       return el("figure", {}, [canvas, el("figcaption", { text: `${data.classes[item.label]}\u2192${data.classes[item.predicted]}` })]);
     }),
   );
