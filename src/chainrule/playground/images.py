@@ -33,7 +33,7 @@ from ..runs.drawings import to_training_image
 from .points import MAX_CLASSES, PlaygroundError
 from .settings import (
     OPTIMIZERS,
-    Setup,
+    OptimizerChoice,
     checked_choice,
     checked_number,
     given_settings,
@@ -59,7 +59,7 @@ IMAGE_RANGES = {
 
 
 @dataclass
-class ImageSetup:
+class ImageSetup(OptimizerChoice):
     """The settings of one image run; :meth:`from_dict` checks the page's JSON."""
 
     mode: str = "images"
@@ -73,19 +73,7 @@ class ImageSetup:
     activation: str = "relu"
     optimizer: str = "adam"
     lr: float | None = ADAM_LR
-    momentum: float | None = None
-    nesterov: bool | None = None
-    beta1: float | None = None
-    beta2: float | None = None
-    alpha: float | None = None
-    rho: float | None = None
-    lr_decay: float | None = None
-    weight_decay: float | None = None
     batch: int = 32
-
-    # the points mode's optimizer settings, checked by the optimizers' own description
-    optimizer_settings = Setup.optimizer_settings
-    optimizer_values = Setup.optimizer_values
 
     @classmethod
     def from_dict(cls, values: dict, upload: Uploaded | None = None) -> ImageSetup:
@@ -137,9 +125,6 @@ class ImageSetup:
         if setup.dataset == "upload" and upload is None:
             raise PlaygroundError("your images: upload a few images of each class first")
         return setup
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 def _sizes(label: str, sizes, most: int, largest: int, unit: str) -> list:

@@ -120,7 +120,51 @@ EXPLANATIONS = {
 
 
 @dataclass
-class Setup:
+class OptimizerChoice:
+    """The optimizer a page chose and its settings, as the optimizers describe them (shared by
+    the points' :class:`Setup` and the images' setup)."""
+
+    optimizer: str = "sgd"
+    lr: float | None = None  # None: the optimizer's default
+    # the optimizer's settings (OPTIMIZER_SETTINGS); None: the optimizer's default, or one the
+    # optimizer does not have
+    momentum: float | None = None
+    nesterov: bool | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    alpha: float | None = None
+    rho: float | None = None
+    lr_decay: float | None = None
+    weight_decay: float | None = None
+
+    def optimizer_settings(self, given: dict) -> None:
+        """Set the chosen optimizer's settings from ``given`` (each checked as the optimizer
+        describes it), its defaults for the rest, and None for those it does not have."""
+        own = optim.spec.settings_of(optim.OPTIMIZER_CLASSES[self.optimizer])
+        for name in OPTIMIZER_SETTINGS:
+            setattr(self, name, None)
+        for setting in (s for s in own if s.name in OPTIMIZER_SETTINGS):
+            name = setting.name
+            value = given.get(name, setting.default)
+            try:
+                value = setting.check(value)
+            except ValueError as exc:
+                raise PlaygroundError(str(exc)) from None
+            if setting.kind is float and value > MAX_SETTING:
+                raise PlaygroundError(f"{name} must be at most {MAX_SETTING:g}, got {value!r}")
+            setattr(self, name, value)
+
+    def optimizer_values(self) -> dict:
+        """The learning rate and the chosen optimizer's settings, by their names."""
+        offered = OPTIMIZERS[self.optimizer][2]
+        return {"lr": self.lr} | {name: getattr(self, name) for name in offered}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Setup(OptimizerChoice):
     """The settings of one playground run (see :data:`RANGES` and the page for each meaning)."""
 
     dataset: str = "circles"
@@ -134,18 +178,6 @@ class Setup:
     hidden: list = field(default_factory=lambda: [4, 2])
     activations: list = field(default_factory=lambda: ["tanh", "tanh"])
     output: str | None = None  # None: softmax for classes, linear for numbers
-    optimizer: str = "sgd"
-    lr: float | None = None  # None: the optimizer's default
-    # the optimizer's settings (OPTIMIZER_SETTINGS); None: the optimizer's default, or one the
-    # optimizer does not have
-    momentum: float | None = None
-    nesterov: bool | None = None
-    beta1: float | None = None
-    beta2: float | None = None
-    alpha: float | None = None
-    rho: float | None = None
-    lr_decay: float | None = None
-    weight_decay: float | None = None
     batch: int = 10
     l1: float = 0.0
     l2: float = 0.0
@@ -188,31 +220,6 @@ class Setup:
         if setup.nesterov and not setup.momentum:
             raise PlaygroundError("nesterov needs the sgd optimizer with momentum above 0")
         return setup
-
-    def optimizer_settings(self, given: dict) -> None:
-        """Set the chosen optimizer's settings from ``given`` (each checked as the optimizer
-        describes it), its defaults for the rest, and None for those it does not have."""
-        own = optim.spec.settings_of(optim.OPTIMIZER_CLASSES[self.optimizer])
-        for name in OPTIMIZER_SETTINGS:
-            setattr(self, name, None)
-        for setting in (s for s in own if s.name in OPTIMIZER_SETTINGS):
-            name = setting.name
-            value = given.get(name, setting.default)
-            try:
-                value = setting.check(value)
-            except ValueError as exc:
-                raise PlaygroundError(str(exc)) from None
-            if setting.kind is float and value > MAX_SETTING:
-                raise PlaygroundError(f"{name} must be at most {MAX_SETTING:g}, got {value!r}")
-            setattr(self, name, value)
-
-    def optimizer_values(self) -> dict:
-        """The learning rate and the chosen optimizer's settings, by their names."""
-        offered = OPTIMIZERS[self.optimizer][2]
-        return {"lr": self.lr} | {name: getattr(self, name) for name in offered}
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 def given_settings(cls, values) -> dict:
