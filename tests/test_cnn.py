@@ -81,7 +81,7 @@ def test_a_small_cnn_learns_the_8x8_digits():
         nn.CrossEntropyLoss(),
         optim.Adam(model.parameters(), lr=3e-3),
         (xt, yt),
-        epochs=15,
+        epochs=20,  # 15 epochs reach 0.947-0.972 over seeds 0-3, 20 epochs 0.955-0.969
         batch_size=32,
         progress=False,
     )

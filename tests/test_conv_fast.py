@@ -386,13 +386,6 @@ def test_batch_norm_2d_layer_takes_the_fast_path_and_keeps_running_statistics():
     )
 
 
-def test_ones_is_a_read_only_vector_of_ones():
-    v = batch_split.ones(5, np.float32)
-    assert v.shape == (5,) and v.dtype == np.float32 and np.all(v == 1)
-    with pytest.raises(ValueError):
-        v[0] = 2
-
-
 def _threaded_conv_sum(queue):
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((8, 3, 9, 9)), rng.standard_normal((4, 3, 3, 3))

@@ -9,6 +9,7 @@ PACKAGE = Path(chainrule.__file__).parent
 ORDER = [
     "backend",
     "threads",
+    "sums",
     "cores",
     "files",
     "dtypes",

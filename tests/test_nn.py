@@ -95,6 +95,19 @@ def test_dropout_is_inverted_and_seeded():
         nn.Dropout(1.0)
 
 
+@pytest.mark.parametrize("p", [0.01, 0.2, 0.5, 0.9])
+@pytest.mark.parametrize("shape", [(999, 101), (3, 1), (1,)])
+def test_dropout_keeps_each_value_with_probability_one_minus_p(p, shape):
+    cr.manual_seed(2)
+    draws = [
+        nn.functional.dropout(cr.ones(*shape), p=p).numpy() for _ in range(200 // shape[0] + 1)
+    ]
+    kept = np.concatenate([d.reshape(-1) for d in draws]) != 0
+    spread = 5 * np.sqrt(p * (1 - p) / kept.size)  # five standard deviations of the fraction
+    assert abs(kept.mean() - (1 - p)) < spread + 1 / kept.size
+    assert draws[0].shape == shape
+
+
 def test_repr_and_summary_are_readable():
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
     assert "(1): Linear(784 -> 128)" in repr(model)

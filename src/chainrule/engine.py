@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backend import xp
+from .sums import leading_axes_sums
 
 
 class _ThreadState(threading.local):
@@ -190,6 +191,8 @@ def unbroadcast(grad, shape: tuple):
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
     )
+    if axes == tuple(range(extra)):  # only new leading axes (a bias): a BLAS product
+        return leading_axes_sums(grad, extra).reshape(shape)
     if axes:
         grad = grad.sum(axis=axes, keepdims=True)
     return grad.reshape(shape)

@@ -30,8 +30,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from .backend import xp
-
 
 @dataclass(frozen=True)
 class Policy:
@@ -68,7 +66,6 @@ _pool_size = 0
 _pool_lock = threading.Lock()  # one parallel section at a time; others run inline
 _blas = None
 _pool_threads: int | None = None  # None: as many as BLAS may use
-_ones: dict = {}
 
 
 def current_policy() -> Policy:
@@ -254,6 +251,31 @@ def elementwise(function: Callable, *arrays, **constants) -> None:
     split_batch(work, size, sum(a.nbytes for a in arrays if a is not None) // max(size, 1))
 
 
+def by_rows(function: Callable, *arrays, axis: int = -1) -> None:
+    """``function(*arrays, axis=axis)``, run on matching blocks of rows when ``axis`` is the last
+    one: each row (the last axis) stays whole, so row-wise work (a softmax, a layer norm) gives
+    the same result for any blocks. A block's rows fit in cache, so the function's several
+    passes over them read cache rather than memory; big work is spread over the pool. Arrays
+    of other shapes or layouts, and another ``axis``, take one call. ``None`` passes as it is.
+    """
+    first = arrays[0]
+    rows = first.shape[-1] if first.ndim else 0
+    if (
+        axis not in (-1, first.ndim - 1)
+        or not rows
+        or not all(a is None or (a.shape == first.shape and a.flags.c_contiguous) for a in arrays)
+    ):
+        function(*arrays, axis=axis)
+        return
+    flat = [None if a is None else a.reshape(-1, rows) for a in arrays]
+    row_bytes = sum(f[0].nbytes for f in flat if f is not None)
+
+    def work(start, stop, chunk):
+        function(*(None if f is None else f[start:stop] for f in flat), axis=-1)
+
+    split_batch(work, len(flat[0]), row_bytes)
+
+
 def worth_splitting(elementwise_bytes: int) -> bool:
     """Whether :func:`elementwise` cuts work over this many bytes into pieces (so that an op can
     keep its plain one-line form for small arrays, where every microsecond counts)."""
@@ -269,16 +291,3 @@ def _flat_in_memory_order(arrays) -> list | None:
     if any(a.shape != first.shape or not a.transpose(order).flags.c_contiguous for a in present):
         return None
     return [None if a is None else a.transpose(order).reshape(-1) for a in arrays]
-
-
-def ones(n: int, dtype) -> xp.ndarray:
-    """A read-only vector of n ones (kept, shared): ``ones(n) @ g`` sums the rows of g with one
-    BLAS matrix-vector product, several times faster than ``g.sum(axis=0)`` when g is tall and
-    narrow."""
-    dtype = xp.dtype(dtype)
-    vector = _ones.get(dtype)
-    if vector is None or vector.size < n:
-        vector = xp.ones(max(n, 1024), dtype=dtype)
-        vector.flags.writeable = False
-        _ones[dtype] = vector
-    return vector[:n]

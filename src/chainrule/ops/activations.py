@@ -9,7 +9,8 @@ import math
 
 from ..backend import erf, xp
 from ..function import Function
-from ..threads import elementwise, worth_splitting
+from ..sums import last_axes_sums
+from ..threads import by_rows, elementwise, worth_splitting
 
 
 class ReLU(Function):
@@ -134,12 +135,25 @@ class Softplus(Function):
         return grad * xp.where(linear, 1, stable_sigmoid(bx)).astype(grad.dtype, copy=False)
 
 
-def _shifted(x, axis):
-    """(x - max x along ``axis``, the max): exp of the first never overflows. A row whose max is
-    not finite (all -inf, say) is not shifted."""
+def _sums(x, axis):
+    """sum of x along ``axis``, kept as length 1 (a BLAS product for the last axis: sums.py)."""
+    if axis in (-1, x.ndim - 1):
+        return last_axes_sums(x)
+    return xp.sum(x, axis=axis, keepdims=True)
+
+
+def _shift(x, axis):
+    """The max of x along ``axis`` (kept as length 1): x minus it never overflows exp. A row
+    whose max is not finite (all -inf, say) is not shifted."""
     shift = xp.max(x, axis=axis, keepdims=True)
     if not xp.isfinite(shift).all():
         shift = xp.where(xp.isfinite(shift), shift, 0)
+    return shift
+
+
+def _shifted(x, axis):
+    """(x - max x along ``axis``, the max) (see :func:`_shift`)."""
+    shift = _shift(x, axis)
     return x - shift, shift
 
 
@@ -147,8 +161,25 @@ def _logsumexp(x, axis, keepdims=True):
     """log sum e^x along ``axis`` after shifting by the max (so exp never overflows)."""
     shifted, shift = _shifted(x, axis)
     xp.exp(shifted, out=shifted)
-    out = xp.log(xp.sum(shifted, axis=axis, keepdims=True)) + shift
+    out = xp.log(_sums(shifted, axis)) + shift
     return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def softmax_into(x, z, axis):
+    """z = e^(x - max) / sum e^(x - max) along ``axis`` (rows at a time: threads.by_rows)."""
+    xp.subtract(x, _shift(x, axis), out=z)
+    xp.exp(z, out=z)
+    z *= 1 / _sums(z, axis)  # one division per row, then products
+
+
+def log_softmax_into(x, z, softmax, axis):
+    """z = x - max - log sum e^(x - max) along ``axis``, and the softmax e^z into ``softmax``
+    (given None: only z)."""
+    xp.subtract(x, _shift(x, axis), out=z)
+    softmax = xp.exp(z, out=softmax)
+    total = _sums(softmax, axis)
+    z -= xp.log(total)
+    softmax *= 1 / total
 
 
 class Softmax(Function):
@@ -157,18 +188,22 @@ class Softmax(Function):
     float_result = True
 
     def forward(self, x, axis=-1):
-        z, _ = _shifted(x, axis)
-        xp.exp(z, out=z)
-        z /= xp.sum(z, axis=axis, keepdims=True)
+        z = xp.empty_like(x)
+        by_rows(softmax_into, x, z, axis=axis)
         self.save(z, axis)
         return z
 
     def backward(self, grad):
         z, axis = self.saved
-        grad_x = grad * z
-        xp.subtract(grad, xp.sum(grad_x, axis=axis, keepdims=True), out=grad_x)
-        grad_x *= z
+        grad_x = xp.empty_like(z)
+        by_rows(_softmax_gradient, xp.ascontiguousarray(grad), z, grad_x, axis=axis)
         return grad_x
+
+
+def _softmax_gradient(grad, z, grad_x, axis):
+    xp.multiply(grad, z, out=grad_x)
+    xp.subtract(grad, _sums(grad_x, axis), out=grad_x)
+    grad_x *= z
 
 
 class LogSoftmax(Function):
@@ -177,18 +212,21 @@ class LogSoftmax(Function):
     float_result = True
 
     def forward(self, x, axis=-1):
-        z, _ = _shifted(x, axis)
-        softmax = xp.exp(z)
-        total = xp.sum(softmax, axis=axis, keepdims=True)
-        z -= xp.log(total)
-        softmax /= total  # kept for backward: cheaper than another exp there
+        z, softmax = xp.empty_like(x), xp.empty_like(x)  # softmax kept: cheaper than another exp
+        by_rows(log_softmax_into, x, z, softmax, axis=axis)
         self.save(softmax, axis)
         return z
 
     def backward(self, grad):
         softmax, axis = self.saved
-        grad_x = softmax * xp.sum(grad, axis=axis, keepdims=True)
-        return xp.subtract(grad, grad_x, out=grad_x)
+        grad_x = xp.empty_like(softmax)
+        by_rows(_log_softmax_gradient, xp.ascontiguousarray(grad), softmax, grad_x, axis=axis)
+        return grad_x
+
+
+def _log_softmax_gradient(grad, softmax, grad_x, axis):
+    xp.multiply(softmax, _sums(grad, axis), out=grad_x)
+    xp.subtract(grad, grad_x, out=grad_x)
 
 
 class LogSumExp(Function):

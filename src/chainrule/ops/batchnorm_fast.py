@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from ..backend import xp
 from ..function import Function
-from ..threads import ones, split_batch
+from ..sums import ones
+from ..threads import split_batch
 
 
 def _column_sums(x_last, count_rows_of, channels, dtype) -> xp.ndarray:

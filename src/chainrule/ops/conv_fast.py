@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from ..backend import as_strided, xp
 from ..function import Function
-from ..threads import ones, split_batch
+from ..sums import ones
+from ..threads import split_batch
 from . import winograd
 from .conv import output_size
 
@@ -178,7 +179,7 @@ class ChannelsLastConv2d(Function):
                 dw = xp.matmul(rows.transpose(0, 2, 1), self.patches(x_last[start:stop]))
             if need_w:
                 partial_w[chunk] = dw
-            if need_b:  # column sums as a matrix-vector product (see threads.ones)
+            if need_b:  # column sums as a matrix-vector product (see sums.ones)
                 db = ones(len(rows[0]), g.dtype) @ g.reshape(-1, out_channels)
                 partial_b[chunk] = db
             if need_x and self.winograd:

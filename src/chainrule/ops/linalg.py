@@ -6,6 +6,7 @@ import math
 
 from ..backend import xp
 from ..function import Function
+from ..sums import leading_axes_sums
 
 
 def rows(a):
@@ -71,7 +72,8 @@ class Linear(Function):
         grad_2d = rows(grad)
         grad_x = (grad_2d @ weight).reshape(x.shape) if self.needs_grad[0] else None
         grad_w = grad_2d.T @ rows(x) if self.needs_grad[1] else None
-        grad_b = grad_2d.sum(axis=0) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
+        needs_b = len(self.needs_grad) > 2 and self.needs_grad[2]
+        grad_b = leading_axes_sums(grad_2d, 1) if needs_b else None
         return grad_x, grad_w, grad_b
 
 

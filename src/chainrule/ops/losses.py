@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from ..backend import ignore_float_errors, xp
 from ..function import Function
-from .activations import _logsumexp, stable_sigmoid
+from ..sums import last_axes_sums
+from ..threads import by_rows
+from .activations import log_softmax_into, stable_sigmoid
 
 
 class SoftmaxCrossEntropy(Function):
@@ -19,20 +21,21 @@ class SoftmaxCrossEntropy(Function):
     """
 
     def forward(self, logits, target, label_smoothing=0.0):
-        log_probs = logits - _logsumexp(logits, axis=1)
+        log_probs = xp.empty_like(logits)
+        by_rows(log_softmax_into, logits, log_probs, None, axis=1)
         n, classes = logits.shape
         if target.ndim == 1:  # class indices
             picked = log_probs[xp.arange(n), target]
             loss = -(1 - label_smoothing) * picked
             if label_smoothing:
-                loss -= label_smoothing / classes * log_probs.sum(axis=1)
+                loss -= label_smoothing / classes * last_axes_sums(log_probs)[:, 0]
         else:
             q = (
                 target
                 if not label_smoothing
                 else (1 - label_smoothing) * target + label_smoothing / classes
             )
-            loss = -(q * log_probs).sum(axis=1)
+            loss = -last_axes_sums(q * log_probs)[:, 0]
         self.save(log_probs, target, label_smoothing)
         return loss
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 from ..backend import xp
 from ..function import Function
+from ..sums import last_axes_sums
 
 
 class BatchNorm(Function):
@@ -47,6 +50,11 @@ class BatchNorm(Function):
         return grad_x, sum_grad_x_hat.reshape(-1), sum_grad.reshape(-1)
 
 
+def _means(x, dims: int):
+    """The mean over x's last ``dims`` axes, kept as length 1."""
+    return last_axes_sums(x, dims) * (1 / math.prod(x.shape[x.ndim - dims :]))
+
+
 class LayerNorm(Function):
     """Normalise each example over its last ``dims`` axes, then scale and shift:
     x_hat = (x - mean) / sqrt(var + eps),   y = weight x_hat + bias   (var biased, over M values).
@@ -58,29 +66,28 @@ class LayerNorm(Function):
     """
 
     def forward(self, x, weight=None, bias=None, dims=1, eps=1e-5):
-        axes = tuple(range(x.ndim - dims, x.ndim))
-        x_hat = x - x.mean(axis=axes, keepdims=True)
-        inv_std = xp.square(x_hat).mean(axis=axes, keepdims=True)
+        x_hat = x - _means(x, dims)
+        inv_std = _means(xp.square(x_hat), dims)
         inv_std += eps
         xp.sqrt(inv_std, out=inv_std)
         xp.divide(1, inv_std, out=inv_std)
         x_hat *= inv_std
-        self.save(x_hat, inv_std, weight, axes)
+        self.save(x_hat, inv_std, weight, dims)
         y = x_hat * weight if weight is not None else x_hat.copy()
         if bias is not None:
             y += bias
         return y
 
     def backward(self, grad):
-        x_hat, inv_std, weight, axes = self.saved
+        x_hat, inv_std, weight, dims = self.saved
         needs = self.needs_grad
         grad_weight = grad * x_hat if needs[1] else None
         grad_bias = grad if len(needs) > 2 and needs[2] else None
         grad_x = None
         if needs[0]:
             g = grad * weight if weight is not None else grad.copy()
-            mean_g_x_hat = (g * x_hat).mean(axis=axes, keepdims=True)
-            g -= g.mean(axis=axes, keepdims=True)
+            mean_g_x_hat = _means(g * x_hat, dims)
+            g -= _means(g, dims)
             g -= x_hat * mean_g_x_hat
             g *= inv_std
             grad_x = g
