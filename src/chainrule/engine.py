@@ -295,7 +295,7 @@ def _seed_gradient(root, grad):
                 "gradient= (dL/d(this tensor), same shape); or reduce it to a scalar first, e.g. "
                 "loss.sum().backward() or loss.mean().backward()."
             )
-        return xp.ones_like(root._data)
+        return xp.ones(root._data.shape, dtype=root._data.dtype)
     grad = xp.array(getattr(grad, "_data", grad), dtype=root._data.dtype, copy=True)
     if grad.shape != root._data.shape:
         raise ValueError(

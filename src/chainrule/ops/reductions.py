@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ..backend import ignore_float_errors, xp
 from ..function import Function
 
@@ -25,6 +27,16 @@ def reinsert_axes(grad, axes: tuple, keepdims: bool):
     return grad if keepdims or grad.ndim == 0 else xp.expand_dims(grad, axes)
 
 
+def spread(grad, shape: tuple):
+    """``grad`` broadcast to ``shape``: a read-only view, or for a small shape a new array (which
+    NumPy makes faster than the view, whose function runs in Python)."""
+    if math.prod(shape) > 1024:
+        return xp.broadcast_to(grad, shape)
+    out = xp.empty(shape, dtype=grad.dtype)
+    out[...] = grad
+    return out
+
+
 class Sum(Function):
     """z = sum_i x_i.   dz/dx_i = 1 (the gradient is copied to every summed element)."""
 
@@ -37,7 +49,7 @@ class Sum(Function):
 
     def backward(self, grad):
         shape, keepdims = self.saved
-        return xp.broadcast_to(reinsert_axes(grad, self.axes, keepdims), shape)
+        return spread(reinsert_axes(grad, self.axes, keepdims), shape)
 
 
 class Mean(Function):
@@ -51,7 +63,7 @@ class Mean(Function):
 
     def backward(self, grad):
         shape, keepdims, count = self.saved
-        return xp.broadcast_to(reinsert_axes(grad, self.axes, keepdims) / count, shape)
+        return spread(reinsert_axes(grad, self.axes, keepdims) / count, shape)
 
 
 class Var(Function):
