@@ -96,6 +96,11 @@ EXAMPLES = {
     "RNN": (lambda: nn.RNN(3, 4, num_layers=2, nonlinearity="relu"), (5, 2, 3)),
     "LSTM": (lambda: nn.LSTM(3, 4, batch_first=True, bidirectional=True), (2, 5, 3)),
     "LSTM unbatched": (lambda: nn.LSTM(3, 4, bias=False), (5, 3)),
+    "LSTM with projections": (
+        lambda: nn.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2),
+        (5, 2, 3),
+    ),
+    "LSTM with projections, unbatched": (lambda: nn.LSTM(3, 4, proj_size=3), (5, 3)),
     "GRU": (lambda: nn.GRU(3, 4, num_layers=2, bidirectional=True, dropout=0.5), (5, 2, 3)),
     "RNNBase": (lambda: nn.RNNBase("GRU", 3, 4), (5, 2, 3)),
     "RNNCell": (lambda: nn.RNNCell(3, 4, nonlinearity="relu"), (2, 3)),
