@@ -103,6 +103,7 @@ EXAMPLES = {
     "LSTM with projections, unbatched": (lambda: nn.LSTM(3, 4, proj_size=3), (5, 3)),
     "GRU": (lambda: nn.GRU(3, 4, num_layers=2, bidirectional=True, dropout=0.5), (5, 2, 3)),
     "RNNBase": (lambda: nn.RNNBase("GRU", 3, 4), (5, 2, 3)),
+    "RNNBase LSTM with projections": (lambda: nn.RNNBase("LSTM", 3, 4, proj_size=1), (5, 2, 3)),
     "RNNCell": (lambda: nn.RNNCell(3, 4, nonlinearity="relu"), (2, 3)),
     "LSTMCell": (lambda: nn.LSTMCell(3, 4), (2, 3)),
     "GRUCell": (lambda: nn.GRUCell(3, 4, bias=False), (3,)),

@@ -2,10 +2,12 @@
 
 Each op runs one layer in one direction over a sequence x of shape (T, N, I) from the initial
 state h0 (N, H), with PyTorch's weights: W_ih (G H, I), W_hh (G H, H) and biases (G H,), the G
-gates stacked in PyTorch's order. It is written for speed:
+gates stacked in PyTorch's order (an LSTM with projections also takes W_hr (P, H), and its h is
+P wide). It is written for speed:
 
 * the input projection of all T steps is one product, x W_ih^T (T N rows at once);
-* each step is one product h W_hh^T for all the gates;
+* each step is one product h W_hh^T for all the gates (and, with projections, one more to
+  project the step's h);
 * backward walks back through time in NumPy inside the op (no graph node per gate or step) and
   then forms the weight gradients as one product each over all steps (dW = dG^T [x or h_prev]).
 
@@ -154,13 +156,7 @@ class LSTMSequence(Recurrence):
                 grad_h = grad_h + grad[t]
                 dc = grad_c + grad_h * dc_from_h[t]
                 da = self.scale_gate_gradients(grad_a[t], dc, grad_h)
-                if mask is None:
-                    grad_c = dc * f[t]
-                    grad_h = da @ w_hh
-                else:
-                    da *= mask[t]
-                    grad_c = xp.where(mask[t], dc * f[t], grad_c)
-                    grad_h = da @ w_hh + xp.where(mask[t], 0, grad_h)
+                grad_h, grad_c = self.carried_back(da, dc, f[t], w_hh, grad_h, grad_c, mask, t)
         h_prev = self.previous(h0, hs, reverse)
         dx, dw_ih, dw_hh, db_ih, db_hh = self.weight_gradients(grad_a, grad_a, x, h_prev, w_ih, 3)
         return dx, grad_h, grad_c, dw_ih, dw_hh, db_ih, db_hh
@@ -213,15 +209,26 @@ class LSTMSequence(Recurrence):
         per_gate[:, 3] *= dh
         return da
 
+    @staticmethod
+    def carried_back(da, dc, f, w_hh, grad_h, grad_c, mask, t: int) -> tuple:
+        """(dL/dh_{t-1}, dL/dc_{t-1}) from step t's gate gradients ``da`` and its dc; where
+        ``mask`` says the step is past a sequence's end, the state was only passed on, and so
+        are ``grad_h`` and ``grad_c`` (the step's ``da`` is zeroed in place)."""
+        if mask is None:
+            return da @ w_hh, dc * f
+        da *= mask[t]
+        return da @ w_hh + xp.where(mask[t], 0, grad_h), xp.where(mask[t], dc * f, grad_c)
+
 
 class ProjectedLSTMSequence(LSTMSequence):
-    """Gates and c_t as LSTMSequence's from h_{t-1} (N, P);  h_t = (o tanh(c_t)) W_hr^T
-    (``nn.LSTM(proj_size=P)``).
-    d(o tanh c) = dh W_hr,  dW_hr = sum_t dh_t^T (o tanh c_t),  then as LSTMSequence with
-    d(o tanh c) for dh;  dh_{t-1} = d[gates] W_hh (W_hh is (4 H, P)).
+    """Gates i, f, g, o = sig, sig, tanh, sig of x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh;
+    c_t = f c_{t-1} + i g,  r_t = o tanh(c_t),  h_t = r_t W_hr^T  (``nn.LSTM(proj_size=P)``).
+    dr = dh W_hr,  dW_hr = sum_t dh_t^T r_t,  do = dr tanh(c),  dc += dr o (1 - tanh^2 c),
+    di = dc g,  df = dc c_{t-1},  dg = dc i,  dc_{t-1} = dc f,  dh_{t-1} = d[gates] W_hh.
 
-    Takes W_hr (P, H) after the biases, as PyTorch orders them (the biases may be None).
-    Returns every h_t and c_t side by side: (T, N, P + H).
+    h is P wide (h0 (N, P), W_hh (4 H, P)), c is H wide; W_hr (P, H) comes after the biases, as
+    PyTorch orders them (the biases may be None). Returns every h_t and c_t side by side:
+    (T, N, P + H), so that a gradient may reach any step's c.
     """
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse=False, mask=None):
@@ -258,26 +265,22 @@ class ProjectedLSTMSequence(LSTMSequence):
                 grad_r = grad_h @ w_hr  # through the projection, to o tanh(c_t)
                 dc = grad_c + grad_r * dc_from_r[t]
                 da = self.scale_gate_gradients(grad_a[t], dc, grad_r)
-                if mask is None:
-                    grad_c = dc * f[t]
-                    grad_h = da @ w_hh
-                else:
-                    da *= mask[t]
-                    grad_c = xp.where(mask[t], dc * f[t], grad_c)
-                    grad_h = da @ w_hh + xp.where(mask[t], 0, grad_h)
+                grad_h, grad_c = self.carried_back(da, dc, f[t], w_hh, grad_h, grad_c, mask, t)
         h_prev = self.previous(h0, hs, reverse)
         dx, dw_ih, dw_hh, db_ih, db_hh = self.weight_gradients(grad_a, grad_a, x, h_prev, w_ih, 3)
-        return dx, grad_h, grad_c, dw_ih, dw_hh, db_ih, db_hh, self.projection_gradient(grad_hs)
+        grad_w_hr = None
+        if self.needs_grad[7]:
+            unprojected = gates[..., 3 * size :] * tanh_cs  # o tanh(c_t) of every step
+            grad_w_hr = self.projection_gradient(grad_hs, unprojected, mask)
+        return dx, grad_h, grad_c, dw_ih, dw_hh, db_ih, db_hh, grad_w_hr
 
-    def projection_gradient(self, grad_hs):
-        """dW_hr = sum over the steps (each sequence's own) of dh_t^T (o tanh c_t): one product."""
-        if not self.needs_grad[7]:
-            return None
-        _, h0, c0, _, _, _, _, gates, tanh_cs, _, mask = self.saved
+    @staticmethod
+    def projection_gradient(grad_hs, unprojected, mask):
+        """dW_hr = sum_t dh_t^T r_t over every step of every sequence: one product (T N rows)."""
         if mask is not None:
             grad_hs *= mask  # a step past a sequence's end kept h_{t-1}: no projection there
-        unprojected = gates[..., 3 * c0.shape[-1] :] * tanh_cs
-        return grad_hs.reshape(-1, h0.shape[-1]).T @ unprojected.reshape(-1, c0.shape[-1])
+        rows = grad_hs.reshape(-1, grad_hs.shape[-1])
+        return rows.T @ unprojected.reshape(-1, unprojected.shape[-1])
 
 
 class GRUSequence(Recurrence):
