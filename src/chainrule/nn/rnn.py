@@ -227,7 +227,7 @@ class RNNBase(Module):
         names += [f"weight_hr_{end}"] if self.proj_size else []
         return [getattr(self, name) for name in names]
 
-    def _state_shapes(self, batch: tuple) -> tuple:
+    def _hx_shapes(self, batch: tuple) -> tuple:
         """The shapes of (h,) or, for an LSTM, (h, c) for ``batch`` () or (N,): (D num_layers,
         *batch, H_out), c's with hidden_size features."""
         layers = (self.num_layers * self.directions, *batch)
@@ -240,7 +240,7 @@ class RNNBase(Module):
             raise ValueError(f"needs (L, N, {self.input_size}) or (L, {self.input_size}) input")
         features = self.directions * (self.proj_size or self.hidden_size)
         batch = () if len(shape) == 2 else (shape[0 if self.batch_first else 1],)
-        states = self._state_shapes(batch)
+        states = self._hx_shapes(batch)
         output = (*shape[:-1], features)
         return (output, states) if self.mode == "LSTM" else (output, states[0])
 
@@ -293,10 +293,10 @@ class RNNBase(Module):
     def _initial_states(self, hx, x, unbatched: bool) -> tuple:
         """(h_0,) or (h_0, c_0), each (D num_layers, N, H_out or hidden_size): given, or
         zeros."""
-        expected = self._state_shapes((x.shape[1],))
+        expected = self._hx_shapes((x.shape[1],))
         if hx is None:
             return zero_states(expected, x.dtype)
-        wanted = self._state_shapes(()) if unbatched else expected
+        wanted = self._hx_shapes(()) if unbatched else expected
         given = given_states(self, hx, self.mode, wanted)
         return tuple(s.reshape(shape) for s, shape in zip(given, expected))
 
