@@ -164,9 +164,10 @@ class LSTMSequence(Recurrence):
     # -- what the plain and the projected LSTM share ---------------------------------------------
 
     def scaled_inputs(self, x, w_ih, w_hh, b_ih, b_hh, size: int) -> tuple:
-        """(x W_ih^T + b_ih + b_hh of every step, W_hh^T, scale, shift), each gate's columns of
-        the first two scaled by :func:`halves`, so that ``step``'s one tanh activates all four
-        gates: sig(a) = tanh(a/2) scale + shift, with scale 1/2 and shift 1/2 (1 and 0 for g)."""
+        """(x W_ih^T + b_ih + b_hh of every step, W_hh^T, scale, shift), the columns of both
+        scaled by :func:`halves` once, so that ``step``'s one tanh activates all four gates:
+        tanh(scale a) scale + shift is sig(a) for i, f, o (scale = shift = 1/2) and tanh(a)
+        for g (scale 1, shift 0)."""
         scale = halves("ssts", size, x.dtype)
         xw = self.project(x, w_ih, _both(b_ih, b_hh))
         xw *= scale
