@@ -1040,3 +1040,32 @@ _recurrence_case("rnn_tanh sequence", rnn_ops.ElmanSequence, 1, "rnn_tanh")
 _recurrence_case("rnn_relu sequence", rnn_ops.ElmanSequence, 1, "rnn_relu", relu=True)
 _recurrence_case("lstm sequence", rnn_ops.LSTMSequence, 4, "lstm")
 _recurrence_case("gru sequence", rnn_ops.GRUSequence, 3, "gru")
+
+
+@case("lstm sequence with projections")
+def _projected_lstm(draw, rng):
+    """The op's h_t of every step and its last c_t (every c_t is checked in test_rnn_proj.py)
+    against PyTorch's projected LSTM, either direction."""
+    steps, batch, inputs = (draw(st.integers(1, 3)) for _ in range(3))
+    size = draw(st.integers(2, 4))
+    width = draw(st.integers(1, size - 1))  # proj_size
+    reverse = draw(st.booleans())
+    last = 0 if reverse else -1
+    arrays = [normal(rng, shape) for shape in [(steps, batch, inputs), (batch, width)]]
+    arrays += [normal(rng, shape) for shape in [(batch, size), (4 * size, inputs)]]
+    arrays += [normal(rng, shape) for shape in [(4 * size, width), (4 * size,), (4 * size,)]]
+    arrays.append(normal(rng, (width, size)))
+
+    def ours(*tensors):
+        out = rnn_ops.ProjectedLSTMSequence.apply(*tensors, reverse=reverse)
+        return cr.cat([out[..., :width].reshape(-1), out[last, :, width:].reshape(-1)])
+
+    def theirs(x, h0, c0, *weights):
+        x = x.flip(0) if reverse else x
+        hs, _, c = _torch().lstm(
+            x, (h0[None], c0[None]), list(weights), True, 1, 0.0, False, False, False
+        )
+        hs = hs.flip(0) if reverse else hs
+        return _torch().cat([hs.reshape(-1), c.reshape(-1)])
+
+    return arrays, ours, theirs

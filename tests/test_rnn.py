@@ -4,6 +4,7 @@ Every layer is built in both frameworks, the weights copied through state dicts 
 PyTorch's and PyTorch's into ours), and outputs, final states and the gradients of the input,
 the initial states and every weight compared: float64 to 1e-10, float32 to 1e-5. The ops
 themselves are gradchecked here with masks (packed sequences) and in tests/op_table.py without.
+LSTMs with projections (proj_size) are checked the same way in test_rnn_proj.py.
 """
 
 import numpy as np
@@ -354,11 +355,6 @@ def test_a_model_file_with_bad_recurrent_settings_is_refused_before_building(ent
     description = {"format": "chainrule.Sequential", "version": 1, "layers": [entry]}
     with pytest.raises(ValueError, match=message):
         describe.build(description)
-
-
-def test_projections_are_refused_clearly():
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        nn.LSTM(3, 4, proj_size=2)
 
 
 # -- the ops, gradchecked with masks ---------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 Each op runs one layer in one direction over a sequence x of shape (T, N, I) from the initial
 state h0 (N, H), with PyTorch's weights: W_ih (G H, I), W_hh (G H, H) and biases (G H,), the G
-gates stacked in PyTorch's order. It is written for speed:
+gates stacked in PyTorch's order (an LSTM with projections also takes W_hr (P, H), and its h is
+P wide). It is written for speed:
 
 * the input projection of all T steps is one product, x W_ih^T (T N rows at once);
-* each step is one product h W_hh^T for all the gates;
+* each step is one product h W_hh^T for all the gates (and, with projections, one more to
+  project the step's h);
 * backward walks back through time in NumPy inside the op (no graph node per gate or step) and
   then forms the weight gradients as one product each over all steps (dW = dG^T [x or h_prev]).
 
@@ -126,27 +128,14 @@ class LSTMSequence(Recurrence):
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, mask=None):
         size = h0.shape[-1]
-        scale = halves("ssts", size, x.dtype)
-        shift = 1 - scale  # 1/2 for the sigmoid gates, 0 for the tanh one
-        xw = self.project(x, w_ih, _both(b_ih, b_hh))
-        xw *= scale
-        w_scaled = xp.ascontiguousarray(w_hh.T) * scale
+        xw, w_scaled, scale, shift = self.scaled_inputs(x, w_ih, w_hh, b_ih, b_hh, size)
         out = xp.empty((x.shape[0] + 1, *h0.shape), dtype=xw.dtype)
         gates = xp.empty_like(xw)  # activated i, f, g, o of every step
         cs, tanh_cs = xp.empty_like(out[:-1]), xp.empty_like(out[:-1])
         h, c = h0, c0
         with single_threaded_blas():  # small products, one per step
             for t in self.steps(len(x), reverse):
-                gate = gates[t]
-                xp.matmul(h, w_scaled, out=gate)
-                gate += xw[t]
-                xp.tanh(gate, out=gate)
-                gate *= scale
-                gate += shift
-                i, f, g, o = (gate[:, k * size : (k + 1) * size] for k in range(4))
-                new_c = f * c
-                new_c += i * g
-                xp.tanh(new_c, out=tanh_cs[t])
+                new_c, o = self.step(gates[t], h, c, xw[t], w_scaled, scale, shift, tanh_cs[t])
                 new_h = o * tanh_cs[t]
                 if mask is not None:
                     new_c, new_h = xp.where(mask[t], new_c, c), xp.where(mask[t], new_h, h)
@@ -159,35 +148,140 @@ class LSTMSequence(Recurrence):
     def backward(self, grad):
         x, h0, c0, w_ih, w_hh, hs, cs, tanh_cs, gates, reverse, mask = self.saved
         size = h0.shape[-1]
-        batch = hs.shape[1]
-        i, f, g, o = (gates[..., k * size : (k + 1) * size] for k in range(4))
-        # what multiplies dc (gates i, f, g) or dh (gate o) in each gate's gradient, for all
-        # steps at once; the loop then only scales them by the step's dc and dh
-        grad_a = xp.empty_like(gates)
-        grad_a[..., :size] = g * i * (1 - i)
-        grad_a[..., size : 2 * size] = self.previous(c0, cs, reverse) * f * (1 - f)
-        grad_a[..., 2 * size : 3 * size] = i * (1 - g * g)
-        grad_a[..., 3 * size :] = tanh_cs * o * (1 - o)
-        dc_from_h = o * (1 - tanh_cs * tanh_cs)
+        c_prev = self.previous(c0, cs, reverse)
+        grad_a, dc_from_h, f = self.gate_slopes(gates, tanh_cs, c_prev, size)
         grad_h, grad_c = xp.zeros_like(h0), grad[-1].copy()
         with single_threaded_blas():  # small products, one per step
             for t in self.steps(len(x), not reverse):
                 grad_h = grad_h + grad[t]
                 dc = grad_c + grad_h * dc_from_h[t]
-                da = grad_a[t]
-                per_gate = da.reshape(batch, 4, size)
-                per_gate[:, :3] *= dc[:, None]
-                per_gate[:, 3] *= grad_h
-                if mask is None:
-                    grad_c = dc * f[t]
-                    grad_h = da @ w_hh
-                else:
-                    da *= mask[t]
-                    grad_c = xp.where(mask[t], dc * f[t], grad_c)
-                    grad_h = da @ w_hh + xp.where(mask[t], 0, grad_h)
+                da = self.scale_gate_gradients(grad_a[t], dc, grad_h)
+                grad_h, grad_c = self.carried_back(da, dc, f[t], w_hh, grad_h, grad_c, mask, t)
         h_prev = self.previous(h0, hs, reverse)
         dx, dw_ih, dw_hh, db_ih, db_hh = self.weight_gradients(grad_a, grad_a, x, h_prev, w_ih, 3)
         return dx, grad_h, grad_c, dw_ih, dw_hh, db_ih, db_hh
+
+    # -- what the plain and the projected LSTM share ---------------------------------------------
+
+    def scaled_inputs(self, x, w_ih, w_hh, b_ih, b_hh, size: int) -> tuple:
+        """(x W_ih^T + b_ih + b_hh of every step, W_hh^T, scale, shift), the columns of both
+        scaled by :func:`halves` once, so that ``step``'s one tanh activates all four gates:
+        tanh(scale a) scale + shift is sig(a) for i, f, o (scale = shift = 1/2) and tanh(a)
+        for g (scale 1, shift 0)."""
+        scale = halves("ssts", size, x.dtype)
+        xw = self.project(x, w_ih, _both(b_ih, b_hh))
+        xw *= scale
+        return xw, xp.ascontiguousarray(w_hh.T) * scale, scale, 1 - scale
+
+    @staticmethod
+    def step(gate, h, c, xw_t, w_scaled, scale, shift, tanh_c) -> tuple:
+        """One step from (h_{t-1}, c_{t-1}): the activated gates into ``gate`` (N, 4 H) with one
+        product, tanh(c_t) into ``tanh_c``; returns (c_t, gate o)."""
+        xp.matmul(h, w_scaled, out=gate)
+        gate += xw_t
+        xp.tanh(gate, out=gate)
+        gate *= scale
+        gate += shift
+        size = c.shape[-1]
+        i, f, g, o = (gate[:, k * size : (k + 1) * size] for k in range(4))
+        new_c = f * c
+        new_c += i * g
+        xp.tanh(new_c, out=tanh_c)
+        return new_c, o
+
+    @staticmethod
+    def gate_slopes(gates, tanh_cs, c_prev, size: int) -> tuple:
+        """For all steps at once: what multiplies dc (gates i, f, g) or dL/d(o tanh c) (gate o)
+        in each gate's pre-activation gradient (T, N, 4 H), the slope of o tanh(c) in c, and
+        gate f; the loop back through time then only scales them by each step's dc and dh."""
+        i, f, g, o = (gates[..., k * size : (k + 1) * size] for k in range(4))
+        grad_a = xp.empty_like(gates)
+        grad_a[..., :size] = g * i * (1 - i)
+        grad_a[..., size : 2 * size] = c_prev * f * (1 - f)
+        grad_a[..., 2 * size : 3 * size] = i * (1 - g * g)
+        grad_a[..., 3 * size :] = tanh_cs * o * (1 - o)
+        return grad_a, o * (1 - tanh_cs * tanh_cs), f
+
+    @staticmethod
+    def scale_gate_gradients(da, dc, dh):
+        """One step's gate gradients (N, 4 H) in place: gates i, f, g by dc, gate o by dh."""
+        per_gate = da.reshape(da.shape[0], 4, dc.shape[-1])
+        per_gate[:, :3] *= dc[:, None]
+        per_gate[:, 3] *= dh
+        return da
+
+    @staticmethod
+    def carried_back(da, dc, f, w_hh, grad_h, grad_c, mask, t: int) -> tuple:
+        """(dL/dh_{t-1}, dL/dc_{t-1}) from step t's gate gradients ``da`` and its dc; where
+        ``mask`` says the step is past a sequence's end, the state was only passed on, and so
+        are ``grad_h`` and ``grad_c`` (the step's ``da`` is zeroed in place)."""
+        if mask is None:
+            return da @ w_hh, dc * f
+        da *= mask[t]
+        return da @ w_hh + xp.where(mask[t], 0, grad_h), xp.where(mask[t], dc * f, grad_c)
+
+
+class ProjectedLSTMSequence(LSTMSequence):
+    """Gates i, f, g, o = sig, sig, tanh, sig of x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh;
+    c_t = f c_{t-1} + i g,  r_t = o tanh(c_t),  h_t = r_t W_hr^T  (``nn.LSTM(proj_size=P)``).
+    dr = dh W_hr,  dW_hr = sum_t dh_t^T r_t,  do = dr tanh(c),  dc += dr o (1 - tanh^2 c),
+    di = dc g,  df = dc c_{t-1},  dg = dc i,  dc_{t-1} = dc f,  dh_{t-1} = d[gates] W_hh.
+
+    h is P wide (h0 (N, P), W_hh (4 H, P)), c is H wide; W_hr (P, H) comes after the biases, as
+    PyTorch orders them (the biases may be None). Returns every h_t and c_t side by side:
+    (T, N, P + H), so that a gradient may reach any step's c.
+    """
+
+    def forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse=False, mask=None):
+        width, size = h0.shape[-1], c0.shape[-1]
+        xw, w_scaled, scale, shift = self.scaled_inputs(x, w_ih, w_hh, b_ih, b_hh, size)
+        w_hr_t = xp.ascontiguousarray(w_hr.T)
+        out = xp.empty((x.shape[0], h0.shape[0], width + size), dtype=xw.dtype)  # h_t, c_t
+        gates = xp.empty_like(xw)  # activated i, f, g, o of every step
+        tanh_cs = xp.empty((*out.shape[:2], size), dtype=xw.dtype)
+        h, c = h0, c0
+        with single_threaded_blas():  # small products, two per step
+            for t in self.steps(len(x), reverse):
+                new_c, o = self.step(gates[t], h, c, xw[t], w_scaled, scale, shift, tanh_cs[t])
+                new_h = (o * tanh_cs[t]) @ w_hr_t
+                if mask is not None:
+                    new_c, new_h = xp.where(mask[t], new_c, c), xp.where(mask[t], new_h, h)
+                c = out[t, :, width:] = new_c
+                h = out[t, :, :width] = new_h
+        self.save(x, h0, c0, w_ih, w_hh, w_hr, out, gates, tanh_cs, reverse, mask)
+        return out
+
+    def backward(self, grad):
+        x, h0, c0, w_ih, w_hh, w_hr, out, gates, tanh_cs, reverse, mask = self.saved
+        width, size = h0.shape[-1], c0.shape[-1]
+        hs, cs = out[..., :width], out[..., width:]
+        c_prev = self.previous(c0, cs, reverse)
+        grad_a, dc_from_r, f = self.gate_slopes(gates, tanh_cs, c_prev, size)
+        grad_hs = xp.empty_like(hs)  # dL/dh_t of every step, for dW_hr
+        grad_h, grad_c = xp.zeros_like(h0), xp.zeros_like(c0)
+        with single_threaded_blas():  # small products, two per step
+            for t in self.steps(len(x), not reverse):
+                grad_h = grad_hs[t] = grad_h + grad[t, :, :width]
+                grad_c = grad_c + grad[t, :, width:]
+                grad_r = grad_h @ w_hr  # through the projection, to o tanh(c_t)
+                dc = grad_c + grad_r * dc_from_r[t]
+                da = self.scale_gate_gradients(grad_a[t], dc, grad_r)
+                grad_h, grad_c = self.carried_back(da, dc, f[t], w_hh, grad_h, grad_c, mask, t)
+        h_prev = self.previous(h0, hs, reverse)
+        dx, dw_ih, dw_hh, db_ih, db_hh = self.weight_gradients(grad_a, grad_a, x, h_prev, w_ih, 3)
+        grad_w_hr = None
+        if self.needs_grad[7]:
+            unprojected = gates[..., 3 * size :] * tanh_cs  # o tanh(c_t) of every step
+            grad_w_hr = self.projection_gradient(grad_hs, unprojected, mask)
+        return dx, grad_h, grad_c, dw_ih, dw_hh, db_ih, db_hh, grad_w_hr
+
+    @staticmethod
+    def projection_gradient(grad_hs, unprojected, mask):
+        """dW_hr = sum_t dh_t^T r_t over every step of every sequence: one product (T N rows)."""
+        if mask is not None:
+            grad_hs *= mask  # a step past a sequence's end kept h_{t-1}: no projection there
+        rows = grad_hs.reshape(-1, grad_hs.shape[-1])
+        return rows.T @ unprojected.reshape(-1, unprojected.shape[-1])
 
 
 class GRUSequence(Recurrence):
