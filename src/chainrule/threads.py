@@ -113,9 +113,9 @@ def set_blas_threads(n: int, pool: int | None = None) -> None:
 @contextlib.contextmanager
 def single_threaded_blas() -> Iterator[None]:
     """NumPy's BLAS on one thread for the block, then as before: for the pool's workers, and for
-    runs of small products (a recurrent layer's step, 20 x 650 times 650 x 2600) where a second
-    BLAS thread mostly waits: on a busy 2-core machine 35 such steps took 2.1 s with two
-    threads against 0.2 s with one."""
+    runs of small products (a small recurrent layer's steps, see ``ops.rnn``) where a second
+    BLAS thread mostly waits: on a busy 2-core machine 35 steps of 20 x 650 times 650 x 2600
+    took 2.1 s with two threads against 0.2 s with one."""
     libraries = _blas_libraries()
     previous = [lib.num_threads for lib in libraries]
     for lib in libraries:
