@@ -292,7 +292,7 @@ def kernels() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sequences")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, help="default 3 (1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="hidden 200 and the GPT, few steps")
     parser.add_argument("--framework", choices=["chainrule", "pytorch"], help="one run alone")
     parser.add_argument("--model", choices=["lstm", "gru", "gpt"], default="lstm")
@@ -303,8 +303,7 @@ def main() -> None:
         steps = args.steps or steps_for(args.model, args.hidden, quick=False)
         print(json.dumps(measure_one(args.framework, args.model, args.hidden, steps, args.threads)))
         return
-    if args.quick:
-        args.repeats = 1
+    args.repeats = args.repeats or (1 if args.quick else 3)
     set_threads(args.threads)
     rows = run_cases(args)
     lines = table(rows, args, kernels())
