@@ -94,6 +94,19 @@ def throughput(step, batch_size: int, steps: int, warmup: int = 10) -> float:
     return steps * batch_size / (time.perf_counter() - start)
 
 
+def forward_backward_ms(fn, x, grad, calls: int) -> tuple[float, float]:
+    """Median milliseconds of ``fn(x)`` and of its ``backward(grad)`` over ``calls`` calls."""
+    forward, backward = [], []
+    for _ in range(calls):
+        start = time.perf_counter()
+        y = fn(x)
+        middle = time.perf_counter()
+        y.backward(grad)
+        forward.append(middle - start)
+        backward.append(time.perf_counter() - middle)
+    return statistics.median(forward) * 1e3, statistics.median(backward) * 1e3
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident memory. VmHWM, not ru_maxrss: a child's ru_maxrss keeps its
     parent's size at fork, across exec."""

@@ -8,9 +8,10 @@ inputs require a gradient, as inside a network.
 from __future__ import annotations
 
 import statistics
-import time
 
 import numpy as np
+
+from .common import forward_backward_ms
 
 # name, batch, in channels, out channels, kernel, padding, input size
 LAYERS = [
@@ -42,18 +43,6 @@ def _torch_layer(batch, c_in, c_out, k, pad, size, rng):
     return layer, x, grad
 
 
-def _forward_backward_ms(layer, x, grad, calls: int) -> tuple[float, float]:
-    forward, backward = [], []
-    for _ in range(calls):
-        start = time.perf_counter()
-        y = layer(x)
-        middle = time.perf_counter()
-        y.backward(grad)
-        forward.append(middle - start)
-        backward.append(time.perf_counter() - middle)
-    return statistics.median(forward) * 1e3, statistics.median(backward) * 1e3
-
-
 def measure(repeats: int = 5, calls: int = 5) -> list[dict]:
     """Per layer: median forward and backward milliseconds of each framework."""
     rows = []
@@ -62,10 +51,10 @@ def measure(repeats: int = 5, calls: int = 5) -> list[dict]:
         layers = {"chainrule": _chainrule_layer(*shape, rng), "pytorch": _torch_layer(*shape, rng)}
         times = {fw: [] for fw in layers}
         for setup in layers.values():  # warm-up
-            _forward_backward_ms(*setup, 2)
+            forward_backward_ms(*setup, 2)
         for _ in range(repeats):
             for fw, setup in layers.items():
-                times[fw].append(_forward_backward_ms(*setup, calls))
+                times[fw].append(forward_backward_ms(*setup, calls))
         row = {"layer": name}
         for fw, values in times.items():
             row[f"{fw}_forward_ms"] = statistics.median(v[0] for v in values)

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from . import environment
-from .common import machine, save_results, set_threads
+from .common import forward_backward_ms, machine, save_results, set_threads
 
 WORDS, STEPS, BATCH = 10_000, 35, 20
 SETTLE = 0.3
@@ -95,18 +95,6 @@ def _adam(lib, rng):
     return lib.optim.Adam(model.parameters(), lr=1e-3).step
 
 
-def _forward_backward_ms(fn, x, grad, calls: int) -> tuple[float, float]:
-    forward, backward = [], []
-    for _ in range(calls):
-        start = time.perf_counter()
-        y = fn(x)
-        middle = time.perf_counter()
-        y.backward(grad)
-        forward.append(middle - start)
-        backward.append(time.perf_counter() - middle)
-    return statistics.median(forward) * 1e3, statistics.median(backward) * 1e3
-
-
 def _step_ms(step, calls: int) -> tuple[float, float]:
     times = []
     for _ in range(calls):
@@ -128,7 +116,7 @@ def measure(repeats: int = 5, calls: int = 7) -> list[dict]:
         lib.manual_seed(0)
         rng = np.random.default_rng(0)
         setups[fw] = [
-            (name, _forward_backward_ms, (fn, x, g)) for name, fn, x, g in _cases(lib, rng)
+            (name, forward_backward_ms, (fn, x, g)) for name, fn, x, g in _cases(lib, rng)
         ]
         setups[fw].append(
             ("Adam step, MLP 784-256-128-10 (235,146 parameters)", _step_ms, (_adam(lib, rng),))

@@ -118,6 +118,9 @@ def single_threaded_blas() -> Iterator[None]:
     took 2.1 s with two threads against 0.2 s with one."""
     libraries = _blas_libraries()
     previous = [lib.num_threads for lib in libraries]
+    if all(n == 1 for n in previous):  # already (a pool worker, a nested block): nothing to do
+        yield
+        return
     for lib in libraries:
         lib.set_num_threads(1)
     try:
@@ -259,15 +262,15 @@ def by_rows(function: Callable, *arrays, axis: int = -1) -> None:
     of other shapes or layouts, and another ``axis``, take one call. ``None`` passes as it is.
     """
     first = arrays[0]
-    rows = first.shape[-1] if first.ndim else 0
+    width = first.shape[-1] if first.ndim else 0
     if (
         axis not in (-1, first.ndim - 1)
-        or not rows
+        or not width
         or not all(a is None or (a.shape == first.shape and a.flags.c_contiguous) for a in arrays)
     ):
         function(*arrays, axis=axis)
         return
-    flat = [None if a is None else a.reshape(-1, rows) for a in arrays]
+    flat = [None if a is None else a.reshape(-1, width) for a in arrays]
     row_bytes = sum(f[0].nbytes for f in flat if f is not None)
 
     def work(start, stop, chunk):

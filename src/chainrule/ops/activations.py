@@ -151,17 +151,12 @@ def _shift(x, axis):
     return shift
 
 
-def _shifted(x, axis):
-    """(x - max x along ``axis``, the max) (see :func:`_shift`)."""
-    shift = _shift(x, axis)
-    return x - shift, shift
-
-
 def _logsumexp(x, axis, keepdims=True):
     """log sum e^x along ``axis`` after shifting by the max (so exp never overflows)."""
-    shifted, shift = _shifted(x, axis)
-    xp.exp(shifted, out=shifted)
-    out = xp.log(_sums(shifted, axis)) + shift
+    shift = _shift(x, axis)
+    powers = x - shift
+    xp.exp(powers, out=powers)
+    out = xp.log(_sums(powers, axis)) + shift
     return out if keepdims else xp.squeeze(out, axis=axis)
 
 
@@ -172,6 +167,13 @@ def softmax_into(x, z, axis):
     z *= 1 / _sums(z, axis)  # one division per row, then products
 
 
+def softmax_gradient_into(grad, z, grad_x, axis):
+    """grad_x = z (g - sum(g z)) along ``axis``: softmax's derivative (rows at a time)."""
+    xp.multiply(grad, z, out=grad_x)
+    xp.subtract(grad, _sums(grad_x, axis), out=grad_x)
+    grad_x *= z
+
+
 def log_softmax_into(x, z, softmax, axis):
     """z = x - max - log sum e^(x - max) along ``axis``, and the softmax e^z into ``softmax``
     (given None: only z)."""
@@ -180,6 +182,12 @@ def log_softmax_into(x, z, softmax, axis):
     total = _sums(softmax, axis)
     z -= xp.log(total)
     softmax *= 1 / total
+
+
+def log_softmax_gradient_into(grad, softmax, grad_x, axis):
+    """grad_x = g - softmax sum(g) along ``axis``: log-softmax's derivative (rows at a time)."""
+    xp.multiply(softmax, _sums(grad, axis), out=grad_x)
+    xp.subtract(grad, grad_x, out=grad_x)
 
 
 class Softmax(Function):
@@ -196,14 +204,8 @@ class Softmax(Function):
     def backward(self, grad):
         z, axis = self.saved
         grad_x = xp.empty_like(z)
-        by_rows(_softmax_gradient, xp.ascontiguousarray(grad), z, grad_x, axis=axis)
+        by_rows(softmax_gradient_into, xp.ascontiguousarray(grad), z, grad_x, axis=axis)
         return grad_x
-
-
-def _softmax_gradient(grad, z, grad_x, axis):
-    xp.multiply(grad, z, out=grad_x)
-    xp.subtract(grad, _sums(grad_x, axis), out=grad_x)
-    grad_x *= z
 
 
 class LogSoftmax(Function):
@@ -220,13 +222,8 @@ class LogSoftmax(Function):
     def backward(self, grad):
         softmax, axis = self.saved
         grad_x = xp.empty_like(softmax)
-        by_rows(_log_softmax_gradient, xp.ascontiguousarray(grad), softmax, grad_x, axis=axis)
+        by_rows(log_softmax_gradient_into, xp.ascontiguousarray(grad), softmax, grad_x, axis=axis)
         return grad_x
-
-
-def _log_softmax_gradient(grad, softmax, grad_x, axis):
-    xp.multiply(softmax, _sums(grad, axis), out=grad_x)
-    xp.subtract(grad, grad_x, out=grad_x)
 
 
 class LogSumExp(Function):

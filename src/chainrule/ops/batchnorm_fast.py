@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..backend import xp
 from ..function import Function
-from ..sums import ones
+from ..sums import leading_axes_sums
 from ..threads import split_batch
 
 
@@ -23,7 +23,7 @@ def _column_sums(x_last, count_rows_of, channels, dtype) -> xp.ndarray:
 
     def work(start, stop, chunk):
         rows = count_rows_of(x_last[start:stop].reshape(-1, channels), start, stop)
-        partial[chunk] = ones(len(rows), rows.dtype) @ rows
+        partial[chunk] = leading_axes_sums(rows, 1)
 
     split_batch(work, len(x_last), x_last[0].size * x_last.itemsize)
     return sum(partial[t] for t in sorted(partial)).astype(dtype, copy=False)
@@ -85,8 +85,7 @@ class ChannelsLastBatchNorm2d(Function):
             g = grad_last[start:stop].reshape(-1, c)
             g_x_hat = normalised(start, stop)
             g_x_hat *= g
-            one = ones(len(g), g.dtype)
-            partial[chunk] = (one @ g, one @ g_x_hat)
+            partial[chunk] = (leading_axes_sums(g, 1), leading_axes_sums(g_x_hat, 1))
 
         split_batch(sums, n, h * w * c * grad.itemsize)
         sum_grad, sum_grad_x_hat = (sum(partial[t][i] for t in sorted(partial)) for i in (0, 1))

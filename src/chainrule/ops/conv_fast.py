@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ..backend import as_strided, xp
 from ..function import Function
-from ..sums import ones
+from ..sums import leading_axes_sums
 from ..threads import split_batch
 from . import winograd
 from .conv import output_size
@@ -179,9 +179,8 @@ class ChannelsLastConv2d(Function):
                 dw = xp.matmul(rows.transpose(0, 2, 1), self.patches(x_last[start:stop]))
             if need_w:
                 partial_w[chunk] = dw
-            if need_b:  # column sums as a matrix-vector product (see sums.ones)
-                db = ones(len(rows[0]), g.dtype) @ g.reshape(-1, out_channels)
-                partial_b[chunk] = db
+            if need_b:
+                partial_b[chunk] = leading_axes_sums(g.reshape(-1, out_channels), 1)
             if need_x and self.winograd:
                 (top, _), (left, _) = padding
                 flipped = ((2 - top, 0), (2 - left, 0))
