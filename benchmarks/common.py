@@ -107,6 +107,15 @@ def forward_backward_ms(fn, x, grad, calls: int) -> tuple[float, float]:
     return statistics.median(forward) * 1e3, statistics.median(backward) * 1e3
 
 
+def median_columns(times: dict) -> dict:
+    """``{framework: [(forward ms, backward ms), ...]}`` as the row's median columns."""
+    row = {}
+    for fw, values in times.items():
+        row[f"{fw}_forward_ms"] = statistics.median(v[0] for v in values)
+        row[f"{fw}_backward_ms"] = statistics.median(v[1] for v in values)
+    return row
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident memory. VmHWM, not ru_maxrss: a child's ru_maxrss keeps its
     parent's size at fork, across exec."""

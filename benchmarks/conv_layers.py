@@ -7,11 +7,9 @@ inputs require a gradient, as inside a network.
 
 from __future__ import annotations
 
-import statistics
-
 import numpy as np
 
-from .common import forward_backward_ms
+from .common import forward_backward_ms, median_columns
 
 # name, batch, in channels, out channels, kernel, padding, input size
 LAYERS = [
@@ -55,9 +53,5 @@ def measure(repeats: int = 5, calls: int = 5) -> list[dict]:
         for _ in range(repeats):
             for fw, setup in layers.items():
                 times[fw].append(forward_backward_ms(*setup, calls))
-        row = {"layer": name}
-        for fw, values in times.items():
-            row[f"{fw}_forward_ms"] = statistics.median(v[0] for v in values)
-            row[f"{fw}_backward_ms"] = statistics.median(v[1] for v in values)
-        rows.append(row)
+        rows.append({"layer": name, **median_columns(times)})
     return rows

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from . import environment
-from .common import forward_backward_ms, machine, save_results, set_threads
+from .common import forward_backward_ms, machine, median_columns, save_results, set_threads
 
 WORDS, STEPS, BATCH = 10_000, 35, 20
 SETTLE = 0.3
@@ -133,11 +133,7 @@ def measure(repeats: int = 5, calls: int = 7) -> list[dict]:
                 time.sleep(SETTLE)
                 timer(*args, 1)  # this framework's threads awake again
                 times[fw].append(timer(*args, calls))
-        row = {"case": name}
-        for fw, values in times.items():
-            row[f"{fw}_forward_ms"] = statistics.median(v[0] for v in values)
-            row[f"{fw}_backward_ms"] = statistics.median(v[1] for v in values)
-        rows.append(row)
+        rows.append({"case": name, **median_columns(times)})
     return rows
 
 
