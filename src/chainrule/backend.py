@@ -104,8 +104,10 @@ def keep_freed_memory() -> bool:
 
     Training allocates and frees the same large temporaries every step; by default glibc hands
     them back and faults them in again, which can cost as much as the arithmetic (see
-    PERF-NOTES). Process-wide, so only the command line calls it. Returns False where it is not
-    available (not glibc).
+    PERF-NOTES). Process-wide: ``import chainrule`` calls it once, so a program written for
+    PyTorch gets it without an environment variable. Freed memory then stays with the process
+    for reuse (handed back only when more than 2 GiB lies free at the top of the heap); the
+    peak does not grow. Returns False where it is not available (not glibc).
     """
     import ctypes
     import ctypes.util

@@ -16,7 +16,6 @@ import traceback
 from pathlib import Path
 
 from . import distributed, io, runs
-from .backend import keep_freed_memory
 from .cores import set_num_threads
 from .files import DataError, read_capped
 from .lens import commands as lens_commands
@@ -274,7 +273,6 @@ def command_train(args) -> int:
         set_num_threads(options.pop("threads"))
     elif comm.world_size > 1:  # the processes on one machine share its cores
         set_num_threads(distributed.threads_per_process(comm))
-    keep_freed_memory()
     settings = {}
     if "config" in options:
         path = options.pop("config")
