@@ -235,6 +235,19 @@ def test_embedding_gradient_matches_finite_differences(data):
     np.testing.assert_allclose(weight.grad, exact / np.maximum(counts, 1), rtol=1e-12)
 
 
+def test_embedding_gradient_of_no_index_and_of_many_repeats():
+    weight = cr.tensor(np.ones((5, 2)), requires_grad=True)
+    F.embedding(np.zeros(0, dtype=np.int64), weight).sum().backward()
+    np.testing.assert_array_equal(weight.grad, 0)
+    rng = np.random.default_rng(1)
+    indices, upstream = rng.integers(0, 5, 300), rng.standard_normal((300, 2))
+    weight.grad = None
+    F.embedding(indices, weight).backward(upstream)
+    expected = np.zeros((5, 2))
+    np.add.at(expected, indices, upstream)
+    np.testing.assert_allclose(weight.grad, expected, rtol=1e-12)
+
+
 def test_embedding_initialisation_and_from_pretrained():
     cr.manual_seed(0)
     table = nn.Embedding(4000, 50, padding_idx=3)
