@@ -143,18 +143,45 @@ def test_each_layer_exports_runs_in_onnxruntime_and_loads_back(name, tmp_path):
     assert not loaded.training
 
 
-def test_pixel_unshuffle_exports_as_a_reshape_transpose_reshape(tmp_path):
+def test_pixel_unshuffle_exports_as_a_reshape_transpose_reshape_and_loads_back(tmp_path):
     """PixelUnshuffle has no ONNX operator of its own (SpaceToDepth orders the channels
-    otherwise): its export runs in onnxruntime, and cr.onnx.load does not read it back."""
-    model = nn.Sequential(nn.PixelUnshuffle(3))
+    otherwise): it exports as three nodes that onnxruntime runs and cr.onnx.load reads back as
+    the one layer, between others."""
+    model = nn.Sequential(nn.Conv2d(2, 3, 1), nn.PixelUnshuffle(3), nn.ReLU())
     x = np.random.default_rng(0).standard_normal((5, 2, 6, 9)).astype(np.float32)
     path = cr.onnx.export(model, tmp_path / "unshuffle.onnx", x[:2])
     assert [n.op_type for n in onnx.load(str(path)).graph.node] == [
+        "Conv",
         "Reshape",
         "Transpose",
         "Reshape",
+        "Relu",
     ]
     assert_close(run_onnx(path, x), forward(model, x))
+    loaded = cr.onnx.load(path)
+    assert [type(layer).__name__ for layer in loaded] == ["Conv2d", "PixelUnshuffle", "ReLU"]
+    assert loaded[1].downscale_factor == 3
+    assert_close(forward(loaded, x), forward(model, x))
+
+
+def test_a_reshape_transpose_reshape_that_is_not_pixel_unshuffle_is_refused(tmp_path):
+    """Blocks moved in another order are not PixelUnshuffle: refused in one line naming it."""
+    model = nn.Sequential(nn.PixelUnshuffle(2))
+    path = cr.onnx.export(model, tmp_path / "unshuffle.onnx", np.zeros((1, 1, 4, 4), np.float32))
+    proto = onnx.load(str(path))
+    transpose = next(n for n in proto.graph.node if n.op_type == "Transpose")
+    transpose.attribute[0].ints[:] = [0, 1, 2, 4, 3, 5]  # rows of blocks first: another layout
+    onnx.save(proto, str(path))
+    with pytest.raises(cr.io.ChainruleFileError, match="neither a flatten nor a split"):
+        cr.onnx.load(path)
+    transpose.attribute[0].ints[:] = [0, 1, 3, 5, 2, 4]  # the layout back, the target shape wrong
+    shape = next(t for t in proto.graph.initializer if t.name.endswith("shape"))
+    wrong = onnx.numpy_helper.to_array(shape).copy()
+    wrong[1:] = [wrong[1] // 2, wrong[2] * 2, wrong[3]]
+    shape.CopyFrom(onnx.numpy_helper.from_array(wrong, shape.name))
+    onnx.save(proto, str(path))
+    with pytest.raises(cr.io.ChainruleFileError, match="PixelUnshuffle"):
+        cr.onnx.load(path)
 
 
 def test_a_whole_cnn_and_a_nested_mlp(tmp_path):

@@ -107,6 +107,24 @@ def test_pytorchs_default_dynamo_exporter_too(name, tmp_path):
     assert_close(cr.train.predict(cr.onnx.load(path), x), expected)
 
 
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_pytorchs_pixel_shuffle_and_unshuffle_load_as_those_layers(dynamo, tmp_path):
+    if dynamo:
+        pytest.importorskip("onnxscript")
+    torch.manual_seed(0)
+    model = tnn.Sequential(
+        tnn.Conv2d(2, 8, 3, padding=1), tnn.PixelShuffle(2), tnn.PixelUnshuffle(2), tnn.ReLU()
+    ).eval()
+    path = export(model, torch.randn(2, 2, 6, 4), tmp_path / "shuffles.onnx", dynamo=dynamo)
+    loaded = cr.onnx.load(path)
+    names = [type(layer).__name__ for layer in loaded]
+    assert names == ["Conv2d", "PixelShuffle", "PixelUnshuffle", "ReLU"]
+    x = np.random.default_rng(0).standard_normal((3, 2, 6, 4)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    assert_close(cr.train.predict(loaded, x), expected)
+
+
 def test_a_float64_model_loads_in_float64(tmp_path):
     model = tnn.Sequential(tnn.Linear(4, 8), tnn.GELU(), tnn.Linear(8, 2)).double().eval()
     loaded = cr.onnx.load(

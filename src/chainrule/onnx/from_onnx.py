@@ -21,7 +21,7 @@ from ..files import brief, open_regular, read_capped, regular_file_size
 from ..io import ChainruleFileError
 from ..nn.module import Sequential
 from . import require
-from .operators import NODES, PATTERNS, K, Op, Unsupported
+from .operators import NODES, PATTERNS, K, Op, Unsupported, as_tuple
 
 onnx = require("onnx")
 from google.protobuf.message import DecodeError, Message  # noqa: E402 - protobuf comes with onnx
@@ -409,7 +409,7 @@ def match(graph: Graph, pattern, tensor: str, x: str, found: dict) -> bool:
         return tensor == x
     if isinstance(pattern, K):
         value = graph.constants.get(tensor)
-        if value is None or value.dtype.kind != "f":
+        if value is None or value.dtype.kind != ("i" if pattern.integers else "f"):
             return False
         if pattern.value is not None and not (
             value.size == 1 and math.isclose(float(value.reshape(())), pattern.value, rel_tol=1e-6)
@@ -423,6 +423,9 @@ def match(graph: Graph, pattern, tensor: str, x: str, found: dict) -> bool:
         return True
     node = graph.producer.get(tensor)
     if node is None or node.op_type != pattern.op_type or len(node.input) != len(pattern.inputs):
+        return False
+    attributes = graph.attributes(node)
+    if any(as_tuple(attributes.get(name)) != value for name, value in pattern.attributes):
         return False
     orders = [pattern.inputs]
     if node.op_type in ("Add", "Mul"):

@@ -3,9 +3,9 @@
 Most layers are one ONNX node (``Conv`` -> Conv2d, ``Gemm`` -> Linear, ...): ``NODES`` maps the
 op type to a function that builds the layer from the node's attributes and constant inputs.
 A few layers are several nodes, because opset 17 has no single operator for them (GELU, Softplus
-with beta, Linear on (N, ..., in) inputs, adaptive pooling to uneven bins): ``PATTERNS`` describes
-each as a small expression over the layer's input ``X`` and constants ``K``, in the forms that
-chainrule's and PyTorch's exporters write.
+with beta, Linear on (N, ..., in) inputs, adaptive pooling to uneven bins, PixelUnshuffle):
+``PATTERNS`` describes each as a small expression over the layer's input ``X``, constants ``K``
+and required attributes, in the forms that chainrule's and PyTorch's exporters write.
 
 Every builder gets the input's shape (batch first) and raises :class:`Unsupported` with the reason
 when the node asks for something the layer cannot do (asymmetric padding, ceil mode, ...).
@@ -23,7 +23,7 @@ from ..nn import conv_transpose as CT
 from ..nn import layers as L
 from ..nn.functional import conv_padding
 from ..nn.module import Module
-from ..nn.pixel_shuffle import PixelShuffle
+from ..nn.pixel_shuffle import PixelShuffle, PixelUnshuffle
 from ..ops.conv import adaptive_pool_matrix
 
 
@@ -340,26 +340,34 @@ X = "X"
 
 @dataclass(frozen=True)
 class K:
-    """In a pattern: a constant, required to equal ``value`` if given, captured as ``name``."""
+    """In a pattern: a constant, required to equal ``value`` if given, captured as ``name``;
+    of floats unless ``integers`` (a shape, say)."""
 
     name: str | None = None
     value: float | None = None
+    integers: bool = False
 
 
 @dataclass(frozen=True)
 class Op:
     """In a pattern: a node of ``op_type`` whose inputs match ``inputs`` (either order for the
-    commutative Add and Mul)."""
+    commutative Add and Mul) and whose ``attributes`` ((name, value) pairs) are as given."""
 
     op_type: str
     inputs: tuple
+    attributes: tuple = ()
 
     def size(self) -> int:
         return 1 + sum(i.size() for i in self.inputs if isinstance(i, Op))
 
 
-def op(op_type: str, *inputs) -> Op:
-    return Op(op_type, inputs)
+def op(op_type: str, *inputs, **attributes) -> Op:
+    """A pattern's node (list attributes kept as tuples, so that the pattern stays hashable)."""
+    return Op(op_type, inputs, tuple((k, as_tuple(v)) for k, v in attributes.items()))
+
+
+def as_tuple(value):
+    return tuple(value) if isinstance(value, list) else value
 
 
 @dataclass(frozen=True)
@@ -394,6 +402,24 @@ def adaptive_pool(found: dict, shape) -> Module:
     return C.AdaptiveAvgPool2d((oh, ow))
 
 
+def pixel_unshuffle(found: dict, shape) -> Module:
+    """PixelUnshuffle(r) as (N, C, H, W) -> (N, C, H/r, r, W/r, r) -> moved to
+    (N, C, r, r, H/r, W/r) -> (N, C r r, H/r, W/r), the batch axis written 0 (chainrule) or -1
+    (PyTorch)."""
+    if len(shape) != 4:
+        raise Unsupported(f"input {shape}: PixelUnshuffle takes (N, C, H, W) images")
+    if any(a.name == "allowzero" and a.i for n in found["nodes"] for a in n.attribute):
+        raise Unsupported("allowzero=1 reads a 0 in the shape as an empty axis")
+    (_, c, h, w), blocks, target = shape, found["blocks"].tolist(), found["shape"].tolist()
+    r = blocks[3] if len(blocks) == 6 else 0
+    batch = (0, -1, shape[0])
+    if r < 1 or h % r or w % r or blocks[1:] != [c, h // r, r, w // r, r] or blocks[0] not in batch:
+        raise Unsupported(f"shape {blocks} does not cut {shape} into r x r blocks")
+    if len(target) != 4 or target[1:] != [c * r * r, h // r, w // r] or target[0] not in batch:
+        raise Unsupported(f"shape {target} is not PixelUnshuffle({r})'s output")
+    return PixelUnshuffle(r)
+
+
 SQRT2 = math.sqrt(2)
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 # GELU, x (1 + erf(x / sqrt 2)) / 2
@@ -411,6 +437,11 @@ SOFTPLUS = op("Where", op("Greater", SCALED, K("threshold")), X, SMOOTH)
 LINEAR = op("Add", op("MatMul", X, K("weight")), K("bias"))
 # adaptive average pooling: P_h x P_w^T
 ADAPTIVE_POOL = op("MatMul", op("MatMul", K("rows"), X), K("columns"))
+# PixelUnshuffle (ONNX's SpaceToDepth orders the channels otherwise): cut, move, merge
+BLOCKS = op("Reshape", X, K("blocks", integers=True))
+PIXEL_UNSHUFFLE = op(
+    "Reshape", op("Transpose", BLOCKS, perm=[0, 1, 3, 5, 2, 4]), K("shape", integers=True)
+)
 
 PATTERNS = [
     Pattern("GELU (tanh)", GELU_TANH, lambda found, shape: L.GELU("tanh")),
@@ -422,6 +453,7 @@ PATTERNS = [
     ),
     Pattern("Softplus", SMOOTH, lambda found, shape: L.Softplus(scalar(found, "beta"))),
     Pattern("AdaptiveAvgPool2d", ADAPTIVE_POOL, adaptive_pool),
+    Pattern("PixelUnshuffle", PIXEL_UNSHUFFLE, pixel_unshuffle),
     Pattern(
         "Linear",
         LINEAR,
