@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import chainrule as cr
@@ -259,3 +260,33 @@ def test_generate_refuses_weights_that_are_not_finite(names_run, tmp_path, capsy
     io.save(model, run / "model", metadata=metadata)
     assert main(["generate", str(run)]) == 2
     assert "'head.bias' holds NaN" in capsys.readouterr().err
+
+
+def test_a_run_whose_validation_loss_turns_up_ends_with_advice(names_run, tmp_path, capsys):
+    """Random words: a big GRU at a high rate learns its training words by heart, and the
+    validation loss rises from the fifth epoch on; the run says so, and what to try."""
+    rng = np.random.default_rng(0)
+    words = tmp_path / "words.txt"
+    words.write_text("\n".join("".join(rng.choice(list("abcdefgh"), 8)) for _ in range(200)))
+    out = tmp_path / "words"
+    argv = ["train", "--data", str(words), "--model", "gru", "--hidden", "128", "--epochs", "30"]
+    argv += ["--sequence-length", "16", "--lr", "0.01", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    risen = json.loads((out / "metrics.json").read_text())["overfitting"]
+    assert risen["best_epoch"] <= 22 and risen["last"] > risen["best"] * 1.05
+    printed = capsys.readouterr().out
+    assert f"lowest at epoch {risen['best_epoch']} ({risen['best']:.4f})" in printed
+    assert f"--epochs {risen['best_epoch']}" in printed
+    assert "--dropout 0.2" in printed and "--hidden 64" in printed
+    assert "overfitting" not in json.loads((names_run / "metrics.json").read_text())
+
+
+def test_a_transformer_text_run_is_64_wide_unless_told():
+    from chainrule.runs import Config
+
+    def hidden(**settings):
+        return Config.from_dict({"task": "text", **settings}).with_task_defaults("text").hidden
+
+    assert hidden(model="transformer") == (64,)
+    assert hidden() == hidden(model="gru") == (128,)
+    assert hidden(model="transformer", hidden=(128,)) == (128,)

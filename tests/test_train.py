@@ -376,3 +376,26 @@ def test_evaluate_sums_locally_and_merges_once():
     assert found.keys() == expected.keys()
     for key in expected:
         assert found[key] == pytest.approx(expected[key], rel=1e-9), key
+
+
+def _val_history(val_losses):
+    from chainrule.train.loop import History
+
+    return History([{"loss": 1.0, "val_loss": v} for v in val_losses])
+
+
+def test_history_overfitting_needs_a_lasting_rise_of_the_validation_loss():
+    falling = [2.0 - 0.05 * i for i in range(20)]
+    assert _val_history(falling).overfitting() is None
+    risen = [2.0 - 0.1 * i for i in range(8)] + [1.3 + 0.1 * i for i in range(1, 13)]
+    found = _val_history(risen).overfitting()
+    assert found == {"best_epoch": 8, "best": pytest.approx(1.3), "last": pytest.approx(2.5)}
+    # one bad last epoch is noise, not a trend: the mean of the last three stays near the lowest
+    assert _val_history([*falling[:-1], falling[-2] * 1.2]).overfitting() is None
+    # lowest in the last quarter of the epochs: too late to call it a rise
+    assert _val_history([*falling[:17], 1.5, 1.6, 1.7]).overfitting() is None
+    # a rise below the absolute floor (0.01) on a tiny loss
+    assert _val_history([0.001] * 5 + [0.005] * 15).overfitting() is None
+    # no validation loss (or too few epochs): nothing to say
+    assert _val_history([None] * 20).overfitting() is None
+    assert _val_history([1.0, 2.0, 3.0]).overfitting() is None

@@ -309,7 +309,26 @@ def command_train(args) -> int:
         f"{_results(tested)}  ({metrics['epochs']} epochs, {metrics['train_seconds']:.1f} s)  "
         f"->  {metrics['out']}"
     )
+    if "overfitting" in metrics:
+        print(_overfitting_hint(metrics["overfitting"], runs.saved_config(metrics["out"])))
     return 0
+
+
+def _overfitting_hint(risen: dict, config) -> str:
+    """What to try when the validation loss rose after its lowest epoch (the run keeps the
+    last epoch's weights); ``config`` is the run's, as trained."""
+    smaller = ""
+    halves = [size // 2 for size in config.hidden or ()]
+    if config.model in ("mlp", *runs.text.MODELS) and halves and min(halves) >= 4:
+        if config.model != "transformer" or all(h % runs.text.HEADS == 0 for h in halves):
+            smaller = f", a smaller network (--hidden {','.join(map(str, halves))})"
+    dropout = f"--dropout {min(0.5, config.dropout + 0.2):g}"
+    return (
+        f"note: the validation loss was lowest at epoch {risen['best_epoch']} "
+        f"({risen['best']:.4f}) and rose to {risen['last']:.4f} by the last: the network has "
+        f"begun to memorise its training examples (overfitting). Fewer epochs (--epochs "
+        f"{risen['best_epoch']}), {dropout}{smaller} or more data would generalise better."
+    )
 
 
 def _results(metrics: dict) -> str:

@@ -38,6 +38,9 @@ TASK_DEFAULTS = {
 OWN_DATA = ("csv", "folder", "text")
 TEXT_MODEL = "lstm"  # the network for a text run when --model is not given
 TEXT_SEQUENCE_LENGTH = 32  # characters a text run's model reads at a time, when not given
+# a text Transformer's width when --hidden is not given: at 128 (209,000 weights) it memorised the
+# 1,162 built-in names within 10 of its 30 epochs (test perplexity 25.2); at 64, 12.8
+TEXT_TRANSFORMER_HIDDEN = (64,)
 # the network for a folder of images (resized to 32x32 grey) when --model is not given
 FOLDER_MODEL = "conv16k3p1,pool2,conv32k3p1,pool2,fc64"
 
@@ -148,6 +151,8 @@ class Config:
         if task == "text":
             defaults = {"model": TEXT_MODEL, "sequence_length": TEXT_SEQUENCE_LENGTH}
         defaults |= TASK_DEFAULTS[task]
+        if task == "text" and (self.model or TEXT_MODEL) == "transformer":
+            defaults["hidden"] = TEXT_TRANSFORMER_HIDDEN
         chosen = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         return dataclasses.replace(self, task=task, **chosen)
 

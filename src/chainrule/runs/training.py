@@ -213,6 +213,9 @@ def train(
         "parameters": model.num_parameters(),
         "out": str(out),
     }
+    risen = history.overfitting()
+    if risen is not None:
+        metrics["overfitting"] = risen
     watched = "val_r2" if prepared.task == "regression" else "val_accuracy"
     if history.rows and watched in history.rows[-1]:
         metrics[watched] = history.rows[-1][watched]

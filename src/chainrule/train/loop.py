@@ -49,6 +49,24 @@ class History:
             seen.update(dict.fromkeys(row))
         return list(seen)
 
+    def overfitting(self, rise: float = 0.05, floor: float = 0.01, tail: int = 3) -> dict | None:
+        """Whether the validation loss has turned upward for good: its lowest came before the
+        last quarter of the epochs (and at least ``tail`` epochs before the end), and the mean
+        of the last ``tail`` epochs lies more than ``rise`` (relative) and ``floor`` (absolute)
+        above it. The network then learns its training examples rather than what generalises.
+        A noisy last epoch or two does not count. Returns {"best_epoch", "best", "last"}
+        (epochs counted from 1), or None (no validation loss, or no such rise)."""
+        losses = [loss for loss in self["val_loss"] if loss is not None]
+        if len(losses) != len(self) or len(losses) <= tail:
+            return None
+        best_epoch = min(range(len(losses)), key=losses.__getitem__) + 1
+        best, recent = losses[best_epoch - 1], sum(losses[-tail:]) / tail
+        if len(losses) - best_epoch < max(tail, len(losses) // 4):
+            return None
+        if not recent > best + max(rise * abs(best), floor):
+            return None
+        return {"best_epoch": best_epoch, "best": best, "last": losses[-1]}
+
     def to_csv(self) -> str:
         keys = self.keys
         lines = [",".join(keys)]
