@@ -290,3 +290,18 @@ def test_a_transformer_text_run_is_64_wide_unless_told():
     assert hidden(model="transformer") == (64,)
     assert hidden() == hidden(model="gru") == (128,)
     assert hidden(model="transformer", hidden=(128,)) == (128,)
+
+
+def test_the_overfitting_note_suggests_only_what_the_network_takes():
+    from chainrule.cli import _overfitting_hint
+    from chainrule.runs import Config
+
+    risen = {"best_epoch": 6, "best": 0.08, "last": 0.13}
+    spec = _overfitting_hint(risen, Config(model="conv8k3p1,pool2,fc256"))
+    assert spec.startswith("note: the validation loss was lowest at epoch 6 (0.0800)")
+    assert "Fewer epochs (--epochs 6)" in spec and "drop25" in spec
+    assert "--dropout" not in spec and "--hidden" not in spec  # a spec has no such settings
+    mlp = _overfitting_hint(risen, Config(model="mlp", hidden=(256, 128), dropout=0.4))
+    assert "--dropout 0.5" in mlp and "--hidden 128,64" in mlp
+    narrow = _overfitting_hint(risen, Config(model="transformer", hidden=(36,)))
+    assert "--dropout 0.2" in narrow and "--hidden" not in narrow  # 18 is no multiple of 4 heads

@@ -317,18 +317,26 @@ def command_train(args) -> int:
 def _overfitting_hint(risen: dict, config) -> str:
     """What to try when the validation loss rose after its lowest epoch (the run keeps the
     last epoch's weights); ``config`` is the run's, as trained."""
-    smaller = ""
-    halves = [size // 2 for size in config.hidden or ()]
-    if config.model in ("mlp", *runs.text.MODELS) and halves and min(halves) >= 4:
-        if config.model != "transformer" or all(h % runs.text.HEADS == 0 for h in halves):
-            smaller = f", a smaller network (--hidden {','.join(map(str, halves))})"
-    dropout = f"--dropout {min(0.5, config.dropout + 0.2):g}"
+    advice = [f"fewer epochs (--epochs {risen['best_epoch']})"]
+    if config.model in ("mlp", *runs.text.MODELS):  # the networks --dropout and --hidden shape
+        advice.append(f"--dropout {min(0.5, config.dropout + 0.2):g}")
+        halves = [size // 2 for size in config.hidden or ()]
+        heads = runs.text.HEADS if config.model == "transformer" else 1
+        if halves and min(halves) >= 4 and all(h % heads == 0 for h in halves):
+            advice.append(f"a smaller network (--hidden {','.join(map(str, halves))})")
+    else:  # a model spec: dropout is one of its layers
+        advice.append("a dropout layer in --model (such as drop25 before the last fc)")
     return (
         f"note: the validation loss was lowest at epoch {risen['best_epoch']} "
         f"({risen['best']:.4f}) and rose to {risen['last']:.4f} by the last: the network has "
-        f"begun to memorise its training examples (overfitting). Fewer epochs (--epochs "
-        f"{risen['best_epoch']}), {dropout}{smaller} or more data would generalise better."
+        f"begun to memorise its training examples (overfitting). {_sentence(advice)}"
+        " or more data would generalise better."
     )
+
+
+def _sentence(parts: list) -> str:
+    text = ", ".join(parts)
+    return text[:1].upper() + text[1:]
 
 
 def _results(metrics: dict) -> str:
