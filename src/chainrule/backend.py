@@ -110,12 +110,10 @@ def keep_freed_memory() -> bool:
     peak does not grow. Returns False where it is not available (not glibc).
     """
     import ctypes
-    import ctypes.util
 
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    try:  # the symbols the process has loaded (libc's among them): no library search at import
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):
         return False
     m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
     return bool(
