@@ -278,6 +278,9 @@ def test_a_run_whose_validation_loss_turns_up_ends_with_advice(names_run, tmp_pa
     assert f"lowest at epoch {risen['best_epoch']} ({risen['best']:.4f})" in printed
     assert f"--epochs {risen['best_epoch']}" in printed
     assert "--dropout 0.2" in printed and "--hidden 64" in printed
+    assert main(["info", str(out)]) == 0
+    shown = f"overfitting: best_epoch {risen['best_epoch']}, best {risen['best']:.4g}, last"
+    assert shown in capsys.readouterr().out
     assert "overfitting" not in json.loads((names_run / "metrics.json").read_text())
 
 

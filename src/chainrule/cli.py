@@ -435,7 +435,10 @@ def command_info(args) -> int:
 
 
 def _shown(value) -> str:
-    """A metric as a person reads it: four significant digits for a measured number."""
+    """A metric as a person reads it: four significant digits for a measured number, a dict
+    (the overfitting record) as its items."""
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_shown(item)}" for key, item in value.items())
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
